@@ -1,0 +1,103 @@
+"""The finding: what the sentinel tells the world, and its one JSON shape (contract section 5)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sentinel.timefmt import format_rfc3339
+
+
+class Kind(StrEnum):
+    """Every finding kind of the contract; values are the JSON strings."""
+
+    STALL = "stall"
+    RECOVERED = "recovered"
+    OUT_OF_ORDER = "out_of_order"
+    DEADLINE_EXCEEDED = "deadline_exceeded"
+    COMPLETED = "completed"
+    ROLLBACK = "rollback"
+    ROLLED_BACK = "rolled_back"
+    SCHEMA_VIOLATION = "schema_violation"
+    UNREGISTERED_EVENT = "unregistered_event"
+    UNCORRELATED = "uncorrelated"
+    MALFORMED = "malformed"
+    # Not an engine finding: raised by the live watcher when the bus itself goes quiet.
+    BUS_SILENT = "bus_silent"
+
+
+GOOD_KINDS = frozenset({Kind.COMPLETED, Kind.RECOVERED, Kind.ROLLED_BACK})
+# Kinds about one rollout (the rest are about one event, or the bus).
+ROLLOUT_KINDS = frozenset(
+    {
+        Kind.STALL,
+        Kind.RECOVERED,
+        Kind.OUT_OF_ORDER,
+        Kind.DEADLINE_EXCEEDED,
+        Kind.COMPLETED,
+        Kind.ROLLBACK,
+        Kind.ROLLED_BACK,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One thing worth telling someone about; times are epoch seconds."""
+
+    kind: Kind
+    at: float
+    expectation: str | None = None
+    rollout: str | None = None
+    step: str | None = None
+    owner: str | None = None
+    event_type: str | None = None
+    event_id: str | None = None
+    deadline: float | None = None
+    missing: tuple[str, ...] | None = None
+    errors: tuple[str, ...] | None = None
+    duration_s: float | None = None
+    reason: str | None = None
+    # Where the event came from (`source`, or the Kafka topic/partition/offset): for event findings.
+    event_source: str | None = None
+
+    @property
+    def is_problem(self) -> bool:
+        """True for every kind except completed, recovered and rolled_back."""
+        return self.kind not in GOOD_KINDS
+
+    @property
+    def id(self) -> str:
+        """Deterministic identity: the same finding raised twice (replay, restart) has one id."""
+        if self.kind in ROLLOUT_KINDS:
+            parts = (self.kind, self.expectation, self.rollout, self.step)
+        elif self.kind == Kind.UNREGISTERED_EVENT:
+            parts = (self.kind, self.event_type)
+        elif self.kind == Kind.BUS_SILENT:
+            parts = (self.kind, format_rfc3339(self.at))
+        else:
+            parts = (self.kind, self.expectation, self.event_source, self.event_id, self.reason)
+        joined = "\x1f".join("" if part is None else str(part) for part in parts)
+        return hashlib.sha256(joined.encode()).hexdigest()[:24]
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The contract's JSON object, in a stable key order."""
+        return {
+            "kind": str(self.kind),
+            "expectation": self.expectation,
+            "rollout": self.rollout,
+            "step": self.step,
+            "at": format_rfc3339(self.at),
+            "owner": self.owner,
+            "event_type": self.event_type,
+            "event_id": self.event_id,
+            "deadline": None if self.deadline is None else format_rfc3339(self.deadline),
+            "missing": None if self.missing is None else list(self.missing),
+            "errors": None if self.errors is None else list(self.errors),
+            "duration_s": self.duration_s,
+            "reason": self.reason,
+            "event_source": self.event_source,
+            "id": self.id,
+        }

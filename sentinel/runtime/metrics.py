@@ -1,0 +1,169 @@
+"""Every Prometheus metric the sentinel exports, on an injected registry (contract section 8).
+
+Dashboards and alerting rules in `alerting/` depend on these names; tests check that they do
+not drift apart.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from sentinel import __version__
+
+# Step waits and rollout durations span seconds to days.
+DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400)
+SKEW_BUCKETS = (-60, -10, -1, -0.1, 0, 0.1, 1, 10, 60, 300)
+DELIVERY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
+OTHER_TYPE = "_other"
+
+
+class Metrics:
+    """The sentinel's metric families, created once per registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        # Contract section 8.
+        self.events = Counter(
+            "sentinel_events",
+            "Events read, by event type and outcome.",
+            ["type", "outcome"],
+            registry=registry,
+        )
+        self.findings = Counter(
+            "sentinel_findings",
+            "Findings raised, by kind and expectation.",
+            ["kind", "expectation"],
+            registry=registry,
+        )
+        self.rollouts_open = Gauge(
+            "sentinel_rollouts_open",
+            "Rollouts opened and not yet closed.",
+            ["expectation"],
+            registry=registry,
+        )
+        self.rollout_duration = Histogram(
+            "sentinel_rollout_duration_seconds",
+            "From a rollout's opening to its last step (completed) or rollback (rolled_back).",
+            ["expectation", "outcome"],
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.step_wait = Histogram(
+            "sentinel_step_wait_seconds",
+            "From the start of a step's window (its last prerequisite) to the step being seen.",
+            ["expectation", "step"],
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.consumer_lag = Gauge(
+            "sentinel_consumer_lag_records",
+            "Records between the consumer's position and the partition's high watermark.",
+            ["topic", "partition"],
+            registry=registry,
+        )
+        self.last_event = Gauge(
+            "sentinel_last_event_timestamp_seconds",
+            "Wall-clock time at which the last record was read from the bus.",
+            registry=registry,
+        )
+        self.alerts_sent = Counter(
+            "sentinel_alerts_sent",
+            "Alert deliveries, by sink and outcome (sent, retried, failed, dropped_permanent).",
+            ["sink", "outcome"],
+            registry=registry,
+        )
+        # The sentinel's own health.
+        self.build_info = Info(
+            "sentinel_build", "Version of the running sentinel.", registry=registry
+        )
+        self.build_info.info({"version": __version__})
+        self.up = Gauge(
+            "sentinel_up",
+            "1 while the watcher loop runs; 0 while it starts or stops.",
+            registry=registry,
+        )
+        self.ready = Gauge(
+            "sentinel_ready",
+            "1 once the consumer has its partitions and has caught up (the /readyz answer).",
+            registry=registry,
+        )
+        self.expectations_loaded = Gauge(
+            "sentinel_expectations_loaded",
+            "Expectations in the running set.",
+            registry=registry,
+        )
+        self.schemas_loaded = Gauge(
+            "sentinel_schemas_loaded",
+            "Event schemas in the running set.",
+            registry=registry,
+        )
+        self.config_loaded = Gauge(
+            "sentinel_config_loaded_timestamp_seconds",
+            "When the running expectations and schemas were loaded.",
+            registry=registry,
+        )
+        self.config_reloads = Counter(
+            "sentinel_config_reloads",
+            "Reloads of expectations and schemas, by outcome (success, failure).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.event_clock_skew = Histogram(
+            "sentinel_event_clock_skew_seconds",
+            "Broker timestamp minus the event's own time: producers with skewed clocks show up.",
+            buckets=SKEW_BUCKETS,
+            registry=registry,
+        )
+        self.bus_silent = Gauge(
+            "sentinel_bus_silent",
+            "1 while no record has arrived for longer than the configured silence.",
+            registry=registry,
+        )
+        self.deadlines_held = Gauge(
+            "sentinel_deadlines_held",
+            "1 while a lagging partition holds back the deadlines of the rollouts it feeds.",
+            registry=registry,
+        )
+        self.last_fetch = Gauge(
+            "sentinel_last_fetch_timestamp_seconds",
+            "Wall-clock time of the last successful fetch from Kafka, records or not.",
+            registry=registry,
+        )
+        self.pending_deadlines = Gauge(
+            "sentinel_pending_deadlines",
+            "Step and rollout deadlines waiting to fire.",
+            registry=registry,
+        )
+        # Alert delivery.
+        self.outbox_depth = Gauge(
+            "sentinel_alert_outbox_depth",
+            "Alerts written to the outbox and not yet delivered.",
+            ["sink"],
+            registry=registry,
+        )
+        self.alert_delivery = Histogram(
+            "sentinel_alert_delivery_seconds",
+            "From an alert entering the outbox to its delivery.",
+            ["sink"],
+            buckets=DELIVERY_BUCKETS,
+            registry=registry,
+        )
+        self.sink_failing = Gauge(
+            "sentinel_alert_sink_failing",
+            "1 while a sink has a permanent error (bad token, unknown channel).",
+            ["sink"],
+            registry=registry,
+        )
+        # State store.
+        self.store_errors = Counter(
+            "sentinel_store_errors",
+            "State store operations that failed, by operation.",
+            ["operation"],
+            registry=registry,
+        )
+        self.store_commit = Histogram(
+            "sentinel_store_commit_seconds",
+            "Time to write one batch of state changes and alerts.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
+            registry=registry,
+        )
