@@ -71,6 +71,7 @@ class Finding:
     @property
     def id(self) -> str:
         """Deterministic identity: the same finding raised twice (replay, restart) has one id."""
+        parts: tuple[object, ...]
         if self.kind in ROLLOUT_KINDS:
             parts = (self.kind, self.expectation, self.rollout, self.step)
         elif self.kind == Kind.UNREGISTERED_EVENT:
