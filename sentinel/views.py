@@ -1,4 +1,4 @@
-"""Read-only snapshots of a rollout, for people: alert checklists, the text timeline, status pages."""
+"""Read-only snapshots of a rollout for people: alert checklists, timelines, status pages."""
 
 from __future__ import annotations
 

@@ -1,0 +1,492 @@
+"""The engine: a pure state machine that turns events and the passing of time into findings.
+
+It is the heart of the sentinel and the place to start reading. Two calls drive it:
+
+    engine.apply(item, now)   # one event (or malformed record) -> findings
+    engine.advance(now)       # the clock moved -> findings of every deadline passed
+
+`now` is always passed in: the engine never reads a clock and does no I/O, so replay, the
+live watcher and the tests drive the same code. Deadlines sit in a heap of
+`(due, expectation, rollout, step)`; an entry is checked against the rollout when it is popped,
+so cancelling or moving a deadline is just a change to the rollout (lazy deletion). The order
+of the heap key makes findings at equal times come out in one order, whatever order the
+events arrived in. Semantics: contract section 4.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sentinel.envelope import MISSING, Envelope, Malformed, correlation_key
+from sentinel.expectations import Compensation, Expectation, Step
+from sentinel.findings import Finding, Kind
+from sentinel.views import Phase, RolloutView, StepStatus
+
+# A heap key whose step is "" is the rollout's overall deadline.
+ROLLOUT_DEADLINE = ""
+DEFAULT_RETENTION_S = 24 * 3600.0
+
+
+class SchemaCheck(Protocol):
+    """What the engine needs of a schema registry (sentinel.schemas.SchemaRegistry)."""
+
+    def check(self, event_type: str, data: object) -> list[str] | None: ...
+
+
+class EngineObserver(Protocol):
+    """Hooks for metrics; called synchronously, so implementations must be cheap."""
+
+    def event_read(self, event_type: str, outcome: str) -> None: ...
+    def rollout_opened(self, expectation: str) -> None: ...
+    def rollout_closed(self, expectation: str, outcome: str, duration_s: float) -> None: ...
+    def step_seen(self, expectation: str, step: str, wait_s: float) -> None: ...
+
+
+class NullObserver:
+    """The observer when nobody is watching (replay, tests)."""
+
+    def event_read(self, event_type: str, outcome: str) -> None:
+        pass
+
+    def rollout_opened(self, expectation: str) -> None:
+        pass
+
+    def rollout_closed(self, expectation: str, outcome: str, duration_s: float) -> None:
+        pass
+
+    def step_seen(self, expectation: str, step: str, wait_s: float) -> None:
+        pass
+
+
+class _NoSchemas:
+    def check(self, event_type: str, data: object) -> list[str] | None:
+        return None
+
+
+@dataclass(slots=True)
+class RolloutState:
+    """One rollout's state: plain data, so a store can persist it and a page can show it."""
+
+    expectation: str
+    key: str
+    opened_at: float
+    phase: Phase = Phase.OPEN
+    seen: dict[str, float] = field(default_factory=dict)  # event type -> event time
+    due: dict[str, float] = field(default_factory=dict)  # pending step -> due time
+    stalled: set[str] = field(default_factory=set)
+    deadline_at: float | None = None
+    rollback: str | None = None  # the compensation trigger being honoured
+    closed_at: float | None = None
+    # Where its events came from (Kafka partitions); a lagging feed holds its deadlines.
+    feeds: tuple[str, ...] = ()
+
+
+class Engine:
+    """Rollouts of every expectation, their deadlines, and what was already said."""
+
+    def __init__(
+        self,
+        expectations: Sequence[Expectation],
+        schemas: SchemaCheck | None = None,
+        observer: EngineObserver | None = None,
+        retention_s: float = DEFAULT_RETENTION_S,
+    ) -> None:
+        self.expectations = {exp.name: exp for exp in expectations}
+        self.schemas: SchemaCheck = schemas if schemas is not None else _NoSchemas()
+        self.observer: EngineObserver = observer if observer is not None else NullObserver()
+        self.retention_s = retention_s
+        self.clock = float("-inf")
+        self.rollouts: dict[str, dict[str, RolloutState]] = {name: {} for name in self.expectations}
+        self.deadlines: list[tuple[float, str, str, str]] = []
+        # (source, id) -> clock when first read; insertion order is clock order (pruning).
+        self.seen_events: dict[tuple[str, str], float] = {}
+        self.unregistered_types: set[str] = set()
+        self._closed: deque[tuple[float, str, str]] = deque()
+        self._by_type: dict[str, list[Expectation]] = {}
+        for exp in expectations:
+            for event_type in sorted(exp.event_types):
+                self._by_type.setdefault(event_type, []).append(exp)
+
+    # ---- the two entry points -------------------------------------------------------------
+
+    def apply(
+        self, item: Envelope | Malformed, now: float, feed: str | None = None
+    ) -> list[Finding]:
+        """Take one event read at `now` (an event without `time` happened at `now`)."""
+        self.clock = max(self.clock, now)
+        if isinstance(item, Malformed):
+            self.observer.event_read("", "malformed")
+            return [
+                Finding(Kind.MALFORMED, self.clock, reason=item.reason, event_source=item.origin)
+            ]
+        if item.id is not None:
+            identity = (item.source or "", item.id)
+            if identity in self.seen_events:
+                self.observer.event_read(item.type, "duplicate")
+                return []
+            self.seen_events[identity] = self.clock
+        findings: list[Finding] = []
+        errors = self.schemas.check(item.type, item.data)
+        interested = self._by_type.get(item.type, ())
+        if errors:
+            self.observer.event_read(item.type, "invalid")
+            findings.append(self._schema_violation(item, errors, interested))
+            return findings
+        if errors is None:
+            self.observer.event_read(item.type, "unregistered")
+            if item.type not in self.unregistered_types:
+                self.unregistered_types.add(item.type)
+                findings.append(self._event_finding(Kind.UNREGISTERED_EVENT, item))
+        else:
+            self.observer.event_read(item.type, "valid")
+        at = item.time if item.time is not None else now
+        for exp in interested:
+            key = correlation_key(item.lookup(exp.correlate_path))
+            if key is None:
+                findings.append(self._uncorrelated(exp, item))
+            else:
+                self._route(exp, key, item, at, feed, findings)
+        return findings
+
+    def advance(self, now: float, held_feeds: Collection[str] = ()) -> list[Finding]:
+        """Move the clock to `now`: every deadline strictly before it fires, in heap order.
+
+        Deadlines of rollouts fed by a feed in `held_feeds` (a lagging partition) wait.
+        """
+        self.clock = max(self.clock, now)
+        findings: list[Finding] = []
+        held: list[tuple[float, str, str, str]] = []
+        heap = self.deadlines
+        while heap and heap[0][0] < now:
+            entry = heapq.heappop(heap)
+            due, name, key, step = entry
+            rollout = self.rollouts[name].get(key)
+            if rollout is None or rollout.phase in (Phase.COMPLETED, Phase.ROLLED_BACK):
+                continue
+            if held_feeds and any(feed in held_feeds for feed in rollout.feeds):
+                held.append(entry)
+                continue
+            if step == ROLLOUT_DEADLINE:
+                if rollout.phase is Phase.OPEN and rollout.deadline_at == due:
+                    rollout.deadline_at = None
+                    findings.append(self._deadline_exceeded(rollout, due))
+            elif rollout.due.get(step) == due:
+                del rollout.due[step]
+                rollout.stalled.add(step)
+                findings.append(self._rollout_finding(Kind.STALL, rollout, step, deadline=due))
+        for entry in held:
+            heapq.heappush(heap, entry)
+        self._prune()
+        return findings
+
+    # ---- reading the state ----------------------------------------------------------------
+
+    def view(self, expectation: str, key: str) -> RolloutView | None:
+        """A snapshot of one rollout for people, or None when it is unknown."""
+        exp = self.expectations.get(expectation)
+        rollout = self.rollouts.get(expectation, {}).get(key)
+        if exp is None or rollout is None:
+            return None
+        steps = tuple(self._step_status(exp, rollout, step) for step in exp.steps)
+        compensation = None
+        if rollout.rollback is not None:
+            comp = _active_compensation(exp, rollout)
+            compensation = StepStatus(
+                comp.expect,
+                exp.owner,
+                (comp.trigger,),
+                rollout.seen.get(comp.expect),
+                rollout.due.get(comp.expect, _stalled_due(rollout, comp)),
+                comp.expect in rollout.stalled,
+            )
+        return RolloutView(
+            expectation=exp.name,
+            rollout=key,
+            owner=exp.owner,
+            phase=rollout.phase,
+            opened_at=rollout.opened_at,
+            deadline_at=None if exp.deadline is None else rollout.opened_at + exp.deadline,
+            steps=steps,
+            compensation=compensation,
+            closed_at=rollout.closed_at,
+        )
+
+    def open_rollouts(self) -> Iterable[RolloutState]:
+        for by_key in self.rollouts.values():
+            for rollout in by_key.values():
+                if rollout.phase in (Phase.OPEN, Phase.ROLLING_BACK):
+                    yield rollout
+
+    # ---- how one event changes one rollout ------------------------------------------------
+
+    def _route(
+        self,
+        exp: Expectation,
+        key: str,
+        event: Envelope,
+        at: float,
+        feed: str | None,
+        findings: list[Finding],
+    ) -> None:
+        rollout = self.rollouts[exp.name].get(key)
+        if rollout is None:
+            rollout = self._open(exp, key, at)
+        elif rollout.phase in (Phase.COMPLETED, Phase.ROLLED_BACK):
+            return  # late or repeated: a closed rollout stays closed
+        if feed is not None and feed not in rollout.feeds:
+            rollout.feeds = (*rollout.feeds, feed)
+        if rollout.phase is Phase.ROLLING_BACK:
+            self._during_rollback(exp, rollout, event, at, findings)
+            return
+        trigger = _compensation_for(exp, event.type, by="trigger")
+        if trigger is not None:
+            self._start_rollback(exp, rollout, trigger, event, at, findings)
+            return
+        step = exp.step_index.get(event.type)
+        if step is not None:
+            self._see_step(exp, rollout, step, at, findings)
+            return
+        # The compensation's `expect` before any trigger: remember it, and say it is odd.
+        if event.type not in rollout.seen:
+            rollout.seen[event.type] = at
+            comp = _compensation_for(exp, event.type, by="expect")
+            missing = (comp.trigger,) if comp is not None else ()
+            findings.append(
+                self._rollout_finding(
+                    Kind.OUT_OF_ORDER, rollout, event.type, missing=missing, event=event
+                )
+            )
+
+    def _open(self, exp: Expectation, key: str, at: float) -> RolloutState:
+        rollout = RolloutState(exp.name, key, at)
+        self.rollouts[exp.name][key] = rollout
+        for root in exp.roots:
+            if root.within is not None:
+                self._schedule(rollout, root.event, at + root.within)
+        if exp.deadline is not None:
+            rollout.deadline_at = at + exp.deadline
+            heapq.heappush(self.deadlines, (rollout.deadline_at, exp.name, key, ROLLOUT_DEADLINE))
+        self.observer.rollout_opened(exp.name)
+        return rollout
+
+    def _see_step(
+        self,
+        exp: Expectation,
+        rollout: RolloutState,
+        step: Step,
+        at: float,
+        findings: list[Finding],
+    ) -> None:
+        name = step.event
+        if name in rollout.seen:
+            return  # a step seen a second time changes nothing
+        rollout.seen[name] = at
+        rollout.due.pop(name, None)
+        missing = tuple(prereq for prereq in step.after if prereq not in rollout.seen)
+        if missing:
+            findings.append(
+                self._rollout_finding(Kind.OUT_OF_ORDER, rollout, name, missing=missing)
+            )
+        else:
+            window_start = (
+                max(rollout.seen[p] for p in step.after) if step.after else rollout.opened_at
+            )
+            self.observer.step_seen(exp.name, name, max(0.0, at - window_start))
+        if name in rollout.stalled:
+            findings.append(self._rollout_finding(Kind.RECOVERED, rollout, name))
+        for dependent_name in exp.dependents.get(name, ()):
+            dependent = exp.step_index[dependent_name]
+            if dependent.within is None or dependent_name in rollout.seen:
+                continue
+            if all(prereq in rollout.seen for prereq in dependent.after):
+                start = max(rollout.seen[prereq] for prereq in dependent.after)
+                self._schedule(rollout, dependent_name, start + dependent.within)
+        if all(s.event in rollout.seen for s in exp.steps):
+            last = max(rollout.seen[s.event] for s in exp.steps)
+            duration = max(0.0, last - rollout.opened_at)
+            self._close(rollout, Phase.COMPLETED, duration)
+            findings.append(
+                self._rollout_finding(Kind.COMPLETED, rollout, None, duration_s=duration)
+            )
+
+    def _start_rollback(
+        self,
+        exp: Expectation,
+        rollout: RolloutState,
+        comp: Compensation,
+        event: Envelope,
+        at: float,
+        findings: list[Finding],
+    ) -> None:
+        rollout.phase = Phase.ROLLING_BACK
+        rollout.rollback = comp.trigger
+        rollout.seen[comp.trigger] = at
+        rollout.due.clear()  # every pending step deadline is cancelled, and so is the rollout's
+        rollout.deadline_at = None
+        findings.append(self._rollout_finding(Kind.ROLLBACK, rollout, None, event=event))
+        if comp.expect in rollout.seen:
+            self._finish_rollback(rollout, rollout.seen[comp.expect], findings)
+        elif comp.within is not None:
+            self._schedule(rollout, comp.expect, at + comp.within)
+
+    def _during_rollback(
+        self,
+        exp: Expectation,
+        rollout: RolloutState,
+        event: Envelope,
+        at: float,
+        findings: list[Finding],
+    ) -> None:
+        comp = _active_compensation(exp, rollout)
+        if event.type != comp.expect or comp.expect in rollout.seen:
+            return  # only the compensation's `expect` matters now
+        rollout.seen[comp.expect] = at
+        rollout.due.pop(comp.expect, None)
+        if comp.expect in rollout.stalled:
+            findings.append(self._rollout_finding(Kind.RECOVERED, rollout, comp.expect))
+        self._finish_rollback(rollout, at, findings)
+
+    def _finish_rollback(self, rollout: RolloutState, at: float, findings: list[Finding]) -> None:
+        duration = max(0.0, at - rollout.opened_at)
+        self._close(rollout, Phase.ROLLED_BACK, duration)
+        findings.append(self._rollout_finding(Kind.ROLLED_BACK, rollout, None, duration_s=duration))
+
+    def _schedule(self, rollout: RolloutState, step: str, due: float) -> None:
+        rollout.due[step] = due
+        heapq.heappush(self.deadlines, (due, rollout.expectation, rollout.key, step))
+
+    def _close(self, rollout: RolloutState, phase: Phase, duration: float) -> None:
+        rollout.phase = phase
+        rollout.closed_at = self.clock
+        rollout.due.clear()
+        rollout.deadline_at = None
+        self._closed.append((self.clock, rollout.expectation, rollout.key))
+        outcome = "completed" if phase is Phase.COMPLETED else "rolled_back"
+        self.observer.rollout_closed(rollout.expectation, outcome, duration)
+
+    def _prune(self) -> None:
+        """Forget closed rollouts and event ids older than the retention (in clock time)."""
+        horizon = self.clock - self.retention_s
+        while self._closed and self._closed[0][0] < horizon:
+            _, name, key = self._closed.popleft()
+            self.rollouts[name].pop(key, None)
+        seen = self.seen_events
+        while seen:
+            oldest = next(iter(seen))
+            if seen[oldest] >= horizon:
+                break
+            del seen[oldest]
+
+    # ---- findings -------------------------------------------------------------------------
+
+    def _rollout_finding(
+        self,
+        kind: Kind,
+        rollout: RolloutState,
+        step: str | None,
+        *,
+        deadline: float | None = None,
+        missing: tuple[str, ...] | None = None,
+        duration_s: float | None = None,
+        event: Envelope | None = None,
+    ) -> Finding:
+        exp = self.expectations[rollout.expectation]
+        return Finding(
+            kind,
+            self.clock,
+            expectation=exp.name,
+            rollout=rollout.key,
+            step=step,
+            owner=exp.owner_of(step),
+            event_type=None if event is None else event.type,
+            event_id=None if event is None else event.id,
+            deadline=deadline,
+            missing=missing,
+            duration_s=duration_s,
+            event_source=None if event is None else event.source,
+        )
+
+    def _deadline_exceeded(self, rollout: RolloutState, due: float) -> Finding:
+        return self._rollout_finding(Kind.DEADLINE_EXCEEDED, rollout, None, deadline=due)
+
+    def _event_finding(self, kind: Kind, event: Envelope, **extra: object) -> Finding:
+        return Finding(
+            kind,
+            self.clock,
+            event_type=event.type,
+            event_id=event.id,
+            event_source=event.source if event.source is not None else event.origin,
+            **extra,  # type: ignore[arg-type]
+        )
+
+    def _schema_violation(
+        self, event: Envelope, errors: list[str], interested: Sequence[Expectation]
+    ) -> Finding:
+        # Name the first expectation that waits for this type, so the alert reaches its owner.
+        expectation = rollout = owner = None
+        if interested:
+            exp = interested[0]
+            expectation, owner = exp.name, exp.owner_of(event.type)
+            rollout = correlation_key(event.lookup(exp.correlate_path))
+        return self._event_finding(
+            Kind.SCHEMA_VIOLATION,
+            event,
+            errors=tuple(errors),
+            expectation=expectation,
+            rollout=rollout,
+            owner=owner,
+        )
+
+    def _uncorrelated(self, exp: Expectation, event: Envelope) -> Finding:
+        found = event.lookup(exp.correlate_path)
+        problem = "is missing" if found is MISSING else "is not a string or number"
+        return self._event_finding(
+            Kind.UNCORRELATED,
+            event,
+            expectation=exp.name,
+            owner=exp.owner_of(event.type),
+            reason=f"{exp.correlate} {problem}",
+        )
+
+    def _step_status(self, exp: Expectation, rollout: RolloutState, step: Step) -> StepStatus:
+        due = rollout.due.get(step.event)
+        if due is None and step.within is not None:
+            if not step.after:
+                due = rollout.opened_at + step.within
+            elif all(prereq in rollout.seen for prereq in step.after):
+                due = max(rollout.seen[prereq] for prereq in step.after) + step.within
+        return StepStatus(
+            step.event,
+            exp.owner_of(step.event),
+            step.after,
+            rollout.seen.get(step.event),
+            due,
+            step.event in rollout.stalled,
+        )
+
+
+def _compensation_for(
+    exp: Expectation, event_type: str, by: str = "trigger"
+) -> Compensation | None:
+    for comp in exp.compensation:
+        if getattr(comp, by) == event_type:
+            return comp
+    return None
+
+
+def _active_compensation(exp: Expectation, rollout: RolloutState) -> Compensation:
+    comp = _compensation_for(exp, rollout.rollback or "")
+    if comp is None:  # only a trigger of this expectation can start a rollback
+        raise AssertionError(f"{rollout.expectation}/{rollout.key} rolls back without a trigger")
+    return comp
+
+
+def _stalled_due(rollout: RolloutState, comp: Compensation) -> float | None:
+    trigger_at = rollout.seen.get(comp.trigger)
+    if trigger_at is None or comp.within is None:
+        return None
+    return trigger_at + comp.within

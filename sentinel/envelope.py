@@ -1,0 +1,202 @@
+"""Every record becomes one Envelope before anything else looks at it (contract section 1).
+
+Three inputs are accepted: a CloudEvent in structured JSON, a CloudEvent in Kafka binary mode
+(`ce_*` headers, value = data) and a plain JSON object. Anything else is `Malformed`, with a
+reason a producer can act on. Purely computational: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import orjson
+
+from sentinel.timefmt import format_rfc3339, parse_rfc3339
+
+MISSING: Final[Any] = object()
+_CORE = frozenset({"id", "type", "source", "time", "data"})
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One event, whatever form it arrived in. `time` is epoch seconds, None when absent."""
+
+    type: str
+    id: str | None
+    source: str | None
+    time: float | None
+    data: Any
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    # Where the record was read: `line 12`, `rollout.events/3@1042`.
+    origin: str | None = None
+
+    def lookup(self, path: Sequence[str]) -> Any:
+        """The value at a dotted path (`data.rollout_id`, `subject`), or MISSING."""
+        head = path[0]
+        if head == "data":
+            value = self.data
+        elif head == "time":
+            value = None if self.time is None else format_rfc3339(self.time)
+        elif head in _CORE:
+            value = getattr(self, head)
+        else:
+            value = self.attributes.get(head)
+        for part in path[1:]:
+            if isinstance(value, dict):
+                value = value.get(part)
+            elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+                value = value[int(part)]
+            else:
+                return MISSING
+        return MISSING if value is None else value
+
+
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """A record that cannot be an event; `reason` says why, for the producer's owner."""
+
+    reason: str
+    origin: str | None = None
+
+
+def correlation_key(value: Any) -> str | None:
+    """A rollout key as a string, or None when the value cannot be one (absent, object, list)."""
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    return None
+
+
+def from_json(raw: bytes | str, origin: str | None = None) -> Envelope | Malformed:
+    """A structured CloudEvent (has `specversion`) or a plain JSON object."""
+    decoded = _decode(raw)
+    if isinstance(decoded, Malformed):
+        return Malformed(decoded.reason, origin)
+    if not isinstance(decoded, dict):
+        return Malformed(f"not a JSON object but {_json_kind(decoded)}", origin)
+    if "specversion" in decoded:
+        return _from_structured(decoded, origin)
+    return _build(
+        decoded.get("type"), decoded.get("id"), decoded.get("source"), decoded.get("time"),
+        decoded, {}, origin,
+    )  # fmt: skip
+
+
+def from_kafka(
+    value: bytes | None, headers: Sequence[tuple[str, bytes]], origin: str | None = None
+) -> Envelope | Malformed:
+    """A Kafka record: binary mode when `ce_specversion` is a header and the content type is
+    not `application/cloudevents*`; otherwise the value is read as JSON (structured or plain)."""
+    names = {name.lower(): payload for name, payload in headers}
+    content_type = _header_text(names.get("content-type"))
+    structured = content_type is not None and content_type.lower().startswith(
+        "application/cloudevents"
+    )
+    if structured or "ce_specversion" not in names:
+        return from_json(b"" if value is None else value, origin)
+    attributes: dict[str, Any] = {}
+    for name, payload in names.items():
+        if not name.startswith("ce_"):
+            continue
+        text = _header_text(payload)
+        if text is None:
+            return Malformed(f"header {name} is not UTF-8 text", origin)
+        attributes[name[3:]] = text
+    if content_type is not None:
+        attributes["datacontenttype"] = content_type
+    if value is None or value == b"":
+        data: Any = None
+    else:
+        data = _decode(value)
+        if isinstance(data, Malformed):
+            return Malformed(f"binary-mode value: {data.reason}", origin)
+    return _build(
+        attributes.pop("type", None), attributes.pop("id", None),
+        attributes.pop("source", None), attributes.pop("time", None), data, attributes, origin,
+    )  # fmt: skip
+
+
+def _from_structured(event: dict[str, Any], origin: str | None) -> Envelope | Malformed:
+    attributes = {name: value for name, value in event.items() if name not in _CORE}
+    return _build(
+        event.get("type"), event.get("id"), event.get("source"), event.get("time"),
+        event.get("data"), attributes, origin,
+    )  # fmt: skip
+
+
+def _build(
+    event_type: Any,
+    event_id: Any,
+    source: Any,
+    time: Any,
+    data: Any,
+    attributes: Mapping[str, Any],
+    origin: str | None,
+) -> Envelope | Malformed:
+    if event_type is None:
+        return Malformed("no type", origin)
+    if not isinstance(event_type, str) or not event_type:
+        return Malformed(f"type must be a non-empty string, not {_json_kind(event_type)}", origin)
+    if event_id is not None and not isinstance(event_id, str):
+        if isinstance(event_id, bool) or not isinstance(event_id, int):
+            return Malformed(f"id must be a string, not {_json_kind(event_id)}", origin)
+        event_id = str(event_id)
+    if source is not None and not isinstance(source, str):
+        return Malformed(f"source must be a string, not {_json_kind(source)}", origin)
+    moment: float | None = None
+    if time is not None:
+        if not isinstance(time, str):
+            return Malformed(f"time must be an RFC 3339 string, not {_json_kind(time)}", origin)
+        try:
+            moment = parse_rfc3339(time)
+        except ValueError:
+            return Malformed(f"time {time!r} is not RFC 3339 (e.g. 2026-11-25T10:00:00Z)", origin)
+    return Envelope(event_type, event_id or None, source, moment, data, attributes, origin)
+
+
+def _decode(raw: bytes | str) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    # orjson refuses a few things the JSON grammar allows (integers beyond 64 bits).
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        return json.loads(text)
+    except UnicodeDecodeError:
+        return Malformed("not UTF-8 text")
+    except (ValueError, RecursionError) as error:
+        return Malformed(f"not valid JSON ({_short(str(error))})")
+
+
+def _header_text(payload: bytes | None) -> str | None:
+    if payload is None:
+        return None
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def _short(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
