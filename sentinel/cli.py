@@ -1,0 +1,198 @@
+"""The `sentinel` command line (contract section 6): parse arguments, load files, call in.
+
+Every user mistake ends as one clear message on standard error and an exit code; never a
+traceback. Exit codes: replay 0 clean / 1 problems / 2 bad usage or files; check 0 / 1 / 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, NoReturn
+
+import orjson
+
+from sentinel import __version__
+from sentinel.engine import Engine
+from sentinel.errors import ExpectationFileError, SchemaDirError, SentinelError, UsageError
+from sentinel.expectation_loader import LoadedExpectations, load_expectations
+from sentinel.findings import Finding
+from sentinel.graph import to_dot, to_mermaid
+from sentinel.replay import read_lines, replay
+from sentinel.schemas import SchemaRegistry
+from sentinel.timefmt import parse_rfc3339
+from sentinel.timeline import Timeline
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="sentinel",
+        description="Watches choreographed rollouts and reports the moment one stalls.",
+    )
+    parser.add_argument("--version", action="version", version=f"sentinel {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    check = commands.add_parser("check", help="validate expectation files (and schemas)")
+    check.add_argument("--schemas", metavar="DIR", help="schema directory to validate too")
+    check.add_argument("paths", nargs="+", metavar="PATH", help="expectation files or folders")
+
+    replay_cmd = commands.add_parser("replay", help="run an event log through the expectations")
+    replay_cmd.add_argument("--expectations", required=True, metavar="PATH", action="append")
+    replay_cmd.add_argument("--schemas", required=True, metavar="DIR")
+    replay_cmd.add_argument(
+        "--until", metavar="TIME", help="RFC 3339: move the clock here at the end"
+    )
+    replay_cmd.add_argument("--format", choices=("jsonl", "text"), default="jsonl")
+    replay_cmd.add_argument("log", metavar="FILE|-", help="JSON lines, one event per line")
+
+    graph = commands.add_parser("graph", help="draw each expectation's step graph")
+    graph.add_argument("paths", nargs="+", metavar="PATH")
+    graph.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
+
+    run = commands.add_parser("run", help="the live watcher on Kafka")
+    run.add_argument("--config", required=True, metavar="FILE")
+
+    demo = commands.add_parser("demo", help="embedded broker + sentinel + a simulated rollout")
+    demo.add_argument("--speed", type=float, default=1.0, help="make the demo's clock faster")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return _dispatch(args)
+    except UsageError as error:
+        print(f"sentinel: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except (ExpectationFileError, SchemaDirError) as error:
+        print(error, file=sys.stderr)
+        return EXIT_USAGE
+    except SentinelError as error:
+        print(f"sentinel: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `sentinel replay ... | head`: the reader left; nothing more to say.
+        sys.stderr.close()
+        return EXIT_OK
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "check":
+        return _check(args.paths, args.schemas)
+    if args.command == "replay":
+        return _replay(args)
+    if args.command == "graph":
+        loaded = load_expectations(args.paths)
+        render = to_mermaid if args.format == "mermaid" else to_dot
+        sys.stdout.write(render(loaded.expectations))
+        return EXIT_OK
+    if args.command == "run":
+        from sentinel.runtime.watcher import run_from_config  # noqa: PLC0415 (heavy imports)
+
+        return run_from_config(Path(args.config))
+    from sentinel.demo import run_demo  # noqa: PLC0415 (heavy imports)
+
+    return run_demo(speed=args.speed)
+
+
+def _check(paths: Sequence[str], schemas_dir: str | None) -> int:
+    problems: list[str] = []
+    loaded: LoadedExpectations | None = None
+    try:
+        loaded = load_expectations(paths)
+    except ExpectationFileError as error:
+        problems.extend(error.problems)
+    if schemas_dir is not None:
+        try:
+            registry = SchemaRegistry.load(schemas_dir)
+        except SchemaDirError as error:
+            problems.extend(error.problems)
+        else:
+            if loaded is not None:
+                for exp in loaded.expectations:
+                    for event_type in sorted(exp.event_types - registry.types):
+                        print(
+                            f"{exp.origin}: warning: {event_type} has no schema in "
+                            f"{schemas_dir}; its events will be reported as unregistered",
+                            file=sys.stderr,
+                        )
+    if loaded is not None:
+        for warning in loaded.warnings:
+            print(warning, file=sys.stderr)
+    if problems:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        return EXIT_PROBLEMS
+    assert loaded is not None
+    count = len(loaded.expectations)
+    print(f"ok: {count} expectation(s) in {len(loaded.files)} file(s)", file=sys.stderr)
+    return EXIT_OK
+
+
+def _replay(args: argparse.Namespace) -> int:
+    until = None
+    if args.until is not None:
+        try:
+            until = parse_rfc3339(args.until)
+        except ValueError:
+            raise UsageError(f"--until {args.until!r} is not an RFC 3339 time") from None
+    loaded = load_expectations(args.expectations)
+    registry = SchemaRegistry.load(args.schemas)
+    for warning in loaded.warnings:
+        print(warning, file=sys.stderr)
+    # Closed rollouts must survive to the end so the text timeline can show them.
+    engine = Engine(loaded.expectations, registry, retention_s=float("inf"))
+    with _open_log(args.log) as log:
+        findings = replay(read_lines(log), engine, read_at=time.time, until=until)
+        problems = _write(findings, engine, args.format, sys.stdout)
+    return EXIT_PROBLEMS if problems else EXIT_OK
+
+
+def _write(findings: Iterator[Finding], engine: Engine, fmt: str, out: IO[str]) -> bool:
+    """Write findings as they come (jsonl) or as one report at the end (text)."""
+    problems = False
+    timeline = Timeline()
+    for finding in findings:
+        problems = problems or finding.is_problem
+        if fmt == "jsonl":
+            out.write(orjson.dumps(finding.to_json_dict()).decode() + "\n")
+        else:
+            timeline.add(finding)
+    if fmt == "text":
+        views = [
+            view
+            for name, by_key in engine.rollouts.items()
+            for key in by_key
+            if (view := engine.view(name, key)) is not None
+        ]
+        out.write(timeline.render(views, engine.clock))
+    out.flush()
+    return problems
+
+
+@contextmanager
+def _open_log(name: str) -> Iterator[IO[bytes]]:
+    """The log file as binary lines; `-` is standard input. A missing file is a usage error."""
+    if name == "-":
+        yield sys.stdin.buffer
+        return
+    try:
+        handle = Path(name).open("rb")  # noqa: SIM115 (closed below)
+    except OSError as error:
+        raise UsageError(f"cannot read {name}: {error.strerror}") from None
+    with handle:
+        yield handle

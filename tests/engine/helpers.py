@@ -1,0 +1,59 @@
+"""Small builders shared by the engine tests: expectations and events without YAML or JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sentinel.engine import Engine
+from sentinel.envelope import Envelope
+from sentinel.expectations import Compensation, Expectation, Step
+from sentinel.findings import Finding
+from sentinel.replay import replay
+
+T0 = 1_795_600_800.0  # 2026-11-25T10:00:00Z
+MIN = 60.0
+
+
+def user_service(deadline: float | None = 30 * MIN) -> Expectation:
+    """The rollout of the contract's example: schema, user service, messaging, a rollback."""
+    return Expectation(
+        name="user-service-v2",
+        owner="team-identity",
+        correlate="data.rollout_id",
+        deadline=deadline,
+        steps=(
+            Step("SchemaV2_Ready"),
+            Step("UserServiceV2_Running", after=("SchemaV2_Ready",), within=10 * MIN,
+                 owner="team-users"),
+            Step("MessagingService_Reconfigured", after=("UserServiceV2_Running",),
+                 within=5 * MIN),
+        ),  # fmt: skip
+        compensation=(Compensation("Rollback_Initiated", "Rollback_Complete", 15 * MIN),),
+    )
+
+
+_counter = iter(range(10**9))
+
+
+def event(
+    event_type: str, at: float | None, rollout: str = "r1", event_id: str | None = None, **data: Any
+) -> Envelope:
+    """A valid event of `event_type` for rollout `rollout` at epoch `at`."""
+    return Envelope(
+        type=event_type,
+        id=event_id if event_id is not None else f"e{next(_counter)}",
+        source="/tests",
+        time=at,
+        data={"rollout_id": rollout, **data},
+    )
+
+
+def run(engine: Engine, events: list[Envelope], until: float | None = None) -> list[Finding]:
+    """The events through `replay` (event-time clock), as a list."""
+    return list(replay(events, engine, read_at=lambda: T0, until=until))
+
+
+def kinds(findings: list[Finding]) -> list[str]:
+    return [str(finding.kind) for finding in findings]
+
+
