@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sentinel.engine import Engine
-from sentinel.envelope import Envelope
+from sentinel.envelope import Envelope, Malformed
 from sentinel.expectations import Compensation, Expectation, Step
 from sentinel.findings import Finding
 from sentinel.replay import replay
@@ -23,11 +23,14 @@ def user_service(deadline: float | None = 30 * MIN) -> Expectation:
         deadline=deadline,
         steps=(
             Step("SchemaV2_Ready"),
-            Step("UserServiceV2_Running", after=("SchemaV2_Ready",), within=10 * MIN,
-                 owner="team-users"),
-            Step("MessagingService_Reconfigured", after=("UserServiceV2_Running",),
-                 within=5 * MIN),
-        ),  # fmt: skip
+            Step(
+                "UserServiceV2_Running",
+                after=("SchemaV2_Ready",),
+                within=10 * MIN,
+                owner="team-users",
+            ),
+            Step("MessagingService_Reconfigured", after=("UserServiceV2_Running",), within=5 * MIN),
+        ),
         compensation=(Compensation("Rollback_Initiated", "Rollback_Complete", 15 * MIN),),
     )
 
@@ -48,12 +51,12 @@ def event(
     )
 
 
-def run(engine: Engine, events: list[Envelope], until: float | None = None) -> list[Finding]:
+def run(
+    engine: Engine, events: list[Envelope] | list[Envelope | Malformed], until: float | None = None
+) -> list[Finding]:
     """The events through `replay` (event-time clock), as a list."""
     return list(replay(events, engine, read_at=lambda: T0, until=until))
 
 
 def kinds(findings: list[Finding]) -> list[str]:
     return [str(finding.kind) for finding in findings]
-
-
