@@ -48,19 +48,19 @@ class Section:
     def has(self, key: str) -> bool:
         return self.raw.get(key) is not None
 
-    def str(self, key: str, default: Any = _MISSING) -> Any:
+    def string(self, key: str, default: Any = _MISSING) -> Any:
         value = self._get(key, default)
         if value is not default and not isinstance(value, str):
             raise self.fail(key, f"must be a string, not {_describe(value)}")
         return value
 
-    def bool(self, key: str, default: Any = _MISSING) -> Any:
+    def boolean(self, key: str, default: Any = _MISSING) -> Any:
         value = self._get(key, default)
         if value is not default and not isinstance(value, bool):
             raise self.fail(key, f"must be true or false, not {_describe(value)}")
         return value
 
-    def int(self, key: str, default: Any = _MISSING, minimum: int = 0) -> Any:
+    def integer(self, key: str, default: Any = _MISSING, minimum: int = 0) -> Any:
         value = self._get(key, default)
         if value is default:
             return value
@@ -123,8 +123,8 @@ class Section:
     def secret(self, key: str, required: bool = False) -> str | None:
         """`key` inline, or `key_env` naming an environment variable that holds it."""
         env_key = f"{key}_env"
-        inline = self.str(key, None)
-        variable = self.str(env_key, None)
+        inline = self.string(key, None)
+        variable = self.string(env_key, None)
         if inline is not None and variable is not None:
             raise self.fail(key, f"give either {key} or {env_key}, not both")
         if variable is not None:
