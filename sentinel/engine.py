@@ -85,6 +85,17 @@ class RolloutState:
     feeds: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class EngineChanges:
+    """Everything a store must write after a batch; a rollout of None was forgotten."""
+
+    rollouts: dict[tuple[str, str], RolloutState | None]
+    new_events: list[tuple[str, str, float]]  # (source, id, clock when read)
+    new_unregistered: list[str]  # event types reported as unregistered for the first time
+    clock: float
+    horizon: float  # event ids and closed rollouts older than this may be deleted
+
+
 class Engine:
     """Rollouts of every expectation, their deadlines, and what was already said."""
 
@@ -106,10 +117,11 @@ class Engine:
         self.seen_events: dict[tuple[str, str], float] = {}
         self.unregistered_types: set[str] = set()
         self._closed: deque[tuple[float, str, str]] = deque()
-        self._by_type: dict[str, list[Expectation]] = {}
-        for exp in expectations:
-            for event_type in sorted(exp.event_types):
-                self._by_type.setdefault(event_type, []).append(exp)
+        # What changed since the last `take_changes()`: what a state store must write.
+        self._changed: set[tuple[str, str]] = set()
+        self._new_events: list[tuple[str, str, float]] = []
+        self._new_unregistered: list[str] = []
+        self._by_type = _index_by_type(expectations)
 
     # ---- the two entry points -------------------------------------------------------------
 
@@ -129,6 +141,7 @@ class Engine:
                 self.observer.event_read(item.type, "duplicate")
                 return []
             self.seen_events[identity] = self.clock
+            self._new_events.append((*identity, self.clock))
         findings: list[Finding] = []
         errors = self.schemas.check(item.type, item.data)
         interested = self._by_type.get(item.type, ())
@@ -140,6 +153,7 @@ class Engine:
             self.observer.event_read(item.type, "unregistered")
             if item.type not in self.unregistered_types:
                 self.unregistered_types.add(item.type)
+                self._new_unregistered.append(item.type)
                 findings.append(self._event_finding(Kind.UNREGISTERED_EVENT, item))
         else:
             self.observer.event_read(item.type, "valid")
@@ -173,9 +187,11 @@ class Engine:
             if step == ROLLOUT_DEADLINE:
                 if rollout.phase is Phase.OPEN and rollout.deadline_at == due:
                     rollout.deadline_at = None
+                    self._changed.add((name, key))
                     findings.append(self._deadline_exceeded(rollout, due))
             elif rollout.due.get(step) == due:
                 del rollout.due[step]
+                self._changed.add((name, key))
                 rollout.stalled.add(step)
                 findings.append(self._rollout_finding(Kind.STALL, rollout, step, deadline=due))
         for entry in held:
@@ -215,6 +231,59 @@ class Engine:
             closed_at=rollout.closed_at,
         )
 
+    def take_changes(self) -> EngineChanges:
+        """What changed since the last call, for a state store; resets the record."""
+        changed = {}
+        for name, key in self._changed:
+            changed[(name, key)] = self.rollouts.get(name, {}).get(key)
+        events, self._new_events = self._new_events, []
+        unregistered, self._new_unregistered = self._new_unregistered, []
+        self._changed = set()
+        horizon = self.clock - self.retention_s
+        return EngineChanges(changed, events, unregistered, self.clock, horizon)
+
+    def restore(
+        self,
+        rollouts: Iterable[RolloutState],
+        seen_events: Iterable[tuple[str, str, float]],
+        clock: float,
+        unregistered_types: Iterable[str] = (),
+    ) -> None:
+        """Rebuild from stored state: deadlines are recomputed from the rollouts themselves."""
+        self.clock = max(self.clock, clock)
+        for rollout in rollouts:
+            if rollout.expectation not in self.rollouts:
+                continue  # its expectation was removed while the sentinel was down
+            self.rollouts[rollout.expectation][rollout.key] = rollout
+            for step, due in rollout.due.items():
+                self.deadlines.append((due, rollout.expectation, rollout.key, step))
+            if rollout.deadline_at is not None and rollout.phase is Phase.OPEN:
+                entry = (rollout.deadline_at, rollout.expectation, rollout.key, ROLLOUT_DEADLINE)
+                self.deadlines.append(entry)
+            if rollout.closed_at is not None:
+                self._closed.append((rollout.closed_at, rollout.expectation, rollout.key))
+        heapq.heapify(self.deadlines)
+        self._closed = deque(sorted(self._closed))
+        for source, event_id, at in sorted(seen_events, key=lambda row: row[2]):
+            self.seen_events[(source, event_id)] = at
+        self.unregistered_types.update(unregistered_types)
+
+    def reload(self, expectations: Sequence[Expectation], schemas: SchemaCheck) -> None:
+        """Swap in a new set of expectations and schemas; open rollouts keep their state.
+
+        Rollouts of an expectation that is gone are dropped; pending deadlines keep the
+        windows they were scheduled with.
+        """
+        names = {exp.name for exp in expectations}
+        for name in list(self.rollouts):
+            if name not in names:
+                self._changed.update((name, key) for key in self.rollouts.pop(name))
+        self.expectations = {exp.name: exp for exp in expectations}
+        for name in self.expectations:
+            self.rollouts.setdefault(name, {})
+        self.schemas = schemas
+        self._by_type = _index_by_type(expectations)
+
     def open_rollouts(self) -> Iterable[RolloutState]:
         for by_key in self.rollouts.values():
             for rollout in by_key.values():
@@ -237,6 +306,7 @@ class Engine:
             rollout = self._open(exp, key, at)
         elif rollout.phase in (Phase.COMPLETED, Phase.ROLLED_BACK):
             return  # late or repeated: a closed rollout stays closed
+        self._changed.add((exp.name, key))
         if feed is not None and feed not in rollout.feeds:
             rollout.feeds = (*rollout.feeds, feed)
         if rollout.phase is Phase.ROLLING_BACK:
@@ -373,7 +443,8 @@ class Engine:
         horizon = self.clock - self.retention_s
         while self._closed and self._closed[0][0] < horizon:
             _, name, key = self._closed.popleft()
-            self.rollouts[name].pop(key, None)
+            if self.rollouts.get(name, {}).pop(key, None) is not None:
+                self._changed.add((name, key))
         seen = self.seen_events
         while seen:
             oldest = next(iter(seen))
@@ -419,7 +490,8 @@ class Engine:
             self.clock,
             event_type=event.type,
             event_id=event.id,
-            event_source=event.source if event.source is not None else event.origin,
+            # Without an id, the event is only known by where it was read (finding ids need it).
+            event_source=event.source if event.id is not None else event.origin,
             **extra,  # type: ignore[arg-type]
         )
 
@@ -467,6 +539,14 @@ class Engine:
             due,
             step.event in rollout.stalled,
         )
+
+
+def _index_by_type(expectations: Sequence[Expectation]) -> dict[str, list[Expectation]]:
+    by_type: dict[str, list[Expectation]] = {}
+    for exp in expectations:
+        for event_type in sorted(exp.event_types):
+            by_type.setdefault(event_type, []).append(exp)
+    return by_type
 
 
 def _compensation_for(
