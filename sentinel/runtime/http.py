@@ -1,0 +1,56 @@
+"""The sentinel's HTTP face: /metrics for Prometheus, /healthz and /readyz for Kubernetes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+Probe = Callable[[], tuple[bool, dict[str, Any]]]
+
+
+class HttpServer:
+    """An aiohttp app on `host:port`; probes answer 200 or 503 with their details as JSON."""
+
+    def __init__(
+        self, host: str, port: int, registry: CollectorRegistry, health: Probe, ready: Probe
+    ) -> None:
+        self.host, self.port = host, port
+        self._registry = registry
+        self._health, self._ready = health, ready
+        self.app = web.Application()
+        self.app.router.add_get("/metrics", self._metrics)
+        self.app.router.add_get("/healthz", self._probe(self._health))
+        self.app.router.add_get("/readyz", self._probe(self._ready))
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        if self.port == 0:  # tests ask for any free port: tell them which
+            server = site._server
+            if server is not None and server.sockets:  # type: ignore[attr-defined]
+                self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        body = generate_latest(self._registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    @staticmethod
+    def _probe(check: Probe) -> Callable[[web.Request], Any]:
+        async def handle(request: web.Request) -> web.Response:
+            ok, details = check()
+            return web.json_response(
+                {"status": "ok" if ok else "unavailable", **details}, status=200 if ok else 503
+            )
+
+        return handle

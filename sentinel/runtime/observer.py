@@ -1,0 +1,44 @@
+"""Engine observations to Prometheus metrics, with label values only from known names."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sentinel.engine import Engine
+from sentinel.findings import Finding
+from sentinel.runtime.metrics import OTHER_TYPE, Metrics
+
+
+class MetricsObserver:
+    """The engine's observer in the live watcher (see sentinel.engine.EngineObserver)."""
+
+    def __init__(self, metrics: Metrics, known_types: Iterable[str]) -> None:
+        self.metrics = metrics
+        self.known_types = frozenset(known_types)
+
+    def event_read(self, event_type: str, outcome: str) -> None:
+        label = event_type if event_type in self.known_types else OTHER_TYPE
+        self.metrics.events.labels(label, outcome).inc()
+
+    def rollout_opened(self, expectation: str) -> None:
+        self.metrics.rollouts_open.labels(expectation).inc()
+
+    def rollout_closed(self, expectation: str, outcome: str, duration_s: float) -> None:
+        self.metrics.rollouts_open.labels(expectation).dec()
+        self.metrics.rollout_duration.labels(expectation, outcome).observe(duration_s)
+
+    def step_seen(self, expectation: str, step: str, wait_s: float) -> None:
+        self.metrics.step_wait.labels(expectation, step).observe(wait_s)
+
+    def findings(self, findings: Iterable[Finding]) -> None:
+        for finding in findings:
+            self.metrics.findings.labels(finding.kind, finding.expectation or "").inc()
+
+    def recount(self, engine: Engine) -> None:
+        """Set the open-rollout gauge from the engine (after a restore or a reload)."""
+        counts = dict.fromkeys(engine.expectations, 0)
+        for rollout in engine.open_rollouts():
+            counts[rollout.expectation] = counts.get(rollout.expectation, 0) + 1
+        self.metrics.rollouts_open.clear()
+        for name, count in counts.items():
+            self.metrics.rollouts_open.labels(name).set(count)
