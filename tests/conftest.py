@@ -1,0 +1,89 @@
+"""Fixtures for tests that need a real Kafka: one embedded broker per session, fresh topics."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from sentinel.runtime.broker import EmbeddedBroker
+
+TopicFactory = Callable[..., Awaitable[str]]
+
+
+class Produce(Protocol):
+    """`await produce(topic, value, key=..., headers=...)` -> (partition, offset)."""
+
+    async def __call__(
+        self,
+        topic: str,
+        value: bytes | None,
+        *,
+        key: bytes | None = None,
+        headers: Sequence[tuple[str, bytes]] = (),
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+    ) -> tuple[int, int]: ...
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    """The session's Tansu broker, started the first time a test asks for it."""
+    log_path: Path = tmp_path_factory.mktemp("broker") / "tansu.log"
+    with EmbeddedBroker(log_path=log_path) as running:
+        yield running
+
+
+_topic_numbers = itertools.count()
+
+
+@pytest.fixture
+def topic_factory(broker: EmbeddedBroker, request: pytest.FixtureRequest) -> TopicFactory:
+    """`await topic_factory(partitions=1)`: a new topic named after the test, created now."""
+
+    async def create(partitions: int = 1) -> str:
+        # Named after the test so that the broker's log reads; numbered so that it is unique.
+        test = re.sub(r"[^A-Za-z0-9._-]", "-", request.node.name)[:180]
+        name = f"{test}-{next(_topic_numbers)}"
+        await broker.create_topics([name], partitions=partitions)
+        return name
+
+    return create
+
+
+@pytest.fixture
+async def produce(broker: EmbeddedBroker) -> AsyncIterator[Produce]:
+    """Send records one by one, each acknowledged before the call returns."""
+    producer: AIOKafkaProducer | None = None
+
+    async def send(
+        topic: str,
+        value: bytes | None,
+        *,
+        key: bytes | None = None,
+        headers: Sequence[tuple[str, bytes]] = (),
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+    ) -> tuple[int, int]:
+        nonlocal producer
+        if producer is None:
+            producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers)
+            await producer.start()
+        sent = await producer.send_and_wait(
+            topic,
+            value,
+            key=key,
+            headers=list(headers),
+            partition=partition,
+            timestamp_ms=timestamp_ms,
+        )
+        return sent.partition, sent.offset
+
+    yield send
+    if producer is not None:
+        await producer.stop()

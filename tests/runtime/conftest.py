@@ -1,0 +1,103 @@
+"""Kafka source fixtures: settings for the session broker and sources stopped after each test."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from sentinel.config import KafkaSettings
+from sentinel.runtime.broker import EmbeddedBroker
+from sentinel.runtime.kafka_source import KafkaSource, Partition, Record
+
+# Tansu holds a new member's JoinGroup for about half the session timeout (at least 1 s):
+# 2 s keeps every join near one second instead of five.
+FAST_SESSION_TIMEOUT = 2.0
+
+_group_numbers = itertools.count()
+
+
+class RecordingListener:
+    """Keeps every rebalance callback, in order, as ("revoked" | "assigned", partitions)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, frozenset[Partition]]] = []
+
+    async def on_revoked(self, partitions: frozenset[Partition]) -> None:
+        self.calls.append(("revoked", partitions))
+
+    async def on_assigned(self, partitions: frozenset[Partition]) -> None:
+        self.calls.append(("assigned", partitions))
+
+    @property
+    def holding(self) -> frozenset[Partition] | None:
+        """The partitions of the last assignment, None while revoked or never assigned."""
+        if not self.calls or self.calls[-1][0] != "assigned":
+            return None
+        return self.calls[-1][1]
+
+    async def wait_holding(self, partitions: frozenset[Partition], timeout_s: float = 15) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.holding != partitions:
+            assert time.monotonic() < deadline, f"still {self.calls} after {timeout_s}s"
+            await asyncio.sleep(0.05)
+
+
+def settings_for(broker: EmbeddedBroker, topics: list[str], **overrides: Any) -> KafkaSettings:
+    values: dict[str, Any] = {
+        "topics": tuple(topics),
+        "bootstrap_servers": (broker.bootstrap_servers,),
+        "group_id": f"test-group-{next(_group_numbers)}",
+        "auto_offset_reset": "earliest",
+        "session_timeout": FAST_SESSION_TIMEOUT,
+        **overrides,
+    }
+    return KafkaSettings(**values)
+
+
+StartSource = Callable[..., Awaitable[KafkaSource]]
+
+
+@pytest.fixture
+async def start_source(broker: EmbeddedBroker) -> AsyncIterator[StartSource]:
+    """`await start_source([topic], listener=..., group_id=...)`: a started source."""
+    sources: list[KafkaSource] = []
+
+    async def start(
+        topics: list[str], listener: RecordingListener | None = None, **overrides: Any
+    ) -> KafkaSource:
+        source = KafkaSource(
+            settings_for(broker, topics, **overrides), listener or RecordingListener()
+        )
+        sources.append(source)
+        await source.start()
+        return source
+
+    yield start
+    for source in reversed(sources):
+        await source.stop()
+
+
+async def _fetch_at_least(source: KafkaSource, count: int, timeout_s: float = 10) -> list[Record]:
+    records: list[Record] = []
+    deadline = time.monotonic() + timeout_s
+    while len(records) < count:
+        assert time.monotonic() < deadline, f"only {len(records)} of {count} records arrived"
+        records += await source.fetch(max_records=count - len(records), timeout_s=0.5)
+    return records
+
+
+@pytest.fixture
+def fetch_at_least() -> Callable[..., Awaitable[list[Record]]]:
+    """`await fetch_at_least(source, count)`: fetch until that many came (batches may split)."""
+    return _fetch_at_least
+
+
+@pytest.fixture
+def make_listener() -> type[RecordingListener]:
+    """`make_listener()`: a listener that records every rebalance callback."""
+    return RecordingListener
