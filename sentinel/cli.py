@@ -65,7 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", required=True, metavar="FILE")
 
     demo = commands.add_parser("demo", help="embedded broker + sentinel + a simulated rollout")
-    demo.add_argument("--speed", type=float, default=1.0, help="make the demo's clock faster")
+    demo.add_argument(
+        "--speed", type=float, default=60.0, help="run the windows this many times faster"
+    )
+    demo.add_argument(
+        "--for", dest="duration", type=float, metavar="SECONDS", help="stop after this long"
+    )
     return parser
 
 
@@ -106,7 +111,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return run_from_config(Path(args.config))
     from sentinel.demo import run_demo  # noqa: PLC0415 (heavy imports)
 
-    return run_demo(speed=args.speed)
+    return run_demo(speed=args.speed, duration_s=args.duration)
 
 
 def _check(paths: Sequence[str], schemas_dir: str | None) -> int:

@@ -75,8 +75,9 @@ def _rollout_block(view: RolloutView, findings: list[Finding], clock: float) -> 
         if step.seen_at is not None:
             entries.append((step.seen_at, 0, f"seen     {step.step}{_wait(step)}"))
     for finding in findings:
-        if finding.kind is not Kind.OUT_OF_ORDER or finding.missing:
-            entries.append((finding.at, 1, _finding_line(finding)))
+        # At equal times a stall reads before the late arrival that recovers it.
+        rank = -1 if finding.kind is Kind.STALL else 1
+        entries.append((finding.at, rank, _finding_line(finding)))
     lines = [header]
     lines += [f"  {_clock(at)}  {text}" for at, _, text in sorted(entries, key=_by_time)]
     if view.phase in (Phase.OPEN, Phase.ROLLING_BACK):

@@ -1,0 +1,241 @@
+"""`sentinel demo` (and `make demo`): the whole product in one process tree, nothing to install.
+
+An embedded Kafka-compatible broker, the live watcher with the shipped expectations, and a
+simulated choreographed rollout: four rollouts of the user service, where one completes, one
+stalls silently, one breaks its event schema and one rolls back. The shipped windows are in
+minutes; the demo runs them `speed` times faster (60: minutes become seconds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import socket
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+import sentinel
+from sentinel.config import load_config
+from sentinel.errors import SentinelError
+from sentinel.expectations import Expectation
+from sentinel.runtime.broker import EmbeddedBroker
+from sentinel.runtime.logs import configure_logging
+from sentinel.runtime.rules import Rules, load_rules
+from sentinel.runtime.watcher import Watcher
+from sentinel.timefmt import format_rfc3339
+
+TOPIC = "rollout.events"
+EXPECTATION = "user-service-v2"
+
+
+def run_demo(speed: float = 60.0, duration_s: float | None = None) -> int:
+    """Run until Ctrl-C (or for `duration_s`); 0 after a clean stop, 2 when it cannot start."""
+    try:
+        return asyncio.run(_demo(speed, duration_s))
+    except SentinelError as error:
+        print(f"sentinel demo: {error}", file=sys.stderr)
+        return 2
+
+
+def shipped_expectations() -> Path:
+    """The `expectations/` folder of the checkout (or of the current directory)."""
+    for candidate in (
+        Path.cwd() / "expectations",
+        Path(sentinel.__file__).parents[1] / "expectations",
+    ):
+        if (candidate / "schemas").is_dir():
+            return candidate
+    raise SentinelError("no expectations/ folder with schemas/ found; run it from the checkout")
+
+
+def scaled(rules: Rules, speed: float) -> Rules:
+    """The same rules with every window and deadline divided by `speed`."""
+
+    def faster(seconds: float | None) -> float | None:
+        return None if seconds is None else seconds / speed
+
+    def scale(exp: Expectation) -> Expectation:
+        return dataclasses.replace(
+            exp,
+            deadline=faster(exp.deadline),
+            steps=tuple(dataclasses.replace(s, within=faster(s.within)) for s in exp.steps),
+            compensation=tuple(
+                dataclasses.replace(c, within=faster(c.within)) for c in exp.compensation
+            ),
+        )
+
+    return dataclasses.replace(rules, expectations=tuple(scale(e) for e in rules.expectations))
+
+
+async def _demo(speed: float, duration_s: float | None) -> int:
+    expectations = shipped_expectations()
+    workdir = Path(tempfile.mkdtemp(prefix="sentinel-demo-"))
+    broker = EmbeddedBroker(log_path=workdir / "broker.log")
+    await broker.start_async()
+    try:
+        await broker.create_topics([TOPIC], partitions=3)
+        listen = f"127.0.0.1:{_free_port(9464)}"
+        config_path = workdir / "config.yaml"
+        config_path.write_text(
+            f"expectations: {expectations}\n"
+            f"schemas: {expectations / 'schemas'}\n"
+            f"kafka:\n  bootstrap_servers: {broker.bootstrap_servers}\n"
+            f"  topics: [{TOPIC}]\n  group_id: sentinel-demo\n  auto_offset_reset: earliest\n"
+            f"http:\n  listen: {listen}\n"
+            "log:\n  level: warning\n"
+            "watch:\n  tick: 0.5s\n"
+        )
+        config = load_config(config_path)
+        configure_logging(config.log.level)
+        watcher = Watcher(
+            config,
+            out=_ReadableFindings(sys.stdout),
+            rules_loader=lambda: scaled(load_rules(config.expectations, config.schemas), speed),
+        )
+        _banner(listen, expectations, speed)
+        watching = asyncio.create_task(watcher.run())
+        await _simulate(broker.bootstrap_servers, speed, watching)
+        if duration_s is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(watching), duration_s)
+            watcher.stop()
+        return await watching
+    finally:
+        broker.stop()
+
+
+async def _simulate(servers: str, speed: float, watching: asyncio.Task[int]) -> None:
+    """Four rollouts of the user service, in the background, as their services would emit them."""
+    producer = AIOKafkaProducer(bootstrap_servers=servers)
+    await producer.start()
+    minute = 60.0 / speed
+
+    async def emit(event_type: str, rollout: str, binary: bool = False, **data: Any) -> None:
+        payload = {"rollout_id": rollout, **data}
+        event_id = str(uuid.uuid4())
+        now = format_rfc3339(time.time())
+        if binary:  # CloudEvents binary mode: attributes in headers, the value is the data
+            headers = [
+                ("ce_specversion", b"1.0"),
+                ("ce_id", event_id.encode()),
+                ("ce_type", event_type.encode()),
+                ("ce_source", b"/demo/" + rollout.encode()),
+                ("ce_time", now.encode()),
+                ("content-type", b"application/json"),
+            ]
+            value = orjson.dumps(payload)
+        else:
+            headers = [("content-type", b"application/cloudevents+json")]
+            value = orjson.dumps(
+                {"specversion": "1.0", "id": event_id, "source": f"/demo/{rollout}",
+                 "type": event_type, "time": now, "data": payload}
+            )  # fmt: skip
+        await producer.send_and_wait(TOPIC, value, key=rollout.encode(), headers=headers)
+
+    schema = {"schema_version": "2.0", "migration_id": "m-42"}
+    service = {"version": "2.0.0", "replicas": 3}
+    script: list[tuple[float, Callable[[], Awaitable[None]]]] = [
+        (0.0, lambda: emit("SchemaV2_Ready", "r-complete", **schema)),
+        (0.0, lambda: emit("SchemaV2_Ready", "r-silent", **schema)),
+        (0.0, lambda: emit("SchemaV2_Ready", "r-renamed", binary=True, **schema)),
+        (0.0, lambda: emit("SchemaV2_Ready", "r-rollback", **schema)),
+        (3.0, lambda: emit("UserServiceV2_Running", "r-complete", **service)),
+        (3.5, lambda: emit("UserServiceV2_Running", "r-rollback", **service)),
+        # A producer renamed a field: the consumer ignores the event, the rollout stalls.
+        (
+            4.0,
+            lambda: emit("UserServiceV2_Running", "r-renamed", version="2.0.0", replica_count=3),
+        ),
+        (
+            5.0,
+            lambda: emit(
+                "MessagingService_Reconfigured",
+                "r-complete",
+                user_service_version="2.0.0",
+                config_revision=7,
+            ),
+        ),
+        (
+            6.0,
+            lambda: emit(
+                "Rollback_Initiated", "r-rollback", reason="error rate 4%", initiated_by="oncall"
+            ),
+        ),
+        (9.0, lambda: emit("Rollback_Complete", "r-rollback", restored_version="1.9.3")),
+    ]
+    started = time.monotonic()
+
+    async def play() -> None:
+        try:
+            for at_minute, action in script:
+                await asyncio.sleep(max(0.0, started + at_minute * minute - time.monotonic()))
+                if watching.done():
+                    return
+                await action()
+        finally:
+            await producer.stop()
+
+    asyncio.get_running_loop().create_task(play())
+
+
+class _ReadableFindings:
+    """Findings as one readable line each instead of JSON, for a person watching the demo."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def write(self, text: str) -> int:
+        for line in text.splitlines():
+            finding = orjson.loads(line)
+            self.out.write(_describe(finding) + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
+def _describe(finding: dict[str, Any]) -> str:
+    kind = finding["kind"]
+    where = "/".join(str(part) for part in (finding["expectation"], finding["rollout"]) if part)
+    details = {
+        "stall": f"{finding['step']} due {str(finding['deadline'])[11:19]}, nothing seen",
+        "schema_violation": f"{finding['event_type']}: {'; '.join(finding['errors'] or [])}",
+        "completed": f"all steps seen in {finding['duration_s']:.1f}s",
+        "rollback": f"{finding['event_type']} arrived",
+        "rolled_back": f"rolled back in {finding['duration_s'] or 0:.1f}s",
+        "deadline_exceeded": f"not complete by {str(finding['deadline'])[11:19]}",
+        "recovered": f"{finding['step']} arrived after its stall",
+        "out_of_order": f"{finding['step']} before {', '.join(finding['missing'] or [])}",
+    }.get(kind, finding.get("reason") or finding.get("event_type") or "")
+    owner = f"  (owner {finding['owner']})" if finding.get("owner") else ""
+    return f"{str(finding['at'])[11:19]}  {kind.upper():<18} {where}  {details}{owner}"
+
+
+def _banner(listen: str, expectations: Path, speed: float) -> None:
+    print(
+        f"rollout-sentinel demo: embedded broker, topic {TOPIC}, expectations from {expectations}\n"
+        f"  metrics: http://{listen}/metrics   ready: http://{listen}/readyz\n"
+        f"  windows run {speed:g}x faster (minutes become seconds); Ctrl-C stops everything\n"
+        "  four rollouts of user-service-v2: r-complete, r-silent (stalls), r-renamed (breaks\n"
+        "  its schema), r-rollback (rolls back). Findings appear below as they happen:",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _free_port(preferred: int) -> int:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", preferred))
+        except OSError:
+            probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
