@@ -111,12 +111,20 @@ def load_config(path: Path | str) -> Config:
     try:
         raw = yaml.load(text, Loader=_StrictLoader)
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        where = f"{source}:{mark.line + 1}" if mark else str(source)
-        raise ConfigError(f"{where}: invalid YAML: {error.problem or error}") from None
+        raise ConfigError(_yaml_problem(source, error)) from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{source}: invalid YAML: {error}") from None
     return _config(Section(raw, "", str(source)), source)
+
+
+def _yaml_problem(source: Path, error: yaml.MarkedYAMLError) -> str:
+    mark = error.problem_mark or error.context_mark
+    where = f"{source}:{mark.line + 1}" if mark else str(source)
+    message = f"{where}: invalid YAML: {error.problem or error}"
+    # An unclosed bracket is noticed lines later: where it opened is what needs fixing.
+    if error.context and error.context_mark and error.context_mark is not mark:
+        message += f" ({error.context} that starts on line {error.context_mark.line + 1})"
+    return message
 
 
 def _config(top: Section, source: Path) -> Config:

@@ -183,6 +183,18 @@ class KafkaSource:
             return False
         return len(owned) == len(offsets)
 
+    async def seek_at_least(self, partition: Partition, offset: int) -> None:
+        """Skip ahead to `offset` if the group's committed offset is behind it, never back.
+
+        For `on_assigned`: the state store may have kept the effects of records whose Kafka
+        commit was lost (a crash between the two), and those must not be applied twice.
+        """
+        consumer = self._running()
+        tp = TopicPartition(*partition)
+        committed = await consumer.committed(tp)
+        if committed is None or committed < offset:
+            consumer.seek(tp, offset)
+
     async def lags(self) -> dict[Partition, int | None]:
         """Records behind the partition's end, per assigned partition; None before a fetch."""
         consumer = self._running()

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -60,6 +61,12 @@ def settings_for(broker: EmbeddedBroker, topics: list[str], **overrides: Any) ->
 
 
 StartSource = Callable[..., Awaitable[KafkaSource]]
+
+
+@pytest.fixture
+def kafka_settings(broker: EmbeddedBroker) -> Callable[..., KafkaSettings]:
+    """`kafka_settings([topic], **overrides)`: the session broker, a new group, from the start."""
+    return partial(settings_for, broker)
 
 
 @pytest.fixture

@@ -7,10 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from sentinel.config import KafkaSettings
 from sentinel.errors import ConfigError
-from sentinel.runtime.kafka_source import consumer_kwargs
+from sentinel.runtime.kafka_source import KafkaSource, Partition, consumer_kwargs
 
 # A throwaway CA and a client certificate it signed (EC P-256, valid until 2126); the client
 # key is encrypted with the password "hunter2".
@@ -284,3 +285,51 @@ async def test_a_commit_for_partitions_never_held_is_refused_quietly(
 
     assert await source.commit({("some-other-topic", 0): 5}) is False
     assert await source.commit({}) is True
+
+
+class SeekingListener:
+    """Seeks as the watcher does on assignment: to the offset its state store remembers."""
+
+    def __init__(self, stored: dict[Partition, int]) -> None:
+        self.stored = stored
+        self.source: KafkaSource | None = None
+
+    async def on_revoked(self, partitions: frozenset[Partition]) -> None:
+        pass
+
+    async def on_assigned(self, partitions: frozenset[Partition]) -> None:
+        assert self.source is not None
+        for partition in partitions:
+            await self.source.seek_at_least(partition, self.stored[partition])
+
+
+@pytest.mark.broker
+@pytest.mark.parametrize(("committed", "stored", "first_read"), [(1, 3, 3), (4, 2, 4)])
+async def test_seek_at_least_skips_ahead_of_the_committed_offset_but_never_back(
+    topic_factory, produce, kafka_settings, fetch_at_least, committed, stored, first_read
+) -> None:
+    topic = await topic_factory()
+    for number in range(5):
+        await produce(topic, b"%d" % number)
+    settings = kafka_settings([topic], session_timeout=1.0)
+    await _commit_once(settings, {(topic, 0): committed})
+    listener = SeekingListener({(topic, 0): stored})
+    source = listener.source = KafkaSource(settings, listener)
+    try:
+        await source.start()
+        records = await fetch_at_least(source, 5 - first_read)
+    finally:
+        await source.stop()
+
+    assert [record.offset for record in records] == list(range(first_read, 5))
+
+
+async def _commit_once(settings: KafkaSettings, offsets: dict[Partition, int]) -> None:
+    """Commit as a member of the group would, without joining it (no rebalance to wait for)."""
+    consumer = AIOKafkaConsumer(**consumer_kwargs(settings))
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(*partition) for partition in offsets])
+        await consumer.commit({TopicPartition(*p): offset for p, offset in offsets.items()})
+    finally:
+        await consumer.stop()
