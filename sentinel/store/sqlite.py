@@ -1,0 +1,283 @@
+"""The single-replica store: one local SQLite file (stdlib sqlite3, WAL) on a persistent volume."""
+
+from __future__ import annotations
+
+import fcntl
+import math
+import os
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+from sentinel.engine import EngineChanges
+from sentinel.errors import StoreError
+from sentinel.findings import Finding
+from sentinel.store.base import StoredState, TopicPartition
+from sentinel.store.codec import dump_body, load_rollout
+
+SCHEMA_VERSION = 1
+# PRAGMA application_id: tells our file from any other SQLite file ("RSNT").
+APPLICATION_ID = 0x52534E54
+# SQLite allows at least 999 parameters in one statement, whatever its build.
+_IN_CHUNK = 900
+
+_SCHEMA = (
+    "CREATE TABLE schema_version (version INTEGER NOT NULL)",
+    # One row; NULL until the engine's clock has read its first event.
+    "CREATE TABLE engine_clock (clock REAL)",
+    """CREATE TABLE rollouts (
+        expectation TEXT NOT NULL,
+        key TEXT NOT NULL,
+        phase TEXT NOT NULL,
+        closed_at REAL,
+        state BLOB NOT NULL,
+        PRIMARY KEY (expectation, key)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX rollouts_closed ON rollouts (closed_at) WHERE closed_at IS NOT NULL",
+    """CREATE TABLE seen_events (
+        source TEXT NOT NULL,
+        id TEXT NOT NULL,
+        at REAL NOT NULL,
+        PRIMARY KEY (source, id)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX seen_events_at ON seen_events (at)",
+    "CREATE TABLE unregistered_types (type TEXT PRIMARY KEY) WITHOUT ROWID",
+    """CREATE TABLE emitted_findings (
+        id TEXT PRIMARY KEY,
+        at REAL NOT NULL
+    ) WITHOUT ROWID""",
+    "CREATE INDEX emitted_findings_at ON emitted_findings (at)",
+    """CREATE TABLE offsets (
+        topic TEXT NOT NULL,
+        partition INTEGER NOT NULL,
+        next_offset INTEGER NOT NULL,
+        PRIMARY KEY (topic, partition)
+    ) WITHOUT ROWID""",
+)
+
+_START_OVER = "move the file away to start empty from Kafka's committed offsets"
+
+
+class SqliteStore:
+    """State, emitted finding ids and offsets in one file; one batch is one transaction."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = _lock(self.path)
+        try:
+            # Autocommit mode: transactions are opened and closed here, never implicitly,
+            # so the outbox's writes between begin() and commit() are part of the batch.
+            # Not bound to a thread: the caller may commit from a worker thread, one at a time.
+            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as error:
+            os.close(self._lock)
+            raise StoreError(
+                f"{self.path}: cannot open the state file ({error}): check that its directory "
+                "exists and is writable"
+            ) from None
+        try:
+            self._prepare()
+        except sqlite3.DatabaseError as error:
+            self.close()
+            raise StoreError(
+                f"{self.path}: not a usable state file ({error}): {_START_OVER}"
+            ) from None
+        except StoreError:
+            self.close()
+            raise
+
+    def _prepare(self) -> None:
+        conn = self._conn
+        conn.execute("PRAGMA journal_mode=WAL")
+        # In WAL mode, NORMAL fsyncs at checkpoints, not at each commit: a crash of the
+        # process loses nothing committed, and a power loss or an OS crash may lose the last
+        # few batches but never corrupts the file. Those batches are read again from Kafka
+        # (the watcher seeks to the stored offsets), so the cost of a lost batch is at worst
+        # an alert said twice, against an fsync per batch that FULL would pay.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=5000")
+        # After a large batch the WAL would keep its size; beyond this it is truncated.
+        conn.execute("PRAGMA journal_size_limit=16777216")
+        application_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'")
+        if application_id == 0 and tables.fetchone()[0] == 0:
+            self._create()
+        elif application_id != APPLICATION_ID:
+            raise StoreError(
+                f"{self.path}: this SQLite file is not a sentinel state file: point state.path "
+                "at a file of its own"
+            )
+        version = conn.execute("SELECT version FROM schema_version").fetchone()
+        if version is None or version[0] != SCHEMA_VERSION:
+            found = "no" if version is None else version[0]
+            raise StoreError(
+                f"{self.path}: the state file has schema version {found}, this sentinel reads "
+                f"version {SCHEMA_VERSION}: run the sentinel version that wrote it, or "
+                f"{_START_OVER}"
+            )
+
+    def _create(self) -> None:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        for statement in _SCHEMA:
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+        conn.execute("INSERT INTO engine_clock VALUES (NULL)")
+        conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+        conn.execute("COMMIT")
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        return self._conn
+
+    def load(self) -> StoredState:
+        conn = self._conn
+        try:
+            rollouts = [
+                load_rollout(*row)
+                for row in conn.execute(
+                    "SELECT expectation, key, phase, closed_at, state FROM rollouts"
+                )
+            ]
+            seen = conn.execute("SELECT source, id, at FROM seen_events").fetchall()
+            unregistered = [row[0] for row in conn.execute("SELECT type FROM unregistered_types")]
+            clock = conn.execute("SELECT clock FROM engine_clock").fetchone()[0]
+            offsets = self.offsets()
+        except sqlite3.DatabaseError as error:
+            raise self._unreadable(error) from None
+        return StoredState(
+            rollouts=rollouts,
+            seen_events=seen,
+            unregistered_types=unregistered,
+            clock=float("-inf") if clock is None else clock,
+            offsets=offsets,
+        )
+
+    def offsets(self) -> dict[TopicPartition, int]:
+        try:
+            rows = self._conn.execute("SELECT topic, partition, next_offset FROM offsets")
+            return {(topic, partition): offset for topic, partition, offset in rows}
+        except sqlite3.DatabaseError as error:
+            raise self._unreadable(error) from None
+
+    def begin(self) -> None:
+        if not self._conn.in_transaction:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as error:
+                raise StoreError(f"{self.path}: cannot start a write ({error})") from None
+
+    def new_findings(self, findings: Sequence[Finding]) -> list[Finding]:
+        self.begin()
+        ids = [finding.id for finding in findings]
+        known: set[str] = set()
+        try:
+            for chunk in _chunks(ids):
+                marks = ",".join("?" * len(chunk))
+                rows = self._conn.execute(
+                    f"SELECT id FROM emitted_findings WHERE id IN ({marks})", chunk
+                )
+                known.update(row[0] for row in rows)
+        except sqlite3.DatabaseError as error:
+            raise self._unreadable(error) from None
+        fresh: list[Finding] = []
+        for finding, finding_id in zip(findings, ids, strict=True):
+            if finding_id not in known:
+                known.add(finding_id)
+                fresh.append(finding)
+        return fresh
+
+    def commit(
+        self,
+        changes: EngineChanges,
+        findings: Sequence[Finding],
+        offsets: Mapping[TopicPartition, int],
+    ) -> None:
+        conn = self._conn
+        kept, gone = [], []
+        for (name, key), rollout in changes.rollouts.items():
+            if rollout is None:
+                gone.append((name, key))
+            else:
+                body = dump_body(rollout)
+                kept.append((name, key, str(rollout.phase), rollout.closed_at, body))
+        horizon = _finite(changes.horizon)
+        try:
+            self.begin()
+            conn.executemany("INSERT OR REPLACE INTO rollouts VALUES (?, ?, ?, ?, ?)", kept)
+            conn.executemany("DELETE FROM rollouts WHERE expectation = ? AND key = ?", gone)
+            conn.executemany(
+                "INSERT OR IGNORE INTO seen_events VALUES (?, ?, ?)", changes.new_events
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO unregistered_types VALUES (?)",
+                [(event_type,) for event_type in changes.new_unregistered],
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO emitted_findings VALUES (?, ?)",
+                [(finding.id, finding.at) for finding in findings],
+            )
+            conn.executemany(
+                "INSERT OR REPLACE INTO offsets VALUES (?, ?, ?)",
+                [(topic, partition, offset) for (topic, partition), offset in offsets.items()],
+            )
+            clock = _finite(changes.clock)
+            if clock is not None:
+                conn.execute(
+                    "UPDATE engine_clock SET clock = max(coalesce(clock, ?), ?)", (clock, clock)
+                )
+            if horizon is not None:
+                # Deleting through the `at` indexes: cheap when nothing is old enough.
+                conn.execute("DELETE FROM seen_events WHERE at < ?", (horizon,))
+                conn.execute("DELETE FROM emitted_findings WHERE at < ?", (horizon,))
+                conn.execute("DELETE FROM rollouts WHERE closed_at < ?", (horizon,))
+            conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StoreError(
+                f"{self.path}: cannot write the state ({error}): check the volume's free space "
+                "and permissions; the batch was not kept and is read again on restart"
+            ) from None
+
+    def _unreadable(self, error: sqlite3.Error) -> StoreError:
+        return StoreError(f"{self.path}: cannot read the state ({error}): {_START_OVER}")
+
+    def close(self) -> None:
+        """Close without committing: a batch still open is lost, exactly as in a crash."""
+        self._conn.close()
+        os.close(self._lock)
+
+
+def _lock(path: Path) -> int:
+    """Hold `<path>.lock`: two sentinels on one state file would each undo the other's work.
+
+    flock, not SQLite's own locks: those are held only during a transaction. The kernel
+    lets go of it when the process dies, so a crash never leaves it behind.
+    """
+    lock_path = path.with_name(path.name + ".lock")
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise StoreError(
+            f"{lock_path}: cannot create the state lock ({error.strerror}): check that the "
+            "directory exists and is writable"
+        ) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StoreError(
+            f"{path}: another sentinel is using this state file: give each replica a state "
+            "file of its own"
+        ) from None
+    return fd
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _chunks(ids: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(ids), _IN_CHUNK):
+        yield ids[start : start + _IN_CHUNK]

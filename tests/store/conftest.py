@@ -1,0 +1,46 @@
+"""One suite, every store: the `stores` fixture opens the store under test, and reopens it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sentinel.store.base import StateStore
+from sentinel.store.memory import MemoryStore
+from sentinel.store.sqlite import SqliteStore
+
+
+class Stores:
+    """The store under test, opened as a sentinel would open it, and as a restarted one would."""
+
+    def __init__(self, kind: str, directory: Path) -> None:
+        self.kind = kind
+        self.path = directory / "state.db"
+        self.current: StateStore | None = None
+
+    def open(self) -> StateStore:
+        """The store at its place: a new one, or the one that a previous `open` left."""
+        if self.kind == "memory":
+            # A memory store survives an engine rebuild in the same process, nothing more.
+            if self.current is None:
+                self.current = MemoryStore()
+            return self.current
+        self.crash()
+        self.current = SqliteStore(self.path)
+        return self.current
+
+    def crash(self) -> None:
+        """Let go of the open store as a killed process does: nothing more is committed."""
+        if self.kind == "sqlite" and self.current is not None:
+            self.current.close()
+            self.current = None
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stores]:
+    opened = Stores(request.param, tmp_path)
+    yield opened
+    if opened.current is not None:
+        opened.current.close()
