@@ -1,0 +1,186 @@
+"""What only the SQLite store does: its file format, refusing files it cannot trust, its size."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from engine.helpers import MIN, T0, event
+
+from sentinel.engine import Engine, EngineChanges
+from sentinel.errors import StoreError
+from sentinel.store.sqlite import SqliteStore
+
+from .test_stores import HOUR, keep, rollouts_in_every_phase, sentinel
+
+
+def filled(path: Path) -> None:
+    """A state file with a few rollouts in it, closed again."""
+    store = SqliteStore(path)
+    engine = sentinel()
+    keep(store, engine, engine.apply(rollouts_in_every_phase()[3], T0), {("a", 0): 1})
+    store.close()
+
+
+def test_the_file_is_in_wal_mode_with_normal_sync(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "state.db")
+    try:
+        assert store.connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert store.connection.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL
+    finally:
+        store.close()
+
+
+def test_a_file_of_another_schema_version_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    filled(path)
+    with sqlite3.connect(path) as raw:
+        raw.execute("UPDATE schema_version SET version = 2")
+    raw.close()
+    with pytest.raises(StoreError, match="schema version 2, this sentinel reads version 1") as err:
+        SqliteStore(path)
+    assert "move the file away" in str(err.value)
+
+
+def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    path.write_bytes(b"these are not the pages you are looking for\n" * 200)
+    with pytest.raises(StoreError, match="not a usable state file"):
+        SqliteStore(path)
+
+
+def test_a_database_of_another_program_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    with sqlite3.connect(path) as raw:
+        raw.execute("CREATE TABLE accounts (id INTEGER)")
+    raw.close()
+    with pytest.raises(StoreError, match="not a sentinel state file"):
+        SqliteStore(path)
+    assert sqlite3.connect(path).execute("SELECT count(*) FROM accounts").fetchone() == (0,)
+
+
+def test_damaged_pages_give_a_store_error_not_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    store = SqliteStore(path)
+    engine = sentinel()
+    events = [event("SchemaV2_Ready", T0 + n, f"r{n}") for n in range(2000)]
+    keep(store, engine, [f for e in events for f in engine.apply(e, e.time or T0)])
+    store.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    data = bytearray(path.read_bytes())
+    page = 4096
+    for start in range(2 * page, len(data) - page, 3 * page):  # every third page but the first
+        data[start : start + page] = os.urandom(page)
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match="move the file away"):
+        damaged = SqliteStore(path)
+        try:
+            damaged.load()
+        finally:
+            damaged.close()
+
+
+def test_a_damaged_rollout_names_the_rollout(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    filled(path)
+    with sqlite3.connect(path) as raw:
+        raw.execute("UPDATE rollouts SET state = x'5b312c32'")
+    raw.close()
+    store = SqliteStore(path)
+    try:
+        with pytest.raises(StoreError, match="rollout user-service-v2/stalled is damaged"):
+            store.load()
+    finally:
+        store.close()
+
+
+def test_a_missing_directory_is_a_store_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="check that the directory exists"):
+        SqliteStore(tmp_path / "no-such-volume" / "state.db")
+
+
+def test_a_second_sentinel_on_the_same_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    first = SqliteStore(path)
+    with pytest.raises(StoreError, match="another sentinel is using"):
+        SqliteStore(path)
+    first.close()
+    SqliteStore(path).close()
+
+
+def test_the_file_stays_the_same_size_over_a_long_run_of_completed_rollouts(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "state.db"
+    store = SqliteStore(path)
+    engine = Engine(sentinel().expectations.values(), retention_s=HOUR)
+    sizes = []
+    steps = ("SchemaV2_Ready", "UserServiceV2_Running", "MessagingService_Reconfigured")
+    for round_ in range(24):
+        start = T0 + round_ * 2 * HOUR
+        for batch in range(10):  # 30 rollouts a batch, each one complete within it
+            findings = []
+            for minute, step in enumerate(steps):
+                at = start + batch * 5 * MIN + minute * MIN
+                findings += engine.advance(at)
+                for n in range(30):
+                    findings += engine.apply(event(step, at, f"r{round_}-{batch}-{n}"), at)
+            keep(store, engine, findings)
+        store.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        sizes.append(path.stat().st_size)
+    # 7,200 rollouts and 21,600 event ids went through; one retention's worth is kept.
+    assert len(store.load().rollouts) <= 300
+    assert sizes[-1] <= sizes[3] * 1.1, sizes
+    store.close()
+
+
+def test_a_killed_process_leaves_the_last_committed_batch_whole(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    # Each batch writes one rollout and the offset that counts them, in one transaction.
+    writer = textwrap.dedent(
+        f"""
+        import sys
+        from sentinel.engine import EngineChanges, RolloutState
+        from sentinel.store.sqlite import SqliteStore
+        store = SqliteStore({str(path)!r})
+        n = 0
+        while True:
+            rollout = RolloutState("exp", f"r{{n}}", {T0} + n)
+            changes = EngineChanges({{("exp", rollout.key): rollout}}, [], [], {T0} + n, 0.0)
+            store.commit(changes, [], {{("t", 0): n + 1}})
+            n += 1
+            if n == 200:
+                print("ready", flush=True)
+        """
+    )
+    with subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE) as child:
+        assert child.stdout is not None
+        assert child.stdout.readline() == b"ready\n"
+        child.send_signal(signal.SIGKILL)
+    store = SqliteStore(path)
+    try:
+        state = store.load()
+        committed = state.offsets[("t", 0)]
+        assert committed >= 200
+        assert len(state.rollouts) == committed
+        assert state.clock == T0 + committed - 1
+    finally:
+        store.close()
+
+
+def test_the_horizon_of_the_first_batch_may_be_minus_infinity(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "state.db")
+    try:
+        inf = float("inf")
+        store.commit(EngineChanges({}, [("s", "e1", T0)], [], -inf, -inf), [], {})
+        state = store.load()
+        assert list(state.seen_events) == [("s", "e1", T0)]
+        assert state.clock == -inf
+    finally:
+        store.close()
