@@ -391,8 +391,8 @@ def _explain(document: _Document, error: ValidationError) -> Iterator[tuple[Fiel
                 yield (*path, key), f"{text}, and there is no such field {fields}"
             else:
                 close = difflib.get_close_matches(key, known, n=1)
-                guess = f"did you mean {close[0]}? " if close else ""
-                yield (*path, key), f"unknown field; {guess}{fields}"
+                guess = f"; did you mean {close[0]}?" if close else ""
+                yield (*path, key), f"unknown field{guess} {fields}"
     elif error.validator == "type":
         yield path, _wrong_type(document, path, instance, schema)
     elif error.validator == "const":

@@ -150,7 +150,7 @@ def test_an_unknown_field_with_no_near_name_lists_the_fields_there_are() -> None
         """,
     )
     assert only_problem(path) == (
-        "x.yaml:8: spec.steps[0].retries: unknown field; (a step has: event, after, within, owner)"
+        "x.yaml:8: spec.steps[0].retries: unknown field (a step has: event, after, within, owner)"
     )
 
 
