@@ -29,6 +29,8 @@ from sentinel.views import Phase, RolloutView, StepStatus
 # A heap key whose step is "" is the rollout's overall deadline.
 ROLLOUT_DEADLINE = ""
 DEFAULT_RETENTION_S = 24 * 3600.0
+# Forgetting old rollouts and event ids is batched: once per minute of clock time is plenty.
+PRUNE_EVERY_S = 60.0
 
 
 class SchemaCheck(Protocol):
@@ -77,7 +79,8 @@ class RolloutState:
     phase: Phase = Phase.OPEN
     seen: dict[str, float] = field(default_factory=dict)  # event type -> event time
     due: dict[str, float] = field(default_factory=dict)  # pending step -> due time
-    stalled: set[str] = field(default_factory=set)
+    stalled: tuple[str, ...] = ()  # a tuple: almost always empty, and sets cost 200 bytes
+    remaining: int = 0  # steps not yet seen; 0 means complete
     deadline_at: float | None = None
     rollback: str | None = None  # the compensation trigger being honoured
     closed_at: float | None = None
@@ -117,6 +120,7 @@ class Engine:
         self.seen_events: dict[tuple[str, str], float] = {}
         self.unregistered_types: set[str] = set()
         self._closed: deque[tuple[float, str, str]] = deque()
+        self._next_prune = float("-inf")
         # What changed since the last `take_changes()`: what a state store must write.
         self._changed: set[tuple[str, str]] = set()
         self._new_events: list[tuple[str, str, float]] = []
@@ -192,11 +196,13 @@ class Engine:
             elif rollout.due.get(step) == due:
                 del rollout.due[step]
                 self._changed.add((name, key))
-                rollout.stalled.add(step)
+                rollout.stalled = (*rollout.stalled, step)
                 findings.append(self._rollout_finding(Kind.STALL, rollout, step, deadline=due))
         for entry in held:
             heapq.heappush(heap, entry)
-        self._prune()
+        if self.clock >= self._next_prune:
+            self._prune()
+            self._next_prune = self.clock + PRUNE_EVERY_S
         return findings
 
     # ---- reading the state ----------------------------------------------------------------
@@ -312,7 +318,7 @@ class Engine:
         if rollout.phase is Phase.ROLLING_BACK:
             self._during_rollback(exp, rollout, event, at, findings)
             return
-        trigger = _compensation_for(exp, event.type, by="trigger")
+        trigger = exp.by_trigger.get(event.type)
         if trigger is not None:
             self._start_rollback(exp, rollout, trigger, event, at, findings)
             return
@@ -323,7 +329,7 @@ class Engine:
         # The compensation's `expect` before any trigger: remember it, and say it is odd.
         if event.type not in rollout.seen:
             rollout.seen[event.type] = at
-            comp = _compensation_for(exp, event.type, by="expect")
+            comp = exp.by_expect.get(event.type)
             missing = (comp.trigger,) if comp is not None else ()
             findings.append(
                 self._rollout_finding(
@@ -332,7 +338,7 @@ class Engine:
             )
 
     def _open(self, exp: Expectation, key: str, at: float) -> RolloutState:
-        rollout = RolloutState(exp.name, key, at)
+        rollout = RolloutState(exp.name, key, at, remaining=len(exp.steps))
         self.rollouts[exp.name][key] = rollout
         for root in exp.roots:
             if root.within is not None:
@@ -351,32 +357,46 @@ class Engine:
         at: float,
         findings: list[Finding],
     ) -> None:
+        # The hot path of the whole sentinel: loops instead of generator expressions.
         name = step.event
-        if name in rollout.seen:
+        seen = rollout.seen
+        if name in seen:
             return  # a step seen a second time changes nothing
-        rollout.seen[name] = at
-        rollout.due.pop(name, None)
-        missing = tuple(prereq for prereq in step.after if prereq not in rollout.seen)
+        seen[name] = at
+        if rollout.due:
+            rollout.due.pop(name, None)
+        window_start = rollout.opened_at
+        missing: tuple[str, ...] = ()
+        if step.after:
+            window_start = float("-inf")
+            for prereq in step.after:
+                prereq_at = seen.get(prereq)
+                if prereq_at is None:
+                    missing += (prereq,)
+                elif prereq_at > window_start:
+                    window_start = prereq_at
         if missing:
             findings.append(
                 self._rollout_finding(Kind.OUT_OF_ORDER, rollout, name, missing=missing)
             )
         else:
-            window_start = (
-                max(rollout.seen[p] for p in step.after) if step.after else rollout.opened_at
-            )
             self.observer.step_seen(exp.name, name, max(0.0, at - window_start))
         if name in rollout.stalled:
             findings.append(self._rollout_finding(Kind.RECOVERED, rollout, name))
-        for dependent_name in exp.dependents.get(name, ()):
-            dependent = exp.step_index[dependent_name]
-            if dependent.within is None or dependent_name in rollout.seen:
+        for dependent in exp.dependent_steps[name]:
+            if dependent.within is None or dependent.event in seen:
                 continue
-            if all(prereq in rollout.seen for prereq in dependent.after):
-                start = max(rollout.seen[prereq] for prereq in dependent.after)
-                self._schedule(rollout, dependent_name, start + dependent.within)
-        if all(s.event in rollout.seen for s in exp.steps):
-            last = max(rollout.seen[s.event] for s in exp.steps)
+            start = float("-inf")
+            for prereq in dependent.after:
+                prereq_at = seen.get(prereq)
+                if prereq_at is None:
+                    break
+                start = max(start, prereq_at)
+            else:
+                self._schedule(rollout, dependent.event, start + dependent.within)
+        rollout.remaining -= 1
+        if rollout.remaining == 0:
+            last = max(seen[s.event] for s in exp.steps)
             duration = max(0.0, last - rollout.opened_at)
             self._close(rollout, Phase.COMPLETED, duration)
             findings.append(
@@ -549,17 +569,8 @@ def _index_by_type(expectations: Sequence[Expectation]) -> dict[str, list[Expect
     return by_type
 
 
-def _compensation_for(
-    exp: Expectation, event_type: str, by: str = "trigger"
-) -> Compensation | None:
-    for comp in exp.compensation:
-        if getattr(comp, by) == event_type:
-            return comp
-    return None
-
-
 def _active_compensation(exp: Expectation, rollout: RolloutState) -> Compensation:
-    comp = _compensation_for(exp, rollout.rollback or "")
+    comp = exp.by_trigger.get(rollout.rollback or "")
     if comp is None:  # only a trigger of this expectation can start a rollback
         raise AssertionError(f"{rollout.expectation}/{rollout.key} rolls back without a trigger")
     return comp

@@ -46,6 +46,12 @@ class Expectation:
     step_index: Mapping[str, Step] = field(init=False, repr=False, compare=False)
     dependents: Mapping[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
     event_types: frozenset[str] = field(init=False, repr=False, compare=False)
+    roots: tuple[Step, ...] = field(init=False, repr=False, compare=False)
+    # Compensations by their trigger and by their expected event (first one wins).
+    by_trigger: Mapping[str, Compensation] = field(init=False, repr=False, compare=False)
+    by_expect: Mapping[str, Compensation] = field(init=False, repr=False, compare=False)
+    # For each step, the steps that wait for it (as Step objects: the engine's hot path).
+    dependent_steps: Mapping[str, tuple[Step, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         dependents: dict[str, list[str]] = {step.event: [] for step in self.steps}
@@ -61,11 +67,24 @@ class Expectation:
             self, "dependents", {name: tuple(deps) for name, deps in dependents.items()}
         )
         object.__setattr__(self, "event_types", frozenset(types))
-
-    @property
-    def roots(self) -> tuple[Step, ...]:
-        """Steps without prerequisites: their `within` counts from the rollout's opening."""
-        return tuple(step for step in self.steps if not step.after)
+        # Steps without prerequisites: their `within` counts from the rollout's opening.
+        object.__setattr__(self, "roots", tuple(step for step in self.steps if not step.after))
+        by_trigger: dict[str, Compensation] = {}
+        by_expect: dict[str, Compensation] = {}
+        for comp in self.compensation:
+            by_trigger.setdefault(comp.trigger, comp)
+            by_expect.setdefault(comp.expect, comp)
+        object.__setattr__(self, "by_trigger", by_trigger)
+        object.__setattr__(self, "by_expect", by_expect)
+        index = {step.event: step for step in self.steps}
+        object.__setattr__(
+            self,
+            "dependent_steps",
+            {
+                name: tuple(index[dep] for dep in deps if dep in index)
+                for name, deps in dependents.items()
+            },
+        )
 
     def owner_of(self, step: str | None) -> str | None:
         """Who is alerted about `step`: the step's owner, else the expectation's."""

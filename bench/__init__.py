@@ -1,0 +1,1 @@
+"""Benchmarks that print numbers (`make bench`); targets are judged by ratios in one run."""

@@ -1,0 +1,98 @@
+"""Replay throughput (envelope + schemas + engine) and memory per open rollout (issue 2)."""
+
+from __future__ import annotations
+
+import gc
+import time
+import tracemalloc
+from pathlib import Path
+
+import orjson
+
+from sentinel.engine import Engine
+from sentinel.expectation_loader import load_expectations
+from sentinel.replay import read_lines, replay
+from sentinel.schemas import SchemaRegistry
+from sentinel.timefmt import format_rfc3339
+
+ROOT = Path(__file__).resolve().parents[1] / "expectations"
+T0 = 1_795_600_800.0
+
+
+def generate_log(rollouts: int = 20_000, per_rollout: int = 10) -> list[bytes]:
+    """`rollouts` interleaved rollouts of both shipped expectations, 10 events each."""
+    lines: list[tuple[float, bytes]] = []
+    for index in range(rollouts):
+        start = T0 + index * 3.0  # about 1,000 rollouts open at any time
+        rid, release = f"r-{index}", f"{2000 + index // 50}-w{index % 50 + 1:02d}"
+        events = [
+            (0, "SchemaV2_Ready", {"rollout_id": rid, "schema_version": "2", "migration_id": "m"}),
+            (300, "UserServiceV2_Running", {"rollout_id": rid, "version": "2.0", "replicas": 3}),
+            (500, "MessagingService_Reconfigured",
+             {"rollout_id": rid, "user_service_version": "2.0", "config_revision": 7}),
+            (0, "FeatureFlags_Staged", {"release": release, "flags": ["a"]}),
+            (600, "Matchmaking_Updated",
+             {"release": release, "config_version": "1", "regions": ["eu"]}),
+            (900, "Leaderboard_Migrated",
+             {"release": release, "migration_id": "m", "rows_migrated": 10}),
+            (1800, "TournamentService_Enabled",
+             {"release": release, "version": "1", "tournaments": 3}),
+            (2100, "Release_Announced", {"release": release, "channel": "blog"}),
+            (2200, "CacheWarmup_Done", {"rollout_id": rid}),
+        ]  # fmt: skip
+        for number, (offset, event_type, data) in enumerate(events):
+            lines.append(
+                (start + offset, _event(f"{rid}-{number}", event_type, start + offset, data))
+            )
+        lines.append((start + 301, lines[-8][1]))  # one redelivered event per rollout
+    lines.sort(key=lambda pair: pair[0])
+    assert len(lines) == rollouts * per_rollout
+    return [line for _, line in lines]
+
+
+def _event(event_id: str, event_type: str, at: float, data: dict[str, object]) -> bytes:
+    return orjson.dumps(
+        {"specversion": "1.0", "id": event_id, "source": "/bench", "type": event_type,
+         "time": format_rfc3339(at), "data": data}
+    )  # fmt: skip
+
+
+def main() -> dict[str, float]:
+    loaded = load_expectations([ROOT])
+    schemas = SchemaRegistry.load(ROOT / "schemas")
+    log = generate_log()
+    engine = Engine(loaded.expectations, schemas)
+    gc.collect()
+    started = time.perf_counter()
+    findings = sum(1 for _ in replay(read_lines(log), engine, read_at=time.time))
+    elapsed = time.perf_counter() - started
+    rate = len(log) / elapsed
+    print(
+        f"replay: {len(log):,} events, {findings:,} findings in {elapsed:.2f}s = {rate:,.0f} events/s"
+    )
+
+    # Memory per open rollout: 100,000 rollouts opened and left open, measured by tracemalloc.
+    engine = Engine(loaded.expectations, schemas)
+    opening = [
+        _event(f"o-{i}", "SchemaV2_Ready", T0,
+               {"rollout_id": f"open-{i}", "schema_version": "2", "migration_id": "m"})
+        for i in range(100_000)
+    ]  # fmt: skip
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for _ in replay(read_lines(opening), engine, read_at=time.time):
+        pass
+    gc.collect()
+    after, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    per_rollout = (after - before) / 100_000
+    print(
+        f"memory: {per_rollout:,.0f} bytes per open rollout (100,000 open, incl. its deadline and "
+        f"event id); peak {(peak - before) / 2**20:,.1f} MiB"
+    )
+    return {"replay_events_per_s": rate, "bytes_per_open_rollout": per_rollout}
+
+
+if __name__ == "__main__":
+    main()
