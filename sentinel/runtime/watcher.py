@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol
 
 import orjson
 from prometheus_client import CollectorRegistry
@@ -62,6 +62,13 @@ def run_from_config(path: Path) -> int:
     return asyncio.run(watcher.run())
 
 
+class LineSink(Protocol):
+    """Where findings go as JSON lines: standard output, or the demo's readable printer."""
+
+    def write(self, text: str, /) -> int: ...
+    def flush(self) -> None: ...
+
+
 @dataclass
 class _Progress:
     """What the loop knows about the bus between batches."""
@@ -80,14 +87,14 @@ class Watcher:
         self,
         config: Config,
         *,
-        out: TextIO | None = None,
+        out: LineSink | None = None,
         registry: CollectorRegistry | None = None,
         rules_loader: Callable[[], Rules] | None = None,
         wall_clock: Callable[[], float] = time.time,
         store: StateStore | None = None,
     ) -> None:
         self.config = config
-        self.out = out if out is not None else sys.stdout
+        self.out: LineSink = out if out is not None else sys.stdout
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = Metrics(self.registry)
         self.wall_clock = wall_clock
@@ -115,10 +122,12 @@ class Watcher:
 
     # ---- lifecycle ------------------------------------------------------------------------
 
-    async def run(self) -> int:
+    async def run(self, handle_signals: bool = True) -> int:
+        """Watch until stopped; `handle_signals=False` leaves SIGTERM/SIGINT/SIGHUP alone."""
         self._restore()
         await self.http.start()
-        self._install_signals()
+        if handle_signals:
+            self._install_signals()
         log.info(
             "watching",
             extra={"topics": list(self.config.kafka.topics), "listen": self.config.http.listen},
@@ -269,7 +278,7 @@ class Watcher:
         log.info("partitions revoked", extra={"partitions": sorted(map(list, partitions))})
 
     async def on_assigned(self, partitions: frozenset[Partition]) -> None:
-        stored = self.store.load().offsets
+        stored = self.store.offsets()
         for tp in partitions:
             if tp in stored:
                 await self.source.seek_at_least(tp, stored[tp])

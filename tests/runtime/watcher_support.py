@@ -1,0 +1,116 @@
+"""Building blocks for the watcher tests: a config on disk, collected findings, waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from sentinel.config import Config, load_config
+from sentinel.runtime.broker import EmbeddedBroker
+
+SHIPPED_SCHEMAS = Path(__file__).resolve().parents[2] / "expectations" / "schemas"
+
+# The shipped user-service rollout with windows of seconds, so tests see stalls quickly.
+FAST_EXPECTATION = """\
+apiVersion: sentinel/v1
+kind: Expectation
+metadata:
+  name: fast-user-service
+  owner: team-identity
+spec:
+  correlate: data.rollout_id
+  steps:
+    - event: SchemaV2_Ready
+    - event: UserServiceV2_Running
+      after: [SchemaV2_Ready]
+      within: 2s
+      owner: team-users
+    - event: MessagingService_Reconfigured
+      after: [UserServiceV2_Running]
+      within: 2s
+  compensation:
+    - trigger: Rollback_Initiated
+      expect: Rollback_Complete
+      within: 2s
+"""
+
+_groups = itertools.count()
+
+
+def make_config(
+    directory: Path,
+    broker: EmbeddedBroker,
+    topic: str,
+    *,
+    group_id: str | None = None,
+    max_batch: int = 500,
+    lag_threshold: int = 100,
+    reload_poll: str = "2s",
+    bus_silence: str | None = None,
+    state_path: Path | None = None,
+    extra: str = "",
+) -> Config:
+    """A config file in `directory` (with its expectation folder), loaded like `sentinel run`."""
+    expectations = directory / "expectations"
+    expectations.mkdir(exist_ok=True)
+    (expectations / "fast.yaml").write_text(FAST_EXPECTATION)
+    group = group_id or f"watcher-test-{next(_groups)}"
+    text = (
+        f"expectations: {expectations}\n"
+        f"schemas: {SHIPPED_SCHEMAS}\n"
+        "kafka:\n"
+        f"  bootstrap_servers: {broker.bootstrap_servers}\n"
+        f"  topics: [{topic}]\n"
+        f"  group_id: {group}\n"
+        "  auto_offset_reset: earliest\n"
+        "  session_timeout: 1s\n"
+        f"  max_batch: {max_batch}\n"
+        f"  lag_threshold: {lag_threshold}\n"
+        "http:\n  listen: 127.0.0.1:0\n"
+        "watch:\n"
+        "  tick: 0.2s\n"
+        f"  reload_poll: {reload_poll}\n"
+        + (f"  bus_silence: {bus_silence}\n" if bus_silence else "")
+        + (f"state:\n  path: {state_path}\n" if state_path else "")
+        + extra
+    )
+    path = directory / "config.yaml"
+    path.write_text(text)
+    return load_config(path)
+
+
+class Findings:
+    """The watcher's standard output, parsed: one dict per finding."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+
+    def write(self, text: str, /) -> int:
+        self.items += [orjson.loads(line) for line in text.splitlines()]
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def kinds(self) -> list[str]:
+        return [item["kind"] for item in self.items]
+
+    async def wait_kind(self, kind: str, timeout_s: float = 15) -> dict[str, Any]:
+        await wait_for(lambda: kind in self.kinds(), timeout_s, what=f"a {kind} finding")
+        return next(item for item in self.items if item["kind"] == kind)
+
+
+async def wait_for(
+    condition: Callable[[], bool], timeout_s: float = 15, what: str = "the condition"
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout_s}s for {what}")
+        await asyncio.sleep(0.05)
