@@ -20,7 +20,13 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check sentinel tests bench
 	$(BIN)/mypy
 
-test: lint
+# helm, promtool and a Kubernetes schema validator for tests/deploy (into .tools/; promtool
+# from Debian's prometheus package when missing).
+.PHONY: tools
+tools: $(STAMP)
+	PYTHON=$(BIN)/python bash scripts/fetch-tools.sh
+
+test: lint tools
 	$(BIN)/pytest
 
 bench: $(STAMP)
