@@ -1,0 +1,240 @@
+"""What the watcher calls: `accept` puts findings in the outbox (fast, no network), `flush_due`
+turns closed grouping windows into deliveries, `run_sender` delivers, `status` tells /readyz."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sentinel.alerting import alertmanager, slack, slack_webhook, webhook
+from sentinel.alerting.config import AlertingSettings, Silence, load_silences_file
+from sentinel.alerting.delivery import SinkWorker, wait_any
+from sentinel.alerting.grouper import Context, Planner, group
+from sentinel.alerting.model import Held
+from sentinel.alerting.outbox import Outbox
+from sentinel.alerting.router import close_at, route
+from sentinel.alerting.transports import build_transports
+from sentinel.errors import ConfigError
+from sentinel.findings import ROLLOUT_KINDS, Finding
+from sentinel.runtime.metrics import Metrics
+from sentinel.views import RolloutView
+
+log = logging.getLogger("sentinel.alerting")
+View = Callable[[str, str], RolloutView | None]
+# Delivered alerts are remembered this long, so a finding raised again is not sent again.
+RETENTION = 7 * 86400.0
+PRUNE_EVERY = 3600.0
+SILENCES_CHECK = 1.0
+# The flusher looks at the outbox at least this often, even when nothing wakes it.
+IDLE = 1.0
+
+
+class Alerter:
+    """Routes findings to sinks through an outbox; one per process."""
+
+    def __init__(
+        self,
+        settings: AlertingSettings,
+        outbox: Outbox,
+        metrics: Metrics | None,
+        *,
+        sender_outbox: Outbox | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """`outbox` takes the findings (`accept`). When it shares the state store's connection,
+        give `sender_outbox`, a second SqliteOutbox on the same file: the sender then sees only
+        alerts whose batch was committed, and marks them delivered in transactions of its own."""
+        self._settings = settings
+        self._accepting = outbox
+        self._outbox = sender_outbox or outbox
+        self._metrics = metrics
+        self._clock = clock
+        self._planners = _planners(settings)
+        self._silences: tuple[Silence, ...] = settings.silences
+        self._silences_mtime: int | None = None
+        self._silences_checked = float("-inf")
+        self._last_prune = float("-inf")
+        self._flush_kick = asyncio.Event()
+        self._workers: dict[str, SinkWorker] = {}
+        self._reload_silences()
+
+    def accept(self, findings: Sequence[Finding], view: View, now: float) -> None:
+        """Route findings into the outbox; `view` gives a rollout as the engine sees it now.
+        Synchronous and quick: it never waits for a sink. Call it on the event loop's thread."""
+        self._refresh_silences(now)
+        decision = route(findings, self._settings, self._silences, now)
+        for sink, outcome in decision.muted:
+            self._count(sink, outcome)
+        if not decision.routed:
+            return
+        views: dict[tuple[str, str], RolloutView | None] = {}
+        with self._accepting.transaction():
+            for routed in decision.routed:
+                finding = routed.finding
+                snapshot = None
+                if finding.kind in ROLLOUT_KINDS and finding.expectation and finding.rollout:
+                    ident = (finding.expectation, finding.rollout)
+                    if ident not in views:
+                        views[ident] = view(*ident)
+                    snapshot = views[ident]
+                open_close, last_flush = self._accepting.bucket_times(routed.sink, routed.bucket)
+                self._accepting.hold(
+                    Held(
+                        key=f"{finding.id}:{routed.sink}",
+                        sink=routed.sink,
+                        bucket=routed.bucket,
+                        destination=routed.destination,
+                        opens=routed.opens,
+                        finding=finding,
+                        view=snapshot,
+                        held_at=now,
+                        close_at=close_at(now, routed.window, routed.gap, open_close, last_flush),
+                    )
+                )
+        self._flush_kick.set()
+        self._update_depth({routed.sink for routed in decision.routed})
+
+    def flush_due(self, now: float) -> None:
+        """Turn every grouping window closed by `now` into deliveries (the sender also calls it)."""
+        self._refresh_silences(now)
+        if now - self._last_prune >= PRUNE_EVERY:
+            self._last_prune = now
+            self._outbox.prune(now - RETENTION)
+        touched: set[str] = set()
+        with self._outbox.transaction():
+            closed = self._outbox.take_closed(now)
+            by_sink: dict[str, list[Held]] = {}
+            for held in closed:
+                by_sink.setdefault(held.sink, []).append(held)
+            for sink, batch in by_sink.items():
+                planner = self._planners.get(sink)
+                if planner is None:
+                    log.warning(
+                        "%d alerts for sink %s, which is no longer configured, dropped",
+                        len(batch),
+                        sink,
+                    )
+                    continue
+                rollouts, events = group(batch)
+                threads = {}
+                for rollout in rollouts:
+                    known = self._outbox.thread(sink, rollout.key)
+                    if known is not None:
+                        threads[rollout.key] = known
+                plan = planner(rollouts, events, threads, Context(sink, now, self._settings))
+                for item in plan.items:
+                    self._outbox.enqueue(item)
+                for key, thread in plan.threads.items():
+                    self._outbox.save_thread(sink, key, thread)
+                touched.add(sink)
+        for sink in touched:
+            worker = self._workers.get(sink)
+            if worker is not None:
+                worker.kick.set()
+        self._update_depth(touched)
+
+    async def run_sender(self, stop: asyncio.Event) -> None:
+        """Deliver until `stop` is set: a worker per sink, and the grouping windows' flusher."""
+        transports = build_transports(self._settings)
+        self._workers = {
+            transport.name: SinkWorker(
+                transport,
+                self._outbox,
+                self._metrics,
+                self._clock,
+                self._settings.retry_initial,
+                self._settings.retry_max,
+            )
+            for transport in transports
+        }
+        self._update_depth(set(self._workers))
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._flusher(stop))
+                for worker in self._workers.values():
+                    tasks.create_task(worker.run(stop))
+        finally:
+            for transport in transports:
+                await transport.aclose()
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        """Per sink: ok, the permanent error and since when, retrying, alerts pending and failed."""
+        result = {}
+        for name in self._settings.sink_names:
+            worker = self._workers.get(name)
+            entry: dict[str, Any] = (
+                worker.status()
+                if worker is not None
+                else {
+                    "ok": True,
+                    "error": None,
+                    "since": None,
+                    "retrying": False,
+                    "last_error": None,
+                    "retry_at": None,
+                }
+            )
+            entry["pending"] = self._outbox.depth(name)
+            entry["failed"] = self._outbox.failed(name)
+            result[name] = entry
+        return result
+
+    async def _flusher(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            self._flush_kick.clear()
+            self.flush_due(self._clock())
+            next_close = self._outbox.next_close()
+            timeout = IDLE if next_close is None else min(IDLE, next_close - self._clock())
+            await wait_any(stop, self._flush_kick, max(timeout, 0.0))
+
+    def _refresh_silences(self, now: float) -> None:
+        """Re-read the silences file when it changed: silences apply without a restart."""
+        path = self._settings.silences_file
+        if path is None or now - self._silences_checked < SILENCES_CHECK:
+            return
+        self._silences_checked = now
+        self._reload_silences()
+
+    def _reload_silences(self) -> None:
+        path = self._settings.silences_file
+        if path is None:
+            return
+        try:
+            mtime = path.stat().st_mtime_ns
+        except OSError:
+            mtime = -1  # no file: no silences from it
+        if mtime == self._silences_mtime:
+            return
+        self._silences_mtime = mtime
+        try:
+            loaded = load_silences_file(path)
+        except ConfigError as error:
+            log.error("%s; the silences in force stay as they were", error)
+            return
+        self._silences = self._settings.silences + loaded
+        log.info("silences: %d in force (%d from %s)", len(self._silences), len(loaded), path)
+
+    def _update_depth(self, sinks: set[str]) -> None:
+        if self._metrics is not None:
+            for sink in sinks:
+                self._metrics.outbox_depth.labels(sink).set(self._outbox.depth(sink))
+
+    def _count(self, sink: str, outcome: str) -> None:
+        if self._metrics is not None:
+            self._metrics.alerts_sent.labels(sink, outcome).inc()
+
+
+def _planners(settings: AlertingSettings) -> dict[str, Planner]:
+    planners: dict[str, Planner] = {}
+    if settings.slack is not None:
+        planners[settings.slack.name] = slack.plan
+    if settings.slack_webhook is not None:
+        planners[settings.slack_webhook.name] = slack_webhook.plan
+    for hook in settings.webhooks:
+        planners[hook.name] = webhook.plan
+    if settings.alertmanager is not None:
+        planners[settings.alertmanager.name] = alertmanager.plan
+    return planners

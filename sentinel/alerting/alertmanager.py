@@ -1,0 +1,151 @@
+"""The plan of an Alertmanager sink: alerts whose labels come from the finding, firing until a
+recovery or the rollout's end sends them again with `endsAt`. Pure.
+
+A firing alert is stored and sent without `endsAt`; the sender stamps one a few resend intervals
+ahead each time it (re)sends, as Prometheus does, so Alertmanager keeps it firing exactly as long
+as the sentinel says so.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from sentinel.alerting.grouper import Context, EventGroup, Plan, RolloutGroup, remember
+from sentinel.alerting.model import Item, Thread, item_key
+from sentinel.alerting.words import TITLES, describe, describe_event, event_summary, links
+from sentinel.findings import Finding, Kind
+from sentinel.timefmt import format_rfc3339
+from sentinel.views import RolloutView
+
+API_PATH = "/api/v2/alerts"
+ALERTNAMES = {
+    Kind.STALL: "RolloutStalled",
+    Kind.DEADLINE_EXCEEDED: "RolloutDeadlineExceeded",
+    Kind.OUT_OF_ORDER: "RolloutStepOutOfOrder",
+    Kind.ROLLBACK: "RolloutRollingBack",
+    Kind.SCHEMA_VIOLATION: "EventSchemaViolation",
+    Kind.UNREGISTERED_EVENT: "EventTypeUnregistered",
+    Kind.UNCORRELATED: "EventUncorrelated",
+    Kind.MALFORMED: "EventMalformed",
+    Kind.BUS_SILENT: "EventBusSilent",
+}
+CRITICAL = frozenset({Kind.STALL, Kind.DEADLINE_EXCEEDED, Kind.BUS_SILENT})
+
+
+def plan(
+    rollouts: Sequence[RolloutGroup],
+    events: Sequence[EventGroup],
+    threads: Mapping[str, Thread],
+    ctx: Context,
+) -> Plan:
+    """Fire an alert per problem; resolve a stall when its step recovers and every alert of a
+    rollout when it completes or rolls back. Event-level alerts end by themselves."""
+    result = Plan()
+    for rollout in rollouts:
+        known = threads.get(rollout.key)
+        if known is None and not rollout.opens:
+            continue
+        firing = {_identity(alert): alert for alert in (known.firing if known else ())}
+        for finding in rollout.findings:
+            alerts = _changes(finding, rollout.view, firing, ctx)
+            if alerts:
+                result.items.append(_item([finding], rollout.held_at, ctx, alerts))
+        thread = remember(rollout, known, ctx)
+        result.threads[rollout.key] = replace(thread, firing=tuple(firing.values()))
+    for group in events:
+        first = group.findings[0]
+        alert = render(first, None, ctx, ends_at=ctx.now + ctx.settings.event_interval)
+        alert["annotations"]["summary"] = event_summary(
+            group.kind, group.event_type, group.findings, group.count, ctx.tz
+        )
+        result.items.append(_item(group.findings, group.held_at, ctx, [alert]))
+    return result
+
+
+def labels(finding: Finding) -> dict[str, str]:
+    """alertname, kind, expectation, rollout, step, owner, severity (and event_type for events);
+    labels that do not apply are left out, as Alertmanager treats empty as absent."""
+    values = {
+        "alertname": ALERTNAMES[finding.kind],
+        "kind": str(finding.kind),
+        "expectation": finding.expectation,
+        "rollout": finding.rollout,
+        "step": finding.step,
+        "owner": finding.owner,
+        "event_type": None if finding.rollout else finding.event_type,
+        "severity": "critical" if finding.kind in CRITICAL else "warning",
+    }
+    return {name: value for name, value in values.items() if value}
+
+
+def render(
+    finding: Finding, view: RolloutView | None, ctx: Context, ends_at: float | None = None
+) -> dict[str, Any]:
+    """One alert of the Alertmanager v2 API; without `ends_at` it is firing."""
+    dashboard, runbook = links(ctx.settings, finding)
+    if finding.rollout:
+        summary = f"{TITLES[finding.kind]}: {finding.expectation} rollout {finding.rollout}"
+        description = describe(finding, view, ctx.tz)
+    else:
+        summary = TITLES[finding.kind]
+        description = describe_event(finding)
+    annotations = {"summary": summary, "description": description}
+    if runbook:
+        annotations["runbook_url"] = runbook
+    if dashboard:
+        annotations["dashboard_url"] = dashboard
+    alert: dict[str, Any] = {
+        "labels": labels(finding),
+        "annotations": annotations,
+        "startsAt": format_rfc3339(finding.at),
+    }
+    if dashboard:
+        alert["generatorURL"] = dashboard
+    if ends_at is not None:
+        alert["endsAt"] = format_rfc3339(ends_at)
+    return alert
+
+
+def resolved(alert: Mapping[str, Any], now: float) -> dict[str, Any]:
+    return {**alert, "endsAt": format_rfc3339(now)}
+
+
+def _changes(
+    finding: Finding,
+    view: RolloutView | None,
+    firing: dict[str, Mapping[str, Any]],
+    ctx: Context,
+) -> list[dict[str, Any]]:
+    if finding.is_problem:
+        alert = render(finding, view, ctx)
+        firing[_identity(alert)] = alert
+        return [alert]
+    if finding.kind == Kind.RECOVERED:
+        ending = [
+            key
+            for key, alert in firing.items()
+            if alert["labels"].get("kind") == Kind.STALL
+            and alert["labels"].get("step") == finding.step
+        ]
+    else:
+        ending = list(firing)
+    return [resolved(firing.pop(key), ctx.now) for key in ending]
+
+
+def _identity(alert: Mapping[str, Any]) -> str:
+    return json.dumps(alert["labels"], sort_keys=True)
+
+
+def _item(
+    findings: Sequence[Finding], since: float, ctx: Context, alerts: list[dict[str, Any]]
+) -> Item:
+    return Item(
+        key=item_key(findings, ctx.sink, "alerts"),
+        sink=ctx.sink,
+        payload={"alerts": alerts},
+        enqueued_at=since,
+        next_at=ctx.now,
+    )

@@ -1,0 +1,135 @@
+"""Pure: fold the findings of closed grouping windows into a group per rollout and event type."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from zoneinfo import ZoneInfo
+
+from sentinel.alerting.config import AlertingSettings
+from sentinel.alerting.model import Held, Item, Thread, thread_key
+from sentinel.alerting.router import ROLLOUT_BUCKET
+from sentinel.findings import Finding, Kind
+from sentinel.views import RolloutView
+
+CLOSING_KINDS = frozenset({Kind.COMPLETED, Kind.ROLLED_BACK})
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutGroup:
+    """Every finding of one rollout in one window, with the rollout as the latest one saw it."""
+
+    key: str
+    expectation: str
+    rollout: str
+    destination: str  # the route of its first finding that may open a message
+    opens: bool
+    findings: tuple[Finding, ...]
+    view: RolloutView | None
+    held_at: float
+
+    @property
+    def latest(self) -> Finding:
+        return self.findings[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class EventGroup:
+    """Event-level findings of one kind and event type in one window: sent as one count."""
+
+    bucket: str
+    kind: Kind
+    event_type: str | None
+    destination: str
+    findings: tuple[Finding, ...]
+    held_at: float
+
+    @property
+    def count(self) -> int:
+        return len(self.findings)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What a sink's planner may know besides the groups: its name, the time, the settings."""
+
+    sink: str
+    now: float
+    settings: AlertingSettings
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self.settings.tz
+
+
+@dataclass(slots=True)
+class Plan:
+    """A sink's deliveries for one flush, and the rollouts it now remembers."""
+
+    items: list[Item] = field(default_factory=list)
+    threads: dict[str, Thread] = field(default_factory=dict)
+
+
+# A sink's pure planner: (rollout groups, event groups, threads known for those rollouts, context).
+Planner = Callable[
+    [Sequence[RolloutGroup], Sequence[EventGroup], Mapping[str, Thread], Context], Plan
+]
+
+
+def group(batch: Sequence[Held]) -> tuple[list[RolloutGroup], list[EventGroup]]:
+    """Groups in the order of their first finding; findings in the order they were held."""
+    rollouts: dict[str, list[Held]] = {}
+    events: dict[str, list[Held]] = {}
+    for held in batch:
+        if held.bucket == ROLLOUT_BUCKET:
+            key = thread_key(held.finding.expectation, held.finding.rollout)
+            rollouts.setdefault(key, []).append(held)
+        else:
+            events.setdefault(held.bucket, []).append(held)
+    return (
+        [_rollout_group(key, members) for key, members in rollouts.items()],
+        [_event_group(bucket, members) for bucket, members in events.items()],
+    )
+
+
+def _rollout_group(key: str, members: list[Held]) -> RolloutGroup:
+    opening = next((held for held in members if held.opens), members[0])
+    views = [held.view for held in members if held.view is not None]
+    first = members[0].finding
+    return RolloutGroup(
+        key=key,
+        expectation=first.expectation or "",
+        rollout=first.rollout or "",
+        destination=opening.destination,
+        opens=any(held.opens for held in members),
+        findings=tuple(held.finding for held in members),
+        view=views[-1] if views else None,
+        held_at=min(held.held_at for held in members),
+    )
+
+
+def _event_group(bucket: str, members: list[Held]) -> EventGroup:
+    first = members[0].finding
+    return EventGroup(
+        bucket=bucket,
+        kind=first.kind,
+        event_type=first.event_type,
+        destination=members[0].destination,
+        findings=tuple(held.finding for held in members),
+        held_at=min(held.held_at for held in members),
+    )
+
+
+def closes(rollout: RolloutGroup) -> bool:
+    """The rollout completed or rolled back in this window: its alerts are resolved."""
+    return any(finding.kind in CLOSING_KINDS for finding in rollout.findings)
+
+
+def remember(
+    rollout: RolloutGroup, known: Thread | None, ctx: Context, channel: str = ""
+) -> Thread:
+    """The thread a sink keeps for an alerted rollout, marked resolved once it closes."""
+    thread = known or Thread(channel=channel, opened_at=ctx.now)
+    if closes(rollout) and thread.resolved_at is None:
+        thread = replace(thread, resolved_at=ctx.now)
+    return thread

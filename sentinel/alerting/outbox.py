@@ -1,0 +1,381 @@
+"""The alert outbox: findings waiting in grouping windows, deliveries waiting for their sink,
+and what each sink remembers about alerted rollouts. On disk, so nothing is lost to a restart.
+
+`SqliteOutbox` takes a path (its own connection, WAL) or a `sqlite3.Connection` that the state
+store shares: every write joins a transaction already open on that connection (a savepoint),
+so the store can commit engine state and the alerts it caused together.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+from sentinel.alerting.model import (
+    Held,
+    Item,
+    Thread,
+    finding_from_json,
+    finding_to_json,
+    view_from_json,
+    view_to_json,
+)
+from sentinel.errors import StoreError
+
+
+class Outbox(Protocol):
+    """Where alerts wait; every method is quick and synchronous."""
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Group writes: all of them happen, or none."""
+
+    def hold(self, held: Held) -> bool:
+        """Put a finding in its grouping window; False (and nothing changes) if its key is known."""
+
+    def bucket_times(self, sink: str, bucket: str) -> tuple[float | None, float | None]:
+        """(close time of the bucket's open window, time of its last flush)."""
+
+    def next_close(self) -> float | None:
+        """When the next grouping window closes."""
+
+    def take_closed(self, now: float) -> list[Held]:
+        """Every held finding whose window has closed by `now`, marked as flushed."""
+
+    def enqueue(self, item: Item) -> bool:
+        """Add a delivery; False (and nothing changes) if its key is known."""
+
+    def take_due(self, sink: str, now: float, limit: int) -> list[Item]:
+        """A sink's oldest pending deliveries, in order, up to the first not due by `now`."""
+
+    def next_due(self, sink: str) -> float | None:
+        """When the sink's oldest pending delivery is due."""
+
+    def mark_delivered(self, key: str, now: float) -> None: ...
+
+    def schedule_retry(self, key: str, at: float, error: str) -> None: ...
+
+    def mark_failed(self, key: str, now: float, error: str) -> None:
+        """The delivery can never succeed; it stays for the record and is not retried."""
+
+    def thread(self, sink: str, key: str) -> Thread | None: ...
+
+    def save_thread(self, sink: str, key: str, thread: Thread) -> None: ...
+
+    def firing(self, sink: str) -> list[Thread]:
+        """Threads with alerts still firing (Alertmanager re-sends them)."""
+
+    def depth(self, sink: str) -> int:
+        """Alerts of the sink not yet delivered: held in a window or pending."""
+
+    def failed(self, sink: str) -> int:
+        """Deliveries of the sink that failed for good."""
+
+    def prune(self, before: float) -> None:
+        """Forget deliveries done, windows flushed and threads resolved before `before`."""
+
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS alert_held (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        key TEXT NOT NULL UNIQUE,
+        sink TEXT NOT NULL,
+        bucket TEXT NOT NULL,
+        destination TEXT NOT NULL,
+        opens INTEGER NOT NULL,
+        finding TEXT NOT NULL,
+        view TEXT,
+        held_at REAL NOT NULL,
+        close_at REAL NOT NULL,
+        flushed_at REAL
+    )""",
+    "CREATE INDEX IF NOT EXISTS alert_held_open ON alert_held (close_at) WHERE flushed_at IS NULL",
+    "CREATE INDEX IF NOT EXISTS alert_held_bucket ON alert_held (sink, bucket, flushed_at)",
+    """CREATE TABLE IF NOT EXISTS alert_items (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        key TEXT NOT NULL UNIQUE,
+        sink TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        enqueued_at REAL NOT NULL,
+        next_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        done_at REAL
+    )""",
+    "CREATE INDEX IF NOT EXISTS alert_items_due ON alert_items (sink, seq) WHERE state = 'pending'",
+    """CREATE TABLE IF NOT EXISTS alert_threads (
+        sink TEXT NOT NULL,
+        key TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        ts TEXT,
+        shared INTEGER NOT NULL,
+        failed INTEGER NOT NULL,
+        opened_at REAL NOT NULL,
+        resolved_at REAL,
+        firing TEXT NOT NULL,
+        history TEXT NOT NULL,
+        PRIMARY KEY (sink, key)
+    )""",
+)
+_HELD_COLUMNS = "key, sink, bucket, destination, opens, finding, view, held_at, close_at"
+_ITEM_COLUMNS = "key, sink, payload, enqueued_at, attempts, next_at"
+_THREAD_COLUMNS = "channel, ts, shared, failed, opened_at, resolved_at, firing, history"
+_savepoints = itertools.count()
+
+
+class SqliteOutbox:
+    """The outbox in SQLite (stdlib sqlite3); ":memory:" for tests and stateless runs."""
+
+    def __init__(self, db: sqlite3.Connection | str | Path) -> None:
+        self._owned = not isinstance(db, sqlite3.Connection)
+        if isinstance(db, sqlite3.Connection):
+            self._conn = db
+        else:
+            try:
+                self._conn = sqlite3.connect(str(db), isolation_level=None)
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=NORMAL")
+                self._conn.execute("PRAGMA busy_timeout=5000")
+            except sqlite3.Error as error:
+                raise StoreError(f"{db}: cannot open the alert outbox: {error}") from None
+        try:
+            with self.transaction():
+                for statement in _SCHEMA:
+                    self._conn.execute(statement)
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"{db}: not a usable SQLite database: {error}") from None
+
+    def close(self) -> None:
+        """Close the connection if the outbox opened it."""
+        if self._owned:
+            self._conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        conn = self._conn
+        if conn.in_transaction:
+            name = f"alert_outbox_{next(_savepoints)}"
+            conn.execute(f"SAVEPOINT {name}")
+            try:
+                yield
+            except BaseException:
+                conn.execute(f"ROLLBACK TO {name}")
+                conn.execute(f"RELEASE {name}")
+                raise
+            conn.execute(f"RELEASE {name}")
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def hold(self, held: Held) -> bool:
+        with self.transaction():
+            cursor = self._conn.execute(
+                f"INSERT OR IGNORE INTO alert_held ({_HELD_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    held.key,
+                    held.sink,
+                    held.bucket,
+                    held.destination,
+                    int(held.opens),
+                    _dump(finding_to_json(held.finding)),
+                    None if held.view is None else _dump(view_to_json(held.view)),
+                    held.held_at,
+                    held.close_at,
+                ),
+            )
+        return cursor.rowcount == 1
+
+    def bucket_times(self, sink: str, bucket: str) -> tuple[float | None, float | None]:
+        row = self._conn.execute(
+            "SELECT MIN(CASE WHEN flushed_at IS NULL THEN close_at END), MAX(flushed_at) "
+            "FROM alert_held WHERE sink = ? AND bucket = ?",
+            (sink, bucket),
+        ).fetchone()
+        return row[0], row[1]
+
+    def next_close(self) -> float | None:
+        row = self._conn.execute(
+            "SELECT MIN(close_at) FROM alert_held WHERE flushed_at IS NULL"
+        ).fetchone()
+        return row[0]  # type: ignore[no-any-return]
+
+    def take_closed(self, now: float) -> list[Held]:
+        with self.transaction():
+            rows = self._conn.execute(
+                f"SELECT seq, {_HELD_COLUMNS} FROM alert_held "
+                "WHERE flushed_at IS NULL AND close_at <= ? ORDER BY seq",
+                (now,),
+            ).fetchall()
+            self._conn.executemany(
+                "UPDATE alert_held SET flushed_at = ? WHERE seq = ?",
+                [(now, row[0]) for row in rows],
+            )
+        return [_held(row[1:]) for row in rows]
+
+    def enqueue(self, item: Item) -> bool:
+        with self.transaction():
+            cursor = self._conn.execute(
+                f"INSERT OR IGNORE INTO alert_items ({_ITEM_COLUMNS}) VALUES (?,?,?,?,?,?)",
+                (
+                    item.key,
+                    item.sink,
+                    _dump(item.payload),
+                    item.enqueued_at,
+                    item.attempts,
+                    item.next_at,
+                ),
+            )
+        return cursor.rowcount == 1
+
+    def take_due(self, sink: str, now: float, limit: int) -> list[Item]:
+        rows = self._conn.execute(
+            f"SELECT {_ITEM_COLUMNS} FROM alert_items "
+            "WHERE sink = ? AND state = 'pending' ORDER BY seq LIMIT ?",
+            (sink, limit),
+        ).fetchall()
+        items = []
+        for row in rows:
+            if row[5] > now:
+                break  # in order: an item waiting for its retry holds back those behind it
+            items.append(
+                Item(
+                    key=row[0],
+                    sink=row[1],
+                    payload=json.loads(row[2]),
+                    enqueued_at=row[3],
+                    attempts=row[4],
+                    next_at=row[5],
+                )
+            )
+        return items
+
+    def next_due(self, sink: str) -> float | None:
+        row = self._conn.execute(
+            "SELECT next_at FROM alert_items WHERE sink = ? AND state = 'pending' "
+            "ORDER BY seq LIMIT 1",
+            (sink,),
+        ).fetchone()
+        return None if row is None else float(row[0])
+
+    def mark_delivered(self, key: str, now: float) -> None:
+        self._update_item(
+            "UPDATE alert_items SET state = 'delivered', done_at = ?, attempts = attempts + 1 "
+            "WHERE key = ?",
+            (now, key),
+        )
+
+    def schedule_retry(self, key: str, at: float, error: str) -> None:
+        self._update_item(
+            "UPDATE alert_items SET next_at = ?, attempts = attempts + 1, last_error = ? "
+            "WHERE key = ?",
+            (at, error, key),
+        )
+
+    def mark_failed(self, key: str, now: float, error: str) -> None:
+        self._update_item(
+            "UPDATE alert_items SET state = 'failed', done_at = ?, attempts = attempts + 1, "
+            "last_error = ? WHERE key = ?",
+            (now, error, key),
+        )
+
+    def thread(self, sink: str, key: str) -> Thread | None:
+        row = self._conn.execute(
+            f"SELECT {_THREAD_COLUMNS} FROM alert_threads WHERE sink = ? AND key = ?", (sink, key)
+        ).fetchone()
+        return None if row is None else _thread(row)
+
+    def save_thread(self, sink: str, key: str, thread: Thread) -> None:
+        with self.transaction():
+            self._conn.execute(
+                f"INSERT OR REPLACE INTO alert_threads (sink, key, {_THREAD_COLUMNS}) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    sink,
+                    key,
+                    thread.channel,
+                    thread.ts,
+                    int(thread.shared),
+                    int(thread.failed),
+                    thread.opened_at,
+                    thread.resolved_at,
+                    _dump(list(thread.firing)),
+                    _dump(list(thread.history)),
+                ),
+            )
+
+    def firing(self, sink: str) -> list[Thread]:
+        rows = self._conn.execute(
+            f"SELECT {_THREAD_COLUMNS} FROM alert_threads "
+            "WHERE sink = ? AND firing != '[]' ORDER BY opened_at",
+            (sink,),
+        ).fetchall()
+        return [_thread(row) for row in rows]
+
+    def depth(self, sink: str) -> int:
+        held = self._conn.execute(
+            "SELECT COUNT(*) FROM alert_held WHERE sink = ? AND flushed_at IS NULL", (sink,)
+        ).fetchone()[0]
+        pending = self._conn.execute(
+            "SELECT COUNT(*) FROM alert_items WHERE sink = ? AND state = 'pending'", (sink,)
+        ).fetchone()[0]
+        return int(held) + int(pending)
+
+    def failed(self, sink: str) -> int:
+        row = self._conn.execute(
+            "SELECT COUNT(*) FROM alert_items WHERE sink = ? AND state = 'failed'", (sink,)
+        ).fetchone()
+        return int(row[0])
+
+    def prune(self, before: float) -> None:
+        with self.transaction():
+            self._conn.execute("DELETE FROM alert_held WHERE flushed_at < ?", (before,))
+            self._conn.execute(
+                "DELETE FROM alert_items WHERE state != 'pending' AND done_at < ?", (before,)
+            )
+            self._conn.execute("DELETE FROM alert_threads WHERE resolved_at < ?", (before,))
+
+    def _update_item(self, statement: str, parameters: tuple[Any, ...]) -> None:
+        with self.transaction():
+            self._conn.execute(statement, parameters)
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _held(row: tuple[Any, ...]) -> Held:
+    return Held(
+        key=row[0],
+        sink=row[1],
+        bucket=row[2],
+        destination=row[3],
+        opens=bool(row[4]),
+        finding=finding_from_json(json.loads(row[5])),
+        view=None if row[6] is None else view_from_json(json.loads(row[6])),
+        held_at=row[7],
+        close_at=row[8],
+    )
+
+
+def _thread(row: tuple[Any, ...]) -> Thread:
+    firing: list[Mapping[str, Any]] = json.loads(row[6])
+    return Thread(
+        channel=row[0],
+        ts=row[1],
+        shared=bool(row[2]),
+        failed=bool(row[3]),
+        opened_at=row[4],
+        resolved_at=row[5],
+        firing=tuple(firing),
+        history=tuple(json.loads(row[7])),
+    )

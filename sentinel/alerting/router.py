@@ -1,0 +1,86 @@
+"""Pure decisions: which findings alert, through which sinks, in which grouping window.
+
+Nothing here reads the clock or touches the outbox: `now` and the silences are passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sentinel.alerting.config import AlertingSettings, Silence
+from sentinel.findings import ROLLOUT_KINDS, Finding
+
+ROLLOUT_BUCKET = "rollouts"
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """One finding bound for one sink."""
+
+    finding: Finding
+    sink: str
+    bucket: str
+    destination: str
+    opens: bool  # may start a new message; good news only follows an earlier alert
+    window: float  # the bucket closes this long after its first finding
+    gap: float  # and never sooner than this after its previous flush
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    routed: tuple[Routed, ...]
+    muted: tuple[tuple[str, str], ...]  # (sink, "silenced" or "shadow"), for the metrics
+
+
+def route(
+    findings: Iterable[Finding], settings: AlertingSettings, silences: Sequence[Silence], now: float
+) -> Decision:
+    """Apply shadow mode, the kinds that alert, and silences; pick each sink's bucket."""
+    sinks = settings.sink_names
+    routed: list[Routed] = []
+    muted: list[tuple[str, str]] = []
+    for finding in findings:
+        if settings.for_expectation(finding.expectation).shadow:
+            muted.extend((sink, "shadow") for sink in sinks)
+            continue
+        alerting = finding.kind in settings.alert_on
+        resolves = not finding.is_problem and finding.kind in ROLLOUT_KINDS
+        if not alerting and not resolves:
+            continue  # a kind that is only counted
+        silenced = any(silence.matches(finding, now) for silence in silences)
+        if silenced and finding.is_problem:
+            muted.extend((sink, "silenced") for sink in sinks)
+            continue
+        routed.extend(
+            _for_sink(finding, settings, sink, opens=alerting and not silenced) for sink in sinks
+        )
+    return Decision(tuple(routed), tuple(muted))
+
+
+def close_at(
+    now: float, window: float, gap: float, open_close: float | None, last_flush: float | None
+) -> float:
+    """When a bucket closes: an open bucket keeps its time; a new one waits `window`, and `gap`
+    after the previous flush, so event-level findings send at most one message per interval."""
+    if open_close is not None:
+        return open_close
+    closes = now + window
+    if last_flush is not None:
+        closes = max(closes, last_flush + gap)
+    return closes
+
+
+def _for_sink(finding: Finding, settings: AlertingSettings, sink: str, opens: bool) -> Routed:
+    # People read Slack: hold findings for the grouping window. Machines group themselves.
+    human = sink in {"slack", "slack_webhook"}
+    window = settings.window if human else 0.0
+    destination = ""
+    if settings.slack is not None and sink == settings.slack.name:
+        destination = settings.slack.channels.get(
+            finding.owner or "", settings.slack.default_channel
+        )
+    if finding.kind in ROLLOUT_KINDS:
+        return Routed(finding, sink, ROLLOUT_BUCKET, destination, opens, window, 0.0)
+    bucket = f"{finding.kind}|{finding.event_type or ''}"
+    return Routed(finding, sink, bucket, destination, opens, window, settings.event_interval)

@@ -1,0 +1,344 @@
+"""Slack messages as Block Kit within Slack's limits, and the plan of the bot sink: one parent
+message per rollout, kept current with chat.update, and later findings in its thread. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sentinel.alerting.grouper import (
+    Context,
+    EventGroup,
+    Plan,
+    RolloutGroup,
+    remember,
+)
+from sentinel.alerting.model import Item, Thread, item_key
+from sentinel.alerting.words import (
+    TITLES,
+    checklist,
+    clock,
+    describe,
+    describe_event,
+    emoji,
+    event_summary,
+    headline,
+    is_plain_seen,
+    links,
+    stamp,
+)
+from sentinel.durations import format_duration
+from sentinel.findings import Finding
+
+# Slack's limits (docs.slack.dev, Block Kit reference).
+MAX_BLOCKS = 50
+SECTION_CHARS = 3000
+HEADER_CHARS = 150
+FIELD_CHARS = 2000
+TEXT_CHARS = 3000
+# Ours, so that one message stays readable.
+LINE_CHARS = 300
+CHECKLIST_LINES = 40
+LIST_LINES = 50
+FINDING_LINES = 6
+HISTORY_LINES = 20
+EXAMPLES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class SlackMessage:
+    """`text` is the fallback Slack shows in notifications; `blocks` the message itself."""
+
+    text: str
+    blocks: tuple[dict[str, Any], ...]
+
+    def payload(self) -> dict[str, Any]:
+        return {"text": self.text, "blocks": list(self.blocks)}
+
+
+def plan(
+    rollouts: Sequence[RolloutGroup],
+    events: Sequence[EventGroup],
+    threads: Mapping[str, Thread],
+    ctx: Context,
+) -> Plan:
+    """Replies and parent updates for alerted rollouts; a parent per new rollout, or one message
+    listing them all when more than `max_messages` start in one window and one channel."""
+    result = Plan()
+    new: dict[str, list[RolloutGroup]] = {}
+    for rollout in rollouts:
+        thread = threads.get(rollout.key)
+        if thread is None:
+            if rollout.opens:
+                new.setdefault(rollout.destination, []).append(rollout)
+            continue
+        reply = render_reply(rollout, ctx, named=thread.shared)
+        since = rollout.held_at
+        result.items.append(
+            _item(
+                rollout.findings,
+                since,
+                ctx,
+                "reply",
+                reply,
+                thread=rollout.key,
+                channel=thread.channel,
+            )
+        )
+        lines = history(rollout, ctx, thread.history)
+        if not thread.shared:
+            parent = render_rollout(rollout, ctx, lines)
+            result.items.append(
+                _item(rollout.findings, since, ctx, "update", parent, thread=rollout.key)
+            )
+        result.threads[rollout.key] = replace(remember(rollout, thread, ctx), history=lines)
+    for channel, starting in new.items():
+        if len(starting) <= ctx.settings.max_messages:
+            for rollout in starting:
+                lines = history(rollout, ctx)
+                message = render_rollout(rollout, ctx, lines)
+                result.items.append(
+                    _item(
+                        rollout.findings,
+                        rollout.held_at,
+                        ctx,
+                        "parent",
+                        message,
+                        channel=channel,
+                        threads=[rollout.key],
+                    )
+                )
+                thread = remember(rollout, None, ctx, channel)
+                result.threads[rollout.key] = replace(thread, history=lines)
+        else:
+            findings = [finding for rollout in starting for finding in rollout.findings]
+            message = render_burst(starting, ctx, threaded=True)
+            keys = [rollout.key for rollout in starting]
+            since = min(rollout.held_at for rollout in starting)
+            result.items.append(
+                _item(findings, since, ctx, "parent", message, channel=channel, threads=keys)
+            )
+            for rollout in starting:
+                thread = remember(rollout, None, ctx, channel)
+                result.threads[rollout.key] = replace(
+                    thread, shared=True, history=history(rollout, ctx)
+                )
+    for group in events:
+        message = render_events(group, ctx)
+        result.items.append(
+            _item(group.findings, group.held_at, ctx, "message", message, channel=group.destination)
+        )
+    return result
+
+
+def history(rollout: RolloutGroup, ctx: Context, earlier: Sequence[str] = ()) -> tuple[str, ...]:
+    """The rollout's findings so far, one plain line each, as a thread remembers them."""
+    lines = tuple(earlier) + tuple(
+        f"{emoji(finding.kind)} {clock(finding.at, ctx.tz)} {TITLES[finding.kind]}: "
+        f"{describe(finding, rollout.view, ctx.tz)}"
+        for finding in rollout.findings
+    )
+    return lines[-HISTORY_LINES:]
+
+
+def render_rollout(rollout: RolloutGroup, ctx: Context, lines: Sequence[str]) -> SlackMessage:
+    """The parent message: where the rollout stands, its findings so far (`lines`, from
+    `history`), the checklist of steps, and links."""
+    view, latest, tz = rollout.view, rollout.latest, ctx.tz
+    icon, label, resolved = headline(view, latest)
+    owner = (view.owner if view is not None else None) or _owner(rollout.findings)
+    fields = [
+        f"*Expectation*\n{esc(rollout.expectation)}",
+        f"*Rollout*\n{code(rollout.rollout)}",
+        f"*Owner*\n{esc(owner or 'nobody named')}",
+    ]
+    if view is not None:
+        fields.append(f"*Opened*\n{stamp(view.opened_at, tz)}")
+    blocks: list[dict[str, Any]] = [
+        _header(f"{icon} {label}: {rollout.expectation}"),
+        {"type": "section", "fields": [_mrkdwn(clip(text, FIELD_CHARS)) for text in fields]},
+    ]
+    shown = [esc(clip(line, LINE_CHARS)) for line in lines]
+    if len(shown) > FINDING_LINES:
+        # The first finding says why the alert exists; the last ones say what changed since.
+        skipped = len(shown) - FINDING_LINES + 1
+        shown = [shown[0], f"… {skipped} more", *shown[-(FINDING_LINES - 2) :]]
+    blocks.extend(_sections(shown))
+    if view is not None:
+        lines = [esc(clip(line, LINE_CHARS)) for line in checklist(view, latest.at, tz)]
+        blocks.extend(_sections(["*Checklist*", *fit_checklist(lines)]))
+    state = "Resolved" if resolved else "Updated"
+    blocks.append(_context(f"{state} {stamp(latest.at, tz)} · rollout-sentinel"))
+    blocks.extend(_buttons(ctx, _main(rollout.findings)))
+    main = _main(rollout.findings)
+    text = (
+        f"{icon} {label}: {rollout.expectation} rollout {rollout.rollout}: "
+        f"{describe(main, view, tz)}"
+    )
+    return SlackMessage(clip(text, TEXT_CHARS), tuple(blocks))
+
+
+def render_reply(rollout: RolloutGroup, ctx: Context, named: bool) -> SlackMessage:
+    """A reply in the rollout's thread: each new finding in one line."""
+    prefix = f"{esc(rollout.expectation)} {code(rollout.rollout)}: " if named else ""
+    lines = [
+        f"{emoji(finding.kind)} {prefix}*{TITLES[finding.kind]}:* "
+        f"{esc(clip(describe(finding, rollout.view, ctx.tz), LINE_CHARS))}"
+        for finding in rollout.findings
+    ]
+    sentences = "; ".join(
+        f"{TITLES[finding.kind]}: {describe(finding, rollout.view, ctx.tz)}"
+        for finding in rollout.findings
+    )
+    text = f"{rollout.expectation} rollout {rollout.rollout}: {sentences}"
+    return SlackMessage(clip(text, TEXT_CHARS), tuple(_sections(_fold(lines, LIST_LINES))))
+
+
+def render_burst(rollouts: Sequence[RolloutGroup], ctx: Context, threaded: bool) -> SlackMessage:
+    """Many rollouts in one message, one line each, instead of a message each."""
+    states = [headline(rollout.view, rollout.latest) for rollout in rollouts]
+    if all(not resolved for _, _, resolved in states):
+        title = f"🔴 {len(rollouts)} rollouts need attention"
+    else:
+        title = f"🟠 {len(rollouts)} rollouts changed"
+    lines = []
+    for rollout, (icon, label, _) in zip(rollouts, states, strict=True):
+        main = _main(rollout.findings)
+        owner = _owner(rollout.findings)
+        line = (
+            f"{icon} *{esc(rollout.expectation)}* {code(rollout.rollout)} {label}: "
+            f"{esc(clip(describe(main, rollout.view, ctx.tz), LINE_CHARS))}"
+        )
+        lines.append(line + (f" · owner {esc(owner)}" if owner else ""))
+    blocks: list[dict[str, Any]] = [_header(title), *_sections(_fold(lines, LIST_LINES))]
+    note = "Later findings of each rollout follow in this thread." if threaded else ""
+    window = format_duration(ctx.settings.window)
+    blocks.append(
+        _context(
+            f"Grouped: more than {ctx.settings.max_messages} rollouts within "
+            f"{window}. {note}".strip()
+        )
+    )
+    first = rollouts[0]
+    text = (
+        f"{title}: {first.expectation} rollout {first.rollout}: "
+        f"{describe(_main(first.findings), first.view, ctx.tz)}"
+        + (f" and {len(rollouts) - 1} more" if len(rollouts) > 1 else "")
+    )
+    return SlackMessage(clip(text, TEXT_CHARS), tuple(blocks))
+
+
+def render_events(group: EventGroup, ctx: Context) -> SlackMessage:
+    """One message for many event-level findings of one kind and event type, with their count."""
+    title = f"{emoji(group.kind)} {TITLES[group.kind]}"
+    if group.event_type:
+        title += f": {group.event_type}"
+    summary = event_summary(group.kind, group.event_type, group.findings, group.count, ctx.tz)
+    examples = [
+        f"• {esc(clip(describe_event(finding), LINE_CHARS))}"
+        for finding in group.findings[:EXAMPLES]
+    ]
+    if group.count > EXAMPLES:
+        examples.append(f"… and {group.count - EXAMPLES} more")
+    interval = format_duration(ctx.settings.event_interval)
+    blocks = [
+        _header(title),
+        *_sections([esc(summary)]),
+        *_sections(["*Examples*", *examples]),
+        _context(f"At most one message per {interval} for each kind and event type."),
+    ]
+    return SlackMessage(clip(f"{TITLES[group.kind]}: {summary}", TEXT_CHARS), tuple(blocks))
+
+
+def fit_checklist(lines: list[str], limit: int = CHECKLIST_LINES) -> list[str]:
+    """All lines if they fit; else steps seen on time fold into one line, then the rest is cut."""
+    if len(lines) <= limit:
+        return lines
+    plain = [line for line in lines if is_plain_seen(line)]
+    rest = [line for line in lines if not is_plain_seen(line)]
+    head = [f"✅ {len(plain)} steps seen on time"] if plain else []
+    return head + _fold(rest, limit - len(head))
+
+
+def esc(text: str) -> str:
+    """Slack mrkdwn escaping: keeps `<!channel>` in an event from pinging anyone."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def code(text: str) -> str:
+    return "`" + esc(text).replace("`", "'") + "`"
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _item(
+    findings: Sequence[Finding],
+    since: float,
+    ctx: Context,
+    purpose: str,
+    message: SlackMessage,
+    **extra: Any,
+) -> Item:
+    return Item(
+        key=item_key(findings, ctx.sink, purpose),
+        sink=ctx.sink,
+        payload={"purpose": purpose, **extra, **message.payload()},
+        enqueued_at=since,
+        next_at=ctx.now,
+    )
+
+
+def _fold(lines: list[str], limit: int) -> list[str]:
+    if len(lines) <= limit:
+        return lines
+    return [*lines[: limit - 1], f"… and {len(lines) - limit + 1} more"]
+
+
+def _sections(lines: list[str]) -> list[dict[str, Any]]:
+    """Lines packed into as few sections as Slack's 3,000 characters per section allow."""
+    chunks: list[str] = []
+    for line in lines:
+        if chunks and len(chunks[-1]) + 1 + len(line) <= SECTION_CHARS:
+            chunks[-1] += "\n" + line
+        else:
+            chunks.append(clip(line, SECTION_CHARS))
+    return [{"type": "section", "text": _mrkdwn(chunk)} for chunk in chunks]
+
+
+def _header(text: str) -> dict[str, Any]:
+    return {"type": "header", "text": {"type": "plain_text", "text": clip(text, HEADER_CHARS)}}
+
+
+def _mrkdwn(text: str) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": text}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [_mrkdwn(clip(text, FIELD_CHARS))]}
+
+
+def _buttons(ctx: Context, finding: Finding) -> list[dict[str, Any]]:
+    dashboard, runbook = links(ctx.settings, finding)
+    buttons = [
+        {
+            "type": "button",
+            "action_id": f"sentinel-{name.lower()}",
+            "text": {"type": "plain_text", "text": name},
+            "url": url,
+        }
+        for name, url in (("Dashboard", dashboard), ("Runbook", runbook))
+        if url is not None
+    ]
+    return [{"type": "actions", "elements": buttons}] if buttons else []
+
+
+def _main(findings: Sequence[Finding]) -> Finding:
+    """The finding a one-line summary names: the first problem, else the latest news."""
+    return next((finding for finding in findings if finding.is_problem), findings[-1])
+
+
+def _owner(findings: Sequence[Finding]) -> str | None:
+    return next((finding.owner for finding in findings if finding.owner), None)
