@@ -51,9 +51,11 @@ def generate_log(rollouts: int = 20_000, per_rollout: int = 10) -> list[bytes]:
 
 
 def _event(event_id: str, event_type: str, at: float, data: dict[str, object]) -> bytes:
+    # The game expectation correlates on `subject`: the release, as its producers set it.
+    subject = data.get("release")
     return orjson.dumps(
         {"specversion": "1.0", "id": event_id, "source": "/bench", "type": event_type,
-         "time": format_rfc3339(at), "data": data}
+         "time": format_rfc3339(at), "data": data, **({"subject": subject} if subject else {})}
     )  # fmt: skip
 
 
@@ -68,7 +70,8 @@ def main() -> dict[str, float]:
     elapsed = time.perf_counter() - started
     rate = len(log) / elapsed
     print(
-        f"replay: {len(log):,} events, {findings:,} findings in {elapsed:.2f}s = {rate:,.0f} events/s"
+        f"replay: {len(log):,} events, {findings:,} findings in {elapsed:.2f}s"
+        f" = {rate:,.0f} events/s"
     )
 
     # Memory per open rollout: 100,000 rollouts opened and left open, measured by tracemalloc.

@@ -69,7 +69,7 @@ def test_the_user_service_example_is_the_contract_example() -> None:
 
 def test_the_game_feature_example_fans_out_and_back_in() -> None:
     (expectation,) = load_expectations([EXAMPLES / "game-feature-weekly.yaml"]).expectations
-    assert expectation.correlate == "data.release"
+    assert expectation.correlate == "subject"
     assert expectation.deadline == 7200.0
     assert expectation.dependents["FeatureFlags_Staged"] == (
         "Matchmaking_Updated",
