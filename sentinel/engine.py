@@ -121,6 +121,8 @@ class Engine:
         self.unregistered_types: set[str] = set()
         self._closed: deque[tuple[float, str, str]] = deque()
         self._next_prune = float("-inf")
+        # Due deadlines of rollouts whose feed lags, by feed (see `advance`).
+        self._parked: dict[str, list[tuple[float, str, str, str]]] = {}
         # What changed since the last `take_changes()`: what a state store must write.
         self._changed: set[tuple[str, str]] = set()
         self._new_events: list[tuple[str, str, float]] = []
@@ -177,29 +179,37 @@ class Engine:
         """
         self.clock = max(self.clock, now)
         findings: list[Finding] = []
-        held: list[tuple[float, str, str, str]] = []
         heap = self.deadlines
+        for feed in [feed for feed in self._parked if feed not in held_feeds]:
+            for entry in self._parked.pop(feed):
+                heapq.heappush(heap, entry)
         while heap and heap[0][0] < now:
             entry = heapq.heappop(heap)
             due, name, key, step = entry
             rollout = self.rollouts[name].get(key)
-            if rollout is None or rollout.phase in (Phase.COMPLETED, Phase.ROLLED_BACK):
-                continue
-            if held_feeds and any(feed in held_feeds for feed in rollout.feeds):
-                held.append(entry)
+            if rollout is None:
                 continue
             if step == ROLLOUT_DEADLINE:
-                if rollout.phase is Phase.OPEN and rollout.deadline_at == due:
-                    rollout.deadline_at = None
-                    self._changed.add((name, key))
-                    findings.append(self._deadline_exceeded(rollout, due))
-            elif rollout.due.get(step) == due:
+                live = rollout.phase is Phase.OPEN and rollout.deadline_at == due
+            else:
+                live = rollout.due.get(step) == due
+            if not live:
+                continue  # cancelled, moved or met since it was scheduled
+            if held_feeds:
+                lagging = next((feed for feed in rollout.feeds if feed in held_feeds), None)
+                if lagging is not None:
+                    # Parked until its feed catches up: popping it again on every batch of a
+                    # long catch-up would cost a heap operation per batch per deadline.
+                    self._parked.setdefault(lagging, []).append(entry)
+                    continue
+            self._changed.add((name, key))
+            if step == ROLLOUT_DEADLINE:
+                rollout.deadline_at = None
+                findings.append(self._deadline_exceeded(rollout, due))
+            else:
                 del rollout.due[step]
-                self._changed.add((name, key))
                 rollout.stalled = (*rollout.stalled, step)
                 findings.append(self._rollout_finding(Kind.STALL, rollout, step, deadline=due))
-        for entry in held:
-            heapq.heappush(heap, entry)
         if self.clock >= self._next_prune:
             self._prune()
             self._next_prune = self.clock + PRUNE_EVERY_S
@@ -236,6 +246,11 @@ class Engine:
             compensation=compensation,
             closed_at=rollout.closed_at,
         )
+
+    @property
+    def pending_deadlines(self) -> int:
+        """Deadlines waiting to fire (some may be stale until popped)."""
+        return len(self.deadlines) + sum(len(parked) for parked in self._parked.values())
 
     def take_changes(self) -> EngineChanges:
         """What changed since the last call, for a state store; resets the record."""

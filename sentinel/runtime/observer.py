@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from prometheus_client import Counter, Histogram
+
 from sentinel.engine import Engine
 from sentinel.findings import Finding
 from sentinel.runtime.metrics import OTHER_TYPE, Metrics
@@ -14,11 +16,26 @@ class MetricsObserver:
 
     def __init__(self, metrics: Metrics, known_types: Iterable[str]) -> None:
         self.metrics = metrics
-        self.known_types = frozenset(known_types)
+        self._known_types = frozenset(known_types)
+        # `labels()` costs microseconds per call; the children are cached per label set.
+        self._events: dict[tuple[str, str], Counter] = {}
+        self._waits: dict[tuple[str, str], Histogram] = {}
+
+    @property
+    def known_types(self) -> frozenset[str]:
+        return self._known_types
+
+    @known_types.setter
+    def known_types(self, types: frozenset[str]) -> None:
+        self._known_types = types
+        self._events.clear()
 
     def event_read(self, event_type: str, outcome: str) -> None:
-        label = event_type if event_type in self.known_types else OTHER_TYPE
-        self.metrics.events.labels(label, outcome).inc()
+        child = self._events.get((event_type, outcome))
+        if child is None:
+            label = event_type if event_type in self._known_types else OTHER_TYPE
+            child = self._events[(event_type, outcome)] = self.metrics.events.labels(label, outcome)
+        child.inc()
 
     def rollout_opened(self, expectation: str) -> None:
         self.metrics.rollouts_open.labels(expectation).inc()
@@ -28,7 +45,12 @@ class MetricsObserver:
         self.metrics.rollout_duration.labels(expectation, outcome).observe(duration_s)
 
     def step_seen(self, expectation: str, step: str, wait_s: float) -> None:
-        self.metrics.step_wait.labels(expectation, step).observe(wait_s)
+        child = self._waits.get((expectation, step))
+        if child is None:
+            child = self._waits[(expectation, step)] = self.metrics.step_wait.labels(
+                expectation, step
+            )
+        child.observe(wait_s)
 
     def findings(self, findings: Iterable[Finding]) -> None:
         for finding in findings:

@@ -190,7 +190,7 @@ class Watcher:
         held = await self._held_feeds(backlog=len(records) >= kafka.max_batch)
         findings += self.engine.advance(now, held)
         findings += self._bus_silence(now)
-        self.metrics.pending_deadlines.set(len(self.engine.deadlines))
+        self.metrics.pending_deadlines.set(self.engine.pending_deadlines)
         self._keep(findings, now)
         if records:
             await self.source.commit(self._progress.offsets)
