@@ -21,7 +21,8 @@ def dump_body(rollout: RolloutState) -> bytes:
             rollout.opened_at,
             rollout.seen,
             rollout.due,
-            sorted(rollout.stalled),
+            rollout.stalled,
+            rollout.remaining,
             rollout.deadline_at,
             rollout.rollback,
             rollout.feeds,
@@ -34,7 +35,7 @@ def load_rollout(
 ) -> RolloutState:
     """The rollout written by `dump_body`; StoreError when the bytes are not one."""
     try:
-        opened_at, seen, due, stalled, deadline_at, rollback, feeds = orjson.loads(body)
+        opened_at, seen, due, stalled, remaining, deadline_at, rollback, feeds = orjson.loads(body)
         return RolloutState(
             expectation=expectation,
             key=key,
@@ -42,7 +43,8 @@ def load_rollout(
             phase=Phase(phase),
             seen={str(step): float(at) for step, at in seen.items()},
             due={str(step): float(at) for step, at in due.items()},
-            stalled={str(step) for step in stalled},
+            stalled=tuple(str(step) for step in stalled),
+            remaining=int(remaining),
             deadline_at=None if deadline_at is None else float(deadline_at),
             rollback=None if rollback is None else str(rollback),
             closed_at=None if closed_at is None else float(closed_at),
@@ -57,6 +59,4 @@ def load_rollout(
 
 def copy_rollout(rollout: RolloutState) -> RolloutState:
     """A copy that shares nothing mutable: the engine changes its rollouts in place."""
-    return replace(
-        rollout, seen=dict(rollout.seen), due=dict(rollout.due), stalled=set(rollout.stalled)
-    )
+    return replace(rollout, seen=dict(rollout.seen), due=dict(rollout.due))
