@@ -469,7 +469,9 @@ def test_the_sentinel_accepts_the_config_the_chart_renders(
     (root / "kafka-tls" / "ca.crt").write_text("a CA certificate\n")
     for variable in container(docs).get("env", []):
         monkeypatch.setenv(variable["name"], "from-a-secret")
-    text = yaml.safe_dump(rendered_config(docs)).replace("/etc/sentinel/", f"{root}/")
+    # The ConfigMap's text as the pod reads it, with /etc/sentinel moved under tmp_path.
+    text = config_maps[volumes["config"]["configMap"]["name"]]["config.yaml"]
+    text = text.replace("/etc/sentinel/", f"{root}/")
     (root / "config.yaml").write_text(text)
 
     config = load_config(root / "config.yaml")
