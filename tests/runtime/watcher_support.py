@@ -54,12 +54,13 @@ def make_config(
     reload_poll: str = "2s",
     bus_silence: str | None = None,
     state_path: Path | None = None,
+    window: str = "2s",
     extra: str = "",
 ) -> Config:
     """A config file in `directory` (with its expectation folder), loaded like `sentinel run`."""
     expectations = directory / "expectations"
     expectations.mkdir(exist_ok=True)
-    (expectations / "fast.yaml").write_text(FAST_EXPECTATION)
+    (expectations / "fast.yaml").write_text(FAST_EXPECTATION.replace("2s", window))
     group = group_id or f"watcher-test-{next(_groups)}"
     text = (
         f"expectations: {expectations}\n"

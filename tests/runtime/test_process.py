@@ -1,0 +1,155 @@
+"""`sentinel run` as a process: bad config, SIGTERM, restarts and SIGKILL with a state file."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from sentinel.runtime.broker import EmbeddedBroker
+
+from .test_watcher import MESSAGING, SCHEMA, SERVICE, cloud_event
+from .watcher_support import make_config, wait_for
+
+pytestmark = pytest.mark.broker
+
+
+class Process:
+    """One `sentinel run` with its standard output and error in files."""
+
+    def __init__(self, config: Path, directory: Path, name: str) -> None:
+        self.out = directory / f"{name}.out"
+        self.err = directory / f"{name}.err"
+        with self.out.open("wb") as out, self.err.open("wb") as err:
+            self.popen = subprocess.Popen(
+                [sys.executable, "-m", "sentinel", "run", "--config", str(config)],
+                stdout=out,
+                stderr=err,
+            )
+
+    def findings(self) -> list[dict[str, Any]]:
+        return [orjson.loads(line) for line in self.out.read_bytes().splitlines()]
+
+    def kinds(self) -> list[str]:
+        return [finding["kind"] for finding in self.findings()]
+
+    def log_has(self, message: str) -> bool:
+        return message in self.err.read_text()
+
+    async def wait_ready(self) -> None:
+        # The watcher logs "partitions assigned" once the group gave it the topic.
+        await wait_for(lambda: self.log_has("partitions assigned"), 30, "partitions assigned")
+
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        self.popen.send_signal(signum)
+        return self.popen.wait(30)
+
+
+@pytest.fixture
+def processes() -> Iterator[list[Process]]:
+    started: list[Process] = []
+    yield started
+    for process in started:
+        if process.popen.poll() is None:
+            process.popen.kill()
+            process.popen.wait()
+
+
+def test_a_config_with_a_typo_is_refused_naming_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"expectations: {tmp_path}\nschemas: {tmp_path}\n"
+        "kafka:\n  bootstrap_server: localhost:9092\n  topics: [t]\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "sentinel", "run", "--config", str(config)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert (
+        "kafka.bootstrap_server: unknown key (did you mean 'bootstrap_servers'?)" in result.stderr
+    )
+    assert "Traceback" not in result.stderr
+
+
+async def test_sigterm_finishes_commits_and_exits_0(
+    broker: EmbeddedBroker, topic_factory: Any, produce: Any, tmp_path: Path,
+    processes: list[Process],
+) -> None:  # fmt: skip
+    topic = await topic_factory()
+    config = make_config(tmp_path, broker, topic, group_id="sigterm-group")
+    first = Process(config.source, tmp_path, "first")
+    processes.append(first)
+    await first.wait_ready()
+    await produce(topic, cloud_event("SchemaV2_Ready", "t1", "s1", **SCHEMA))
+    await produce(topic, cloud_event("Unregistered_Thing", "t1", "s2"))
+    await wait_for(lambda: "unregistered_event" in first.kinds(), 30, "the first finding")
+    assert await asyncio.to_thread(first.stop) == 0
+    assert first.log_has('"message": "stopped"') or first.log_has('"message":"stopped"')
+    # The offsets were committed: a new process in the group reads nothing twice.
+    second = Process(config.source, tmp_path, "second")
+    processes.append(second)
+    await second.wait_ready()
+    await asyncio.sleep(1.5)
+    assert second.kinds() == []
+    assert await asyncio.to_thread(second.stop) == 0
+
+
+async def test_a_restart_with_a_state_file_loses_and_repeats_nothing(
+    broker: EmbeddedBroker, topic_factory: Any, produce: Any, tmp_path: Path,
+    processes: list[Process],
+) -> None:  # fmt: skip
+    topic = await topic_factory()
+    state = tmp_path / "state.db"
+    config = make_config(tmp_path, broker, topic, group_id="restart-group", state_path=state,
+                         window="20s")  # fmt: skip
+    first = Process(config.source, tmp_path, "first")
+    processes.append(first)
+    await first.wait_ready()
+    await produce(topic, cloud_event("SchemaV2_Ready", "k1", "r1", **SCHEMA))
+    await produce(topic, cloud_event("MessagingService_Reconfigured", "k1", "r2", **MESSAGING))
+    await wait_for(lambda: "out_of_order" in first.kinds(), 30, "out_of_order")
+    assert await asyncio.to_thread(first.stop) == 0
+    await produce(topic, cloud_event("UserServiceV2_Running", "k1", "r3", **SERVICE))
+    second = Process(config.source, tmp_path, "second")
+    processes.append(second)
+    await wait_for(lambda: "completed" in second.kinds(), 30, "completed after the restart")
+    # The rollout opened before the restart is the one that completed after it.
+    assert second.kinds() == ["completed"]
+    assert first.kinds() == ["out_of_order"]
+
+
+async def test_sigkill_between_an_event_and_its_deadline_reports_the_stall_once(
+    broker: EmbeddedBroker, topic_factory: Any, produce: Any, tmp_path: Path,
+    processes: list[Process],
+) -> None:  # fmt: skip
+    topic = await topic_factory()
+    state = tmp_path / "state.db"
+    config = make_config(tmp_path, broker, topic, group_id="kill-group", state_path=state,
+                         window="6s")  # fmt: skip
+    first = Process(config.source, tmp_path, "first")
+    processes.append(first)
+    await first.wait_ready()
+    sent = time.time()
+    await produce(topic, cloud_event("SchemaV2_Ready", "k2", "x1", at=sent, **SCHEMA))
+    await produce(topic, cloud_event("Unregistered_Marker", "k2", "x2", at=sent))
+    await wait_for(lambda: "unregistered_event" in first.kinds(), 30, "the batch to be kept")
+    assert await asyncio.to_thread(first.stop, signal.SIGKILL) == -signal.SIGKILL
+    assert first.kinds() == ["unregistered_event"]
+    await asyncio.sleep(max(0.0, sent + 6 - time.time()))  # the deadline passes while down
+    second = Process(config.source, tmp_path, "second")
+    processes.append(second)
+    await wait_for(lambda: "stall" in second.kinds(), 30, "the stall after the restart")
+    await asyncio.sleep(1.0)
+    assert second.kinds() == ["stall"], "reported once, and nothing said before is repeated"
+    os.kill(second.popen.pid, signal.SIGTERM)
+    assert await asyncio.to_thread(second.popen.wait, 30) == 0
