@@ -92,6 +92,18 @@ class Metrics:
             "Expectations in the running set.",
             registry=registry,
         )
+        self.expectation_info = Gauge(
+            "sentinel_expectation_info",
+            "1 per loaded expectation, with its owner: join on `expectation` to route by owner.",
+            ["expectation", "owner"],
+            registry=registry,
+        )
+        self.step_window = Gauge(
+            "sentinel_step_window_seconds",
+            "Each step's window (`within`), to draw step waits against their windows.",
+            ["expectation", "step"],
+            registry=registry,
+        )
         self.schemas_loaded = Gauge(
             "sentinel_schemas_loaded",
             "Event schemas in the running set.",

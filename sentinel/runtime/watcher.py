@@ -323,6 +323,13 @@ class Watcher:
 
     def _note_rules(self, rules: Rules) -> None:
         self.metrics.expectations_loaded.set(len(rules.expectations))
+        self.metrics.expectation_info.clear()
+        self.metrics.step_window.clear()
+        for exp in rules.expectations:
+            self.metrics.expectation_info.labels(exp.name, exp.owner or "").set(1)
+            for step in exp.steps:
+                if step.within is not None:
+                    self.metrics.step_window.labels(exp.name, step.event).set(step.within)
         self.metrics.schemas_loaded.set(len(rules.schemas))
         self.metrics.config_loaded.set(self.wall_clock())
         for warning in rules.warnings:
