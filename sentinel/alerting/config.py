@@ -134,17 +134,14 @@ def parse_alerting(section: Section) -> AlertingSettings:
     section = _with_timestamps_as_text(section)
     grouping = section.section("grouping")
     retry = section.section("retry")
+    slack, slack_webhook, alertmanager = (
+        _optional(section, name) for name in ("slack", "slack_webhook", "alertmanager")
+    )
     settings = AlertingSettings(
-        slack=_slack(section.section("slack")) if section.has("slack") else None,
-        slack_webhook=(
-            _slack_webhook(section.section("slack_webhook"))
-            if section.has("slack_webhook")
-            else None
-        ),
+        slack=None if slack is None else _slack(slack),
+        slack_webhook=None if slack_webhook is None else _slack_webhook(slack_webhook),
         webhooks=_webhooks(section.sections("webhooks")),
-        alertmanager=(
-            _alertmanager(section.section("alertmanager")) if section.has("alertmanager") else None
-        ),
+        alertmanager=None if alertmanager is None else _alertmanager(alertmanager),
         alert_on=_kinds(section, "alert_on"),
         window=grouping.duration("window", 30.0),
         max_messages=grouping.integer("max_messages", 3, minimum=1),
@@ -166,6 +163,11 @@ def parse_alerting(section: Section) -> AlertingSettings:
     if settings.retry_max < settings.retry_initial:
         raise section.fail("retry", "max must be at least initial")
     return settings
+
+
+def _optional(section: Section, key: str) -> Section | None:
+    sub = section.section(key)  # read even when absent: a typo of it then gets a hint
+    return sub if section.has(key) else None
 
 
 def parse_silence(section: Section) -> Silence:

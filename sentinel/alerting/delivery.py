@@ -91,7 +91,7 @@ class SinkWorker:
         self._retry_max = retry_max
         self._paused_until = 0.0
         self._failures = 0
-        self._last_refresh = 0.0
+        self._last_refresh = clock()  # firing alerts were sent with an end a few intervals ahead
         self._rejections_logged: set[str] = set()
         self.broken: str | None = None
         self.broken_since: float | None = None

@@ -138,17 +138,25 @@ class SqliteOutbox:
         else:
             try:
                 self._conn = sqlite3.connect(str(db), isolation_level=None)
+            except sqlite3.Error as error:
+                raise StoreError(
+                    f"{db}: cannot open the alert outbox ({error}): check that its folder "
+                    "exists and is writable"
+                ) from None
+        try:
+            if self._owned:
                 self._conn.execute("PRAGMA journal_mode=WAL")
                 self._conn.execute("PRAGMA synchronous=NORMAL")
                 self._conn.execute("PRAGMA busy_timeout=5000")
-            except sqlite3.Error as error:
-                raise StoreError(f"{db}: cannot open the alert outbox: {error}") from None
-        try:
             with self.transaction():
                 for statement in _SCHEMA:
                     self._conn.execute(statement)
         except sqlite3.DatabaseError as error:
-            raise StoreError(f"{db}: not a usable SQLite database: {error}") from None
+            self.close()
+            raise StoreError(
+                f"{db}: not a usable SQLite database ({error}): point the outbox at a file of "
+                "its own"
+            ) from None
 
     def close(self) -> None:
         """Close the connection if the outbox opened it."""

@@ -3,6 +3,7 @@ message per rollout, kept current with chat.update, and later findings in its th
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -43,6 +44,7 @@ CHECKLIST_LINES = 40
 LIST_LINES = 50
 FINDING_LINES = 6
 HISTORY_LINES = 20
+SUMMARY_LINES = 5
 EXAMPLES = 3
 
 
@@ -211,7 +213,22 @@ def render_burst(rollouts: Sequence[RolloutGroup], ctx: Context, threaded: bool)
             f"{esc(clip(describe(main, rollout.view, ctx.tz), LINE_CHARS))}"
         )
         lines.append(line + (f" · owner {esc(owner)}" if owner else ""))
-    blocks: list[dict[str, Any]] = [_header(title), *_sections(_fold(lines, LIST_LINES))]
+    # What they have in common is usually the cause: a shared dependency stuck at one step.
+    common = Counter(
+        (rollout.expectation, TITLES[main.kind], main.step or "")
+        for rollout in rollouts
+        for main in (_main(rollout.findings),)
+    )
+    summary = [
+        f"*{count}* {esc(expectation)} rollout{'' if count == 1 else 's'}: {title_}"
+        + (f" of {esc(step)}" if step else "")
+        for (expectation, title_, step), count in common.most_common(SUMMARY_LINES)
+    ]
+    blocks: list[dict[str, Any]] = [
+        _header(title),
+        *_sections(summary),
+        *_sections(_fold(lines, LIST_LINES)),
+    ]
     note = "Later findings of each rollout follow in this thread." if threaded else ""
     window = format_duration(ctx.settings.window)
     blocks.append(

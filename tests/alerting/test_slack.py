@@ -168,6 +168,7 @@ async def test_a_burst_of_fifty_stalls_arrives_as_one_message_listing_them(
     burst, reply = slack_api.messages
     assert burst.blocks[0]["text"]["text"] == "🔴 50 rollouts need attention"
     shown = everything(burst.blocks)
+    assert "*50* user-service-v2 rollouts: Stall of UserServiceV2_Running" in shown
     for rollout in rollouts:
         assert f"*user-service-v2* `{rollout}` Stalled" in shown
     assert "50 rollouts need attention: user-service-v2 rollout 0" in burst.text
