@@ -7,6 +7,7 @@ traceback. Exit codes: replay 0 clean / 1 problems / 2 bad usage or files; check
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -27,7 +28,7 @@ from sentinel.schemas import SchemaRegistry
 from sentinel.timefmt import parse_rfc3339
 from sentinel.timeline import Timeline
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 class _Parser(argparse.ArgumentParser):
@@ -93,6 +94,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `sentinel replay ... | head`: the reader left; nothing more to say.
         sys.stderr.close()
         return EXIT_OK
+    except Exception as error:  # a bug: one line for the user, the traceback on request
+        if os.environ.get("SENTINEL_DEBUG"):
+            raise
+        print(
+            f"sentinel: internal error: {type(error).__name__}: {error} "
+            "(set SENTINEL_DEBUG=1 for the traceback, and please report it)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
 
 
 def _dispatch(args: argparse.Namespace) -> int:

@@ -90,6 +90,7 @@ async def _demo(speed: float, duration_s: float | None) -> int:
             f"schemas: {expectations / 'schemas'}\n"
             f"kafka:\n  bootstrap_servers: {broker.bootstrap_servers}\n"
             f"  topics: [{TOPIC}]\n  group_id: sentinel-demo\n  auto_offset_reset: earliest\n"
+            "  session_timeout: 2s\n"
             f"http:\n  listen: {listen}\n"
             "log:\n  level: warning\n"
             "watch:\n  tick: 0.5s\n"
@@ -119,7 +120,9 @@ async def _simulate(servers: str, speed: float, watching: asyncio.Task[int]) -> 
     await producer.start()
     minute = 60.0 / speed
 
-    async def emit(event_type: str, rollout: str, binary: bool = False, **data: Any) -> None:
+    async def emit(
+        event_type: str, rollout: str, data: dict[str, Any], binary: bool = False
+    ) -> None:
         payload = {"rollout_id": rollout, **data}
         event_id = str(uuid.uuid4())
         now = format_rfc3339(time.time())
@@ -144,33 +147,36 @@ async def _simulate(servers: str, speed: float, watching: asyncio.Task[int]) -> 
     schema = {"schema_version": "2.0", "migration_id": "m-42"}
     service = {"version": "2.0.0", "replicas": 3}
     script: list[tuple[float, Callable[[], Awaitable[None]]]] = [
-        (0.0, lambda: emit("SchemaV2_Ready", "r-complete", **schema)),
-        (0.0, lambda: emit("SchemaV2_Ready", "r-silent", **schema)),
-        (0.0, lambda: emit("SchemaV2_Ready", "r-renamed", binary=True, **schema)),
-        (0.0, lambda: emit("SchemaV2_Ready", "r-rollback", **schema)),
-        (3.0, lambda: emit("UserServiceV2_Running", "r-complete", **service)),
-        (3.5, lambda: emit("UserServiceV2_Running", "r-rollback", **service)),
+        (0.0, lambda: emit("SchemaV2_Ready", "r-complete", schema)),
+        (0.0, lambda: emit("SchemaV2_Ready", "r-silent", schema)),
+        (0.0, lambda: emit("SchemaV2_Ready", "r-renamed", schema, binary=True)),
+        (0.0, lambda: emit("SchemaV2_Ready", "r-rollback", schema)),
+        (3.0, lambda: emit("UserServiceV2_Running", "r-complete", service)),
+        (3.5, lambda: emit("UserServiceV2_Running", "r-rollback", service)),
         # A producer renamed a field: the consumer ignores the event, the rollout stalls.
         (
             4.0,
-            lambda: emit("UserServiceV2_Running", "r-renamed", version="2.0.0", replica_count=3),
+            lambda: emit(
+                "UserServiceV2_Running", "r-renamed", {"version": "2.0.0", "replica_count": 3}
+            ),
         ),
         (
             5.0,
             lambda: emit(
                 "MessagingService_Reconfigured",
                 "r-complete",
-                user_service_version="2.0.0",
-                config_revision=7,
+                {"user_service_version": "2.0.0", "config_revision": 7},
             ),
         ),
         (
             6.0,
             lambda: emit(
-                "Rollback_Initiated", "r-rollback", reason="error rate 4%", initiated_by="oncall"
+                "Rollback_Initiated",
+                "r-rollback",
+                {"reason": "error rate 4%", "initiated_by": "oncall"},
             ),
         ),
-        (9.0, lambda: emit("Rollback_Complete", "r-rollback", restored_version="1.9.3")),
+        (9.0, lambda: emit("Rollback_Complete", "r-rollback", {"restored_version": "1.9.3"})),
     ]
     started = time.monotonic()
 
@@ -206,16 +212,23 @@ class _ReadableFindings:
 def _describe(finding: dict[str, Any]) -> str:
     kind = finding["kind"]
     where = "/".join(str(part) for part in (finding["expectation"], finding["rollout"]) if part)
-    details = {
-        "stall": f"{finding['step']} due {str(finding['deadline'])[11:19]}, nothing seen",
-        "schema_violation": f"{finding['event_type']}: {'; '.join(finding['errors'] or [])}",
-        "completed": f"all steps seen in {finding['duration_s']:.1f}s",
-        "rollback": f"{finding['event_type']} arrived",
-        "rolled_back": f"rolled back in {finding['duration_s'] or 0:.1f}s",
-        "deadline_exceeded": f"not complete by {str(finding['deadline'])[11:19]}",
-        "recovered": f"{finding['step']} arrived after its stall",
-        "out_of_order": f"{finding['step']} before {', '.join(finding['missing'] or [])}",
-    }.get(kind, finding.get("reason") or finding.get("event_type") or "")
+    match kind:
+        case "stall":
+            details = f"{finding['step']} due {str(finding['deadline'])[11:19]}, nothing seen"
+        case "schema_violation":
+            details = f"{finding['event_type']}: {'; '.join(finding['errors'] or [])}"
+        case "completed" | "rolled_back":
+            details = f"after {finding['duration_s'] or 0:.1f}s"
+        case "rollback":
+            details = f"{finding['event_type']} arrived"
+        case "deadline_exceeded":
+            details = f"not complete by {str(finding['deadline'])[11:19]}"
+        case "recovered":
+            details = f"{finding['step']} arrived after its stall"
+        case "out_of_order":
+            details = f"{finding['step']} before {', '.join(finding['missing'] or [])}"
+        case _:
+            details = finding.get("reason") or finding.get("event_type") or ""
     owner = f"  (owner {finding['owner']})" if finding.get("owner") else ""
     return f"{str(finding['at'])[11:19]}  {kind.upper():<18} {where}  {details}{owner}"
 
