@@ -71,6 +71,7 @@ class Alerter:
         if not decision.routed:
             return
         views: dict[tuple[str, str], RolloutView | None] = {}
+        closes: dict[tuple[str, str], float] = {}
         with self._accepting.transaction():
             for routed in decision.routed:
                 finding = routed.finding
@@ -80,7 +81,12 @@ class Alerter:
                     if ident not in views:
                         views[ident] = view(*ident)
                     snapshot = views[ident]
-                open_close, last_flush = self._accepting.bucket_times(routed.sink, routed.bucket)
+                bucket = (routed.sink, routed.bucket)
+                if bucket not in closes:
+                    open_close, last_flush = self._accepting.bucket_times(*bucket)
+                    closes[bucket] = close_at(
+                        now, routed.window, routed.gap, open_close, last_flush
+                    )
                 self._accepting.hold(
                     Held(
                         key=f"{finding.id}:{routed.sink}",
@@ -91,7 +97,7 @@ class Alerter:
                         finding=finding,
                         view=snapshot,
                         held_at=now,
-                        close_at=close_at(now, routed.window, routed.gap, open_close, last_flush),
+                        close_at=closes[bucket],
                     )
                 )
         self._flush_kick.set()

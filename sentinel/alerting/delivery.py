@@ -158,21 +158,16 @@ class SinkWorker:
             log.log(level, "%s: an alert was rejected for good: %s", self.name, error.reason)
             return True
         except SinkBroken as error:
-            self.broken, self.broken_since, self.last_error = (
-                error.reason,
-                self._clock(),
-                error.reason,
-            )
             self._count("failed")
-            if self._metrics is not None:
-                self._metrics.sink_failing.labels(self.name).set(1)
-            log.error(
-                "%s: %s; no more deliveries until the sentinel restarts with this fixed "
-                "(alerts wait in the outbox)",
-                self.name,
-                error.reason,
-            )
+            self._break(error.reason)
             return False
+        except Exception as error:
+            # A bug, not the sink: it would fail again on every retry and hold back the alerts
+            # behind it. Set this one aside (kept in the outbox as failed) and say so loudly.
+            log.exception("%s: unexpected error delivering %s; set aside", self.name, item.key)
+            self._outbox.mark_failed(item.key, self._clock(), f"{type(error).__name__}: {error}")
+            self._count("dropped_permanent")
+            return True
         now = self._clock()
         self._outbox.mark_delivered(item.key, now)
         self._count("sent")
@@ -182,6 +177,17 @@ class SinkWorker:
             log.info("%s: delivering again after %d failed attempts", self.name, self._failures)
             self._failures = 0
         return True
+
+    def _break(self, reason: str) -> None:
+        self.broken, self.broken_since, self.last_error = reason, self._clock(), reason
+        if self._metrics is not None:
+            self._metrics.sink_failing.labels(self.name).set(1)
+        log.error(
+            "%s: %s; no more deliveries until the sentinel restarts with this fixed "
+            "(alerts wait in the outbox)",
+            self.name,
+            reason,
+        )
 
     def _retry(self, item: Item, error: DeliveryError, delay: float) -> None:
         now = self._clock()
@@ -206,10 +212,7 @@ class SinkWorker:
             try:
                 await self.transport.refresh(self._outbox, now)
             except SinkBroken as error:
-                self.broken, self.broken_since, self.last_error = error.reason, now, error.reason
-                if self._metrics is not None:
-                    self._metrics.sink_failing.labels(self.name).set(1)
-                log.error("%s: %s; no more deliveries until restart", self.name, error.reason)
+                self._break(error.reason)
 
     def _idle_timeout(self) -> float:
         now = self._clock()

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from sentinel.alerting import Alerter, SqliteOutbox
+from sentinel.alerting import Alerter, AlertingSettings, SqliteOutbox
 from sentinel.alerting.config import ExpectationAlerting, WebhookSettings
+from sentinel.alerting.model import Item
 from sentinel.findings import Finding, Kind
 
 from .fakes import FakeReceiver, FakeSlack
@@ -165,3 +166,19 @@ async def test_stopping_the_sender_leaves_undelivered_alerts_in_the_outbox(
     warnings = [record for record in caplog.records if record.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert "cannot reach the sink" in warnings[0].getMessage()
+
+
+async def test_an_item_the_sender_cannot_handle_is_set_aside_and_the_rest_delivered(
+    receiver: FakeReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    outbox = SqliteOutbox(":memory:")
+    hook = WebhookSettings(url=f"{receiver.url}/hook", secret="s3cret")
+    sentinel = Alerter(AlertingSettings(webhooks=(hook,)), outbox, None)
+    # As an older or newer sentinel might have left it: a payload this one does not know.
+    outbox.enqueue(Item("odd:webhook:post", "webhook", {"unknown": True}, time.time()))
+    sentinel.accept([stall()], views_of(view()), time.time())
+    async with sending(sentinel):
+        await eventually(lambda: len(receiver.requests) == 1)
+    assert receiver.requests[0].json["kind"] == "stall"
+    assert sentinel.status()["webhook"]["failed"] == 1
+    assert any("odd:webhook:post" in record.getMessage() for record in caplog.records)
