@@ -98,7 +98,7 @@ class AlertingSettings:
     webhooks: tuple[WebhookSettings, ...] = ()
     alertmanager: AlertmanagerSettings | None = None
     alert_on: frozenset[Kind] = DEFAULT_ALERT_ON
-    window: float = 30.0
+    window: float = 10.0
     max_messages: int = 3
     event_interval: float = 600.0
     retry_initial: float = 1.0
@@ -143,7 +143,7 @@ def parse_alerting(section: Section) -> AlertingSettings:
         webhooks=_webhooks(section.sections("webhooks")),
         alertmanager=None if alertmanager is None else _alertmanager(alertmanager),
         alert_on=_kinds(section, "alert_on"),
-        window=grouping.duration("window", 30.0),
+        window=grouping.duration("window", 10.0),
         max_messages=grouping.integer("max_messages", 3, minimum=1),
         event_interval=grouping.duration("event_interval", 600.0),
         retry_initial=retry.duration("initial", 1.0),

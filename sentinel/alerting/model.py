@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sentinel.findings import Finding, Kind
@@ -49,7 +49,7 @@ class Thread:
     opened_at: float = 0.0
     resolved_at: float | None = None
     # Alertmanager: the alerts still firing, re-sent until resolved.
-    firing: tuple[Mapping[str, Any], ...] = field(default=())
+    firing: tuple[Mapping[str, Any], ...] = ()
     # Slack: the findings so far, one line each, so the updated parent still shows the first.
     history: tuple[str, ...] = ()
 

@@ -52,7 +52,7 @@ def test_without_keys_nothing_alerts_and_defaults_apply() -> None:
     assert settings.sink_names == ()
     assert settings.alert_on == DEFAULT_ALERT_ON
     assert Kind.COMPLETED not in settings.alert_on
-    assert (settings.window, settings.max_messages, settings.event_interval) == (30, 3, 600)
+    assert (settings.window, settings.max_messages, settings.event_interval) == (10, 3, 600)
 
 
 def test_the_slack_token_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
