@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from sentinel.engine import Engine
 from sentinel.findings import Finding
@@ -20,6 +20,8 @@ class MetricsObserver:
         # `labels()` costs microseconds per call; the children are cached per label set.
         self._events: dict[tuple[str, str], Counter] = {}
         self._waits: dict[tuple[str, str], Histogram] = {}
+        self._durations: dict[tuple[str, str], Histogram] = {}
+        self._open: dict[str, Gauge] = {}
 
     @property
     def known_types(self) -> frozenset[str]:
@@ -38,11 +40,22 @@ class MetricsObserver:
         child.inc()
 
     def rollout_opened(self, expectation: str) -> None:
-        self.metrics.rollouts_open.labels(expectation).inc()
+        self._open_gauge(expectation).inc()
 
     def rollout_closed(self, expectation: str, outcome: str, duration_s: float) -> None:
-        self.metrics.rollouts_open.labels(expectation).dec()
-        self.metrics.rollout_duration.labels(expectation, outcome).observe(duration_s)
+        self._open_gauge(expectation).dec()
+        child = self._durations.get((expectation, outcome))
+        if child is None:
+            child = self._durations[(expectation, outcome)] = self.metrics.rollout_duration.labels(
+                expectation, outcome
+            )
+        child.observe(duration_s)
+
+    def _open_gauge(self, expectation: str) -> Gauge:
+        child = self._open.get(expectation)
+        if child is None:
+            child = self._open[expectation] = self.metrics.rollouts_open.labels(expectation)
+        return child
 
     def step_seen(self, expectation: str, step: str, wait_s: float) -> None:
         child = self._waits.get((expectation, step))
@@ -62,5 +75,6 @@ class MetricsObserver:
         for rollout in engine.open_rollouts():
             counts[rollout.expectation] = counts.get(rollout.expectation, 0) + 1
         self.metrics.rollouts_open.clear()
+        self._open.clear()
         for name, count in counts.items():
             self.metrics.rollouts_open.labels(name).set(count)

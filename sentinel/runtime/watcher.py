@@ -41,6 +41,7 @@ log = logging.getLogger("sentinel.watcher")
 EXIT_OK, EXIT_CONFIG = 0, 2
 # The loop wakes at least this often without records, and at most this early for a deadline.
 MIN_WAIT_S = 0.005
+COMMIT_EVERY_S = 1.0
 
 
 def run_from_config(path: Path) -> int:
@@ -117,6 +118,7 @@ class Watcher:
         self._progress = _Progress(last_record_at=wall_clock())
         self._stop = asyncio.Event()
         self._reload_requested = False
+        self._next_commit = 0.0
         self._running = False
         self._note_rules(rules)
 
@@ -192,8 +194,11 @@ class Watcher:
         findings += self._bus_silence(now)
         self.metrics.pending_deadlines.set(self.engine.pending_deadlines)
         self._keep(findings, now)
-        if records:
+        # Committing is a broker round trip: at most once per COMMIT_EVERY_S while records
+        # flow. Until then the store holds the offsets, and a crash re-reads a little more.
+        if records and time.monotonic() >= self._next_commit:
             await self.source.commit(self._progress.offsets)
+            self._next_commit = time.monotonic() + COMMIT_EVERY_S
 
     def _apply(self, record: Record, now: float) -> list[Finding]:
         feed = f"{record.topic}/{record.partition}"
