@@ -73,9 +73,11 @@ def test_every_configured_sink_gets_the_finding() -> None:
 
 
 def test_people_wait_for_the_grouping_window_and_machines_do_not() -> None:
-    settings = AlertingSettings(slack=SLACK, webhooks=(WebhookSettings(url="http://x/hook"),))
+    settings = AlertingSettings(
+        slack=SLACK, webhooks=(WebhookSettings(url="http://x/hook"),), window=45.0
+    )
     windows = {r.sink: r.window for r in route([stall()], settings, (), NOW).routed}
-    assert windows == {"slack": 30.0, "webhook": 0.0}
+    assert windows == {"slack": 45.0, "webhook": 0.0}
 
 
 def test_kinds_not_listed_in_alert_on_are_only_counted() -> None:
