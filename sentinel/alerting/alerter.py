@@ -41,15 +41,13 @@ class Alerter:
         outbox: Outbox,
         metrics: Metrics | None,
         *,
-        sender_outbox: Outbox | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """`outbox` takes the findings (`accept`). When it shares the state store's connection,
-        give `sender_outbox`, a second SqliteOutbox on the same file: the sender then sees only
-        alerts whose batch was committed, and marks them delivered in transactions of its own."""
+        """`outbox` may share the state store's connection: `accept` and `flush_due` called
+        inside the store's batch join its transaction. The sender writes between batches (at
+        await points), so it only ever sees alerts whose batch was committed."""
         self._settings = settings
-        self._accepting = outbox
-        self._outbox = sender_outbox or outbox
+        self._outbox = outbox
         self._metrics = metrics
         self._clock = clock
         self._planners = _planners(settings)
@@ -72,7 +70,7 @@ class Alerter:
             return
         views: dict[tuple[str, str], RolloutView | None] = {}
         closes: dict[tuple[str, str], float] = {}
-        with self._accepting.transaction():
+        with self._outbox.transaction():
             for routed in decision.routed:
                 finding = routed.finding
                 snapshot = None
@@ -83,11 +81,11 @@ class Alerter:
                     snapshot = views[ident]
                 bucket = (routed.sink, routed.bucket)
                 if bucket not in closes:
-                    open_close, last_flush = self._accepting.bucket_times(*bucket)
+                    open_close, last_flush = self._outbox.bucket_times(*bucket)
                     closes[bucket] = close_at(
                         now, routed.window, routed.gap, open_close, last_flush
                     )
-                self._accepting.hold(
+                self._outbox.hold(
                     Held(
                         key=f"{finding.id}:{routed.sink}",
                         sink=routed.sink,
