@@ -128,12 +128,12 @@ class SinkWorker:
             for item in items:
                 if stop.is_set() or not await self._attempt(item):
                     break
-            self.update_depth()
+            self._update_depth()
             if items and self._paused_until <= self._clock() and self.broken is None:
                 continue  # there may be more
             await wait_any(stop, self.kick, self._idle_timeout())
 
-    def update_depth(self) -> None:
+    def _update_depth(self) -> None:
         if self._metrics is not None:
             self._metrics.outbox_depth.labels(self.name).set(self._outbox.depth(self.name))
 

@@ -6,7 +6,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -117,10 +116,6 @@ def slack_settings(base_url: str, token: str = "xoxb-good", **extra: Any) -> Ale
     }
     fields.update(extra)
     return AlertingSettings(**fields)
-
-
-def quick(settings: AlertingSettings, **extra: Any) -> AlertingSettings:
-    return replace(settings, window=0.2, retry_initial=0.1, retry_max=0.4, **extra)
 
 
 def metrics() -> Metrics:
