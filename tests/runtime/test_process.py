@@ -8,60 +8,17 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 from sentinel.runtime.broker import EmbeddedBroker
 
 from .test_watcher import MESSAGING, SCHEMA, SERVICE, cloud_event
-from .watcher_support import make_config, wait_for
+from .watcher_support import Process, make_config, wait_for
 
 pytestmark = pytest.mark.broker
-
-
-class Process:
-    """One `sentinel run` with its standard output and error in files."""
-
-    def __init__(self, config: Path, directory: Path, name: str) -> None:
-        self.out = directory / f"{name}.out"
-        self.err = directory / f"{name}.err"
-        with self.out.open("wb") as out, self.err.open("wb") as err:
-            self.popen = subprocess.Popen(
-                [sys.executable, "-m", "sentinel", "run", "--config", str(config)],
-                stdout=out,
-                stderr=err,
-            )
-
-    def findings(self) -> list[dict[str, Any]]:
-        return [orjson.loads(line) for line in self.out.read_bytes().splitlines()]
-
-    def kinds(self) -> list[str]:
-        return [finding["kind"] for finding in self.findings()]
-
-    def log_has(self, message: str) -> bool:
-        return message in self.err.read_text()
-
-    async def wait_ready(self) -> None:
-        # The watcher logs "partitions assigned" once the group gave it the topic.
-        await wait_for(lambda: self.log_has("partitions assigned"), 30, "partitions assigned")
-
-    def stop(self, signum: int = signal.SIGTERM) -> int:
-        self.popen.send_signal(signum)
-        return self.popen.wait(30)
-
-
-@pytest.fixture
-def processes() -> Iterator[list[Process]]:
-    started: list[Process] = []
-    yield started
-    for process in started:
-        if process.popen.poll() is None:
-            process.popen.kill()
-            process.popen.wait()
 
 
 def test_a_config_with_a_typo_is_refused_naming_the_key(tmp_path: Path) -> None:

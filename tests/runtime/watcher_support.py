@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -115,3 +118,34 @@ async def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"waited {timeout_s}s for {what}")
         await asyncio.sleep(0.05)
+
+
+class Process:
+    """One `sentinel run` with its standard output and error in files."""
+
+    def __init__(self, config: Path, directory: Path, name: str) -> None:
+        self.out = directory / f"{name}.out"
+        self.err = directory / f"{name}.err"
+        with self.out.open("wb") as out, self.err.open("wb") as err:
+            self.popen = subprocess.Popen(
+                [sys.executable, "-m", "sentinel", "run", "--config", str(config)],
+                stdout=out,
+                stderr=err,
+            )
+
+    def findings(self) -> list[dict[str, Any]]:
+        return [orjson.loads(line) for line in self.out.read_bytes().splitlines()]
+
+    def kinds(self) -> list[str]:
+        return [finding["kind"] for finding in self.findings()]
+
+    def log_has(self, message: str) -> bool:
+        return message in self.err.read_text()
+
+    async def wait_ready(self) -> None:
+        # The watcher logs "partitions assigned" once the group gave it the topic.
+        await wait_for(lambda: self.log_has("partitions assigned"), 30, "partitions assigned")
+
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        self.popen.send_signal(signum)
+        return self.popen.wait(30)
