@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
 import socket
 import sys
 import tempfile
@@ -93,7 +94,7 @@ async def _demo(speed: float, duration_s: float | None) -> int:
             "  session_timeout: 2s\n"
             f"http:\n  listen: {listen}\n"
             "log:\n  level: warning\n"
-            "watch:\n  tick: 0.5s\n"
+            "watch:\n  tick: 0.5s\n" + slack_section()
         )
         config = load_config(config_path)
         configure_logging(config.log.level)
@@ -231,6 +232,21 @@ def _describe(finding: dict[str, Any]) -> str:
             details = finding.get("reason") or finding.get("event_type") or ""
     owner = f"  (owner {finding['owner']})" if finding.get("owner") else ""
     return f"{str(finding['at'])[11:19]}  {kind.upper():<18} {where}  {details}{owner}"
+
+
+def slack_section() -> str:
+    """Alerts to a real Slack workspace when SLACK_BOT_TOKEN and SLACK_CHANNEL are set."""
+    channel = os.environ.get("SLACK_CHANNEL")
+    if not os.environ.get("SLACK_BOT_TOKEN") or not channel:
+        return ""
+    print(f"  alerts go to Slack channel {channel}", file=sys.stderr)
+    base_url = os.environ.get("SLACK_BASE_URL")  # a proxy, if the network needs one
+    return (
+        "alerting:\n  slack:\n    token_env: SLACK_BOT_TOKEN\n"
+        f"    default_channel: {orjson.dumps(channel).decode()}\n"
+        + (f"    base_url: {orjson.dumps(base_url).decode()}\n" if base_url else "")
+        + "  grouping:\n    window: 2s\n"
+    )
 
 
 def _banner(listen: str, expectations: Path, speed: float) -> None:

@@ -9,6 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
+
+from sentinel.alerting.config import parse_alerting
+from sentinel.configkit import Section
+from sentinel.demo import slack_section
 
 pytestmark = pytest.mark.broker
 
@@ -42,3 +47,18 @@ def test_the_demo_shows_the_four_rollouts_and_stops_cleanly_on_ctrl_c(tmp_path: 
     assert ("ROLLBACK", "user-service-v2/r-rollback") in seen
     assert ("ROLLED_BACK", "user-service-v2/r-rollback") in seen
     assert "Traceback" not in err.read_text()
+
+
+def test_the_demo_alerts_to_slack_when_a_token_and_channel_are_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    assert slack_section() == ""
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+    monkeypatch.setenv("SLACK_CHANNEL", "#rollouts-demo")
+    monkeypatch.setenv("SLACK_BASE_URL", "http://127.0.0.1:9/api/")
+    raw = yaml.safe_load(slack_section())
+    settings = parse_alerting(Section(raw["alerting"], "alerting"))
+    assert settings.slack is not None
+    assert settings.slack.default_channel == "#rollouts-demo"
+    assert settings.slack.base_url == "http://127.0.0.1:9/api/"
