@@ -17,6 +17,7 @@ from sentinel.expectation_loader import load_expectations
 from .helpers import only_problem
 
 PATH = "fuzz.yaml"
+YAML_BREAK = re.compile(r"\r\n|[\n\r\x85\u2028\u2029]")
 LINE_PREFIX = re.compile(r"fuzz\.yaml:(\d+): \S")
 
 # Pieces of real expectation files, and of the ways they go wrong, for text that gets deep
@@ -68,7 +69,12 @@ FRAGMENTS = [
 def load_text(text: str) -> None:
     """Load `text` as a file; check the failure, if any, is a well-formed ExpectationFileError."""
     Path(PATH).write_text(text, encoding="utf-8")
-    check_loads_or_explains(text.count("\n") + 1)
+    check_loads_or_explains(yaml_lines(text))
+
+
+def yaml_lines(text: str) -> int:
+    """Lines as YAML counts them: NEL and the Unicode separators break lines too."""
+    return len(YAML_BREAK.findall(text)) + 1
 
 
 def check_loads_or_explains(lines: int) -> None:
@@ -101,7 +107,7 @@ def test_scrambled_expectation_files_load_or_raise_only_expectation_file_errors(
 @given(st.binary(max_size=200))
 def test_arbitrary_bytes_load_or_raise_only_expectation_file_errors(data: bytes) -> None:
     Path(PATH).write_bytes(data)
-    check_loads_or_explains(data.count(b"\n") + 1)
+    check_loads_or_explains(yaml_lines(data.decode("utf-8", "replace")))
 
 
 @st.composite
