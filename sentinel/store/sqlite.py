@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import math
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -20,6 +22,11 @@ SCHEMA_VERSION = 1
 APPLICATION_ID = 0x52534E54
 # SQLite allows at least 999 parameters in one statement, whatever its build.
 _IN_CHUNK = 900
+# How often the background thread copies the WAL into the database file.
+CHECKPOINT_EVERY_S = 0.5
+# Past this many WAL pages (64 MiB), a commit checkpoints itself: the background thread can
+# fall behind when writes never pause, and the WAL must not grow without bound.
+_WAL_PAGES_MAX = 16384
 
 _SCHEMA = (
     "CREATE TABLE schema_version (version INTEGER NOT NULL)",
@@ -34,13 +41,9 @@ _SCHEMA = (
         PRIMARY KEY (expectation, key)
     ) WITHOUT ROWID""",
     "CREATE INDEX rollouts_closed ON rollouts (closed_at) WHERE closed_at IS NOT NULL",
-    """CREATE TABLE seen_events (
-        source TEXT NOT NULL,
-        id TEXT NOT NULL,
-        at REAL NOT NULL,
-        PRIMARY KEY (source, id)
-    ) WITHOUT ROWID""",
-    "CREATE INDEX seen_events_at ON seen_events (at)",
+    # No index at all: the engine never reports an id twice, and rows arrive in clock order,
+    # so the oldest are the first rowids (pruning walks them). Half the cost of a keyed table.
+    "CREATE TABLE seen_events (source TEXT NOT NULL, id TEXT NOT NULL, at REAL NOT NULL)",
     "CREATE TABLE unregistered_types (type TEXT PRIMARY KEY) WITHOUT ROWID",
     """CREATE TABLE emitted_findings (
         id TEXT PRIMARY KEY,
@@ -78,13 +81,17 @@ class SqliteStore:
         try:
             self._prepare()
         except sqlite3.DatabaseError as error:
-            self.close()
+            self._conn.close()
+            os.close(self._lock)
             raise StoreError(
                 f"{self.path}: not a usable state file ({error}): {_START_OVER}"
             ) from None
         except StoreError:
-            self.close()
+            self._conn.close()
+            os.close(self._lock)
             raise
+        self._checkpointer = _Checkpointer(self.path)
+        self._checkpointer.start()
 
     def _prepare(self) -> None:
         conn = self._conn
@@ -96,6 +103,10 @@ class SqliteStore:
         # an alert said twice, against an fsync per batch that FULL would pay.
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=5000")
+        # Event and finding ids land at random places in their indexes: a page cache that
+        # holds the hot part of the file (32 MiB; the default is 2) saves re-reading pages.
+        conn.execute("PRAGMA cache_size=-32768")
+        conn.execute(f"PRAGMA wal_autocheckpoint={_WAL_PAGES_MAX}")
         # After a large batch the WAL would keep its size; beyond this it is truncated.
         conn.execute("PRAGMA journal_size_limit=16777216")
         application_id = conn.execute("PRAGMA application_id").fetchone()[0]
@@ -206,9 +217,7 @@ class SqliteStore:
             self.begin()
             conn.executemany("INSERT OR REPLACE INTO rollouts VALUES (?, ?, ?, ?, ?)", kept)
             conn.executemany("DELETE FROM rollouts WHERE expectation = ? AND key = ?", gone)
-            conn.executemany(
-                "INSERT OR IGNORE INTO seen_events VALUES (?, ?, ?)", changes.new_events
-            )
+            conn.executemany("INSERT INTO seen_events VALUES (?, ?, ?)", changes.new_events)
             conn.executemany(
                 "INSERT OR IGNORE INTO unregistered_types VALUES (?)",
                 [(event_type,) for event_type in changes.new_unregistered],
@@ -227,8 +236,15 @@ class SqliteStore:
                     "UPDATE engine_clock SET clock = max(coalesce(clock, ?), ?)", (clock, clock)
                 )
             if horizon is not None:
-                # Deleting through the `at` indexes: cheap when nothing is old enough.
-                conn.execute("DELETE FROM seen_events WHERE at < ?", (horizon,))
+                # Each costs what it deletes: an index or the rowid order finds the oldest.
+                first_kept = conn.execute(
+                    "SELECT rowid FROM seen_events WHERE at >= ? ORDER BY rowid LIMIT 1",
+                    (horizon,),
+                ).fetchone()
+                if first_kept is None:
+                    conn.execute("DELETE FROM seen_events")
+                else:
+                    conn.execute("DELETE FROM seen_events WHERE rowid < ?", first_kept)
                 conn.execute("DELETE FROM emitted_findings WHERE at < ?", (horizon,))
                 conn.execute("DELETE FROM rollouts WHERE closed_at < ?", (horizon,))
             conn.execute("COMMIT")
@@ -245,8 +261,36 @@ class SqliteStore:
 
     def close(self) -> None:
         """Close without committing: a batch still open is lost, exactly as in a crash."""
+        self._checkpointer.stop()
         self._conn.close()
         os.close(self._lock)
+
+
+class _Checkpointer(threading.Thread):
+    """Copies the WAL into the database file off the batch path, on its own connection.
+
+    A checkpoint copies pages and fsyncs twice: in the committing thread it took a third of
+    the store's cost. sqlite3 lets go of the GIL while it works, so here it runs beside the
+    engine. PASSIVE never blocks a writer; what it could not copy, the next one does.
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(name=f"checkpoint {path.name}", daemon=True)
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self._stopping.wait(CHECKPOINT_EVERY_S):
+                # Busy, or short of space: the next round, or a commit, catches up.
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            self._conn.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join()
 
 
 def _lock(path: Path) -> int:

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -182,5 +183,24 @@ def test_the_horizon_of_the_first_batch_may_be_minus_infinity(tmp_path: Path) ->
         state = store.load()
         assert list(state.seen_events) == [("s", "e1", T0)]
         assert state.clock == -inf
+    finally:
+        store.close()
+
+
+def test_committed_batches_reach_the_database_file_without_a_checkpoint_in_commit(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "state.db"
+    store = SqliteStore(path)
+    try:
+        engine = sentinel()
+        events = [event("SchemaV2_Ready", T0 + n, f"r{n}") for n in range(3000)]
+        keep(store, engine, [f for e in events for f in engine.apply(e, e.time or T0)])
+        # The commit left its pages in the WAL (far below the size where a commit would
+        # copy them itself); the background thread copies them soon after.
+        deadline = time.monotonic() + 5
+        while path.stat().st_size < 300_000:
+            assert time.monotonic() < deadline, path.stat().st_size
+            time.sleep(0.05)
     finally:
         store.close()
