@@ -10,6 +10,8 @@ from sentinel.engine import RolloutState
 from sentinel.errors import StoreError
 from sentinel.views import Phase
 
+_PHASES = {str(phase): phase for phase in Phase}
+
 
 def dump_body(rollout: RolloutState) -> bytes:
     """Everything but the expectation, key, phase and closed time (the store's own columns).
@@ -33,26 +35,32 @@ def dump_body(rollout: RolloutState) -> bytes:
 def load_rollout(
     expectation: str, key: str, phase: str, closed_at: float | None, body: bytes
 ) -> RolloutState:
-    """The rollout written by `dump_body`; StoreError when the bytes are not one."""
+    """The rollout written by `dump_body`; StoreError when the bytes are not one.
+
+    Checked for shape, not value by value: this runs 100,000 times on a restore, and the
+    bytes are our own (a damaged page is caught by SQLite or by the JSON parser).
+    """
     try:
         opened_at, seen, due, stalled, remaining, deadline_at, rollback, feeds = orjson.loads(body)
+        if not (isinstance(seen, dict) and isinstance(due, dict)):
+            raise TypeError("seen and due are not objects")
         return RolloutState(
-            expectation=expectation,
-            key=key,
-            opened_at=float(opened_at),
-            phase=Phase(phase),
-            seen={str(step): float(at) for step, at in seen.items()},
-            due={str(step): float(at) for step, at in due.items()},
-            stalled=tuple(str(step) for step in stalled),
-            remaining=int(remaining),
-            deadline_at=None if deadline_at is None else float(deadline_at),
-            rollback=None if rollback is None else str(rollback),
-            closed_at=None if closed_at is None else float(closed_at),
-            feeds=tuple(str(feed) for feed in feeds),
+            expectation,
+            key,
+            opened_at,
+            _PHASES[phase],
+            seen,
+            due,
+            tuple(stalled),
+            remaining,
+            deadline_at,
+            rollback,
+            closed_at,
+            tuple(feeds),
         )
-    except (orjson.JSONDecodeError, TypeError, ValueError, AttributeError) as error:
+    except (orjson.JSONDecodeError, TypeError, ValueError, KeyError) as error:
         raise StoreError(
-            f"the stored state of rollout {expectation}/{key} is damaged ({error}): "
+            f"the stored state of rollout {expectation}/{key} is damaged ({error!r}): "
             "move the state file away to start from Kafka's committed offsets"
         ) from None
 
