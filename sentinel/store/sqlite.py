@@ -8,10 +8,10 @@ import math
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from sentinel.engine import EngineChanges
+from sentinel.engine import EngineChanges, RolloutState
 from sentinel.errors import StoreError
 from sentinel.findings import Finding
 from sentinel.store.base import StoredState, TopicPartition
@@ -38,9 +38,11 @@ _SCHEMA = (
         phase TEXT NOT NULL,
         closed_at REAL,
         state BLOB NOT NULL,
+        feed TEXT,  -- the partition that opened it: where the changelog mode keeps it
         PRIMARY KEY (expectation, key)
     ) WITHOUT ROWID""",
     "CREATE INDEX rollouts_closed ON rollouts (closed_at) WHERE closed_at IS NOT NULL",
+    "CREATE INDEX rollouts_feed ON rollouts (feed)",
     # No index at all: the engine never reports an id twice, and rows arrive in clock order,
     # so the oldest are the first rowids (pruning walks them). Half the cost of a keyed table.
     "CREATE TABLE seen_events (source TEXT NOT NULL, id TEXT NOT NULL, at REAL NOT NULL)",
@@ -58,6 +60,7 @@ _SCHEMA = (
     ) WITHOUT ROWID""",
 )
 
+_PUT_ROLLOUT = "INSERT OR REPLACE INTO rollouts VALUES (?, ?, ?, ?, ?, ?)"
 _START_OVER = "move the file away to start empty from Kafka's committed offsets"
 
 
@@ -210,12 +213,11 @@ class SqliteStore:
             if rollout is None:
                 gone.append((name, key))
             else:
-                body = dump_body(rollout)
-                kept.append((name, key, str(rollout.phase), rollout.closed_at, body))
+                kept.append(_row(rollout))
         horizon = _finite(changes.horizon)
         try:
             self.begin()
-            conn.executemany("INSERT OR REPLACE INTO rollouts VALUES (?, ?, ?, ?, ?)", kept)
+            conn.executemany(_PUT_ROLLOUT, kept)
             conn.executemany("DELETE FROM rollouts WHERE expectation = ? AND key = ?", gone)
             conn.executemany("INSERT INTO seen_events VALUES (?, ?, ?)", changes.new_events)
             conn.executemany(
@@ -256,14 +258,96 @@ class SqliteStore:
                 "and permissions; the batch was not kept and is read again on restart"
             ) from None
 
+    # ---- for the changelog mode: the rollouts of one partition ------------------------------
+
+    def feeds_of(self, identities: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+        """The partition of each rollout that is stored (a deleted one's tombstone goes there)."""
+        feeds: dict[tuple[str, str], str | None] = {}
+        try:
+            for name, key in identities:
+                row = self._conn.execute(
+                    "SELECT feed FROM rollouts WHERE expectation = ? AND key = ?", (name, key)
+                ).fetchone()
+                if row is not None:
+                    feeds[(name, key)] = row[0]
+        except sqlite3.DatabaseError as error:
+            raise self._unreadable(error) from None
+        return feeds
+
+    def closed_before(self, horizon: float) -> dict[tuple[str, str], str | None]:
+        """Closed rollouts that a commit with this horizon deletes, with their partition."""
+        try:
+            rows = self._conn.execute(
+                "SELECT expectation, key, feed FROM rollouts WHERE closed_at < ?", (horizon,)
+            )
+            return {(name, key): feed for name, key, feed in rows}
+        except sqlite3.DatabaseError as error:
+            raise self._unreadable(error) from None
+
+    def rollouts_fed_by(self, feed: str) -> list[RolloutState]:
+        try:
+            rows = self._conn.execute(
+                "SELECT expectation, key, phase, closed_at, state FROM rollouts WHERE feed = ?",
+                (feed,),
+            ).fetchall()
+        except sqlite3.DatabaseError as error:
+            raise self._unreadable(error) from None
+        return [load_rollout(*row) for row in rows]
+
+    def put_partition(
+        self,
+        feed: str,
+        rollouts: Mapping[tuple[str, str], RolloutState | None],
+        offsets: Mapping[TopicPartition, int],
+        clock: float,
+        unregistered: Iterable[str] = (),
+        *,
+        wipe: bool = False,
+    ) -> None:
+        """One transaction: the rollouts of a partition as read from elsewhere (`wipe`: all
+        of them, the partition's other rollouts are deleted), its offset and the clock."""
+        conn = self._conn
+        try:
+            self.begin()
+            if wipe:
+                conn.execute("DELETE FROM rollouts WHERE feed = ?", (feed,))
+            conn.executemany(
+                _PUT_ROLLOUT, [_row(rollout) for rollout in rollouts.values() if rollout]
+            )
+            conn.executemany(
+                "DELETE FROM rollouts WHERE expectation = ? AND key = ?",
+                [identity for identity, rollout in rollouts.items() if rollout is None],
+            )
+            conn.executemany(
+                "INSERT OR REPLACE INTO offsets VALUES (?, ?, ?)",
+                [(topic, partition, offset) for (topic, partition), offset in offsets.items()],
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO unregistered_types VALUES (?)",
+                [(event_type,) for event_type in unregistered],
+            )
+            finite = _finite(clock)
+            if finite is not None:
+                conn.execute(
+                    "UPDATE engine_clock SET clock = max(coalesce(clock, ?1), ?1)", (finite,)
+                )
+            conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StoreError(f"{self.path}: cannot write the state ({error})") from None
+
     def _unreadable(self, error: sqlite3.Error) -> StoreError:
         return StoreError(f"{self.path}: cannot read the state ({error}): {_START_OVER}")
 
     def close(self) -> None:
         """Close without committing: a batch still open is lost, exactly as in a crash."""
+        if self._lock < 0:
+            return  # closed already
         self._checkpointer.stop()
         self._conn.close()
         os.close(self._lock)
+        self._lock = -1
 
 
 class _Checkpointer(threading.Thread):
@@ -316,6 +400,18 @@ def _lock(path: Path) -> int:
             "file of its own"
         ) from None
     return fd
+
+
+def _row(rollout: RolloutState) -> tuple[object, ...]:
+    feed = rollout.feeds[0] if rollout.feeds else None
+    return (
+        rollout.expectation,
+        rollout.key,
+        str(rollout.phase),
+        rollout.closed_at,
+        dump_body(rollout),
+        feed,
+    )
 
 
 def _finite(value: float) -> float | None:

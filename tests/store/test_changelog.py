@@ -1,0 +1,194 @@
+"""The changelog mode against the real broker: rollouts follow their partition between replicas."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from engine.helpers import MIN, T0, event, user_service
+
+from sentinel.engine import Engine
+from sentinel.runtime.broker import EmbeddedBroker
+from sentinel.store.base import TopicPartition
+from sentinel.store.batches import Fed, process_batch, restore
+from sentinel.store.changelog import ChangelogStore
+from sentinel.store.sqlite import SqliteStore
+
+pytestmark = pytest.mark.broker
+NAME = "user-service-v2"
+Replica = Callable[[str], Awaitable[ChangelogStore]]
+
+
+@pytest.fixture
+async def topic(topic_factory: Callable[..., Awaitable[str]]) -> str:
+    return await topic_factory(partitions=2)
+
+
+@pytest.fixture
+async def replica(broker: EmbeddedBroker, topic: str, tmp_path: Path) -> AsyncIterator[Replica]:
+    """`await replica("a")`: a started store on its own file (the same file for the same name)."""
+    opened: list[ChangelogStore] = []
+
+    async def open_replica(name: str) -> ChangelogStore:
+        store = ChangelogStore(
+            SqliteStore(tmp_path / f"{name}.db"),
+            group_id=topic,
+            client={"bootstrap_servers": broker.bootstrap_servers},
+            replication_factor=1,
+        )
+        await store.start()
+        await store.ensure_topics({topic: 2})
+        opened.append(store)
+        return store
+
+    yield open_replica
+    for store in opened:
+        await store.stop()
+        store.close()
+
+
+class Feeder:
+    """Records of rollouts keyed to partitions: r0, r2, ... on partition 0, r1, r3 on 1."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self.next_offset = {0: 0, 1: 0}
+
+    def fed(self, event_type: str, rollout: int, at: float) -> Fed:
+        partition = rollout % 2
+        offset = self.next_offset[partition]
+        self.next_offset[partition] += 1
+        return Fed(event(event_type, at, f"r{rollout}"), (self.topic, partition), offset, at)
+
+
+def engine_of(store: ChangelogStore) -> tuple[Engine, dict[TopicPartition, int]]:
+    engine = Engine([user_service()], retention_s=60 * MIN)
+    return engine, dict(restore(engine, store).offsets)
+
+
+async def test_a_partition_moves_to_another_replica_with_its_rollouts(
+    topic: str, replica: Replica
+) -> None:
+    a = await replica("a")
+    await a.assign([(topic, 0), (topic, 1)])
+    feeder = Feeder(topic)
+    engine_a, positions = engine_of(a)
+    opening = [feeder.fed("SchemaV2_Ready", n, T0 + n) for n in range(4)]
+    second = feeder.fed("UserServiceV2_Running", 0, T0 + 5)
+    process_batch(engine_a, a, [*opening, second], positions)
+    await a.flush()
+    await a.revoke([(topic, 0)])
+    assert sorted(r.key for r in a.load().rollouts) == ["r1", "r3"]
+
+    b = await replica("b")
+    await b.assign([(topic, 0)])
+    assert sorted(r.key for r in b.load().rollouts) == ["r0", "r2"]
+    assert b.offsets() == {(topic, 0): 3}
+    engine_b, _ = engine_of(b)
+    for key in ("r0", "r2"):
+        assert engine_b.view(NAME, key) == engine_a.view(NAME, key)
+    # Their deadlines came along: r0's third step and r2's second one.
+    stalls = engine_b.advance(T0 + 11 * MIN)
+    assert [(f.kind, f.rollout, f.step) for f in stalls] == [
+        ("stall", "r0", "MessagingService_Reconfigured"),
+        ("stall", "r2", "UserServiceV2_Running"),
+    ]
+
+
+async def test_a_forgotten_rollout_is_forgotten_by_the_next_owner(
+    topic: str, replica: Replica
+) -> None:
+    a = await replica("a")
+    await a.assign([(topic, 0)])
+    feeder = Feeder(topic)
+    engine, positions = engine_of(a)
+    steps = ("SchemaV2_Ready", "UserServiceV2_Running", "MessagingService_Reconfigured")
+    done = [feeder.fed(step, 0, T0 + n * MIN) for n, step in enumerate(steps)]
+    process_batch(engine, a, [*done, feeder.fed("SchemaV2_Ready", 2, T0 + 3 * MIN)], positions)
+    # Past the retention the completed r0 is forgotten; r2 (stalled, still open) is kept.
+    process_batch(engine, a, [], positions, until=T0 + 2 * 60 * MIN)
+    await a.flush()
+    await a.revoke([(topic, 0)])
+
+    b = await replica("b")
+    await b.assign([(topic, 0)])
+    assert [r.key for r in b.load().rollouts] == ["r2"]
+
+
+async def test_a_replica_taking_a_partition_back_reads_only_what_came_after_its_snapshot(
+    topic: str, replica: Replica
+) -> None:
+    feeder = Feeder(topic)
+    a = await replica("a")
+    await a.assign([(topic, 0)])
+    engine_a, positions = engine_of(a)
+    opening = [feeder.fed("SchemaV2_Ready", n * 2, T0) for n in range(50)]
+    process_batch(engine_a, a, opening, positions)
+    await a.revoke([(topic, 0)])
+
+    b = await replica("b")
+    await b.assign([(topic, 0)])
+    assert b.restores[(topic, 0)] == (0, 52)
+    engine_b, positions_b = engine_of(b)
+    process_batch(engine_b, b, [feeder.fed("UserServiceV2_Running", 0, T0 + MIN)], positions_b)
+    await b.revoke([(topic, 0)])
+
+    await a.assign([(topic, 0)])
+    # A's own records (50 rollouts, the type it found unregistered, its position) are not
+    # read again; B's are: its rollout, the type it found unregistered, its position.
+    assert a.restores[(topic, 0)] == (52, 55)
+    engine_a, _ = engine_of(a)
+    assert engine_a.view(NAME, "r0") == engine_b.view(NAME, "r0")
+    assert a.offsets() == {(topic, 0): 51}
+
+
+async def test_commits_the_broker_never_had_before_a_crash_reach_it_after_the_restart(
+    topic: str, replica: Replica
+) -> None:
+    feeder = Feeder(topic)
+    a = await replica("a")
+    await a.assign([(topic, 0)])
+    engine, positions = engine_of(a)
+    process_batch(engine, a, [feeder.fed("SchemaV2_Ready", 0, T0)], positions)
+    await a.flush()
+    # Committed to the file, never sent: the process dies here.
+    process_batch(engine, a, [feeder.fed("SchemaV2_Ready", 2, T0 + 1)], positions)
+    a.close()
+
+    again = await replica("a")
+    await again.assign([(topic, 0)])
+    assert sorted(r.key for r in again.load().rollouts) == ["r0", "r2"]
+    await again.revoke([(topic, 0)])
+
+    b = await replica("b")
+    await b.assign([(topic, 0)])
+    assert sorted(r.key for r in b.load().rollouts) == ["r0", "r2"]
+    assert b.offsets() == {(topic, 0): 2}
+
+
+async def test_after_a_crash_the_changelog_wins_when_another_replica_wrote_since(
+    topic: str, replica: Replica
+) -> None:
+    feeder = Feeder(topic)
+    a = await replica("a")
+    await a.assign([(topic, 0)])
+    engine_a, positions = engine_of(a)
+    process_batch(engine_a, a, [feeder.fed("SchemaV2_Ready", 0, T0)], positions)
+    await a.flush()
+    lost = feeder.fed("SchemaV2_Ready", 2, T0 + 1)
+    process_batch(engine_a, a, [lost], positions)  # never sent: A dies
+    a.close()
+
+    # B takes the partition, reads the lost record again, and goes further.
+    b = await replica("b")
+    await b.assign([(topic, 0)])
+    engine_b, positions_b = engine_of(b)
+    further = [lost, feeder.fed("SchemaV2_Ready", 4, T0 + 2)]
+    process_batch(engine_b, b, further, positions_b)
+    await b.revoke([(topic, 0)])
+
+    again = await replica("a")
+    await again.assign([(topic, 0)])
+    assert sorted(r.key for r in again.load().rollouts) == ["r0", "r2", "r4"]
+    assert again.offsets() == {(topic, 0): 3}
