@@ -89,6 +89,15 @@ class RolloutState:
 
 
 @dataclass(frozen=True, slots=True)
+class Scope:
+    """One copy of an event from the repartition topic: for which expectation, and whether it
+    is the copy that reports on the event itself (schema, registration, correlation)."""
+
+    expectation: str
+    primary: bool
+
+
+@dataclass(frozen=True, slots=True)
 class EngineChanges:
     """Everything a store must write after a batch; a rollout of None was forgotten."""
 
@@ -132,19 +141,31 @@ class Engine:
     # ---- the two entry points -------------------------------------------------------------
 
     def apply(
-        self, item: Envelope | Malformed, now: float, feed: str | None = None
+        self,
+        item: Envelope | Malformed,
+        now: float,
+        feed: str | None = None,
+        scope: Scope | None = None,
     ) -> list[Finding]:
-        """Take one event read at `now` (an event without `time` happened at `now`)."""
+        """Take one event read at `now` (an event without `time` happened at `now`).
+
+        With a `scope` (a copy from the repartition topic), the event advances only the
+        scope's expectation, and only the primary copy says anything about the event itself.
+        """
         self.clock = max(self.clock, now)
         if isinstance(item, Malformed):
             self.observer.event_read("", "malformed")
             return [
                 Finding(Kind.MALFORMED, self.clock, reason=item.reason, event_source=item.origin)
             ]
+        primary = scope is None or scope.primary
         if item.id is not None:
-            identity = (item.source or "", item.id)
+            # Copies of one event for different expectations are different deliveries.
+            event_id = item.id if scope is None else f"{item.id}\x1f{scope.expectation}"
+            identity = (item.source or "", event_id)
             if identity in self.seen_events:
-                self.observer.event_read(item.type, "duplicate")
+                if primary:
+                    self.observer.event_read(item.type, "duplicate")
                 return []
             self.seen_events[identity] = self.clock
             self._new_events.append((*identity, self.clock))
@@ -152,23 +173,25 @@ class Engine:
         errors = self.schemas.check(item.type, item.data)
         interested = self._by_type.get(item.type, ())
         if errors:
-            self.observer.event_read(item.type, "invalid")
-            findings.append(self._schema_violation(item, errors, interested))
+            if primary:
+                self.observer.event_read(item.type, "invalid")
+                findings.append(self._schema_violation(item, errors, interested))
             return findings
-        if errors is None:
+        if primary and errors is None:
             self.observer.event_read(item.type, "unregistered")
             if item.type not in self.unregistered_types:
                 self.unregistered_types.add(item.type)
                 self._new_unregistered.append(item.type)
                 findings.append(self._event_finding(Kind.UNREGISTERED_EVENT, item))
-        else:
+        elif primary:
             self.observer.event_read(item.type, "valid")
         at = item.time if item.time is not None else now
         for exp in interested:
             key = correlation_key(item.lookup(exp.correlate_path))
             if key is None:
-                findings.append(self._uncorrelated(exp, item))
-            else:
+                if primary:
+                    findings.append(self._uncorrelated(exp, item))
+            elif scope is None or scope.expectation == exp.name:
                 self._route(exp, key, item, at, feed, findings)
         return findings
 
