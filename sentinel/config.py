@@ -47,6 +47,12 @@ class KafkaSettings:
     max_batch: int = 500
     session_timeout: float | None = None  # seconds; None keeps the client's default (10 s)
     fetch_watchdog: float = 60.0  # seconds without a fetch answer before the consumer is stuck
+    # Several replicas (state.mode: changelog) need each rollout in one partition. Unless the
+    # producers key records by rollout, events go through a repartition topic first.
+    input_keyed_by_rollout: bool = False
+    repartition_partitions: int = 6
+    # Replicas of the topics the sentinel creates (repartition, state changelog).
+    replication_factor: int = 3
 
 
 @dataclass(frozen=True)
@@ -193,6 +199,9 @@ def _kafka(kafka: Section, base: Path) -> KafkaSettings:
         max_batch=kafka.integer("max_batch", 500, minimum=1),
         session_timeout=kafka.duration("session_timeout", None),
         fetch_watchdog=kafka.duration("fetch_watchdog", 60.0),
+        input_keyed_by_rollout=kafka.boolean("input_keyed_by_rollout", False),
+        repartition_partitions=kafka.integer("repartition_partitions", 6, minimum=1),
+        replication_factor=kafka.integer("replication_factor", 3, minimum=1),
     )
     kafka.done()
     if not topics:

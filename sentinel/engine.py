@@ -136,7 +136,7 @@ class Engine:
         self._changed: set[tuple[str, str]] = set()
         self._new_events: list[tuple[str, str, float]] = []
         self._new_unregistered: list[str] = []
-        self._by_type = _index_by_type(expectations)
+        self._by_type = index_by_type(expectations)
 
     # ---- the two entry points -------------------------------------------------------------
 
@@ -326,7 +326,7 @@ class Engine:
         for name in self.expectations:
             self.rollouts.setdefault(name, {})
         self.schemas = schemas
-        self._by_type = _index_by_type(expectations)
+        self._by_type = index_by_type(expectations)
 
     def open_rollouts(self) -> Iterable[RolloutState]:
         for by_key in self.rollouts.values():
@@ -599,7 +599,8 @@ class Engine:
         )
 
 
-def _index_by_type(expectations: Sequence[Expectation]) -> dict[str, list[Expectation]]:
+def index_by_type(expectations: Sequence[Expectation]) -> dict[str, list[Expectation]]:
+    """The expectations that name each event type, in load order."""
     by_type: dict[str, list[Expectation]] = {}
     for exp in expectations:
         for event_type in sorted(exp.event_types):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import ssl
 import time
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.helpers import create_ssl_context
 
@@ -20,6 +22,7 @@ from sentinel.errors import ConfigError
 log = logging.getLogger(__name__)
 
 Partition = tuple[str, int]
+_TOPIC_ALREADY_EXISTS = 36
 
 
 # Not frozen: one is built per record on the hot path, and a frozen dataclass's __init__
@@ -69,6 +72,47 @@ def consumer_kwargs(settings: KafkaSettings) -> dict[str, Any]:
     if settings.security_protocol.endswith("SSL"):
         kwargs["ssl_context"] = _ssl_context(settings)
     return kwargs
+
+
+def merged_by_time(records: Iterable[Record]) -> list[Record]:
+    """A batch from several partitions in broker-timestamp order, each partition's own order
+    kept: the closest a consumer gets to the order in which events were produced."""
+    by_partition: dict[Partition, list[Record]] = {}
+    for record in records:
+        by_partition.setdefault((record.topic, record.partition), []).append(record)
+    if len(by_partition) < 2:
+        return [record for batch in by_partition.values() for record in batch]
+    return list(heapq.merge(*by_partition.values(), key=_timestamp))
+
+
+def _timestamp(record: Record) -> float:
+    return record.timestamp if record.timestamp is not None else 0.0
+
+
+_CONNECTION_KEYS = (
+    "bootstrap_servers", "client_id", "security_protocol", "sasl_mechanism",
+    "sasl_plain_username", "sasl_plain_password", "ssl_context",
+)  # fmt: skip
+
+
+def client_kwargs(settings: KafkaSettings) -> dict[str, Any]:
+    """How to reach the cluster (servers, security), for producers and admin clients."""
+    consumer = consumer_kwargs(settings)
+    return {key: consumer[key] for key in _CONNECTION_KEYS if key in consumer}
+
+
+async def ensure_topic(settings: KafkaSettings, name: str, partitions: int) -> None:
+    """Create an internal topic if it is missing (an existing one is left as it is)."""
+    admin = AIOKafkaAdminClient(**client_kwargs(settings))
+    await admin.start()
+    try:
+        topic = NewTopic(name, partitions, settings.replication_factor)
+        response = await admin.create_topics([topic])
+    finally:
+        await admin.close()
+    for topic, code, message in response.topic_errors:
+        if code and code != _TOPIC_ALREADY_EXISTS:
+            raise ConfigError(f"cannot create the internal topic {topic}: {message} ({code})")
 
 
 def _ssl_context(settings: KafkaSettings) -> ssl.SSLContext:

@@ -9,6 +9,7 @@ into is either pure (the engine) or a thin adapter (Kafka, HTTP, store, alerting
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 import sys
@@ -28,10 +29,17 @@ from sentinel.envelope import Envelope, from_kafka
 from sentinel.errors import ExpectationFileError, SchemaDirError, SentinelError
 from sentinel.findings import Finding, Kind
 from sentinel.runtime.http import HttpServer
-from sentinel.runtime.kafka_source import KafkaSource, Partition, Record
+from sentinel.runtime.kafka_source import (
+    KafkaSource,
+    Partition,
+    Record,
+    ensure_topic,
+    merged_by_time,
+)
 from sentinel.runtime.logs import configure_logging
 from sentinel.runtime.metrics import Metrics
 from sentinel.runtime.observer import MetricsObserver
+from sentinel.runtime.repartition import Repartitioner, scope_of
 from sentinel.runtime.rules import Rules, fingerprint, load_rules
 from sentinel.store.base import StateStore
 from sentinel.store.open import open_store
@@ -111,7 +119,15 @@ class Watcher:
         )
         self.store = store if store is not None else open_store(config.state)
         self.alerter = _build_alerter(config, self.store, self.metrics)
-        self.source = KafkaSource(config.kafka, listener=self)
+        self.repartitioner: Repartitioner | None = None
+        engine_kafka = config.kafka
+        if config.state.mode == "changelog" and not config.kafka.input_keyed_by_rollout:
+            target = f"{config.kafka.group_id}-repartition"
+            self.repartitioner = Repartitioner(
+                config.kafka, target, lambda: tuple(self.engine.expectations.values())
+            )
+            engine_kafka = dataclasses.replace(config.kafka, topics=(target,))
+        self.source = KafkaSource(engine_kafka, listener=self)
         self.http = HttpServer(
             config.http.host, config.http.port, self.registry, self._health, self._readiness
         )
@@ -135,7 +151,15 @@ class Watcher:
             extra={"topics": list(self.config.kafka.topics), "listen": self.config.http.listen},
         )
         sender = asyncio.create_task(self.alerter.run_sender(self._stop)) if self.alerter else None
+        stage_one = None
         try:
+            if self.repartitioner is not None:
+                kafka = self.config.kafka
+                await ensure_topic(kafka, self.repartitioner.target, kafka.repartition_partitions)
+                await self.repartitioner.start()
+                stage_one = asyncio.create_task(
+                    self.repartitioner.run(self._stop, self.config.watch.tick)
+                )
             await self.source.start()
             self._running = True
             self.metrics.up.set(1)
@@ -148,6 +172,11 @@ class Watcher:
         finally:
             self._running = False
             self.metrics.up.set(0)
+            self._stop.set()
+            if stage_one is not None:
+                await stage_one
+            if self.repartitioner is not None:
+                await self.repartitioner.stop()
             await self._shutdown(sender)
         log.info("stopped")
         return EXIT_OK
@@ -185,7 +214,7 @@ class Watcher:
         records = await self.source.fetch(kafka.max_batch, self._wait_s())
         now = self.wall_clock()
         findings: list[Finding] = []
-        for record in records:
+        for record in merged_by_time(records):
             findings += self._apply(record, now)
         if records:
             self._note_traffic(now)
@@ -202,10 +231,19 @@ class Watcher:
 
     def _apply(self, record: Record, now: float) -> list[Finding]:
         feed = f"{record.topic}/{record.partition}"
-        item = from_kafka(record.value, record.headers, origin=f"{feed}@{record.offset}")
-        if isinstance(item, Envelope) and item.time is not None and record.timestamp is not None:
+        origin: str | None = f"{feed}@{record.offset}"
+        scope = None
+        if self.repartitioner is not None:
+            scope, origin = scope_of(record.headers)
+        item = from_kafka(record.value, record.headers, origin=origin)
+        if (
+            isinstance(item, Envelope)
+            and item.time is not None
+            and record.timestamp is not None
+            and (scope is None or scope.primary)
+        ):
             self.metrics.event_clock_skew.observe(record.timestamp - item.time)
-        findings = self.engine.apply(item, now, feed=feed)
+        findings = self.engine.apply(item, now, feed=feed, scope=scope)
         self._progress.offsets[(record.topic, record.partition)] = record.offset + 1
         return findings
 
@@ -241,6 +279,9 @@ class Watcher:
             # A full batch means a backlog whatever the last lag said: hold until it drains.
             if lag is None or lag > threshold or backlog:
                 held.add(f"{topic}/{partition}")
+        if self.repartitioner is not None and self.repartitioner.lagging:
+            # Behind on the input: any repartition partition may still get a rollout's event.
+            held.update(f"{topic}/{partition}" for topic, partition in lags)
         if lags and not held:
             self._progress.caught_up = True
         self.metrics.deadlines_held.set(1 if held else 0)

@@ -73,7 +73,7 @@ async def start_watcher(
 ) -> AsyncIterator[Callable[..., Any]]:
     running: list[Running] = []
 
-    async def start(topic: str, **overrides: Any) -> Running:
+    async def start(topic: str, **overrides: Any) -> Running:  # overrides: make_config's
         config = make_config(tmp_path, broker, topic, **overrides)
         findings = Findings()
         watcher = Watcher(config, out=findings)
@@ -259,3 +259,38 @@ async def test_the_bus_going_silent_is_itself_a_finding(
     silent = await running.findings.wait_kind("bus_silent")
     assert topic in silent["reason"]
     assert running.watcher.registry.get_sample_value("sentinel_bus_silent") == 1
+
+
+async def test_input_not_keyed_by_rollout_goes_through_the_repartition_topic(
+    start_watcher: Any, topic_factory: Any, produce: Produce
+) -> None:
+    topic = await topic_factory(partitions=3)
+    running = await start_watcher(topic, extra="state:\n  mode: changelog\n")
+    # One rollout's events on three different partitions, as an unkeyed producer spreads them.
+    # Kafka orders nothing across partitions, so each is sent once the previous one was read.
+    engine = running.watcher.engine
+    at = time.time()
+    steps = [
+        ("SchemaV2_Ready", SCHEMA, 2),
+        ("UserServiceV2_Running", SERVICE, 0),
+        ("MessagingService_Reconfigured", MESSAGING, 1),
+    ]
+    for number, (event_type, data, partition) in enumerate(steps):
+        value = cloud_event(event_type, "u1", f"v{number}", at=at + number * 0.1, **data)
+        await produce(topic, value, partition=partition)
+
+        def seen(step: str = event_type) -> bool:
+            rollout = engine.rollouts["fast-user-service"].get("u1")
+            return rollout is not None and step in rollout.seen
+
+        await wait_for(seen, what=f"{event_type} through the repartition topic")
+    await produce(topic, b"not json", partition=1)
+    completed = await running.findings.wait_kind("completed", timeout_s=30)
+    assert completed["rollout"] == "u1"
+    malformed = await running.findings.wait_kind("malformed")
+    assert malformed["event_source"].startswith(f"{topic}/1@")  # where it was first read
+    assert sorted(running.findings.kinds()) == ["completed", "malformed"]
+    rollout = running.watcher.engine.rollouts["fast-user-service"]["u1"]
+    assert rollout.feeds == (
+        f"{running.watcher.repartitioner.target}/{rollout.feeds[0].split('/')[-1]}",
+    )

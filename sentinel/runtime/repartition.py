@@ -1,0 +1,164 @@
+"""The repartition stage: for input topics not keyed by rollout, every event is written again to
+an internal topic keyed by (expectation, rollout), so each rollout lives in one partition and
+so is owned by exactly one replica (contract: "rollouts live where their events are").
+
+One copy per expectation the event can advance, each with headers saying which expectation it
+is for and whether it is the primary copy (the one that reports on the event itself:
+schema, registration, correlation). An event no expectation can take (or a record that is
+not an event) is written once, keyed as it came. The input offsets are committed only after
+the broker acknowledged every copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaProducer
+
+from sentinel.config import KafkaSettings
+from sentinel.engine import Scope, index_by_type
+from sentinel.envelope import Envelope, correlation_key, from_kafka
+from sentinel.expectations import Expectation
+from sentinel.runtime.kafka_source import (
+    KafkaSource,
+    Partition,
+    Record,
+    client_kwargs,
+    merged_by_time,
+)
+
+log = logging.getLogger("sentinel.repartition")
+
+SCOPE_HEADER = "sentinel-scope"
+PRIMARY_HEADER = "sentinel-primary"
+ORIGIN_HEADER = "sentinel-origin"
+
+
+@dataclass(frozen=True, slots=True)
+class Copy:
+    """One record to write to the repartition topic."""
+
+    key: bytes | None
+    scope: Scope
+
+
+def copies_of(
+    item: Envelope | object, key: bytes | None, by_type: Mapping[str, Sequence[Expectation]]
+) -> list[Copy]:
+    """Where one record goes: a copy per expectation with a rollout key, the first primary.
+
+    Purely computational.
+    """
+    copies: list[Copy] = []
+    if isinstance(item, Envelope):
+        for exp in by_type.get(item.type, ()):
+            rollout = correlation_key(item.lookup(exp.correlate_path))
+            if rollout is not None:
+                routing = f"{exp.name}\x1f{rollout}".encode()
+                copies.append(Copy(routing, Scope(exp.name, primary=not copies)))
+    return copies or [Copy(key, Scope("", primary=True))]
+
+
+def scope_of(headers: Sequence[tuple[str, bytes]]) -> tuple[Scope | None, str | None]:
+    """The scope and original origin that the repartition stage wrote on a record."""
+    scope_name = primary = origin = None
+    for name, value in headers:
+        if name == SCOPE_HEADER:
+            scope_name = value.decode("utf-8", "replace")
+        elif name == PRIMARY_HEADER:
+            primary = value == b"1"
+        elif name == ORIGIN_HEADER:
+            origin = value.decode("utf-8", "replace")
+    if scope_name is None:
+        return None, origin
+    return Scope(scope_name, bool(primary)), origin
+
+
+class Repartitioner:
+    """Reads the input topics in its own consumer group and writes the scoped copies."""
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        target: str,
+        expectations: Callable[[], Sequence[Expectation]],
+    ) -> None:
+        self.target = target
+        self._expectations = expectations
+        self._settings = dataclasses.replace(settings, group_id=f"{settings.group_id}-repartition")
+        self.source = KafkaSource(self._settings, listener=_Quiet())
+        self._producer: AIOKafkaProducer | None = None
+        self._by_type: Mapping[str, Sequence[Expectation]] = {}
+        self._indexed: Sequence[Expectation] | None = None
+        self.lagging = True  # until the input is known to be read to its end
+
+    async def start(self) -> None:
+        self._producer = AIOKafkaProducer(
+            **client_kwargs(self._settings),
+            acks="all",
+            enable_idempotence=False,
+            linger_ms=5,
+        )
+        await self._producer.start()
+        await self.source.start()
+
+    async def stop(self) -> None:
+        await self.source.stop()
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def run(self, stop: asyncio.Event, tick: float) -> None:
+        """Forward batches until `stop`; the input offsets follow the acknowledged copies."""
+        while not stop.is_set():
+            records = await self.source.fetch(self._settings.max_batch, tick)
+            if records:
+                offsets = await self._forward(records)
+                await self.source.commit(offsets)
+            lags = await self.source.lags()
+            full = len(records) >= self._settings.max_batch
+            self.lagging = full or any(
+                lag is None or lag > self._settings.lag_threshold for lag in lags.values()
+            )
+
+    async def _forward(self, records: Sequence[Record]) -> dict[Partition, int]:
+        assert self._producer is not None
+        expectations = self._expectations()
+        if expectations is not self._indexed:  # reloaded: index the new set once
+            self._by_type, self._indexed = index_by_type(expectations), expectations
+        sent = []
+        offsets: dict[Partition, int] = {}
+        for record in merged_by_time(records):
+            origin = f"{record.topic}/{record.partition}@{record.offset}"
+            item = from_kafka(record.value, record.headers, origin=origin)
+            # The broker timestamp travels on: clock skew is measured against the original.
+            stamp = None if record.timestamp is None else round(record.timestamp * 1000)
+            for copy in copies_of(item, record.key, self._by_type):
+                headers = [
+                    *record.headers,
+                    (SCOPE_HEADER, copy.scope.expectation.encode()),
+                    (PRIMARY_HEADER, b"1" if copy.scope.primary else b"0"),
+                    (ORIGIN_HEADER, origin.encode()),
+                ]
+                sent.append(
+                    await self._producer.send(
+                        self.target, record.value, key=copy.key, headers=headers, timestamp_ms=stamp
+                    )
+                )
+            offsets[(record.topic, record.partition)] = record.offset + 1
+        await asyncio.gather(*sent)
+        return offsets
+
+
+class _Quiet:
+    """The repartition stage keeps no per-partition state: rebalances need no work."""
+
+    async def on_revoked(self, partitions: frozenset[Partition]) -> None:
+        log.debug("repartition input revoked", extra={"partitions": sorted(partitions)})
+
+    async def on_assigned(self, partitions: frozenset[Partition]) -> None:
+        log.debug("repartition input assigned", extra={"partitions": sorted(partitions)})
