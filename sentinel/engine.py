@@ -312,6 +312,22 @@ class Engine:
             self.seen_events[(source, event_id)] = at
         self.unregistered_types.update(unregistered_types)
 
+    def forget_feeds(self, feeds: Collection[str]) -> int:
+        """Drop the rollouts that live in `feeds` (partitions now owned by another replica).
+
+        Nothing is recorded as changed: the store keeps them for whoever owns them now.
+        Returns how many were dropped.
+        """
+        dropped = 0
+        for name, by_key in self.rollouts.items():
+            for key in [k for k, r in by_key.items() if r.feeds and r.feeds[0] in feeds]:
+                del by_key[key]
+                self._changed.discard((name, key))
+                dropped += 1
+        for feed in feeds:
+            self._parked.pop(feed, None)
+        return dropped
+
     def reload(self, expectations: Sequence[Expectation], schemas: SchemaCheck) -> None:
         """Swap in a new set of expectations and schemas; open rollouts keep their state.
 

@@ -115,6 +115,23 @@ async def ensure_topic(settings: KafkaSettings, name: str, partitions: int) -> N
             raise ConfigError(f"cannot create the internal topic {topic}: {message} ({code})")
 
 
+async def topic_partitions(settings: KafkaSettings, topics: Iterable[str]) -> dict[str, int]:
+    """How many partitions each topic has (a missing topic is a ConfigError)."""
+    admin = AIOKafkaAdminClient(**client_kwargs(settings))
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    counts = {}
+    for topic in described:
+        name = topic.get("topic", topic.get("name"))
+        if topic.get("error_code") or not topic.get("partitions"):
+            raise ConfigError(f"kafka.topics: {name} does not exist on the cluster")
+        counts[str(name)] = len(topic["partitions"])
+    return counts
+
+
 def _ssl_context(settings: KafkaSettings) -> ssl.SSLContext:
     try:
         context: ssl.SSLContext = create_ssl_context(

@@ -35,6 +35,7 @@ from sentinel.runtime.kafka_source import (
     Record,
     ensure_topic,
     merged_by_time,
+    topic_partitions,
 )
 from sentinel.runtime.logs import configure_logging
 from sentinel.runtime.metrics import Metrics
@@ -42,6 +43,8 @@ from sentinel.runtime.observer import MetricsObserver
 from sentinel.runtime.repartition import Repartitioner, scope_of
 from sentinel.runtime.rules import Rules, fingerprint, load_rules
 from sentinel.store.base import StateStore
+from sentinel.store.batches import feed_name
+from sentinel.store.changelog import ChangelogStore
 from sentinel.store.open import open_store
 
 log = logging.getLogger("sentinel.watcher")
@@ -117,7 +120,7 @@ class Watcher:
             self.observer,
             retention_s=config.watch.closed_retention,
         )
-        self.store = store if store is not None else open_store(config.state)
+        self.store = store if store is not None else open_store(config)
         self.alerter = _build_alerter(config, self.store, self.metrics)
         self.repartitioner: Repartitioner | None = None
         engine_kafka = config.kafka
@@ -134,6 +137,9 @@ class Watcher:
         self._progress = _Progress(last_record_at=wall_clock())
         self._stop = asyncio.Event()
         self._reload_requested = False
+        self._rebalancing = asyncio.Lock()
+        # Per partition, the first offset not yet applied as of its assignment (the store's).
+        self._floor: dict[Partition, int] = {}
         self._next_commit = 0.0
         self._running = False
         self._note_rules(rules)
@@ -160,6 +166,9 @@ class Watcher:
                 stage_one = asyncio.create_task(
                     self.repartitioner.run(self._stop, self.config.watch.tick)
                 )
+            if isinstance(self.store, ChangelogStore):
+                await self.store.start()
+                await self.store.ensure_topics(await self._input_partitions())
             await self.source.start()
             self._running = True
             self.metrics.up.set(1)
@@ -196,6 +205,8 @@ class Watcher:
             await sender
         await self.source.stop()
         await self.http.stop()
+        if isinstance(self.store, ChangelogStore):
+            await self.store.stop()
         self.store.close()
 
     def _install_signals(self) -> None:
@@ -212,22 +223,34 @@ class Watcher:
     async def _step(self) -> None:
         kafka = self.config.kafka
         records = await self.source.fetch(kafka.max_batch, self._wait_s())
-        now = self.wall_clock()
-        findings: list[Finding] = []
-        for record in merged_by_time(records):
-            findings += self._apply(record, now)
-        if records:
-            self._note_traffic(now)
-        held = await self._held_feeds(backlog=len(records) >= kafka.max_batch)
-        findings += self.engine.advance(now, held)
-        findings += self._bus_silence(now)
-        self.metrics.pending_deadlines.set(self.engine.pending_deadlines)
-        self._keep(findings, now)
+        # Never while a rebalance callback hands partitions over or restores them; and not
+        # across the fetch or the commit, which may wait for that very rebalance.
+        async with self._rebalancing:
+            await self._process(records, backlog=len(records) >= kafka.max_batch)
         # Committing is a broker round trip: at most once per COMMIT_EVERY_S while records
         # flow. Until then the store holds the offsets, and a crash re-reads a little more.
         if records and time.monotonic() >= self._next_commit:
             await self.source.commit(self._progress.offsets)
             self._next_commit = time.monotonic() + COMMIT_EVERY_S
+
+    async def _process(self, records: Sequence[Record], backlog: bool) -> None:
+        now = self.wall_clock()
+        findings: list[Finding] = []
+        owned = self.source.assigned()
+        for record in merged_by_time(records):
+            partition = (record.topic, record.partition)
+            # Fetched before a rebalance: another replica owns it now, or it was read before.
+            if partition in owned and record.offset >= self._floor.get(partition, 0):
+                findings += self._apply(record, now)
+        if records:
+            self._note_traffic(now)
+        held = await self._held_feeds(backlog=backlog)
+        findings += self.engine.advance(now, held)
+        findings += self._bus_silence(now)
+        self.metrics.pending_deadlines.set(self.engine.pending_deadlines)
+        self._keep(findings, now)
+        if isinstance(self.store, ChangelogStore):
+            await self.store.flush()  # the changelog has the batch before Kafka commits
 
     def _apply(self, record: Record, now: float) -> list[Finding]:
         feed = f"{record.topic}/{record.partition}"
@@ -313,6 +336,14 @@ class Watcher:
     # ---- partitions -----------------------------------------------------------------------
 
     async def on_revoked(self, partitions: frozenset[Partition]) -> None:
+        async with self._rebalancing:
+            await self._hand_over(partitions)
+
+    async def on_assigned(self, partitions: frozenset[Partition]) -> None:
+        async with self._rebalancing:
+            await self._take_over(partitions)
+
+    async def _hand_over(self, partitions: frozenset[Partition]) -> None:
         mine = {tp: off for tp, off in self._progress.offsets.items() if tp in partitions}
         if mine:
             await self.source.commit(mine)
@@ -320,12 +351,33 @@ class Watcher:
             self._progress.offsets.pop(tp, None)
             if self._progress.lags.pop(tp, None) is not None:
                 self.metrics.consumer_lag.remove(tp[0], str(tp[1]))
+        if isinstance(self.store, ChangelogStore):
+            # Another replica owns these now: it restores them from the changelog.
+            await self.store.revoke(partitions)
+            dropped = self.engine.forget_feeds({feed_name(tp) for tp in partitions})
+            self.observer.recount(self.engine)
+            log.info("rollouts handed over", extra={"rollouts": dropped})
         self._progress.caught_up = False
         log.info("partitions revoked", extra={"partitions": sorted(map(list, partitions))})
 
-    async def on_assigned(self, partitions: frozenset[Partition]) -> None:
+    async def _take_over(self, partitions: frozenset[Partition]) -> None:
+        if isinstance(self.store, ChangelogStore):
+            await self.store.assign(partitions)
+            feeds = {feed_name(tp) for tp in partitions}
+            state = self.store.load()
+            arriving = [r for r in state.rollouts if r.feeds and r.feeds[0] in feeds]
+            self.engine.restore(arriving, (), state.clock, state.unregistered_types)
+            self.observer.recount(self.engine)
+            log.info(
+                "partitions restored",
+                extra={
+                    "rollouts": len(arriving),
+                    "open": sum(r.closed_at is None for r in arriving),
+                },
+            )
         stored = self.store.offsets()
         for tp in partitions:
+            self._floor[tp] = stored.get(tp, 0)
             if tp in stored:
                 await self.source.seek_at_least(tp, stored[tp])
         self._progress.caught_up = False
@@ -341,6 +393,12 @@ class Watcher:
         self.observer.recount(self.engine)
         if state.rollouts:
             log.info("state restored", extra={"rollouts": len(state.rollouts)})
+
+    async def _input_partitions(self) -> dict[str, int]:
+        """Partitions of each topic the engine reads: the changelog gets as many."""
+        if self.repartitioner is not None:
+            return {self.repartitioner.target: self.config.kafka.repartition_partitions}
+        return await topic_partitions(self.config.kafka, self.config.kafka.topics)
 
     def _fingerprint(self) -> tuple[tuple[str, int, int], ...]:
         return fingerprint(self.config.expectations, self.config.schemas)

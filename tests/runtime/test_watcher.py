@@ -265,7 +265,10 @@ async def test_input_not_keyed_by_rollout_goes_through_the_repartition_topic(
     start_watcher: Any, topic_factory: Any, produce: Produce
 ) -> None:
     topic = await topic_factory(partitions=3)
-    running = await start_watcher(topic, extra="state:\n  mode: changelog\n")
+    # Two consumer groups join before the first event is through: windows of 30s, not 2s.
+    running = await start_watcher(
+        topic, state_mode="changelog", kafka_extra="  replication_factor: 1\n", window="30s"
+    )
     # One rollout's events on three different partitions, as an unkeyed producer spreads them.
     # Kafka orders nothing across partitions, so each is sent once the previous one was read.
     engine = running.watcher.engine

@@ -58,6 +58,8 @@ def make_config(
     bus_silence: str | None = None,
     state_path: Path | None = None,
     window: str = "2s",
+    state_mode: str | None = None,
+    kafka_extra: str = "",
     extra: str = "",
 ) -> Config:
     """A config file in `directory` (with its expectation folder), loaded like `sentinel run`."""
@@ -75,13 +77,14 @@ def make_config(
         "  auto_offset_reset: earliest\n"
         "  session_timeout: 1s\n"
         f"  max_batch: {max_batch}\n"
-        f"  lag_threshold: {lag_threshold}\n"
-        "http:\n  listen: 127.0.0.1:0\n"
+        f"  lag_threshold: {lag_threshold}\n" + kafka_extra + "http:\n  listen: 127.0.0.1:0\n"
         "watch:\n"
         "  tick: 0.2s\n"
         f"  reload_poll: {reload_poll}\n"
         + (f"  bus_silence: {bus_silence}\n" if bus_silence else "")
-        + (f"state:\n  path: {state_path}\n" if state_path else "")
+        + ("state:\n" if state_path or state_mode else "")
+        + (f"  path: {state_path}\n" if state_path else "")
+        + (f"  mode: {state_mode}\n" if state_mode else "")
         + extra
     )
     path = directory / "config.yaml"
