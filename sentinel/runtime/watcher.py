@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
+from aiokafka.errors import KafkaConnectionError
 from prometheus_client import CollectorRegistry
 
 from sentinel.config import Config, load_config
@@ -49,7 +50,7 @@ from sentinel.store.open import open_store
 
 log = logging.getLogger("sentinel.watcher")
 
-EXIT_OK, EXIT_CONFIG = 0, 2
+EXIT_OK, EXIT_UNREACHABLE, EXIT_CONFIG = 0, 1, 2
 # The loop wakes at least this often without records, and at most this early for a deadline.
 MIN_WAIT_S = 0.005
 COMMIT_EVERY_S = 1.0
@@ -71,7 +72,15 @@ def run_from_config(path: Path) -> int:
     except SentinelError as error:
         print(f"sentinel: {error}", file=sys.stderr)
         return EXIT_CONFIG
-    return asyncio.run(watcher.run())
+    try:
+        return asyncio.run(watcher.run())
+    except KafkaConnectionError as error:
+        servers = ",".join(config.kafka.bootstrap_servers)
+        print(f"sentinel: cannot reach Kafka at {servers}: {error}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except SentinelError as error:  # e.g. an internal topic that cannot be created
+        print(f"sentinel: {error}", file=sys.stderr)
+        return EXIT_CONFIG
 
 
 class LineSink(Protocol):
@@ -159,17 +168,7 @@ class Watcher:
         sender = asyncio.create_task(self.alerter.run_sender(self._stop)) if self.alerter else None
         stage_one = None
         try:
-            if self.repartitioner is not None:
-                kafka = self.config.kafka
-                await ensure_topic(kafka, self.repartitioner.target, kafka.repartition_partitions)
-                await self.repartitioner.start()
-                stage_one = asyncio.create_task(
-                    self.repartitioner.run(self._stop, self.config.watch.tick)
-                )
-            if isinstance(self.store, ChangelogStore):
-                await self.store.start()
-                await self.store.ensure_topics(await self._input_partitions())
-            await self.source.start()
+            stage_one = await self._start_kafka()
             self._running = True
             self.metrics.up.set(1)
             next_reload_check = time.monotonic() + self.config.watch.reload_poll
@@ -189,6 +188,23 @@ class Watcher:
             await self._shutdown(sender)
         log.info("stopped")
         return EXIT_OK
+
+    async def _start_kafka(self) -> asyncio.Task[None] | None:
+        """The consumers (and, in changelog mode, the topics they need); the repartition stage
+        runs as a task of its own."""
+        stage_one = None
+        if self.repartitioner is not None:
+            kafka = self.config.kafka
+            await ensure_topic(kafka, self.repartitioner.target, kafka.repartition_partitions)
+            await self.repartitioner.start()
+            stage_one = asyncio.create_task(
+                self.repartitioner.run(self._stop, self.config.watch.tick)
+            )
+        if isinstance(self.store, ChangelogStore):
+            await self.store.start()
+            await self.store.ensure_topics(await self._input_partitions())
+        await self.source.start()
+        return stage_one
 
     def stop(self) -> None:
         """Stop taking records; the current batch is finished and committed."""

@@ -110,3 +110,23 @@ async def test_sigkill_between_an_event_and_its_deadline_reports_the_stall_once(
     assert second.kinds() == ["stall"], "reported once, and nothing said before is repeated"
     os.kill(second.popen.pid, signal.SIGTERM)
     assert await asyncio.to_thread(second.popen.wait, 30) == 0
+
+
+def test_an_unreachable_broker_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    (tmp_path / "x.yaml").write_text(
+        "apiVersion: sentinel/v1\nkind: Expectation\nmetadata:\n  name: x\n"
+        "spec:\n  correlate: data.id\n  deadline: 1m\n  steps:\n    - event: A\n"
+    )
+    config.write_text(
+        f"expectations: {tmp_path / 'x.yaml'}\nschemas: {tmp_path}\n"
+        "kafka:\n  bootstrap_servers: 127.0.0.1:9\n  topics: [t]\n"
+        "http:\n  listen: 127.0.0.1:0\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "sentinel", "run", "--config", str(config)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "sentinel: cannot reach Kafka at 127.0.0.1:9" in result.stderr
+    assert "Traceback" not in result.stderr
