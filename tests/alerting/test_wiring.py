@@ -46,7 +46,7 @@ async def test_alerts_are_kept_with_the_batch_that_raised_them(
 ) -> None:
     monkeypatch.setenv("TEST_SLACK_TOKEN", slack_api.token)
     config = load_config(write_config(tmp_path, slack_api.base_url))
-    store = open_store(config.state)
+    store = open_store(config)
     assert isinstance(store, SqliteStore)
     alerter = build_alerter(config, store, metrics())
     assert alerter.status()["slack"]["pending"] == 0
@@ -57,7 +57,7 @@ async def test_alerts_are_kept_with_the_batch_that_raised_them(
     alerter.accept([stall("lost")], views_of(view("lost")), time.time())
     store.close()
 
-    store = open_store(config.state)
+    store = open_store(config)
     alerter = build_alerter(config, store, metrics())
     assert alerter.status()["slack"]["pending"] == 0
     store.begin()
@@ -74,7 +74,7 @@ def test_without_a_state_file_the_outbox_lives_in_memory(
 ) -> None:
     monkeypatch.setenv("TEST_SLACK_TOKEN", "xoxb-1")
     config = load_config(write_config(tmp_path, "http://127.0.0.1:9/api/", state=False))
-    store = open_store(config.state)
+    store = open_store(config)
     alerter = build_alerter(config, store, metrics())
     alerter.accept([stall()], views_of(view()), time.time())
     assert alerter.status()["slack"]["pending"] == 1
