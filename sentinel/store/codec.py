@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import orjson
 
 from sentinel.engine import RolloutState
@@ -63,8 +61,3 @@ def load_rollout(
             f"the stored state of rollout {expectation}/{key} is damaged ({error!r}): "
             "move the state file away to start from Kafka's committed offsets"
         ) from None
-
-
-def copy_rollout(rollout: RolloutState) -> RolloutState:
-    """A copy that shares nothing mutable: the engine changes its rollouts in place."""
-    return replace(rollout, seen=dict(rollout.seen), due=dict(rollout.due))

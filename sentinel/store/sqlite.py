@@ -8,7 +8,7 @@ import math
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from sentinel.engine import EngineChanges, RolloutState
@@ -16,12 +16,11 @@ from sentinel.errors import StoreError
 from sentinel.findings import Finding
 from sentinel.store.base import StoredState, TopicPartition
 from sentinel.store.codec import dump_body, load_rollout
+from sentinel.store.emitted import EmittedIds
 
 SCHEMA_VERSION = 1
 # PRAGMA application_id: tells our file from any other SQLite file ("RSNT").
 APPLICATION_ID = 0x52534E54
-# SQLite allows at least 999 parameters in one statement, whatever its build.
-_IN_CHUNK = 900
 # How often the background thread copies the WAL into the database file.
 CHECKPOINT_EVERY_S = 0.5
 # Past this many WAL pages (64 MiB), a commit checkpoints itself: the background thread can
@@ -38,20 +37,19 @@ _SCHEMA = (
         phase TEXT NOT NULL,
         closed_at REAL,
         state BLOB NOT NULL,
-        feed TEXT,  -- the partition that opened it: where the changelog mode keeps it
+        -- The partition that opened it, where the changelog mode keeps it. Not indexed: it
+        -- is searched on a partition's assignment only, and an index costs 80 bytes a row.
+        feed TEXT,
         PRIMARY KEY (expectation, key)
     ) WITHOUT ROWID""",
     "CREATE INDEX rollouts_closed ON rollouts (closed_at) WHERE closed_at IS NOT NULL",
-    "CREATE INDEX rollouts_feed ON rollouts (feed)",
     # No index at all: the engine never reports an id twice, and rows arrive in clock order,
     # so the oldest are the first rowids (pruning walks them). Half the cost of a keyed table.
     "CREATE TABLE seen_events (source TEXT NOT NULL, id TEXT NOT NULL, at REAL NOT NULL)",
     "CREATE TABLE unregistered_types (type TEXT PRIMARY KEY) WITHOUT ROWID",
-    """CREATE TABLE emitted_findings (
-        id TEXT PRIMARY KEY,
-        at REAL NOT NULL
-    ) WITHOUT ROWID""",
-    "CREATE INDEX emitted_findings_at ON emitted_findings (at)",
+    # Finding ids are hashes: a keyed table would write a random page for each. They are
+    # looked up in memory instead (one retention's worth), and only appended here.
+    "CREATE TABLE emitted_findings (id TEXT NOT NULL, at REAL NOT NULL)",
     """CREATE TABLE offsets (
         topic TEXT NOT NULL,
         partition INTEGER NOT NULL,
@@ -106,8 +104,9 @@ class SqliteStore:
         # an alert said twice, against an fsync per batch that FULL would pay.
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=5000")
-        # Event and finding ids land at random places in their indexes: a page cache that
-        # holds the hot part of the file (32 MiB; the default is 2) saves re-reading pages.
+        # Rollout keys are often random (UUIDs), and so are the pages their rows are on: a
+        # page cache that holds the hot part of the file (32 MiB; the default is 2) saves
+        # reading them again for each batch.
         conn.execute("PRAGMA cache_size=-32768")
         conn.execute(f"PRAGMA wal_autocheckpoint={_WAL_PAGES_MAX}")
         # After a large batch the WAL would keep its size; beyond this it is truncated.
@@ -129,6 +128,9 @@ class SqliteStore:
                 f"version {SCHEMA_VERSION}: run the sentinel version that wrote it, or "
                 f"{_START_OVER}"
             )
+        self._emitted = EmittedIds(
+            conn.execute("SELECT id, at FROM emitted_findings ORDER BY rowid")
+        )
 
     def _create(self) -> None:
         conn = self._conn
@@ -183,23 +185,7 @@ class SqliteStore:
 
     def new_findings(self, findings: Sequence[Finding]) -> list[Finding]:
         self.begin()
-        ids = [finding.id for finding in findings]
-        known: set[str] = set()
-        try:
-            for chunk in _chunks(ids):
-                marks = ",".join("?" * len(chunk))
-                rows = self._conn.execute(
-                    f"SELECT id FROM emitted_findings WHERE id IN ({marks})", chunk
-                )
-                known.update(row[0] for row in rows)
-        except sqlite3.DatabaseError as error:
-            raise self._unreadable(error) from None
-        fresh: list[Finding] = []
-        for finding, finding_id in zip(findings, ids, strict=True):
-            if finding_id not in known:
-                known.add(finding_id)
-                fresh.append(finding)
-        return fresh
+        return self._emitted.fresh(findings)
 
     def commit(
         self,
@@ -214,6 +200,7 @@ class SqliteStore:
                 gone.append((name, key))
             else:
                 kept.append(_row(rollout))
+        emitted = self._emitted.rows(findings)
         horizon = _finite(changes.horizon)
         try:
             self.begin()
@@ -224,10 +211,7 @@ class SqliteStore:
                 "INSERT OR IGNORE INTO unregistered_types VALUES (?)",
                 [(event_type,) for event_type in changes.new_unregistered],
             )
-            conn.executemany(
-                "INSERT OR IGNORE INTO emitted_findings VALUES (?, ?)",
-                [(finding.id, finding.at) for finding in findings],
-            )
+            conn.executemany("INSERT INTO emitted_findings VALUES (?, ?)", emitted)
             conn.executemany(
                 "INSERT OR REPLACE INTO offsets VALUES (?, ?, ?)",
                 [(topic, partition, offset) for (topic, partition), offset in offsets.items()],
@@ -238,16 +222,8 @@ class SqliteStore:
                     "UPDATE engine_clock SET clock = max(coalesce(clock, ?), ?)", (clock, clock)
                 )
             if horizon is not None:
-                # Each costs what it deletes: an index or the rowid order finds the oldest.
-                first_kept = conn.execute(
-                    "SELECT rowid FROM seen_events WHERE at >= ? ORDER BY rowid LIMIT 1",
-                    (horizon,),
-                ).fetchone()
-                if first_kept is None:
-                    conn.execute("DELETE FROM seen_events")
-                else:
-                    conn.execute("DELETE FROM seen_events WHERE rowid < ?", first_kept)
-                conn.execute("DELETE FROM emitted_findings WHERE at < ?", (horizon,))
+                _drop_older(conn, "seen_events", horizon)
+                _drop_older(conn, "emitted_findings", horizon)
                 conn.execute("DELETE FROM rollouts WHERE closed_at < ?", (horizon,))
             conn.execute("COMMIT")
         except sqlite3.Error as error:
@@ -257,6 +233,7 @@ class SqliteStore:
                 f"{self.path}: cannot write the state ({error}): check the volume's free space "
                 "and permissions; the batch was not kept and is read again on restart"
             ) from None
+        self._emitted.kept(emitted, changes.horizon)
 
     # ---- for the changelog mode: the rollouts of one partition ------------------------------
 
@@ -414,10 +391,17 @@ def _row(rollout: RolloutState) -> tuple[object, ...]:
     )
 
 
+def _drop_older(conn: sqlite3.Connection, table: str, horizon: float) -> None:
+    """Delete the rows read before the horizon; rows are appended in clock order, so they
+    are the first rowids, and this costs what it deletes."""
+    first_kept = conn.execute(
+        f"SELECT rowid FROM {table} WHERE at >= ? ORDER BY rowid LIMIT 1", (horizon,)
+    ).fetchone()
+    if first_kept is None:
+        conn.execute(f"DELETE FROM {table}")
+    else:
+        conn.execute(f"DELETE FROM {table} WHERE rowid < ?", first_kept)
+
+
 def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
-
-
-def _chunks(ids: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(ids), _IN_CHUNK):
-        yield ids[start : start + _IN_CHUNK]

@@ -168,6 +168,8 @@ def test_finding_ids_older_than_the_horizon_are_forgotten(stores: Stores) -> Non
     store.commit(changes(), [finding("old", at=T0), finding("new", at=T0 + HOUR)], {})
     store.commit(changes(clock=T0 + 25 * HOUR, horizon=T0 + 1), [], {})
     assert store.new_findings([finding("old"), finding("new")]) == [finding("old")]
+    stores.crash()
+    assert stores.open().new_findings([finding("old"), finding("new")]) == [finding("old")]
 
 
 def test_offsets_are_the_last_committed_per_partition(stores: Stores) -> None:
