@@ -38,8 +38,8 @@ from sentinel.errors import StoreError
 from sentinel.findings import Finding
 from sentinel.store.base import StoredState, TopicPartition
 from sentinel.store.batches import feed_name
-from sentinel.store.codec import dump_body, load_rollout
-from sentinel.store.sqlite import SqliteStore
+from sentinel.store.codec import dump_body
+from sentinel.store.sqlite import SqliteStore, StoredRollout
 
 _ROLLOUT, _TYPE, _POSITION = b"r", b"u", b"o"
 _TOPIC_ALREADY_EXISTS = 36
@@ -71,7 +71,8 @@ def changelog_topic(group_id: str, topic: str) -> str:
 class _Folded:
     """A changelog partition read from some offset: the last word on each key."""
 
-    rollouts: dict[tuple[str, str], RolloutState | None] = field(default_factory=dict)
+    # In their byte form: checked when loaded into an engine, not once more here.
+    rollouts: dict[tuple[str, str], StoredRollout | None] = field(default_factory=dict)
     types: set[str] = field(default_factory=set)
     next_offset: int | None = None
     clock: float = float("-inf")
@@ -327,7 +328,14 @@ class ChangelogStore:
                     batches = await consumer.getmany(partition, timeout_ms=200, max_records=5000)
                     for record in batches.get(partition, ()):
                         writers = writers_from is None or record.offset >= writers_from
-                        _fold(folded, record.key, record.value, writers)
+                        try:
+                            _fold(folded, record.key, record.value, writers)
+                        except (ValueError, TypeError, KeyError) as error:
+                            raise StoreError(
+                                f"{partition.topic}[{partition.partition}] at offset"
+                                f" {record.offset} is not a sentinel changelog record ({error}):"
+                                " give state changelogs topics of their own"
+                            ) from None
                         folded.end = record.offset + 1
                     # The high watermark, not end_offsets(): some brokers answer that wrongly
                     # for compacted topics. It is known once a fetch has answered.
@@ -363,9 +371,7 @@ def _fold(folded: _Folded, key: bytes | None, value: bytes | None, writers: bool
         else:
             head, body = value.split(b"\n", 1)
             phase, closed_at = orjson.loads(head)
-            folded.rollouts[(name, rollout_key)] = load_rollout(
-                name, rollout_key, phase, closed_at, body
-            )
+            folded.rollouts[(name, rollout_key)] = (phase, closed_at, body)
     elif kind == _TYPE:
         folded.types.add(rest.decode())
     elif kind == _POSITION and value is not None:

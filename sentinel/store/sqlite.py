@@ -58,6 +58,8 @@ _SCHEMA = (
     ) WITHOUT ROWID""",
 )
 
+# A rollout as written: phase, closed_at, and the body of codec.dump_body.
+StoredRollout = tuple[str, float | None, bytes]
 _PUT_ROLLOUT = "INSERT OR REPLACE INTO rollouts VALUES (?, ?, ?, ?, ?, ?)"
 _START_OVER = "move the file away to start empty from Kafka's committed offsets"
 
@@ -274,22 +276,23 @@ class SqliteStore:
     def put_partition(
         self,
         feed: str,
-        rollouts: Mapping[tuple[str, str], RolloutState | None],
+        rollouts: Mapping[tuple[str, str], StoredRollout | None],
         offsets: Mapping[TopicPartition, int],
         clock: float,
         unregistered: Iterable[str] = (),
         *,
         wipe: bool = False,
     ) -> None:
-        """One transaction: the rollouts of a partition as read from elsewhere (`wipe`: all
-        of them, the partition's other rollouts are deleted), its offset and the clock."""
+        """One transaction: rollouts of a partition as read from elsewhere, in their byte form
+        (`wipe`: all of them, its other rollouts are deleted), its offset and the clock."""
         conn = self._conn
         try:
             self.begin()
             if wipe:
                 conn.execute("DELETE FROM rollouts WHERE feed = ?", (feed,))
             conn.executemany(
-                _PUT_ROLLOUT, [_row(rollout) for rollout in rollouts.values() if rollout]
+                _PUT_ROLLOUT,
+                [(*identity, *kept, feed) for identity, kept in rollouts.items() if kept],
             )
             conn.executemany(
                 "DELETE FROM rollouts WHERE expectation = ? AND key = ?",

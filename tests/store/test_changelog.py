@@ -9,15 +9,17 @@ import pytest
 from engine.helpers import MIN, T0, event, user_service
 
 from sentinel.engine import Engine
+from sentinel.errors import StoreError
 from sentinel.runtime.broker import EmbeddedBroker
 from sentinel.store.base import TopicPartition
 from sentinel.store.batches import Fed, process_batch, restore
-from sentinel.store.changelog import ChangelogStore
+from sentinel.store.changelog import ChangelogStore, changelog_topic
 from sentinel.store.sqlite import SqliteStore
 
 pytestmark = pytest.mark.broker
 NAME = "user-service-v2"
 Replica = Callable[[str], Awaitable[ChangelogStore]]
+Produce = Callable[..., Awaitable[tuple[int, int]]]  # the `produce` fixture of tests/conftest.py
 
 
 @pytest.fixture
@@ -192,3 +194,12 @@ async def test_after_a_crash_the_changelog_wins_when_another_replica_wrote_since
     await again.assign([(topic, 0)])
     assert sorted(r.key for r in again.load().rollouts) == ["r0", "r2", "r4"]
     assert again.offsets() == {(topic, 0): 3}
+
+
+async def test_a_foreign_record_in_the_changelog_is_a_store_error(
+    topic: str, replica: Replica, produce: Produce
+) -> None:
+    a = await replica("a")
+    await produce(changelog_topic(topic, topic), b"{}", key=b"r[1, 2", partition=0)
+    with pytest.raises(StoreError, match="at offset 0 is not a sentinel changelog record"):
+        await a.assign([(topic, 0)])
