@@ -101,9 +101,9 @@ class SqliteStore:
         conn.execute("PRAGMA journal_mode=WAL")
         # In WAL mode, NORMAL fsyncs at checkpoints, not at each commit: a crash of the
         # process loses nothing committed, and a power loss or an OS crash may lose the last
-        # few batches but never corrupts the file. Those batches are read again from Kafka
-        # (the watcher seeks to the stored offsets), so the cost of a lost batch is at worst
-        # an alert said twice, against an fsync per batch that FULL would pay.
+        # batches (about a second) but never corrupts the file. Against that rare loss (an
+        # alert said twice, or the effects of records whose Kafka commit got through), FULL
+        # would pay an fsync on every commit: about a fifth of the throughput.
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=5000")
         # Rollout keys are often random (UUIDs), and so are the pages their rows are on: a
@@ -229,8 +229,7 @@ class SqliteStore:
                 conn.execute("DELETE FROM rollouts WHERE closed_at < ?", (horizon,))
             conn.execute("COMMIT")
         except sqlite3.Error as error:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            _roll_back(conn)
             raise StoreError(
                 f"{self.path}: cannot write the state ({error}): check the volume's free space "
                 "and permissions; the batch was not kept and is read again on restart"
@@ -313,8 +312,7 @@ class SqliteStore:
                 )
             conn.execute("COMMIT")
         except sqlite3.Error as error:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            _roll_back(conn)
             raise StoreError(f"{self.path}: cannot write the state ({error})") from None
 
     def _unreadable(self, error: sqlite3.Error) -> StoreError:
@@ -392,6 +390,13 @@ def _row(rollout: RolloutState) -> tuple[object, ...]:
         dump_body(rollout),
         feed,
     )
+
+
+def _roll_back(conn: sqlite3.Connection) -> None:
+    """Undo the open batch, if any; a connection too broken even for that undoes it anyway."""
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
 
 
 def _drop_older(conn: sqlite3.Connection, table: str, horizon: float) -> None:
