@@ -130,6 +130,8 @@ class Engine:
         self.unregistered_types: set[str] = set()
         self._closed: deque[tuple[float, str, str]] = deque()
         self._next_prune = float("-inf")
+        # What the engine last forgot below: a store may forget the same, not more.
+        self._pruned_horizon = float("-inf")
         # Due deadlines of rollouts whose feed lags, by feed (see `advance`).
         self._parked: dict[str, list[tuple[float, str, str, str]]] = {}
         # What changed since the last `take_changes()`: what a state store must write.
@@ -283,8 +285,7 @@ class Engine:
         events, self._new_events = self._new_events, []
         unregistered, self._new_unregistered = self._new_unregistered, []
         self._changed = set()
-        horizon = self.clock - self.retention_s
-        return EngineChanges(changed, events, unregistered, self.clock, horizon)
+        return EngineChanges(changed, events, unregistered, self.clock, self._pruned_horizon)
 
     def restore(
         self,
@@ -514,7 +515,7 @@ class Engine:
 
     def _prune(self) -> None:
         """Forget closed rollouts and event ids older than the retention (in clock time)."""
-        horizon = self.clock - self.retention_s
+        horizon = self._pruned_horizon = self.clock - self.retention_s
         while self._closed and self._closed[0][0] < horizon:
             _, name, key = self._closed.popleft()
             if self.rollouts.get(name, {}).pop(key, None) is not None:

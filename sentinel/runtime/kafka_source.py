@@ -244,17 +244,14 @@ class KafkaSource:
             return False
         return len(owned) == len(offsets)
 
-    async def seek_at_least(self, partition: Partition, offset: int) -> None:
-        """Skip ahead to `offset` if the group's committed offset is behind it, never back.
+    async def seek(self, partition: Partition, offset: int) -> None:
+        """Read `partition` from `offset` on, whatever the group committed.
 
-        For `on_assigned`: the state store may have kept the effects of records whose Kafka
-        commit was lost (a crash between the two), and those must not be applied twice.
+        For `on_assigned`, with the offset the state store kept alongside the effects: the
+        store may be ahead of Kafka (a crash between the two commits) or, after a power loss
+        took its last batches, behind it.
         """
-        consumer = self._running()
-        tp = TopicPartition(*partition)
-        committed = await consumer.committed(tp)
-        if committed is None or committed < offset:
-            consumer.seek(tp, offset)
+        self._running().seek(TopicPartition(*partition), offset)
 
     async def lags(self) -> dict[Partition, int | None]:
         """Records behind the partition's end, per assigned partition; None before a fetch."""

@@ -360,6 +360,12 @@ class Watcher:
             await self._take_over(partitions)
 
     async def _hand_over(self, partitions: frozenset[Partition]) -> None:
+        if isinstance(self.store, ChangelogStore):
+            # The changelog first: the next owner restores from it, then reads from the commit.
+            await self.store.revoke(partitions)
+            dropped = self.engine.forget_feeds({feed_name(tp) for tp in partitions})
+            self.observer.recount(self.engine)
+            log.info("rollouts handed over", extra={"rollouts": dropped})
         mine = {tp: off for tp, off in self._progress.offsets.items() if tp in partitions}
         if mine:
             await self.source.commit(mine)
@@ -367,12 +373,6 @@ class Watcher:
             self._progress.offsets.pop(tp, None)
             if self._progress.lags.pop(tp, None) is not None:
                 self.metrics.consumer_lag.remove(tp[0], str(tp[1]))
-        if isinstance(self.store, ChangelogStore):
-            # Another replica owns these now: it restores them from the changelog.
-            await self.store.revoke(partitions)
-            dropped = self.engine.forget_feeds({feed_name(tp) for tp in partitions})
-            self.observer.recount(self.engine)
-            log.info("rollouts handed over", extra={"rollouts": dropped})
         self._progress.caught_up = False
         log.info("partitions revoked", extra={"partitions": sorted(map(list, partitions))})
 
@@ -395,7 +395,9 @@ class Watcher:
         for tp in partitions:
             self._floor[tp] = stored.get(tp, 0)
             if tp in stored:
-                await self.source.seek_at_least(tp, stored[tp])
+                # The store is the truth about what was applied: forward past records whose
+                # commit was lost, back over batches a power loss took from the file.
+                await self.source.seek(tp, stored[tp])
         self._progress.caught_up = False
         log.info("partitions assigned", extra={"partitions": sorted(map(list, partitions))})
 
