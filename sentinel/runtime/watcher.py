@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 from aiokafka.errors import KafkaConnectionError
@@ -47,6 +47,9 @@ from sentinel.store.base import StateStore
 from sentinel.store.batches import feed_name
 from sentinel.store.changelog import ChangelogStore
 from sentinel.store.open import open_store
+
+if TYPE_CHECKING:  # imported for real only when alerting is configured
+    from sentinel.alerting.alerter import Alerter
 
 log = logging.getLogger("sentinel.watcher")
 
@@ -477,7 +480,7 @@ class Watcher:
         return self._is_ready(), details
 
 
-def _build_alerter(config: Config, store: StateStore, metrics: Metrics) -> Any:
+def _build_alerter(config: Config, store: StateStore, metrics: Metrics) -> Alerter | None:
     """The alerter when `alerting:` is configured, writing to the store's outbox."""
     if config.alerting is None:
         return None
