@@ -15,8 +15,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, NoReturn
 
-import orjson
-
 from sentinel import __version__
 from sentinel.engine import Engine
 from sentinel.errors import ExpectationFileError, SchemaDirError, SentinelError, UsageError
@@ -184,7 +182,7 @@ def _write(findings: Iterator[Finding], engine: Engine, fmt: str, out: IO[str]) 
     for finding in findings:
         problems = problems or finding.is_problem
         if fmt == "jsonl":
-            out.write(orjson.dumps(finding.to_json_dict()).decode() + "\n")
+            out.write(finding.to_json_line())
         else:
             timeline.add(finding)
     if fmt == "text":

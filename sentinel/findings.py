@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+import orjson
+
 from sentinel.timefmt import format_rfc3339
 
 
@@ -82,6 +84,10 @@ class Finding:
             parts = (self.kind, self.expectation, self.event_source, self.event_id, self.reason)
         joined = "\x1f".join("" if part is None else str(part) for part in parts)
         return hashlib.sha256(joined.encode()).hexdigest()[:24]
+
+    def to_json_line(self) -> str:
+        """One line of `replay --format jsonl` and of `sentinel run`'s output (the same, always)."""
+        return orjson.dumps(self.to_json_dict()).decode() + "\n"
 
     def to_json_dict(self) -> dict[str, Any]:
         """The contract's JSON object, in a stable key order."""

@@ -16,11 +16,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 
 from sentinel.errors import SentinelError
+from sentinel.runtime.topics import create_topics
 
-_TOPIC_ALREADY_EXISTS = 36
 _PORT_ATTEMPTS = 3
 
 
@@ -159,15 +159,13 @@ class EmbeddedBroker:
         self, names: Iterable[str], partitions: int = 1, exist_ok: bool = False
     ) -> None:
         """Create topics now: Tansu would otherwise auto-create them with 3 partitions."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
-        await admin.start()
-        try:
-            response = await admin.create_topics([NewTopic(name, partitions, 1) for name in names])
-        finally:
-            await admin.close()
-        for topic, code, message in response.topic_errors:
-            if code and not (exist_ok and code == _TOPIC_ALREADY_EXISTS):
-                raise BrokerError(f"cannot create topic {topic}: {message} (error {code})")
+        problems = await create_topics(
+            {"bootstrap_servers": self.bootstrap_servers},
+            [NewTopic(name, partitions, 1) for name in names],
+            exist_ok=exist_ok,
+        )
+        if problems:
+            raise BrokerError(f"cannot create topic {problems[0]}")
 
     def __enter__(self) -> Self:
         self.start()

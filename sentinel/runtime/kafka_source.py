@@ -18,11 +18,11 @@ from aiokafka.helpers import create_ssl_context
 
 from sentinel.config import KafkaSettings
 from sentinel.errors import ConfigError
+from sentinel.runtime.topics import create_topics
 
 log = logging.getLogger(__name__)
 
 Partition = tuple[str, int]
-_TOPIC_ALREADY_EXISTS = 36
 
 
 # Not frozen: one is built per record on the hot path, and a frozen dataclass's __init__
@@ -103,16 +103,10 @@ def client_kwargs(settings: KafkaSettings) -> dict[str, Any]:
 
 async def ensure_topic(settings: KafkaSettings, name: str, partitions: int) -> None:
     """Create an internal topic if it is missing (an existing one is left as it is)."""
-    admin = AIOKafkaAdminClient(**client_kwargs(settings))
-    await admin.start()
-    try:
-        topic = NewTopic(name, partitions, settings.replication_factor)
-        response = await admin.create_topics([topic])
-    finally:
-        await admin.close()
-    for topic, code, message in response.topic_errors:
-        if code and code != _TOPIC_ALREADY_EXISTS:
-            raise ConfigError(f"cannot create the internal topic {topic}: {message} ({code})")
+    topic = NewTopic(name, partitions, settings.replication_factor)
+    problems = await create_topics(client_kwargs(settings), [topic])
+    if problems:
+        raise ConfigError(f"cannot create the internal topic {problems[0]}")
 
 
 async def topic_partitions(settings: KafkaSettings, topics: Iterable[str]) -> dict[str, int]:

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import orjson
 from aiokafka.errors import KafkaConnectionError
 from prometheus_client import CollectorRegistry
 
@@ -214,15 +213,14 @@ class Watcher:
         self._stop.set()
 
     async def _shutdown(self, sender: asyncio.Task[None] | None) -> None:
-        try:
-            if self._progress.offsets:
-                await self.source.commit(self._progress.offsets)
-        except Exception:  # the broker may be gone; the store still has the offsets
-            log.warning("final commit failed; records will be read again", exc_info=True)
         self._stop.set()
         if sender is not None:
             await sender
-        await self.source.stop()
+        try:
+            # Revokes every partition first: `_hand_over` commits what was taken.
+            await self.source.stop()
+        except Exception:  # the broker may be gone; the store still has the offsets
+            log.warning("final commit failed; records will be read again", exc_info=True)
         await self.http.stop()
         if isinstance(self.store, ChangelogStore):
             await self.store.stop()
@@ -272,7 +270,7 @@ class Watcher:
             await self.store.flush()  # the changelog has the batch before Kafka commits
 
     def _apply(self, record: Record, now: float) -> list[Finding]:
-        feed = f"{record.topic}/{record.partition}"
+        feed = feed_name((record.topic, record.partition))
         origin: str | None = f"{feed}@{record.offset}"
         scope = None
         if self.repartitioner is not None:
@@ -299,7 +297,7 @@ class Watcher:
         self.store.commit(self.engine.take_changes(), new, self._progress.offsets)
         self.observer.findings(new)
         if new:
-            self.out.write("".join(orjson.dumps(f.to_json_dict()).decode() + "\n" for f in new))
+            self.out.write("".join(finding.to_json_line() for finding in new))
             self.out.flush()
 
     def _wait_s(self) -> float:
@@ -320,10 +318,10 @@ class Watcher:
                 self.metrics.consumer_lag.labels(topic, str(partition)).set(lag)
             # A full batch means a backlog whatever the last lag said: hold until it drains.
             if lag is None or lag > threshold or backlog:
-                held.add(f"{topic}/{partition}")
+                held.add(feed_name((topic, partition)))
         if self.repartitioner is not None and self.repartitioner.lagging:
             # Behind on the input: any repartition partition may still get a rollout's event.
-            held.update(f"{topic}/{partition}" for topic, partition in lags)
+            held.update(feed_name(partition) for partition in lags)
         if lags and not held:
             self._progress.caught_up = True
         self.metrics.deadlines_held.set(1 if held else 0)

@@ -30,19 +30,19 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka import TopicPartition as KafkaPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.errors import KafkaError
 
 from sentinel.engine import EngineChanges, RolloutState
 from sentinel.errors import StoreError
 from sentinel.findings import Finding
+from sentinel.runtime.topics import create_topics
 from sentinel.store.base import StoredState, TopicPartition
 from sentinel.store.batches import feed_name
 from sentinel.store.codec import dump_body
 from sentinel.store.sqlite import SqliteStore, StoredRollout
 
 _ROLLOUT, _TYPE, _POSITION = b"r", b"u", b"o"
-_TOPIC_ALREADY_EXISTS = 36
 # Compaction works on closed segments only: small segments keep a restore short.
 CHANGELOG_CONFIG = {"cleanup.policy": "compact", "segment.ms": str(3600 * 1000)}
 READ_TIMEOUT_S = 30.0
@@ -133,25 +133,20 @@ class ChangelogStore:
 
     async def ensure_topics(self, partitions: Mapping[str, int]) -> None:
         """Create the changelog of each input topic (name -> partition count) if it is missing."""
-        admin = AIOKafkaAdminClient(**self._client)
-        await admin.start()
-        try:
-            response = await admin.create_topics(
-                [
-                    NewTopic(
-                        changelog_topic(self._group_id, topic),
-                        count,
-                        self._replication,
-                        topic_configs=CHANGELOG_CONFIG,
-                    )
-                    for topic, count in partitions.items()
-                ]
-            )
-        finally:
-            await admin.close()
-        for topic, code, message in response.topic_errors:
-            if code and code != _TOPIC_ALREADY_EXISTS:
-                raise StoreError(f"cannot create the state changelog {topic}: {message}")
+        problems = await create_topics(
+            self._client,
+            [
+                NewTopic(
+                    changelog_topic(self._group_id, topic),
+                    count,
+                    self._replication,
+                    topic_configs=CHANGELOG_CONFIG,
+                )
+                for topic, count in partitions.items()
+            ],
+        )
+        if problems:
+            raise StoreError(f"cannot create the state changelog {problems[0]}")
 
     async def flush(self) -> None:
         """Send every queued record and wait until the broker has them all."""
