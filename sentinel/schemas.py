@@ -53,10 +53,6 @@ class SchemaRegistry:
         return messages
 
     @classmethod
-    def empty(cls) -> SchemaRegistry:
-        return cls({})
-
-    @classmethod
     def load(cls, directory: str | Path) -> SchemaRegistry:
         """Read and compile every `<type>.json|yaml|yml`; all problems are reported at once."""
         root = Path(directory)
