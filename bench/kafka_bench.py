@@ -13,9 +13,9 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.replay_bench import ROOT, generate_log
+from sentinel.app.watcher import Watcher
 from sentinel.config import load_config
-from sentinel.runtime.broker import EmbeddedBroker
-from sentinel.runtime.watcher import Watcher
+from sentinel.kafka.broker import EmbeddedBroker
 from sentinel.timefmt import format_rfc3339, parse_rfc3339
 
 EVENTS = 200_000

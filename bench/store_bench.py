@@ -17,7 +17,7 @@ from sentinel.engine import Engine, EngineChanges
 from sentinel.envelope import Envelope, from_json
 from sentinel.expectation_loader import load_expectations
 from sentinel.findings import Finding
-from sentinel.runtime.broker import EmbeddedBroker
+from sentinel.kafka.broker import EmbeddedBroker
 from sentinel.schemas import SchemaRegistry
 from sentinel.store.base import StateStore, StoredState, TopicPartition
 from sentinel.store.batches import Fed, process_batch, restore

@@ -114,7 +114,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         sys.stdout.write(render(loaded.expectations))
         return EXIT_OK
     if args.command == "run":
-        from sentinel.runtime.watcher import run_from_config  # noqa: PLC0415 (heavy imports)
+        from sentinel.app.watcher import run_from_config  # noqa: PLC0415 (heavy imports)
 
         return run_from_config(Path(args.config))
     from sentinel.demo import run_demo  # noqa: PLC0415 (heavy imports)

@@ -25,13 +25,13 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 import sentinel
+from sentinel.app.logs import configure_logging
+from sentinel.app.rules import Rules, load_rules
+from sentinel.app.watcher import Watcher
 from sentinel.config import load_config
 from sentinel.errors import SentinelError
 from sentinel.expectations import Expectation
-from sentinel.runtime.broker import EmbeddedBroker
-from sentinel.runtime.logs import configure_logging
-from sentinel.runtime.rules import Rules, load_rules
-from sentinel.runtime.watcher import Watcher
+from sentinel.kafka.broker import EmbeddedBroker
 from sentinel.timefmt import format_rfc3339
 
 TOPIC = "rollout.events"

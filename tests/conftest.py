@@ -11,7 +11,7 @@ from typing import Protocol
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from sentinel.runtime.broker import EmbeddedBroker
+from sentinel.kafka.broker import EmbeddedBroker
 
 TopicFactory = Callable[..., Awaitable[str]]
 

@@ -17,9 +17,9 @@ from sentinel.alerting.model import Held
 from sentinel.alerting.outbox import Outbox
 from sentinel.alerting.router import close_at, route
 from sentinel.alerting.transports import build_transports
+from sentinel.app.metrics import Metrics
 from sentinel.errors import ConfigError
 from sentinel.findings import ROLLOUT_KINDS, Finding
-from sentinel.runtime.metrics import Metrics
 from sentinel.views import RolloutView
 
 log = logging.getLogger("sentinel.alerting")

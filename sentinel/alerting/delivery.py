@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from sentinel.alerting.model import Item
 from sentinel.alerting.outbox import Outbox
-from sentinel.runtime.metrics import Metrics
+from sentinel.app.metrics import Metrics
 from sentinel.timefmt import format_rfc3339
 
 log = logging.getLogger("sentinel.alerting")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from sentinel.alerting.alerter import Alerter
 from sentinel.alerting.config import parse_alerting
 from sentinel.alerting.outbox import SqliteOutbox
+from sentinel.app.metrics import Metrics
 from sentinel.config import Config
 from sentinel.configkit import Section
-from sentinel.runtime.metrics import Metrics
 from sentinel.store.base import StateStore
 
 

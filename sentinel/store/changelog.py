@@ -36,7 +36,7 @@ from aiokafka.errors import KafkaError
 from sentinel.engine import EngineChanges, RolloutState
 from sentinel.errors import StoreError
 from sentinel.findings import Finding
-from sentinel.runtime.topics import create_topics
+from sentinel.kafka.topics import create_topics
 from sentinel.store.base import StoredState, TopicPartition
 from sentinel.store.batches import feed_name
 from sentinel.store.codec import dump_body

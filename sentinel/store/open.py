@@ -14,7 +14,7 @@ def open_store(config: Config) -> StateStore:
     in changelog mode, SQLite as the local snapshot of a changelog kept in Kafka."""
     settings = config.state
     if settings.mode == "changelog":
-        from sentinel.runtime.kafka_source import client_kwargs  # noqa: PLC0415
+        from sentinel.kafka.source import client_kwargs  # noqa: PLC0415
         from sentinel.store.changelog import ChangelogStore  # noqa: PLC0415
         from sentinel.store.sqlite import SqliteStore  # noqa: PLC0415
 

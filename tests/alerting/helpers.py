@@ -12,8 +12,8 @@ from prometheus_client import CollectorRegistry
 
 from sentinel.alerting import Alerter, AlertingSettings, SqliteOutbox
 from sentinel.alerting.config import SlackSettings
+from sentinel.app.metrics import Metrics
 from sentinel.findings import Finding, Kind
-from sentinel.runtime.metrics import Metrics
 from sentinel.timefmt import parse_rfc3339
 from sentinel.views import Phase, RolloutView, StepStatus
 

@@ -13,9 +13,9 @@ import yaml
 
 from sentinel import __version__
 from sentinel.alerting.config import parse_alerting
+from sentinel.app.rules import load_rules
 from sentinel.config import load_config
 from sentinel.configkit import Section
-from sentinel.runtime.rules import load_rules
 
 from .tools import (
     CHART,

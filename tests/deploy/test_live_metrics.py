@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from runtime.watcher_support import Findings, make_config, wait_for
 
-from sentinel.runtime.broker import EmbeddedBroker
-from sentinel.runtime.watcher import Watcher
+from sentinel.app.watcher import Watcher
+from sentinel.kafka.broker import EmbeddedBroker
 
 from .promql import unknown_metric_names
 

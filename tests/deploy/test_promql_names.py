@@ -12,7 +12,7 @@ import re
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from sentinel.runtime.metrics import Metrics
+from sentinel.app.metrics import Metrics
 
 from .promql import (
     exported_metric_names,

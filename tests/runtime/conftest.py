@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from sentinel.config import KafkaSettings
-from sentinel.runtime.broker import EmbeddedBroker
-from sentinel.runtime.kafka_source import KafkaSource, Partition, Record
+from sentinel.kafka.broker import EmbeddedBroker
+from sentinel.kafka.source import KafkaSource, Partition, Record
 
 from .watcher_support import Process
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from alerting.fakes import FakeSlack
 
-from sentinel.runtime.broker import EmbeddedBroker
-from sentinel.runtime.watcher import Watcher
+from sentinel.app.watcher import Watcher
+from sentinel.kafka.broker import EmbeddedBroker
 
 from .test_watcher import SCHEMA, SERVICE, cloud_event
 from .watcher_support import Findings, Process, make_config, wait_for

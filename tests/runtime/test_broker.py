@@ -12,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from sentinel.runtime.broker import BrokerError, EmbeddedBroker
+from sentinel.kafka.broker import BrokerError, EmbeddedBroker
 
 
 def _wait_for_exit(process: subprocess.Popen[bytes], timeout_s: float = 5) -> int | None:

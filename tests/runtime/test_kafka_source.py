@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from sentinel.config import KafkaSettings
 from sentinel.errors import ConfigError
-from sentinel.runtime.kafka_source import KafkaSource, Partition, consumer_kwargs
+from sentinel.kafka.source import KafkaSource, Partition, consumer_kwargs
 
 # A throwaway CA and a client certificate it signed (EC P-256, valid until 2126); the client
 # key is encrypted with the password "hunter2".

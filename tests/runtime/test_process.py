@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from sentinel.runtime.broker import EmbeddedBroker
+from sentinel.kafka.broker import EmbeddedBroker
 
 from .test_watcher import MESSAGING, SCHEMA, SERVICE, cloud_event
 from .watcher_support import Process, make_config, wait_for

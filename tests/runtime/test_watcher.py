@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 import pytest
 
-from sentinel.runtime.broker import EmbeddedBroker
-from sentinel.runtime.watcher import Watcher
+from sentinel.app.watcher import Watcher
+from sentinel.kafka.broker import EmbeddedBroker
 from sentinel.timefmt import format_rfc3339
 
 from .watcher_support import Findings, make_config, wait_for

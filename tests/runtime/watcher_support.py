@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from sentinel.config import Config, load_config
-from sentinel.runtime.broker import EmbeddedBroker
+from sentinel.kafka.broker import EmbeddedBroker
 
 SHIPPED_SCHEMAS = Path(__file__).resolve().parents[2] / "expectations" / "schemas"
 

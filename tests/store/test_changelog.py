@@ -10,7 +10,7 @@ from engine.helpers import MIN, T0, event, user_service
 
 from sentinel.engine import Engine
 from sentinel.errors import StoreError
-from sentinel.runtime.broker import EmbeddedBroker
+from sentinel.kafka.broker import EmbeddedBroker
 from sentinel.store.base import TopicPartition
 from sentinel.store.batches import Fed, process_batch, restore
 from sentinel.store.changelog import ChangelogStore, changelog_topic

@@ -23,7 +23,7 @@ from sentinel.config import KafkaSettings
 from sentinel.engine import Scope, index_by_type
 from sentinel.envelope import Envelope, correlation_key, from_kafka
 from sentinel.expectations import Expectation
-from sentinel.runtime.kafka_source import (
+from sentinel.kafka.source import (
     KafkaSource,
     Partition,
     Record,

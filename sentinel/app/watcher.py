@@ -22,14 +22,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aiokafka.errors import KafkaConnectionError
 from prometheus_client import CollectorRegistry
 
+from sentinel.app.http import HttpServer
+from sentinel.app.logs import configure_logging
+from sentinel.app.metrics import Metrics
+from sentinel.app.observer import MetricsObserver
+from sentinel.app.rules import Rules, fingerprint, load_rules
 from sentinel.config import Config, load_config
 from sentinel.durations import format_duration
 from sentinel.engine import Engine
 from sentinel.envelope import Envelope, from_kafka
 from sentinel.errors import ExpectationFileError, SchemaDirError, SentinelError
 from sentinel.findings import Finding, Kind
-from sentinel.runtime.http import HttpServer
-from sentinel.runtime.kafka_source import (
+from sentinel.kafka.repartition import Repartitioner, scope_of
+from sentinel.kafka.source import (
     KafkaSource,
     Partition,
     Record,
@@ -37,11 +42,6 @@ from sentinel.runtime.kafka_source import (
     merged_by_time,
     topic_partitions,
 )
-from sentinel.runtime.logs import configure_logging
-from sentinel.runtime.metrics import Metrics
-from sentinel.runtime.observer import MetricsObserver
-from sentinel.runtime.repartition import Repartitioner, scope_of
-from sentinel.runtime.rules import Rules, fingerprint, load_rules
 from sentinel.store.base import StateStore
 from sentinel.store.batches import feed_name
 from sentinel.store.changelog import ChangelogStore

@@ -18,7 +18,7 @@ from aiokafka.helpers import create_ssl_context
 
 from sentinel.config import KafkaSettings
 from sentinel.errors import ConfigError
-from sentinel.runtime.topics import create_topics
+from sentinel.kafka.topics import create_topics
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from typing import IO, Self
 from aiokafka.admin import NewTopic
 
 from sentinel.errors import SentinelError
-from sentinel.runtime.topics import create_topics
+from sentinel.kafka.topics import create_topics
 
 _PORT_ATTEMPTS = 3
 

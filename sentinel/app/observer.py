@@ -6,9 +6,9 @@ from collections.abc import Iterable
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from sentinel.app.metrics import OTHER_TYPE, Metrics
 from sentinel.engine import Engine
 from sentinel.findings import Finding
-from sentinel.runtime.metrics import OTHER_TYPE, Metrics
 
 
 class MetricsObserver:

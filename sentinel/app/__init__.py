@@ -1,0 +1,1 @@
+"""The application: the live watcher, its wiring, metrics and HTTP face."""

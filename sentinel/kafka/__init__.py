@@ -1,0 +1,1 @@
+"""Kafka client code: connection options, the consumer source, topics, the repartition stage."""
