@@ -1,0 +1,121 @@
+"""The page of one rollout (`GET /rollouts/{expectation}/{rollout}`): where it stands, its step
+graph, each step's counted event, and its timeline of steps and findings. Purely
+computational; `board.js` keeps the steps live."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sentinel.expectations import Expectation
+from sentinel.status.markup import badge, esc, page, step_item, time_tag
+from sentinel.status.stepgraph import step_graph_svg
+from sentinel.status.words import (
+    PHASES,
+    PROBLEMS,
+    STEP_STATES,
+    describe_finding,
+    epoch,
+    kind_label,
+    step_detail,
+)
+
+# At equal times a stall reads before the late arrival that recovers it (as in `timeline`).
+_RANK = {"stall": -1}
+
+
+def render_rollout_page(
+    full: Mapping[str, Any], expectation: Expectation | None, clock: float
+) -> str:
+    """`full` is the API's full rollout; `expectation` its expectation (None if removed)."""
+    steps = list(full["steps"])
+    if full.get("compensation"):
+        steps.append(full["compensation"])
+    problems = "".join(badge("problem", PROBLEMS, kind) for kind in full["problems"])
+    facts = [
+        ("Phase", badge("phase", PHASES, full["phase"]) + problems),
+        ("Owner", esc(full["owner"] or "-")),
+        ("Opened", time_tag(full["opened_at"], clock)),
+        ("Deadline", time_tag(full["deadline"], clock)),
+        ("Closed", time_tag(full["closed_at"], clock)),
+    ]
+    if expectation is not None and expectation.description:
+        facts.append(("Expectation", esc(expectation.description)))
+    body = [
+        '<nav class="crumbs"><a href="/">← All rollouts</a></nav>',
+        f'<h1><span class="exp">{esc(full["expectation"])}</span> / '
+        f'<span class="key">{esc(full["rollout"])}</span></h1>',
+        '<dl class="facts">'
+        + "".join(f"<div><dt>{name}</dt><dd>{value}</dd></div>" for name, value in facts)
+        + "</dl>",
+        f'<article class="rollout single" data-expectation="{esc(full["expectation"])}"'
+        f' data-rollout="{esc(full["rollout"])}">'
+        f'<ol class="steps">{"".join(step_item(step, clock) for step in steps)}</ol></article>',
+        '<section aria-labelledby="graph-h"><h2 id="graph-h">Step graph</h2>'
+        '<div class="graph-wrap">'
+        f"{step_graph_svg(full['steps'], full.get('compensation'), expectation, clock)}"
+        "</div></section>",
+        '<section aria-labelledby="steps-h"><h2 id="steps-h">Steps and the events counted</h2>'
+        f'<div class="table-wrap">{_steps_table(full, clock)}</div></section>',
+        '<section aria-labelledby="timeline-h"><h2 id="timeline-h">Timeline</h2>'
+        f"{_timeline(full, clock)}</section>",
+    ]
+    title = f"{full['expectation']} / {full['rollout']} · Rollout sentinel"
+    return page(title, "\n".join(body), clock, "rollout")
+
+
+def _steps_table(full: Mapping[str, Any], clock: float) -> str:
+    steps = [*full["steps"], *([full["compensation"]] if full.get("compensation") else [])]
+    rows = []
+    for step in steps:
+        symbol, word = STEP_STATES.get(step["state"], ("•", step["state"]))
+        rows.append(
+            f'<tr class="state-{esc(step["state"])}"><th scope="row">{esc(step["step"])}</th>'
+            f'<td><span class="sym" aria-hidden="true">{esc(symbol)}</span> {esc(word)}'
+            f' <span class="detail">{esc(step_detail(step, clock))}</span></td>'
+            f"<td>{time_tag(step['due'], clock)}</td><td>{time_tag(step['seen_at'], clock)}</td>"
+            f"<td><code>{esc(step.get('event_id') or '-')}</code></td>"
+            f"<td>{esc(step.get('source') or '-')}</td><td>{esc(step['owner'] or '-')}</td></tr>"
+        )
+    return (
+        '<table class="steps-table"><thead><tr><th scope="col">Step</th>'
+        '<th scope="col">State</th><th scope="col">Due</th><th scope="col">Seen</th>'
+        '<th scope="col">Event id</th><th scope="col">Source</th><th scope="col">Owner</th>'
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _timeline(full: Mapping[str, Any], clock: float) -> str:
+    entries: list[tuple[float, int, str]] = []
+    steps = [*full["steps"], *([full["compensation"]] if full.get("compensation") else [])]
+    for step in steps:
+        if step["seen_at"] is None:
+            continue
+        event = f" · event {step['event_id']}" if step.get("event_id") else ""
+        source = f" from {step['source']}" if step.get("source") else ""
+        entries.append(
+            (
+                epoch(step["seen_at"]) or 0.0,
+                0,
+                f"{time_tag(step['seen_at'], clock)}"
+                f'<span class="badge state-seen"><span class="sym" aria-hidden="true">✓</span>'
+                f' seen</span><span class="what">{esc(step["step"])}{esc(event)}{esc(source)}'
+                "</span>",
+            )
+        )
+    for finding in full["findings"]:
+        symbol, word = kind_label(finding["kind"])
+        tone = "good" if symbol == "✓" else "problem"
+        entries.append(
+            (
+                epoch(finding["at"]) or 0.0,
+                _RANK.get(finding["kind"], 1),
+                f"{time_tag(finding['at'], clock)}"
+                f'<span class="badge kind-{tone}"><span class="sym" aria-hidden="true">'
+                f"{esc(symbol)}</span> {esc(word)}</span>"
+                f'<span class="what">{esc(describe_finding(finding, clock))}</span>',
+            )
+        )
+    entries.sort(key=lambda entry: (entry[0], entry[1]))
+    items = "".join(f'<li class="entry">{html}</li>' for _, _, html in entries)
+    return f'<ol class="timeline">{items}</ol>'
