@@ -1,6 +1,6 @@
 // Keeps the board and the rollout page live: ticks countdowns every second, and on each
 // finding from /api/v1/stream re-fetches the rollout it names and redraws its row.
-// Bus data only ever goes through textContent and attributes, never innerHTML.
+// Bus data only ever goes through textContent and attributes: it is never parsed as markup.
 // The row structure mirrors sentinel/status/markup.py: change both together.
 "use strict";
 
