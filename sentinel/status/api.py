@@ -6,7 +6,7 @@ what comes back. Times are RFC 3339 strings, null where absent.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sentinel.durations import format_duration
@@ -81,14 +81,14 @@ def graph_order(steps: Sequence[StepStatus]) -> list[StepStatus]:
 
 
 def rollout_list(
-    clock: float, summaries: Iterable[dict[str, Any]], partial: Sequence[str] = ()
+    clock: float, summaries: Iterable[Mapping[str, Any]], partial: Sequence[str] = ()
 ) -> dict[str, Any]:
     """The body of `GET /api/v1/rollouts`; `partial` names the peers that did not answer."""
     return {"clock": _time(clock), "rollouts": list(summaries), "partial": list(partial)}
 
 
 def finding_list(
-    clock: float, findings: Iterable[dict[str, Any]], partial: Sequence[str] = ()
+    clock: float, findings: Iterable[Mapping[str, Any]], partial: Sequence[str] = ()
 ) -> dict[str, Any]:
     """The body of `GET /api/v1/findings`: contract finding objects, newest first."""
     return {"clock": _time(clock), "findings": list(findings), "partial": list(partial)}

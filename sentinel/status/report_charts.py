@@ -3,6 +3,7 @@ an expectation's completed rollouts took, and which steps stall. Purely computat
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
@@ -11,7 +12,8 @@ from sentinel.status.words import short_duration
 
 WIDTH = 640
 BAR_H, BAR_GAP, LABEL_W = 18, 6, 300
-MAX_BINS = 12
+MAX_LABEL = 52  # characters of a bar's label at 9px; the whole label is in its <title>
+MIN_BINS, MAX_BINS = 6, 12
 
 
 def duration_histogram(figures: Mapping[str, Any]) -> str:
@@ -20,12 +22,13 @@ def duration_histogram(figures: Mapping[str, Any]) -> str:
     if not durations:
         return '<p class="none">No completed rollout in the period.</p>'
     top = max(durations) or 1.0
-    bins = min(MAX_BINS, max(1, len(durations)))
+    # Enough bins to show a shape, few enough that each holds something.
+    bins = min(MAX_BINS, max(MIN_BINS, math.ceil(math.sqrt(len(durations)))))
     size = top / bins
     counts = [0] * bins
     for value in durations:
         counts[min(bins - 1, int(value / size))] += 1
-    plot_h, left, bottom = 120, 36, 150
+    plot_h, left, bottom = 110, 36, 150
     step = (WIDTH - left - 10) / bins
     most = max(counts)
     parts = [
@@ -50,12 +53,15 @@ def duration_histogram(figures: Mapping[str, Any]) -> str:
             f'<text x="{x:.1f}" y="{bottom + 16}" class="tick">'
             f"{short_duration(index * size)}</text>"
         )
-    for name, value in (("p50", figures["duration_p50_s"]), ("p95", figures["duration_p95_s"])):
+    markers = (("p50", figures["duration_p50_s"]), ("p95", figures["duration_p95_s"]))
+    for row, (name, value) in enumerate(markers):
         x = left + (WIDTH - left - 10) * value / top
+        # Near the right edge the label goes to the left of its line; p95 sits below p50.
+        anchor, dx = ("end", -3) if x > WIDTH - 90 else ("start", 3)
         parts.append(
-            f'<line x1="{x:.1f}" y1="{bottom - plot_h - 8}" x2="{x:.1f}" y2="{bottom}"'
-            f' class="marker {name}"/><text x="{x + 3:.1f}" y="{bottom - plot_h - 10}"'
-            f' class="marker-label">{name} {short_duration(value)}</text>'
+            f'<line x1="{x:.1f}" y1="{bottom - plot_h - 14}" x2="{x:.1f}" y2="{bottom}"'
+            f' class="marker {name}"/><text x="{x + dx:.1f}" y="{bottom - plot_h - 16 + row * 11}"'
+            f' class="marker-label {anchor}">{name} {short_duration(value)}</text>'
         )
     parts.append(
         f'<text x="{WIDTH / 2:.0f}" y="176" class="tick">duration, opening to last step</text>'
@@ -74,6 +80,7 @@ def stalls_by_step(expectations: Sequence[Mapping[str, Any]]) -> str:
     if not rows:
         return '<p class="none">No step stalled in the period.</p>'
     rows.sort(key=lambda row: -row[1]["stalls"])
+    several = len({expectation for expectation, _ in rows}) > 1
     most = max(entry["stalls"] for _, entry in rows)
     height = len(rows) * (BAR_H + BAR_GAP) + 10
     parts = [
@@ -86,7 +93,9 @@ def stalls_by_step(expectations: Sequence[Mapping[str, Any]]) -> str:
         width = (WIDTH - LABEL_W - 40) * entry["stalls"] / most
         owner = f" ({entry['owner']})" if entry["owner"] else ""
         label = f"{expectation} / {entry['step']}{owner}"
-        shown = label if len(label) <= 46 else label[:45] + "…"
+        shown = f"{expectation} / " if several else ""
+        shown += f"{entry['step']}{owner}"
+        shown = shown if len(shown) <= MAX_LABEL else shown[: MAX_LABEL - 1] + "…"
         parts.append(
             f'<text x="{LABEL_W - 6}" y="{y + 13}" class="tick end">{_esc(shown)}'
             f"<title>{_esc(label)}</title></text>"

@@ -21,8 +21,11 @@ h3 { font-size: 11pt; margin: 0 0 1mm; overflow-wrap: anywhere; }
 .lead { color: #59636e; margin: 0 0 4mm; }
 table { border-collapse: collapse; width: 100%; margin: 1mm 0 3mm; }
 th, td { text-align: left; padding: 1.2mm 1.6mm; border-bottom: 1px solid #d1d9e0;
-  vertical-align: top; overflow-wrap: anywhere; }
-thead th { background: #f6f8fa; font-size: 9pt; }
+  vertical-align: top; overflow-wrap: break-word; }
+td code { overflow-wrap: anywhere; }
+thead th { background: #f6f8fa; font-size: 8.5pt; }
+table.figures { font-size: 9.5pt; }
+table.figures td.n, table.figures th.n { white-space: nowrap; }
 thead { display: table-header-group; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 code { font: 9pt ui-monospace, SFMono-Regular, Menlo, monospace; }
@@ -41,6 +44,7 @@ ul.findings { margin: 1mm 0 0; padding-left: 5mm; }
 .chart .tick.end { text-anchor: end; } .chart .tick.start { text-anchor: start; }
 .chart .marker { stroke: #1f2328; stroke-dasharray: 3 2; }
 .chart .marker-label { font: 9px system-ui, sans-serif; fill: #1f2328; }
+.chart .marker-label.end { text-anchor: end; }
 .figure { break-inside: avoid; page-break-inside: avoid; }
 .none { color: #59636e; }
 @media print { body { padding: 0; } a { color: inherit; text-decoration: none; }
@@ -94,7 +98,7 @@ def _figures_table(expectations: list[Mapping[str, Any]]) -> str:
             f"<td class=n>{_duration(figures['duration_p50_s'])}</td>"
             f"<td class=n>{_duration(figures['duration_p95_s'])}</td><td>{stalls}</td></tr>"
         )
-    return f"<table>{head}<tbody>{''.join(rows)}</tbody></table>"
+    return f'<table class="figures">{head}<tbody>{"".join(rows)}</tbody></table>'
 
 
 def _charts(expectations: list[Mapping[str, Any]]) -> list[str]:
