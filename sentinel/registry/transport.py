@@ -8,6 +8,7 @@ exception leaves this module: a failure is `RegistryUnavailable` (retry later) o
 from __future__ import annotations
 
 import asyncio
+import base64
 import random
 import ssl
 import time
@@ -148,14 +149,14 @@ class Transport:
 
     def _new_session(self) -> aiohttp.ClientSession:
         headers = {"User-Agent": USER_AGENT}
-        auth = None
         if self.settings.token is not None:
             headers["Authorization"] = f"Bearer {self.settings.token}"
         elif self.settings.username is not None:
-            auth = aiohttp.BasicAuth(self.settings.username, self.settings.password or "")
+            # By hand: aiohttp.BasicAuth is deprecated and its replacement is recent (3.14).
+            pair = f"{self.settings.username}:{self.settings.password or ''}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
         return aiohttp.ClientSession(
             headers=headers,
-            auth=auth,
             timeout=self._timeout,
             connector=aiohttp.TCPConnector(ssl=self._ssl),
         )

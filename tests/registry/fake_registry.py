@@ -36,6 +36,7 @@ the GETs of one path.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import threading
 import uuid
@@ -44,7 +45,7 @@ from dataclasses import dataclass, field
 from ssl import SSLContext
 from typing import Any
 
-from aiohttp import BasicAuth, web
+from aiohttp import web
 
 APICURIO_PREFIX = "/apis/registry/v3"
 GROUP = "default"
@@ -280,11 +281,12 @@ class FakeRegistry:
         if self._token is not None and header != f"Bearer {self._token}":
             return False
         if self._basic is not None:
+            scheme, _, encoded = header.partition(" ")
             try:
-                auth = BasicAuth.decode(header)
+                pair = base64.b64decode(encoded, validate=True).decode()
             except ValueError:
                 return False
-            return (auth.login, auth.password) == self._basic
+            return scheme == "Basic" and tuple(pair.split(":", 1)) == self._basic
         return True
 
     def _hide_once(self, kind: str, number: int) -> bool:
@@ -321,7 +323,9 @@ class FakeRegistry:
                         for r in body.get("references") or ()
                     ),
                 )
-                return _json(200, {"id": registered.content.content_id})
+                return _json(
+                    200, {"id": registered.content.content_id, "guid": registered.content.guid}
+                )
             case ["subjects", subject] if method == "POST":
                 return _json(200, await self._lookup(subject, await request.json()))
             case ["subjects", subject, "versions", version] if method == "GET":
