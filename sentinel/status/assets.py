@@ -25,6 +25,7 @@ HTML_CONTENT_TYPE = "text/html; charset=utf-8"
 STATIC_PREFIX = "/static/"
 
 _STATIC_TYPES = {
+    "render.js": "text/javascript; charset=utf-8",
     "board.js": "text/javascript; charset=utf-8",
     "board.css": "text/css; charset=utf-8",
 }

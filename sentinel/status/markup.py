@@ -41,6 +41,8 @@ def page(title: str, body: str, clock: float, kind: str) -> str:
         f"<title>{esc(title)}</title>\n"
         '<link rel="icon" href="data:,">\n'
         '<link rel="stylesheet" href="/static/board.css">\n'
+        # Deferred scripts run in order: render.js defines what board.js uses.
+        '<script src="/static/render.js" defer></script>\n'
         '<script src="/static/board.js" defer></script>\n'
         "</head>\n"
         f'<body data-page="{esc(kind)}" data-clock="{esc(format_rfc3339(clock))}">\n'

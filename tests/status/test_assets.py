@@ -4,6 +4,7 @@ the security headers."""
 from __future__ import annotations
 
 import orjson
+import pytest
 
 from sentinel.status.assets import (
     CONTENT_SECURITY_POLICY,
@@ -27,8 +28,10 @@ def test_no_other_name_is_a_static_file() -> None:
         assert static_file(name) is None
 
 
-def test_the_script_never_writes_markup() -> None:
-    script, _ = static_file("board.js") or (b"", "")
+@pytest.mark.parametrize("name", ["render.js", "board.js"])
+def test_the_scripts_never_write_markup(name: str) -> None:
+    script, _ = static_file(name) or (b"", "")
+    assert script
     for sink in (b"innerHTML", b"outerHTML", b"insertAdjacentHTML", b"document.write", b"eval("):
         assert sink not in script
 

@@ -106,11 +106,11 @@ def row(page: Page, rollout: str) -> Any:
     )
 
 
-async def screenshot(page: Page, tmp_path: Path, name: str) -> Path:
-    """A test artefact; also docs/<name> when SENTINEL_SCREENSHOTS=1."""
+async def screenshot(page: Page, tmp_path: Path, name: str, docs: bool = False) -> Path:
+    """A test artefact; with `docs`, also docs/<name> when SENTINEL_SCREENSHOTS=1."""
     path = tmp_path / name
     await page.screenshot(path=str(path), full_page=True)
-    if os.environ.get("SENTINEL_SCREENSHOTS") == "1":
+    if docs and os.environ.get("SENTINEL_SCREENSHOTS") == "1":
         shutil.copyfile(path, ROOT / "docs" / name)
     return path
 
@@ -132,7 +132,7 @@ async def test_the_board_shows_every_open_rollout_grouped_by_expectation(
     await expect(stalled.locator(".detail")).to_contain_text("overdue")
     await expect(tab.locator("#attention li")).to_have_count(2)
     await expect(tab.locator("#findings li.finding")).to_have_count(12)
-    assert (await screenshot(tab, tmp_path, "board.png")).stat().st_size > 10_000
+    assert (await screenshot(tab, tmp_path, "board.png", docs=True)).stat().st_size > 10_000
 
 
 async def test_a_stall_on_the_stream_turns_the_row_stalled_without_a_reload(

@@ -1,0 +1,217 @@
+// How the board's pieces look, built with DOM calls from the API's JSON: the same structure
+// as sentinel/status/markup.py writes on the server (change both together). Bus data only
+// ever goes through textContent and attributes: it is never parsed as markup.
+"use strict";
+
+window.sentinelRender = (function () {
+  const STATES = {
+    seen: ["✓", "seen"], due: ["◷", "due"], stalled: ["⚠", "stalled"],
+    pending: ["○", "pending"], cancelled: ["⊘", "cancelled"],
+  };
+  const PHASES = {
+    open: ["●", "open"], rolling_back: ["↺", "rolling back"],
+    completed: ["✓", "completed"], rolled_back: ["↩", "rolled back"],
+  };
+  const PROBLEMS = {
+    stall: ["⚠", "stall"], deadline_exceeded: ["⏱", "deadline exceeded"],
+    rollback: ["↺", "rollback"],
+  };
+  const GOOD = new Set(["completed", "recovered", "rolled_back"]);
+
+  // The sentinel's clock (event time in a replay, the wall clock live) minus the browser's.
+  let offset = 0;
+  function setClock(iso) {
+    const parsed = Date.parse(iso);
+    if (!Number.isNaN(parsed)) offset = parsed - Date.now();
+  }
+  setClock(document.body.dataset.clock);
+  const now = () => Date.now() + offset;
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function shortDuration(ms) {
+    let left = Math.max(0, Math.round(ms / 1000));
+    const parts = [];
+    for (const [unit, size] of [["d", 86400], ["h", 3600], ["m", 60], ["s", 1]]) {
+      const count = Math.floor(left / size);
+      left -= count * size;
+      if (count) parts.push(count + unit);
+    }
+    return parts.slice(0, 2).join("") || "0s";
+  }
+
+  function clockText(iso) {
+    if (!iso) return "-";
+    const stamp = new Date(Date.parse(iso)).toISOString();
+    const today = new Date(now()).toISOString().slice(0, 10);
+    return stamp.slice(0, 10) === today ? stamp.slice(11, 19)
+      : stamp.slice(0, 10) + " " + stamp.slice(11, 16);
+  }
+
+  function timeTag(iso) {
+    if (!iso) return document.createTextNode("-");
+    const node = el("time", "", clockText(iso));
+    node.setAttribute("datetime", iso);
+    return node;
+  }
+
+  function badge(kind, table, value) {
+    const [symbol, word] = table[value] || ["•", String(value).replace(/_/g, " ")];
+    const node = el("span", "badge " + kind + "-" + value);
+    const sym = el("span", "sym", symbol);
+    sym.setAttribute("aria-hidden", "true");
+    node.append(sym, " " + word);
+    return node;
+  }
+
+  function tickText(kind, due) {
+    const left = Date.parse(due) - now();
+    if (kind === "stalled") return "overdue " + shortDuration(-left);
+    return left > 0 ? "due in " + shortDuration(left)
+      : "window passed " + shortDuration(-left) + " ago";
+  }
+
+  function stepDetail(step) {
+    if (step.state === "seen") {
+      return "at " + clockText(step.seen_at) + (step.stalled ? " (after its stall)" : "");
+    }
+    if ((step.state === "due" || step.state === "stalled") && step.due) {
+      return tickText(step.state, step.due);
+    }
+    if (step.state === "due") return "no window";
+    if (step.state === "pending") {
+      return step.after.length ? "after " + step.after.join(", ") : "waits for its event";
+    }
+    return "off the script (rollback)";
+  }
+
+  function renderStep(step) {
+    const item = el("li", "step state-" + step.state);
+    item.dataset.step = step.step;
+    const detail = el("span", "detail", stepDetail(step));
+    if ((step.state === "due" || step.state === "stalled") && step.due) {
+      detail.dataset.due = step.due;
+      detail.dataset.tick = step.state;
+    }
+    item.append(badge("state", STATES, step.state), el("span", "name", step.step), detail);
+    if (step.owner) item.append(el("span", "owner", step.owner));
+    return item;
+  }
+
+  function rolloutHref(expectation, rollout) {
+    return "/rollouts/" + encodeURIComponent(expectation) + "/" + encodeURIComponent(rollout);
+  }
+
+  function apiHref(expectation, rollout) {
+    return "/api/v1/rollouts/" + encodeURIComponent(expectation) + "/"
+      + encodeURIComponent(rollout);
+  }
+
+  function renderSteps(list, summary) {
+    const steps = summary.steps.concat(summary.compensation ? [summary.compensation] : []);
+    list.replaceChildren(...steps.map(renderStep));
+  }
+
+  function renderRow(summary) {
+    const row = el("article", "rollout" + (summary.problems.length ? " has-problem" : ""));
+    row.dataset.expectation = summary.expectation;
+    row.dataset.rollout = summary.rollout;
+    row.dataset.phase = summary.phase;
+    row.dataset.problems = summary.problems.join(",");
+    const head = el("div", "rollout-head");
+    const key = el("a", "key", summary.rollout);
+    key.href = rolloutHref(summary.expectation, summary.rollout);
+    head.append(key, badge("phase", PHASES, summary.phase));
+    for (const kind of summary.problems) head.append(badge("problem", PROBLEMS, kind));
+    const opened = el("span", "opened", "opened ");
+    opened.append(timeTag(summary.opened_at));
+    head.append(opened);
+    const list = el("ol", "steps");
+    renderSteps(list, summary);
+    row.append(head, list);
+    return row;
+  }
+
+  function renderAttention(summary) {
+    const item = el("li");
+    item.dataset.expectation = summary.expectation;
+    item.dataset.rollout = summary.rollout;
+    const link = el("a", "", summary.expectation + " / ");
+    link.href = rolloutHref(summary.expectation, summary.rollout);
+    link.append(el("span", "key", summary.rollout));
+    item.append(link);
+    for (const kind of summary.problems) item.append(badge("problem", PROBLEMS, kind));
+    item.append(el("span", "why", why(summary)));
+    return item;
+  }
+
+  function why(summary) {
+    const steps = summary.steps.concat(summary.compensation ? [summary.compensation] : []);
+    const stalled = steps.find((step) => step.state === "stalled");
+    if (stalled) {
+      const late = stalled.due ? " overdue " + shortDuration(now() - Date.parse(stalled.due))
+        : " stalled";
+      return stalled.step + late + (stalled.owner ? ", " + stalled.owner : "");
+    }
+    if (summary.phase === "rolling_back" && summary.compensation) {
+      return "waiting for " + summary.compensation.step;
+    }
+    return "deadline passed";
+  }
+
+  function nodeStatus(step) {
+    const [symbol, word] = STATES[step.state] || ["•", step.state];
+    if (step.seen_at) return symbol + " " + word + " " + clockText(step.seen_at);
+    if (step.state === "stalled" && step.due) return symbol + " " + word + " since " + clockText(step.due);
+    if (step.state === "due" && step.due) return symbol + " " + word + " by " + clockText(step.due);
+    return symbol + " " + word;
+  }
+
+  function describe(finding) {
+    const step = finding.step || "";
+    switch (finding.kind) {
+      case "stall":
+        return step + " not seen" + (finding.deadline ? ", due " + clockText(finding.deadline) : "");
+      case "recovered": return step + " arrived after its stall";
+      case "out_of_order": return step + " seen before " + (finding.missing || []).join(", ");
+      case "deadline_exceeded": return "the rollout's deadline passed before it completed";
+      case "rollback": return (finding.event_type || "a trigger") + " started a rollback";
+      case "completed": return "completed in " + shortDuration((finding.duration_s || 0) * 1000);
+      case "rolled_back": return "rolled back in " + shortDuration((finding.duration_s || 0) * 1000);
+      case "schema_violation":
+        return (finding.event_type || "") + ": " + (finding.errors || []).join("; ");
+      default: return String(finding.reason || finding.event_type || "");
+    }
+  }
+
+  function renderFinding(finding) {
+    const tone = GOOD.has(finding.kind) ? "good" : "problem";
+    const item = el("li", "finding " + tone + " kind-" + finding.kind);
+    item.append(timeTag(finding.at));
+    const mark = el("span", "badge kind-" + tone);
+    const sym = el("span", "sym", tone === "good" ? "✓" : "⚠");
+    sym.setAttribute("aria-hidden", "true");
+    mark.append(sym, " " + finding.kind.replace(/_/g, " "));
+    item.append(mark);
+    if (finding.expectation && finding.rollout) {
+      const where = el("a", "where", finding.expectation + " / " + finding.rollout);
+      where.href = rolloutHref(finding.expectation, finding.rollout);
+      item.append(where);
+    } else if (finding.expectation) {
+      item.append(el("span", "where", finding.expectation));
+    }
+    item.append(el("span", "what", describe(finding)));
+    if (finding.owner) item.append(el("span", "owner", finding.owner));
+    return item;
+  }
+
+  return Object.freeze({
+    setClock, now, el, tickText, renderSteps, renderRow, renderAttention, renderFinding,
+    nodeStatus, apiHref,
+  });
+})();
