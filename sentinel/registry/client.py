@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -57,7 +58,7 @@ class RegisteredSchema:
         return f"subject {self.subject} version {self.version}"
 
 
-class RegistryClient:
+class RegistryClient(ABC):
     """The API-independent face: `schema`, `latest`, `version`, `references` and `probe`."""
 
     def __init__(self, settings: RegistrySettings, transport: Transport | None = None) -> None:
@@ -83,63 +84,61 @@ class RegistryClient:
     async def __aexit__(self, *_: object) -> None:
         await self.close()
 
+    @abstractmethod
     async def schema(self, ref: SchemaRef) -> RegisteredSchema:
-        """The schema a record names; SchemaNotFound, RegistryUnavailable or InvalidSchema."""
-        raise NotImplementedError
+        """The schema a record names; raises SchemaNotFound or RegistryUnavailable."""
 
+    @abstractmethod
     async def latest(self, subject: str) -> RegisteredSchema:
         """The subject's latest version, with the id records written with it carry."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def version(self, subject: str, version: str) -> RegisteredSchema:
         """One version of a subject (what a reference points at)."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def probe(self) -> None:
         """One cheap request, to learn whether the registry answers (at start, for /readyz)."""
-        raise NotImplementedError
 
     async def references(self, schema: RegisteredSchema) -> dict[str, Any]:
         """Every schema `schema` refers to, directly or not, as {reference name: document}."""
         documents: dict[str, Any] = {}
-        await self._follow(schema, documents, (), 0)
+        await self._follow(schema.label, schema, documents, ())
         return documents
 
     async def _follow(
         self,
+        root: str,
         schema: RegisteredSchema,
         documents: dict[str, Any],
         path: tuple[tuple[str, str], ...],
-        depth: int,
     ) -> None:
+        """Depth first; `root` names the schema a record named, for every message."""
         for reference in schema.references:
             key = (reference.subject, reference.version)
-            if key in path or depth >= MAX_REFERENCE_DEPTH:
+            if key in path or len(path) >= MAX_REFERENCE_DEPTH:
                 chain = " -> ".join(f"{s} v{v}" for s, v in (*path, key))
-                raise InvalidSchema(f"{schema.label}: references go round or too deep: {chain}")
-            target = await self._pinned_version(reference, schema)
+                raise InvalidSchema(f"{root}: references go round or too deep: {chain}")
+            where = (
+                f"reference {reference.name!r} (subject {reference.subject} "
+                f"version {reference.version})"
+            )
+            try:
+                target = await self._pinned_version(reference)
+            except SchemaNotFound as error:
+                raise SchemaNotFound(f"{root}: {where}: {error}") from None
             try:
                 documents.setdefault(reference.name, orjson.loads(target.text))
             except orjson.JSONDecodeError:
-                raise InvalidSchema(
-                    f"{schema.label}: reference {reference.name!r} (subject "
-                    f"{reference.subject} version {reference.version}) is not JSON"
-                ) from None
-            await self._follow(target, documents, (*path, key), depth + 1)
+                raise InvalidSchema(f"{root}: {where} is not JSON") from None
+            await self._follow(root, target, documents, (*path, key))
 
-    async def _pinned_version(
-        self, reference: Reference, referrer: RegisteredSchema
-    ) -> RegisteredSchema:
+    async def _pinned_version(self, reference: Reference) -> RegisteredSchema:
         key = (reference.subject, reference.version)
         cached = self._pinned.get(key)
         if cached is not None:
             return cached
-        try:
-            target = await self.version(reference.subject, reference.version)
-        except SchemaNotFound as error:
-            raise SchemaNotFound(
-                f"{referrer.label}: reference {reference.name!r}: {error}"
-            ) from None
+        target = await self.version(reference.subject, reference.version)
         if _pinned(reference.version):
             self._pinned[key] = target
             if len(self._pinned) > self.settings.cache_size:

@@ -18,7 +18,7 @@ from .fake_registry import FakeRegistry
 
 FIXTURES = json.loads((Path(__file__).parent / "fixtures" / "apicurio_records.json").read_text())
 RECORDS = FIXTURES["records"]
-DEPLOYED_V1 = {
+DEPLOYED_V1: dict[str, Any] = {
     "type": "object",
     "properties": {"type": {"type": "string"}, "service": {"type": "string"}},
     "required": ["type", "service"],

@@ -68,15 +68,16 @@ class Producer:
     def serializer(self, schema: dict[str, Any] | Schema, **conf: Any) -> JSONSerializer:
         text = schema if isinstance(schema, Schema) else json.dumps(schema)
         options = {"subject.name.strategy": record_subject_name_strategy, **conf}
-        return JSONSerializer(text, self.client, conf=options)
+        serializer: JSONSerializer = JSONSerializer(text, self.client, conf=options)
+        return serializer
 
     def frame(
         self, serializer: JSONSerializer, value: dict[str, Any]
     ) -> tuple[bytes, list[tuple[str, bytes]]]:
-        headers: list[tuple[str, bytes]] = []
+        headers: list[tuple[str, str | bytes | None]] = []
         framed = serializer(value, SerializationContext(TOPIC, MessageField.VALUE, headers))
         assert framed is not None
-        return framed, headers
+        return framed, [(name, raw) for name, raw in headers if isinstance(raw, bytes)]
 
 
 @pytest.fixture
