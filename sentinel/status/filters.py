@@ -62,7 +62,7 @@ def parse_finding_query(params: Mapping[str, str]) -> FindingQuery:
     """The filters of `GET /api/v1/findings`; raises BadQuery like `parse_rollout_query`."""
     _only(params, ("since", "limit"))
     since = None
-    if params.get("since"):
+    if "since" in params:
         try:
             since = parse_rfc3339(params["since"])
         except ValueError:
@@ -121,15 +121,15 @@ def _only(params: Mapping[str, str], known: tuple[str, ...]) -> None:
 
 
 def _boolean(params: Mapping[str, str], name: str) -> bool:
-    value = params.get(name, "false").lower()
-    if value not in ("true", "false", "1", "0", ""):
-        raise BadQuery(f"{name} must be true or false, not {params[name]!r}")
-    return value in ("true", "1")
+    value = params.get(name, "false")
+    if value not in ("true", "false"):
+        raise BadQuery(f"{name} must be true or false, not {value!r}")
+    return value == "true"
 
 
 def _limit(params: Mapping[str, str]) -> int | None:
     text = params.get("limit")
-    if text is None or text == "":
+    if text is None:
         return None
     if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_LIMIT:
         raise BadQuery(f"limit must be a whole number from 1 to {MAX_LIMIT}, not {text!r}")

@@ -12,10 +12,16 @@ import orjson
 from aiohttp import web
 
 from sentinel.expectations import Expectation
-from sentinel.status.api import error_body, rollout_list
-from sentinel.status.assets import HTML_CONTENT_TYPE, SECURITY_HEADERS, static_file
+from sentinel.status.api import error_body, expectation_list, finding_list, rollout_list
+from sentinel.status.assets import HTML_CONTENT_TYPE, SECURITY_HEADERS, openapi_bytes, static_file
 from sentinel.status.board import BoardFilters, render_board
-from sentinel.status.filters import BadQuery, parse_rollout_query, select_rollouts
+from sentinel.status.filters import (
+    BadQuery,
+    parse_finding_query,
+    parse_rollout_query,
+    select_findings,
+    select_rollouts,
+)
 from sentinel.status.rollout_page import render_rollout_page
 
 
@@ -51,6 +57,9 @@ class BoardServer:
         app.router.add_get("/api/v1/rollouts", self.rollout_list)
         app.router.add_get("/api/v1/rollouts/{expectation}/{rollout}", self.rollout_json)
         app.router.add_get("/api/v1/stream", self.stream)
+        app.router.add_get("/api/v1/expectations", self.expectation_json)
+        app.router.add_get("/api/v1/findings", self.finding_json)
+        app.router.add_get("/api/v1/openapi.json", self.openapi)
         return app
 
     def _summaries(self) -> list[dict[str, Any]]:
@@ -97,6 +106,19 @@ class BoardServer:
         if key not in self.rollouts:
             return _json(error_body(404, "no such rollout"), status=404)
         return _json(self.rollouts[key])
+
+    async def expectation_json(self, request: web.Request) -> web.Response:
+        return _json(expectation_list(self.expectations))
+
+    async def finding_json(self, request: web.Request) -> web.Response:
+        try:
+            query = parse_finding_query(request.query)
+        except BadQuery as error:
+            return _json(error_body(400, str(error)), status=400)
+        return _json(finding_list(self.clock, select_findings(self.findings, query)))
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.Response(body=openapi_bytes(), content_type="application/json")
 
     async def stream(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})

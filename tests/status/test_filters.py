@@ -72,6 +72,8 @@ def test_the_history_is_wanted_only_for_closed_or_all() -> None:
     [
         ({"phase": "finished"}, "phase"),
         ({"problem": "maybe"}, "problem"),
+        ({"problem": "1"}, "problem"),
+        ({"limit": ""}, "limit"),
         ({"limit": "0"}, "limit"),
         ({"limit": "-3"}, "limit"),
         ({"limit": "²"}, "limit"),
@@ -86,7 +88,7 @@ def test_a_bad_rollout_parameter_is_refused_by_name(params: dict[str, str], name
 
 def test_a_parsed_query_holds_what_was_asked() -> None:
     query = parse_rollout_query(
-        {"expectation": "e", "owner": "o", "phase": "all", "problem": "1", "limit": "7"}
+        {"expectation": "e", "owner": "o", "phase": "all", "problem": "true", "limit": "7"}
     )
     assert query == RolloutQuery("e", "o", "all", True, 7)
 
@@ -116,7 +118,14 @@ def test_times_with_and_without_milliseconds_sort_by_time_not_by_text() -> None:
 
 
 @pytest.mark.parametrize(
-    "params", [{"since": "yesterday"}, {"since": "2026-11-25T10:00:00"}, {"limit": "x"}, {"q": "1"}]
+    "params",
+    [
+        {"since": "yesterday"},
+        {"since": "2026-11-25T10:00:00"},
+        {"since": ""},
+        {"limit": "x"},
+        {"q": "1"},
+    ],
 )
 def test_a_bad_findings_parameter_is_refused(params: dict[str, str]) -> None:
     with pytest.raises(BadQuery):
