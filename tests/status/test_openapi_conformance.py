@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import schemathesis
@@ -56,5 +57,5 @@ def api_url(example: Example) -> Iterator[str]:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-def test_every_answer_matches_the_document(case: schemathesis.Case, api_url: str) -> None:
+def test_every_answer_matches_the_document(case: schemathesis.Case[Any], api_url: str) -> None:
     case.call_and_validate(base_url=api_url)
