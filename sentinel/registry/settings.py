@@ -127,8 +127,6 @@ def _check_ca_file(section: Section, settings: RegistrySettings) -> None:
         return
     if not settings.ca_file.is_file():
         raise section.fail("ca_file", f"{settings.ca_file} is not a file")
-    if not settings.url.startswith("https://"):
-        raise section.fail("ca_file", "needs an https:// url")
     try:
         ssl.create_default_context(cafile=str(settings.ca_file))
     except (ssl.SSLError, OSError) as error:

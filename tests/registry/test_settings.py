@@ -135,12 +135,6 @@ def test_a_wrong_setting_is_refused_with_the_key_named(text: str, message: str) 
     assert refused(text).startswith(f"{SOURCE}: {message}")
 
 
-def test_a_ca_file_needs_https(tmp_path: Path) -> None:
-    cert, _ = self_signed(tmp_path)
-    message = refused(f"{{url: 'http://r:8081', ca_file: {cert}}}")
-    assert message == f"{SOURCE}: registry.ca_file: needs an https:// url"
-
-
 def test_a_ca_file_that_is_not_a_certificate_is_refused(tmp_path: Path) -> None:
     junk = tmp_path / "ca.pem"
     junk.write_text("not a certificate")
@@ -152,3 +146,19 @@ def test_the_section_must_be_a_mapping() -> None:
     raw: Any = ["http://r:8081"]
     with pytest.raises(ConfigError, match="registry must be a mapping of keys"):
         parse_registry(Section(raw, "registry", SOURCE), Path("/etc"))
+
+
+def test_the_example_in_the_docs_is_a_valid_registry_section(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "registry.md").read_text()
+    example = docs.split("## Configuration", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    section = yaml.safe_load(example)["registry"]
+    cert, _ = self_signed(tmp_path)
+    section["ca_file"] = str(cert)  # the documented path does not exist here
+    monkeypatch.setenv("REGISTRY_PASSWORD", "pw")
+    settings = parse_registry(Section(section, "registry", SOURCE), tmp_path)
+    defaults = RegistrySettings(url=settings.url)
+    for key in ("timeout", "subject", "latest_ttl", "retries", "backoff", "backoff_max"):
+        assert getattr(settings, key) == getattr(defaults, key), key
+    assert (settings.cache_size, settings.not_found_ttl) == (1000, 10.0)
