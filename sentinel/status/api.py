@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import orjson
+
 from sentinel.durations import format_duration
 from sentinel.expectations import Expectation, Step
 from sentinel.findings import Finding
@@ -97,6 +99,15 @@ def finding_list(
 def error_body(status: int, message: str, partial: Sequence[str] = ()) -> dict[str, Any]:
     """The body of a 400 or 404: what was wrong, in one sentence."""
     return {"status": status, "error": message, "partial": list(partial)}
+
+
+def stream_message(finding: Finding) -> bytes:
+    """One finding as a server-sent event of `GET /api/v1/stream` (`event: finding`)."""
+    return b"event: finding\ndata: " + orjson.dumps(finding.to_json_dict()) + b"\n\n"
+
+
+# A comment line: send one every ~15 s so proxies keep an idle stream open.
+STREAM_KEEPALIVE = b": keepalive\n\n"
 
 
 def expectation_list(expectations: Iterable[Expectation]) -> dict[str, Any]:

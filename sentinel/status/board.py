@@ -57,12 +57,15 @@ def render_board(
     expectations: Sequence[Expectation],
     clock: float,
     filters: BoardFilters,
+    partial: Sequence[str] = (),
 ) -> str:
     """The board: `summaries` are open rollouts (API summaries), `recent_findings` contract
-    finding objects newest first; `clock` is the sentinel's clock (epoch seconds)."""
+    finding objects newest first; `clock` is the sentinel's clock (epoch seconds); `partial`
+    names the peers that did not answer (their rollouts are missing, and the page says so)."""
     shown = [summary for summary in summaries if filters.admits(summary)]
     problems = [summary for summary in shown if summary["problems"]]
     body = [
+        _partial(partial),
         _filter_form(expectations, filters),
         _attention(problems, clock, len(shown)),
         '<div class="groups" id="groups">',
@@ -74,6 +77,16 @@ def render_board(
         "</section>",
     ]
     return page("Rollout sentinel", "\n".join(body), clock, "board")
+
+
+def _partial(peers: Sequence[str]) -> str:
+    if not peers:
+        return ""
+    names = ", ".join(esc(peer) for peer in peers)
+    return (
+        '<p class="partial" role="alert"><span aria-hidden="true">✕</span> Not answering: '
+        f"{names}. The rollouts they own are missing from this page.</p>"
+    )
 
 
 def _filter_form(expectations: Sequence[Expectation], filters: BoardFilters) -> str:

@@ -22,6 +22,7 @@ from sentinel.status.api import (
     full,
     graph_order,
     rollout_list,
+    stream_message,
     summary,
 )
 from sentinel.status.assets import openapi_document
@@ -201,3 +202,12 @@ def test_parallel_steps_keep_their_declared_order(example: Example) -> None:
         "TournamentService_Enabled",
         "Release_Announced",
     ]
+
+
+def test_a_stream_message_is_one_finding_event() -> None:
+    finding = Finding(Kind.STALL, 0.0, expectation="e", rollout="k\nevent: x", step="A")
+    message = stream_message(finding)
+    assert message.startswith(b"event: finding\ndata: {")
+    assert message.endswith(b"}\n\n")
+    # A newline in bus data stays inside the JSON string: it cannot start a new SSE field.
+    assert message.count(b"\n") == 3

@@ -158,3 +158,11 @@ def test_no_format_loses_the_hostile_key(hostile: Hostile, fmt: str) -> None:
 
 def summary_of(rollout: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in rollout.items() if key != "findings"}
+
+
+def test_the_board_names_peers_that_did_not_answer_as_text(hostile: Hostile) -> None:
+    _, exp, clock = hostile
+    html = render_board([], [], [exp], clock, BoardFilters(), partial=["<b>10.0.0.7</b>:9464"])
+    tags = parse(html)
+    assert "b" not in {tag for tag, _ in tags.tags}
+    assert "Not answering: <b>10.0.0.7</b>:9464." in "".join(tags.text)
