@@ -27,7 +27,7 @@ DEFAULT_BASE = "json-schema:///"
 class CompiledSchema:
     """A writer schema ready to check events; `check` is on the hot path."""
 
-    __slots__ = ("_validator", "ref", "schema_type", "subject", "version")
+    __slots__ = ("_validator", "ref", "subject", "version")
 
     def __init__(
         self,
@@ -40,7 +40,6 @@ class CompiledSchema:
         self.ref = ref
         self.subject = subject
         self.version = version
-        self.schema_type = "JSON"
 
     def check(self, data: Any) -> list[str]:
         """The validator's messages, as `SchemaRegistry.check` words them ([] = valid)."""

@@ -46,7 +46,7 @@ class Answer:
         except orjson.JSONDecodeError:
             raise transport.unavailable(
                 f"{self.url}: answered {self.status} with something that is not JSON: "
-                f"{preview(self.body)}"
+                f"{_preview(self.body)}"
             ) from None
 
 
@@ -87,8 +87,9 @@ class Transport:
         url = self.settings.url + path
         attempts = self.settings.retries + 1
         problem = ""
+        retry_after: float | None = None
         for attempt in range(attempts):
-            retry_after: float | None = None
+            retry_after = None
             try:
                 answer = await self._once(url, accept, params)
             except aiohttp.ClientSSLError as error:
@@ -108,7 +109,7 @@ class Transport:
                     self._not_found(answer)
                 if answer.status not in RETRIABLE:
                     raise self.unavailable(_refusal(answer))
-                problem = f"HTTP {answer.status} {preview(answer.body)}".rstrip()
+                problem = f"HTTP {answer.status} {_preview(answer.body)}".rstrip()
                 retry_after = _retry_after(answer.headers.get("Retry-After"))
             if attempt + 1 == attempts:
                 break
@@ -123,7 +124,7 @@ class Transport:
                 delay = max(delay, retry_after)
             await self._sleep(delay)
         tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
-        raise self.unavailable(f"{url}: {problem} ({tries})")
+        raise self.unavailable(f"{url}: {problem} ({tries})", retry_after)
 
     async def try_get(
         self, path: str, accept: str, params: Mapping[str, str] | None = None
@@ -205,7 +206,7 @@ def _refusal(answer: Answer) -> str:
         hint = f"a redirect to {answer.headers.get('Location', '?')}, not followed"
     else:
         hint = ""
-    text = f"{answer.url}: HTTP {status} {preview(answer.body)}".rstrip()
+    text = f"{answer.url}: HTTP {status} {_preview(answer.body)}".rstrip()
     return f"{text} ({hint})" if hint else text
 
 
@@ -230,7 +231,7 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, moment.timestamp() - time.time())
 
 
-def preview(body: bytes) -> str:
+def _preview(body: bytes) -> str:
     """The start of a body, for messages: enough to recognise HTML or a proxy's page."""
     if not body:
         return "(an empty body)"

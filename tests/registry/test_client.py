@@ -9,6 +9,7 @@ from sentinel.registry.client import (
     ConfluentClient,
     Reference,
     RegisteredSchema,
+    _sniff_type,
     make_client,
 )
 from sentinel.registry.errors import InvalidSchema, RegistryUnavailable, SchemaNotFound
@@ -85,3 +86,18 @@ async def test_a_missing_reference_is_not_found_and_names_the_reference() -> Non
         "schema id 5: reference 'a.json' (subject a version 1): "
         "http://r/subjects/a/versions/1: Subject gone"
     )
+
+
+@pytest.mark.parametrize(
+    ("content", "schema_type"),
+    [
+        (b'{"type": "object", "properties": {}}', "JSON"),
+        (b'{"type": "record", "name": "Deployed", "fields": []}', "AVRO"),
+        (b'["null", "string"]', "AVRO"),
+        (b'syntax = "proto3"; message Deployed {}', "PROTOBUF"),
+    ],
+)
+def test_apicurio_content_that_comes_without_a_type_is_recognised(
+    content: bytes, schema_type: str
+) -> None:
+    assert _sniff_type(content) == schema_type
