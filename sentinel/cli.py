@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--for", dest="duration", type=float, metavar="SECONDS", help="stop after this long"
     )
+    from sentinel.learning import command as learn_command  # noqa: PLC0415 (only when parsing)
+
+    learn_command.add_parser(commands)
     return parser
 
 
@@ -117,6 +120,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from sentinel.app.watcher import run_from_config  # noqa: PLC0415 (heavy imports)
 
         return run_from_config(Path(args.config))
+    if args.command == "learn":
+        from sentinel.learning.command import run as run_learn  # noqa: PLC0415 (heavy imports)
+
+        return run_learn(args)
     from sentinel.demo import run_demo  # noqa: PLC0415 (heavy imports)
 
     return run_demo(speed=args.speed, duration_s=args.duration)
