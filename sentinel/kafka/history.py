@@ -3,8 +3,9 @@
 The consumer has no group and commits nothing, so the live sentinel's group, its offsets and
 its partitions are untouched. Partitions are assigned by hand, each starts at the first
 offset at or after the given time (`offsets_for_times`) and stops at its end offset as of
-the start: records produced meanwhile are left for the next run. Records of all partitions
-come out merged by broker timestamp, the closest to the order in which they were produced.
+the start: records produced meanwhile are left for the next run. A record whose timestamp is
+older than the given time is skipped wherever it is. Records of all partitions come out
+merged by timestamp, the closest to the order in which they were produced.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ async def read_history(
             if start < ends[tp]:
                 consumer.seek(tp, start)
                 reading.append(tp)
-        async for record in _merged(consumer, reading, ends, stall_s):
+        async for record in _merged(consumer, reading, ends, since_ms, stall_s):
             yield record
     except KafkaError as error:
         raise HistoryError(f"reading the history failed: {error}") from None
@@ -90,6 +91,7 @@ async def _merged(
     consumer: AIOKafkaConsumer,
     partitions: list[TopicPartition],
     ends: dict[TopicPartition, int],
+    since_ms: int,
     stall_s: float,
 ) -> AsyncIterator[HistoryRecord]:
     """A k-way merge by timestamp: each partition's next records wait in a small buffer."""
@@ -97,7 +99,7 @@ async def _merged(
     active = set(partitions)
     while active:
         for tp in [tp for tp in active if not buffers[tp]]:
-            if not await _refill(consumer, tp, ends[tp], buffers[tp], stall_s):
+            if not await _refill(consumer, tp, ends[tp], buffers[tp], since_ms, stall_s):
                 active.discard(tp)
         if not active:
             return
@@ -116,6 +118,7 @@ async def _refill(
     tp: TopicPartition,
     end: int,
     buffer: deque[ConsumerRecord],
+    since_ms: int,
     stall_s: float,
 ) -> bool:
     """Fill the buffer of `tp`; False once the partition has nothing left before `end`."""
@@ -124,14 +127,20 @@ async def _refill(
         if await consumer.position(tp) >= end:
             return False
         fetched = await consumer.getmany(tp, timeout_ms=_FETCH_MS, max_records=_BATCH)
-        messages = [m for m in fetched.get(tp, []) if m.offset < end]
-        if messages:
-            buffer.extend(messages)
+        messages = fetched.get(tp, [])
+        if not messages:
+            waited += _FETCH_MS / 1000
+            if waited >= stall_s:
+                position = await consumer.position(tp)
+                raise HistoryError(
+                    f"{tp.topic}/{tp.partition}: nothing after offset {position} of {end} for"
+                    f" {stall_s:.0f}s; was the topic truncated while it was read?"
+                )
+            continue
+        waited = 0.0
+        # Timestamps are not monotonic within a partition (producers' clocks, CreateTime):
+        # a record older than `since` may follow the first that is not. Brokers that cannot
+        # answer offsets_for_times (the embedded Tansu) start at the beginning: same filter.
+        buffer.extend(m for m in messages if m.offset < end and not 0 <= m.timestamp < since_ms)
+        if buffer:
             return True
-        waited += _FETCH_MS / 1000
-        if waited >= stall_s:
-            position = await consumer.position(tp)
-            raise HistoryError(
-                f"{tp.topic}/{tp.partition}: nothing after offset {position} of {end} for"
-                f" {stall_s:.0f}s; was the topic truncated while it was read?"
-            )
