@@ -10,6 +10,7 @@ such wait is a future false alarm), and a step that never occurs. Purely computa
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 
 from sentinel.durations import format_duration
@@ -139,14 +140,14 @@ def compare(
 
 def _windows(expectation: Expectation, observed: Observed, ids: dict[str, int]) -> list[Difference]:
     """Every declared window that the 99th percentile of its observed waits exceeds."""
-    checks: list[tuple[str | None, str, float | None, list[float]]] = [
-        (step.event, f"{step.event}: within", step.within, observed.waits.get(ids[step.event], []))
+    checks: list[tuple[str | None, str, float | None, Sequence[float]]] = [
+        (step.event, f"{step.event}: within", step.within, observed.waits.get(ids[step.event], ()))
         for step in expectation.steps
         if step.event in ids
     ]
     checks.append((None, "deadline", expectation.deadline, observed.durations))
     for comp in expectation.compensation:
-        waits = observed.rollback_waits.get(ids.get(comp.trigger, -1), [])
+        waits = observed.rollback_waits.get(ids.get(comp.trigger, -1), ())
         label = f"{comp.expect} (compensation of {comp.trigger}): within"
         checks.append((comp.expect, label, comp.within, waits))
     differences = []

@@ -47,7 +47,7 @@ class Learner:
         self._choices: list[PathChoice] = []
         self._collector: Collector | None = None
         self._sample: list[Envelope | Malformed] = []
-        self._discovery = Discovery()
+        self._discovery = Discovery() if options.correlate is None else None
         if options.correlate is not None:
             # A given path claims no type in particular: every type may be on it.
             self._start([PathChoice(options.correlate, frozenset(), 0, 0)])
@@ -58,7 +58,7 @@ class Learner:
             self._collector.add(item)
             return
         self._sample.append(item)
-        if isinstance(item, Envelope):
+        if isinstance(item, Envelope) and self._discovery is not None:
             self._discovery.add(item)
         if len(self._sample) >= self.options.sample_size:
             self._decide()
@@ -101,7 +101,8 @@ class Learner:
         )
 
     def _decide(self) -> None:
-        self._start(self._discovery.choose())
+        self._start(self._discovery.choose() if self._discovery is not None else [])
+        self._discovery = None  # what it counted is no longer needed
         sample, self._sample = self._sample, []
         assert self._collector is not None
         self._collector.feed(sample)
