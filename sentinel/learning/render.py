@@ -40,7 +40,9 @@ def render(exp: LearnedExpectation) -> str:
         f" up; each prerequisite came first in at least {exp.min_support:.0%} of the rollouts"
         " that have both steps. Step counts leave out rolled-back rollouts."
     )
-    lines = [f"# {line}" for line in textwrap.wrap(header, width=_WIDTH - 2)]
+    lines = [
+        f"# {line}" for line in textwrap.wrap(header, width=_WIDTH - 2, break_on_hyphens=False)
+    ]
     lines += [
         "apiVersion: sentinel/v1",
         "kind: Expectation",
@@ -77,9 +79,9 @@ def _step(step: LearnedStep) -> list[str]:
                 f" {edge.both} rollouts that have both ({edge.before / edge.both:.0%})"
             )
     if step.within is not None and step.waits is not None:
-        since = "its last prerequisite" if step.after else "the opening"
+        since = "waited" if step.after else "from the opening:"
         lines.append(
-            f"      within: {format_duration(step.within)}  # after {since}: {_figures(step.waits)}"
+            f"      within: {format_duration(step.within)}  # {since} {_figures(step.waits)}"
         )
     return lines
 
@@ -90,7 +92,9 @@ def _compensation(comp: LearnedCompensation) -> list[str]:
         f"      expect: {_scalar(comp.expect)}  # followed in {comp.followed} of {comp.rollouts}",
     ]
     if comp.within is not None and comp.waits is not None:
-        lines.append(f"      within: {format_duration(comp.within)}  # {_figures(comp.waits)}")
+        lines.append(
+            f"      within: {format_duration(comp.within)}  # waited {_figures(comp.waits)}"
+        )
     return lines
 
 
