@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import kafka_bench, replay_bench, store_bench
+from bench import kafka_bench, learn_bench, replay_bench, store_bench
 
 
 def main() -> int:
@@ -14,6 +14,8 @@ def main() -> int:
     kafka_bench.main()
     print("\n== state store (issue 5)")
     store_bench.main()
+    print("\n== sentinel learn (issue 13): 1,000,000 events of 100,000 rollouts")
+    learn_bench.main()
     return 0
 
 
