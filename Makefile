@@ -19,6 +19,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check sentinel tests bench
 	$(BIN)/ruff format --check sentinel tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # helm, promtool and a Kubernetes schema validator for tests/deploy (into .tools/; promtool
 # from Debian's prometheus package when missing).

@@ -13,7 +13,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.replay_bench import ROOT, generate_log
-from sentinel.app.watcher import Watcher
+from sentinel.app.wiring import build_watcher
 from sentinel.config import load_config
 from sentinel.kafka.broker import EmbeddedBroker
 from sentinel.timefmt import format_rfc3339, parse_rfc3339
@@ -107,11 +107,12 @@ def _config(directory: Path, servers: str, topic: str, group: str, expectations:
 
 async def _sentinel_rate(directory: Path, servers: str, topic: str, total: int) -> float:
     config = load_config(_config(directory, servers, topic, "bench-sentinel", ROOT))
-    watcher = Watcher(config, out=_Clocked())
+    watcher = build_watcher(config, out=_Clocked())
     task = asyncio.create_task(watcher.run(handle_signals=False))
     first = None
-    while sum(watcher._progress.offsets.values()) < total:
-        if first is None and watcher._progress.offsets:
+    positions = watcher.pipeline.positions
+    while sum(positions.values()) < total:
+        if first is None and positions:
             first = time.perf_counter()
         await asyncio.sleep(0.005)
     elapsed = time.perf_counter() - (first or time.perf_counter())
@@ -128,7 +129,7 @@ async def _latency(directory: Path, broker: EmbeddedBroker) -> list[float]:
     (folder / "latency.yaml").write_text(LATENCY_EXPECTATION)
     config = load_config(_config(directory, broker.bootstrap_servers, topic, "bench-lat", folder))
     sink = _Clocked()
-    watcher = Watcher(config, out=sink)
+    watcher = build_watcher(config, out=sink)
     task = asyncio.create_task(watcher.run(handle_signals=False))
     while not watcher.source.assigned():
         await asyncio.sleep(0.05)

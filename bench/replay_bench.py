@@ -11,7 +11,7 @@ import orjson
 
 from sentinel.engine import Engine
 from sentinel.expectation_loader import load_expectations
-from sentinel.replay import read_lines, replay
+from sentinel.replay import replay_lines
 from sentinel.schemas import SchemaRegistry
 from sentinel.timefmt import format_rfc3339
 
@@ -66,7 +66,7 @@ def main() -> dict[str, float]:
     engine = Engine(loaded.expectations, schemas)
     gc.collect()
     started = time.perf_counter()
-    findings = sum(1 for _ in replay(read_lines(log), engine, read_at=time.time))
+    findings = sum(1 for _ in replay_lines(log, engine, read_at=time.time, batch=500))
     elapsed = time.perf_counter() - started
     rate = len(log) / elapsed
     print(
@@ -84,7 +84,7 @@ def main() -> dict[str, float]:
     gc.collect()
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
-    for _ in replay(read_lines(opening), engine, read_at=time.time):
+    for _ in replay_lines(opening, engine, read_at=time.time, batch=500):
         pass
     gc.collect()
     after, peak = tracemalloc.get_traced_memory()

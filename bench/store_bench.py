@@ -8,19 +8,22 @@ import gc
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from bench.replay_bench import ROOT, T0, _event, generate_log
-from sentinel.engine import Engine, EngineChanges
+from sentinel.decoders import BusDecoder
+from sentinel.engine import Engine
 from sentinel.envelope import Envelope, from_json
 from sentinel.expectation_loader import load_expectations
-from sentinel.findings import Finding
 from sentinel.kafka.broker import EmbeddedBroker
+from sentinel.pipeline import Pipeline, WallClock
+from sentinel.records import Partition, Record
 from sentinel.schemas import SchemaRegistry
-from sentinel.store.base import StateStore, StoredState, TopicPartition
-from sentinel.store.batches import Fed, process_batch, restore
+from sentinel.storage import Batch, NullStore, StateStore
 from sentinel.store.changelog import ChangelogStore
 from sentinel.store.memory import MemoryStore
 from sentinel.store.sqlite import SqliteStore
@@ -44,7 +47,7 @@ def main() -> dict[str, float]:
         # Alternating, best of three each: the machine is shared, and other work only slows.
         for attempt in range(3):
             for name, opener in (
-                ("off", _NoStore),
+                ("off", NullStore),
                 ("memory", MemoryStore),
                 ("sqlite", partial(SqliteStore, Path(directory) / f"state-{attempt}.db")),
             ):
@@ -83,69 +86,21 @@ def main() -> dict[str, float]:
     }
 
 
-class _NoStore:
-    """The store switched off: the batch driver's calls, and nothing kept."""
-
-    connection = sqlite3.connect(":memory:", isolation_level=None)
-
-    def load(self) -> StoredState:
-        return StoredState()
-
-    def offsets(self) -> dict[TopicPartition, int]:
-        return {}
-
-    def begin(self) -> None:
-        pass
-
-    def new_findings(self, findings: Sequence[Finding]) -> list[Finding]:
-        return list(findings)
-
-    def commit(
-        self,
-        changes: EngineChanges,
-        findings: Sequence[Finding],
-        offsets: Mapping[TopicPartition, int],
-    ) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 class _Timed:
-    """A store whose batch calls are timed: their share of the batch time is its cost."""
+    """A store whose transactions are timed: their share of the batch time is its cost."""
 
     def __init__(self, store: StateStore) -> None:
         self.store = store
         self.seconds = 0.0
 
-    @property
-    def connection(self) -> sqlite3.Connection:
-        return self.store.connection
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
 
-    def load(self) -> StoredState:
-        return self.store.load()
-
-    def offsets(self) -> dict[TopicPartition, int]:
-        return self.store.offsets()
-
-    def begin(self) -> None:
-        self.store.begin()
-
-    def new_findings(self, findings: Sequence[Finding]) -> list[Finding]:
+    @contextmanager
+    def transaction(self) -> Iterator[Batch]:
         started = time.perf_counter()
-        fresh = self.store.new_findings(findings)
-        self.seconds += time.perf_counter() - started
-        return fresh
-
-    def commit(
-        self,
-        changes: EngineChanges,
-        findings: Sequence[Finding],
-        offsets: Mapping[TopicPartition, int],
-    ) -> None:
-        started = time.perf_counter()
-        self.store.commit(changes, findings, offsets)
+        with self.store.transaction() as batch:
+            yield batch
         self.seconds += time.perf_counter() - started
 
     def close(self) -> None:
@@ -155,67 +110,73 @@ class _Timed:
 
 
 def _throughput(
-    log: Sequence[bytes], engine: Engine, opener: Callable[[], StateStore]
+    log: list[bytes], engine: Engine, opener: Callable[[], StateStore]
 ) -> tuple[float, float]:
-    """Events per second (parse, apply, keep each batch), and the store's share of the time."""
+    """Events per second through the pipeline (decode, apply, keep each batch), and the
+    store's share of the time."""
     store = _Timed(opener())
-    positions: dict[TopicPartition, int] = {}
+    pipeline = Pipeline(engine, store, BusDecoder())
+    records = [
+        Record(Partition("rollout.events", index % PARTITIONS), index // PARTITIONS, line)
+        for index, line in enumerate(log)
+    ]
     clock = float("-inf")
     gc.collect()
     started = time.perf_counter()
-    for start in range(0, len(log), BATCH):
-        batch = []
-        for index in range(start, min(start + BATCH, len(log))):
-            item = from_json(log[index])
+    for start in range(0, len(records), BATCH):
+        batch = records[start : start + BATCH]
+        for line in log[start : start + BATCH]:
+            item = from_json(line)  # the wall clock of a live batch: the newest event in it
             if isinstance(item, Envelope) and item.time is not None:
                 clock = max(clock, item.time)
-            partition = ("rollout.events", index % PARTITIONS)
-            batch.append(Fed(item, partition, index // PARTITIONS, clock))
-        process_batch(engine, store, batch, positions)
+        pipeline.process(batch, WallClock(clock))
     store.close()
     elapsed = time.perf_counter() - started
     return len(log) / elapsed, store.seconds / elapsed
 
 
-def _opening() -> list[Fed]:
+PARTITION = Partition("rollout.events", 0)
+
+
+def _opening() -> list[Record]:
     return [
-        Fed(
-            from_json(
-                _event(
-                    f"o-{i}",
-                    "SchemaV2_Ready",
-                    T0,
-                    {"rollout_id": f"open-{i}", "schema_version": "2", "migration_id": "m"},
-                )
-            ),
-            ("rollout.events", 0),
+        Record(
+            PARTITION,
             i,
-            T0,
+            _event(
+                f"o-{i}",
+                "SchemaV2_Ready",
+                T0,
+                {"rollout_id": f"open-{i}", "schema_version": "2", "migration_id": "m"},
+            ),
         )
         for i in range(OPEN_ROLLOUTS)
     ]
 
 
+def _open_all(pipeline: Pipeline) -> None:
+    records = _opening()
+    for start in range(0, len(records), BATCH):
+        pipeline.process(records[start : start + BATCH], WallClock(T0))
+
+
 def _restore(new_engine: Callable[[], Engine], path: Path) -> tuple[float, int]:
     """Seconds to bring 100,000 open rollouts back into a new engine; the file's size."""
     store = SqliteStore(path)
-    engine = new_engine()
-    positions: dict[TopicPartition, int] = {}
-    records = _opening()
-    for start in range(0, len(records), BATCH):
-        process_batch(engine, store, records[start : start + BATCH], positions)
-    store.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    _open_all(Pipeline(new_engine(), store, BusDecoder()))
     store.close()
+    with sqlite3.connect(path) as raw:
+        raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    raw.close()
     size = path.stat().st_size
-    del engine, records
     gc.collect()
     started = time.perf_counter()
     reopened = SqliteStore(path)
-    fresh = new_engine()
-    restore(fresh, reopened)
+    fresh = Pipeline(new_engine(), reopened, BusDecoder())
+    fresh.restore()
     elapsed = time.perf_counter() - started
     reopened.close()
-    assert sum(len(by_key) for by_key in fresh.rollouts.values()) == OPEN_ROLLOUTS
+    assert sum(len(by_key) for by_key in fresh.engine.rollouts.values()) == OPEN_ROLLOUTS
     return elapsed, size
 
 
@@ -231,27 +192,26 @@ async def _changelog_restore(new_engine: Callable[[], Engine], directory: Path) 
         writer = replica("writer.db")
         await writer.start()
         await writer.ensure_topics({"rollout.events": 1})
-        await writer.assign([("rollout.events", 0)])
-        engine = new_engine()
-        positions: dict[TopicPartition, int] = {}
+        await writer.assign([PARTITION])
+        pipeline = Pipeline(new_engine(), writer, BusDecoder())
         records = _opening()
         for start in range(0, len(records), BATCH):
-            process_batch(engine, writer, records[start : start + BATCH], positions)
+            pipeline.process(records[start : start + BATCH], WallClock(T0))
             await writer.flush()
         await writer.stop()
         writer.close()
-        del engine, records
+        del pipeline, records
         gc.collect()
         reader = replica("reader.db")
         await reader.start()
         started = time.perf_counter()
-        await reader.assign([("rollout.events", 0)])
-        fresh = new_engine()
-        restore(fresh, reader)
+        await reader.assign([PARTITION])
+        fresh = Pipeline(new_engine(), reader, BusDecoder())
+        fresh.restore([PARTITION])
         elapsed = time.perf_counter() - started
         await reader.stop()
         reader.close()
-    assert sum(len(by_key) for by_key in fresh.rollouts.values()) == OPEN_ROLLOUTS
+    assert sum(len(by_key) for by_key in fresh.engine.rollouts.values()) == OPEN_ROLLOUTS
     return elapsed
 
 

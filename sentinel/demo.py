@@ -27,7 +27,7 @@ from aiokafka import AIOKafkaProducer
 import sentinel
 from sentinel.app.logs import configure_logging
 from sentinel.app.rules import Rules, load_rules
-from sentinel.app.watcher import Watcher
+from sentinel.app.wiring import build_watcher
 from sentinel.config import load_config
 from sentinel.errors import SentinelError
 from sentinel.expectations import Expectation
@@ -98,7 +98,7 @@ async def _demo(speed: float, duration_s: float | None) -> int:
         )
         config = load_config(config_path)
         configure_logging(config.log.level)
-        watcher = Watcher(
+        watcher = build_watcher(
             config,
             out=_ReadableFindings(sys.stdout),
             rules_loader=lambda: scaled(load_rules(config.expectations, config.schemas), speed),

@@ -18,83 +18,22 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass
 
-from sentinel.envelope import MISSING, Envelope, Malformed, correlation_key
+from sentinel.engine_hooks import EngineObserver, NoSchemas, NullObserver, SchemaCheck
+from sentinel.envelope import Envelope, Malformed, correlation_key
+from sentinel.event_findings import event_finding, schema_violation, uncorrelated
 from sentinel.expectations import Compensation, Expectation, Step
 from sentinel.findings import Finding, Kind
-from sentinel.views import Phase, RolloutView, StepStatus
+from sentinel.records import Partition
+from sentinel.rollout import RolloutState, active_compensation, view_of
+from sentinel.views import Phase, RolloutView
 
 # A heap key whose step is "" is the rollout's overall deadline.
 ROLLOUT_DEADLINE = ""
 DEFAULT_RETENTION_S = 24 * 3600.0
 # Forgetting old rollouts and event ids is batched: once per minute of clock time is plenty.
 PRUNE_EVERY_S = 60.0
-
-
-class SchemaCheck(Protocol):
-    """What the engine needs of a schema registry (sentinel.schemas.SchemaRegistry)."""
-
-    def check(self, event_type: str, data: object) -> list[str] | None: ...
-
-
-class EngineObserver(Protocol):
-    """Hooks for metrics; called synchronously, so implementations must be cheap."""
-
-    def event_read(self, event_type: str, outcome: str) -> None: ...
-    def rollout_opened(self, expectation: str) -> None: ...
-    def rollout_closed(self, expectation: str, outcome: str, duration_s: float) -> None: ...
-    def step_seen(self, expectation: str, step: str, wait_s: float) -> None: ...
-
-
-class NullObserver:
-    """The observer when nobody is watching (replay, tests)."""
-
-    def event_read(self, event_type: str, outcome: str) -> None:
-        pass
-
-    def rollout_opened(self, expectation: str) -> None:
-        pass
-
-    def rollout_closed(self, expectation: str, outcome: str, duration_s: float) -> None:
-        pass
-
-    def step_seen(self, expectation: str, step: str, wait_s: float) -> None:
-        pass
-
-
-class _NoSchemas:
-    def check(self, event_type: str, data: object) -> list[str] | None:
-        return None
-
-
-@dataclass(slots=True)
-class RolloutState:
-    """One rollout's state: plain data, so a store can persist it and a page can show it."""
-
-    expectation: str
-    key: str
-    opened_at: float
-    phase: Phase = Phase.OPEN
-    seen: dict[str, float] = field(default_factory=dict)  # event type -> event time
-    due: dict[str, float] = field(default_factory=dict)  # pending step -> due time
-    stalled: tuple[str, ...] = ()  # a tuple: almost always empty, and sets cost 200 bytes
-    remaining: int = 0  # steps not yet seen; 0 means complete
-    deadline_at: float | None = None
-    rollback: str | None = None  # the compensation trigger being honoured
-    closed_at: float | None = None
-    # Where its events came from (Kafka partitions); a lagging feed holds its deadlines.
-    feeds: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Scope:
-    """One copy of an event from the repartition topic: for which expectation, and whether it
-    is the copy that reports on the event itself (schema, registration, correlation)."""
-
-    expectation: str
-    primary: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +58,7 @@ class Engine:
         retention_s: float = DEFAULT_RETENTION_S,
     ) -> None:
         self.expectations = {exp.name: exp for exp in expectations}
-        self.schemas: SchemaCheck = schemas if schemas is not None else _NoSchemas()
+        self.schemas: SchemaCheck = schemas if schemas is not None else NoSchemas()
         self.observer: EngineObserver = observer if observer is not None else NullObserver()
         self.retention_s = retention_s
         self.clock = float("-inf")
@@ -133,7 +72,7 @@ class Engine:
         # What the engine last forgot below: a store may forget the same, not more.
         self._pruned_horizon = float("-inf")
         # Due deadlines of rollouts whose feed lags, by feed (see `advance`).
-        self._parked: dict[str, list[tuple[float, str, str, str]]] = {}
+        self._parked: dict[Partition, list[tuple[float, str, str, str]]] = {}
         # What changed since the last `take_changes()`: what a state store must write.
         self._changed: set[tuple[str, str]] = set()
         self._new_events: list[tuple[str, str, float]] = []
@@ -146,13 +85,15 @@ class Engine:
         self,
         item: Envelope | Malformed,
         now: float,
-        feed: str | None = None,
-        scope: Scope | None = None,
+        feed: Partition | None = None,
+        only: str | None = None,
+        primary: bool = True,
     ) -> list[Finding]:
         """Take one event read at `now` (an event without `time` happened at `now`).
 
-        With a `scope` (a copy from the repartition topic), the event advances only the
-        scope's expectation, and only the primary copy says anything about the event itself.
+        With `only`, the event advances that expectation alone (one of several copies of an
+        event, each for one expectation); `primary=False` keeps a copy from saying anything
+        about the event itself (schema, registration, correlation): another copy does.
         """
         self.clock = max(self.clock, now)
         if isinstance(item, Malformed):
@@ -160,10 +101,9 @@ class Engine:
             return [
                 Finding(Kind.MALFORMED, self.clock, reason=item.reason, event_source=item.origin)
             ]
-        primary = scope is None or scope.primary
         if item.id is not None:
             # Copies of one event for different expectations are different deliveries.
-            event_id = item.id if scope is None else f"{item.id}\x1f{scope.expectation}"
+            event_id = item.id if only is None else f"{item.id}\x1f{only}"
             identity = (item.source or "", event_id)
             if identity in self.seen_events:
                 if primary:
@@ -177,14 +117,14 @@ class Engine:
         if errors:
             if primary:
                 self.observer.event_read(item.type, "invalid")
-                findings.append(self._schema_violation(item, errors, interested))
+                findings.append(schema_violation(item, errors, interested, self.clock))
             return findings
         if primary and errors is None:
             self.observer.event_read(item.type, "unregistered")
             if item.type not in self.unregistered_types:
                 self.unregistered_types.add(item.type)
                 self._new_unregistered.append(item.type)
-                findings.append(self._event_finding(Kind.UNREGISTERED_EVENT, item))
+                findings.append(event_finding(Kind.UNREGISTERED_EVENT, item, self.clock))
         elif primary:
             self.observer.event_read(item.type, "valid")
         at = item.time if item.time is not None else now
@@ -192,12 +132,12 @@ class Engine:
             key = correlation_key(item.lookup(exp.correlate_path))
             if key is None:
                 if primary:
-                    findings.append(self._uncorrelated(exp, item))
-            elif scope is None or scope.expectation == exp.name:
+                    findings.append(uncorrelated(exp, item, self.clock))
+            elif only is None or only == exp.name:
                 self._route(exp, key, item, at, feed, findings)
         return findings
 
-    def advance(self, now: float, held_feeds: Collection[str] = ()) -> list[Finding]:
+    def advance(self, now: float, held_feeds: Collection[Partition] = ()) -> list[Finding]:
         """Move the clock to `now`: every deadline strictly before it fires, in heap order.
 
         Deadlines of rollouts fed by a feed in `held_feeds` (a lagging partition) wait.
@@ -246,31 +186,7 @@ class Engine:
         """A snapshot of one rollout for people, or None when it is unknown."""
         exp = self.expectations.get(expectation)
         rollout = self.rollouts.get(expectation, {}).get(key)
-        if exp is None or rollout is None:
-            return None
-        steps = tuple(self._step_status(exp, rollout, step) for step in exp.steps)
-        compensation = None
-        if rollout.rollback is not None:
-            comp = _active_compensation(exp, rollout)
-            compensation = StepStatus(
-                comp.expect,
-                exp.owner,
-                (comp.trigger,),
-                rollout.seen.get(comp.expect),
-                rollout.due.get(comp.expect, _stalled_due(rollout, comp)),
-                comp.expect in rollout.stalled,
-            )
-        return RolloutView(
-            expectation=exp.name,
-            rollout=key,
-            owner=exp.owner,
-            phase=rollout.phase,
-            opened_at=rollout.opened_at,
-            deadline_at=None if exp.deadline is None else rollout.opened_at + exp.deadline,
-            steps=steps,
-            compensation=compensation,
-            closed_at=rollout.closed_at,
-        )
+        return None if exp is None or rollout is None else view_of(exp, rollout)
 
     @property
     def pending_deadlines(self) -> int:
@@ -297,9 +213,12 @@ class Engine:
         """Rebuild from stored state: deadlines are recomputed from the rollouts themselves."""
         self.clock = max(self.clock, clock)
         for rollout in rollouts:
-            if rollout.expectation not in self.rollouts:
-                continue  # its expectation was removed while the sentinel was down
-            self.rollouts[rollout.expectation][rollout.key] = rollout
+            held = self.rollouts.get(rollout.expectation)
+            # Not its expectation any more (removed while the sentinel was down), or held
+            # already (a partition assigned again to the replica that restored it at start).
+            if held is None or rollout.key in held:
+                continue
+            held[rollout.key] = rollout
             for step, due in rollout.due.items():
                 self.deadlines.append((due, rollout.expectation, rollout.key, step))
             if rollout.deadline_at is not None and rollout.phase is Phase.OPEN:
@@ -313,7 +232,7 @@ class Engine:
             self.seen_events[(source, event_id)] = at
         self.unregistered_types.update(unregistered_types)
 
-    def forget_feeds(self, feeds: Collection[str]) -> int:
+    def forget_feeds(self, feeds: Collection[Partition]) -> int:
         """Drop the rollouts that live in `feeds` (partitions now owned by another replica).
 
         Nothing is recorded as changed: the store keeps them for whoever owns them now.
@@ -321,7 +240,7 @@ class Engine:
         """
         dropped = 0
         for name, by_key in self.rollouts.items():
-            for key in [k for k, r in by_key.items() if r.feeds and r.feeds[0] in feeds]:
+            for key in [k for k, r in by_key.items() if r.home in feeds]:
                 del by_key[key]
                 self._changed.discard((name, key))
                 dropped += 1
@@ -359,7 +278,7 @@ class Engine:
         key: str,
         event: Envelope,
         at: float,
-        feed: str | None,
+        feed: Partition | None,
         findings: list[Finding],
     ) -> None:
         rollout = self.rollouts[exp.name].get(key)
@@ -379,11 +298,12 @@ class Engine:
             return
         step = exp.step_index.get(event.type)
         if step is not None:
-            self._see_step(exp, rollout, step, at, findings)
+            self._see_step(exp, rollout, step, event, at, findings)
             return
         # The compensation's `expect` before any trigger: remember it, and say it is odd.
         if event.type not in rollout.seen:
             rollout.seen[event.type] = at
+            rollout.counted[event.type] = (event.id, event.source)
             comp = exp.by_expect.get(event.type)
             missing = (comp.trigger,) if comp is not None else ()
             findings.append(
@@ -409,6 +329,7 @@ class Engine:
         exp: Expectation,
         rollout: RolloutState,
         step: Step,
+        event: Envelope,
         at: float,
         findings: list[Finding],
     ) -> None:
@@ -418,6 +339,7 @@ class Engine:
         if name in seen:
             return  # a step seen a second time changes nothing
         seen[name] = at
+        rollout.counted[name] = (event.id, event.source)
         if rollout.due:
             rollout.due.pop(name, None)
         window_start = rollout.opened_at
@@ -470,6 +392,7 @@ class Engine:
         rollout.phase = Phase.ROLLING_BACK
         rollout.rollback = comp.trigger
         rollout.seen[comp.trigger] = at
+        rollout.counted[comp.trigger] = (event.id, event.source)
         rollout.due.clear()  # every pending step deadline is cancelled, and so is the rollout's
         rollout.deadline_at = None
         findings.append(self._rollout_finding(Kind.ROLLBACK, rollout, None, event=event))
@@ -486,10 +409,11 @@ class Engine:
         at: float,
         findings: list[Finding],
     ) -> None:
-        comp = _active_compensation(exp, rollout)
+        comp = active_compensation(exp, rollout)
         if event.type != comp.expect or comp.expect in rollout.seen:
             return  # only the compensation's `expect` matters now
         rollout.seen[comp.expect] = at
+        rollout.counted[comp.expect] = (event.id, event.source)
         rollout.due.pop(comp.expect, None)
         if comp.expect in rollout.stalled:
             findings.append(self._rollout_finding(Kind.RECOVERED, rollout, comp.expect))
@@ -559,62 +483,6 @@ class Engine:
     def _deadline_exceeded(self, rollout: RolloutState, due: float) -> Finding:
         return self._rollout_finding(Kind.DEADLINE_EXCEEDED, rollout, None, deadline=due)
 
-    def _event_finding(self, kind: Kind, event: Envelope, **extra: object) -> Finding:
-        return Finding(
-            kind,
-            self.clock,
-            event_type=event.type,
-            event_id=event.id,
-            # Without an id, the event is only known by where it was read (finding ids need it).
-            event_source=event.source if event.id is not None else event.origin,
-            **extra,  # type: ignore[arg-type]
-        )
-
-    def _schema_violation(
-        self, event: Envelope, errors: list[str], interested: Sequence[Expectation]
-    ) -> Finding:
-        # Name the first expectation that waits for this type, so the alert reaches its owner.
-        expectation = rollout = owner = None
-        if interested:
-            exp = interested[0]
-            expectation, owner = exp.name, exp.owner_of(event.type)
-            rollout = correlation_key(event.lookup(exp.correlate_path))
-        return self._event_finding(
-            Kind.SCHEMA_VIOLATION,
-            event,
-            errors=tuple(errors),
-            expectation=expectation,
-            rollout=rollout,
-            owner=owner,
-        )
-
-    def _uncorrelated(self, exp: Expectation, event: Envelope) -> Finding:
-        found = event.lookup(exp.correlate_path)
-        problem = "is missing" if found is MISSING else "is not a string or number"
-        return self._event_finding(
-            Kind.UNCORRELATED,
-            event,
-            expectation=exp.name,
-            owner=exp.owner_of(event.type),
-            reason=f"{exp.correlate} {problem}",
-        )
-
-    def _step_status(self, exp: Expectation, rollout: RolloutState, step: Step) -> StepStatus:
-        due = rollout.due.get(step.event)
-        if due is None and step.within is not None:
-            if not step.after:
-                due = rollout.opened_at + step.within
-            elif all(prereq in rollout.seen for prereq in step.after):
-                due = max(rollout.seen[prereq] for prereq in step.after) + step.within
-        return StepStatus(
-            step.event,
-            exp.owner_of(step.event),
-            step.after,
-            rollout.seen.get(step.event),
-            due,
-            step.event in rollout.stalled,
-        )
-
 
 def index_by_type(expectations: Sequence[Expectation]) -> dict[str, list[Expectation]]:
     """The expectations that name each event type, in load order."""
@@ -623,17 +491,3 @@ def index_by_type(expectations: Sequence[Expectation]) -> dict[str, list[Expecta
         for event_type in sorted(exp.event_types):
             by_type.setdefault(event_type, []).append(exp)
     return by_type
-
-
-def _active_compensation(exp: Expectation, rollout: RolloutState) -> Compensation:
-    comp = exp.by_trigger.get(rollout.rollback or "")
-    if comp is None:  # only a trigger of this expectation can start a rollback
-        raise AssertionError(f"{rollout.expectation}/{rollout.key} rolls back without a trigger")
-    return comp
-
-
-def _stalled_due(rollout: RolloutState, comp: Compensation) -> float | None:
-    trigger_at = rollout.seen.get(comp.trigger)
-    if trigger_at is None or comp.within is None:
-        return None
-    return trigger_at + comp.within

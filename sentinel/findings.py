@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 import orjson
 
-from sentinel.timefmt import format_rfc3339
+from sentinel.timefmt import format_rfc3339, parse_rfc3339
 
 
 class Kind(StrEnum):
@@ -108,3 +109,30 @@ class Finding:
             "event_source": self.event_source,
             "id": self.id,
         }
+
+    @classmethod
+    def from_json_dict(cls, data: Mapping[str, Any]) -> Finding:
+        """The finding that `to_json_dict` wrote (its `id` is recomputed, not read).
+
+        Times may also be epoch numbers, as alert outboxes of version 0.1 stored them.
+        """
+        return cls(
+            kind=Kind(data["kind"]),
+            at=_epoch(data["at"]),
+            expectation=data.get("expectation"),
+            rollout=data.get("rollout"),
+            step=data.get("step"),
+            owner=data.get("owner"),
+            event_type=data.get("event_type"),
+            event_id=data.get("event_id"),
+            deadline=None if data.get("deadline") is None else _epoch(data["deadline"]),
+            missing=None if data.get("missing") is None else tuple(data["missing"]),
+            errors=None if data.get("errors") is None else tuple(data["errors"]),
+            duration_s=data.get("duration_s"),
+            reason=data.get("reason"),
+            event_source=data.get("event_source"),
+        )
+
+
+def _epoch(value: float | str) -> float:
+    return parse_rfc3339(value) if isinstance(value, str) else float(value)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class Phase(StrEnum):
@@ -15,6 +17,16 @@ class Phase(StrEnum):
     ROLLED_BACK = "rolled_back"
 
 
+class StepState(StrEnum):
+    """Where one step stands (contract section 11)."""
+
+    SEEN = "seen"
+    PENDING = "pending"  # a prerequisite is not seen yet
+    DUE = "due"  # waiting inside its window (or without one)
+    STALLED = "stalled"  # its window passed and it was not seen
+    CANCELLED = "cancelled"  # a rollback took it off the script
+
+
 @dataclass(frozen=True, slots=True)
 class StepStatus:
     """One step of a rollout: when it was seen, when it is due, whether it stalled."""
@@ -24,7 +36,11 @@ class StepStatus:
     after: tuple[str, ...]
     seen_at: float | None
     due_at: float | None  # None until every prerequisite is seen, or when it has no window
-    stalled: bool
+    stalled: bool  # it stalled once, even if it was seen later
+    state: StepState = StepState.PENDING
+    # The event that was counted when the step was seen.
+    event_id: str | None = None
+    source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,3 +57,66 @@ class RolloutView:
     # During a rollback: the compensation's expected event as a step of its own.
     compensation: StepStatus | None = None
     closed_at: float | None = None
+    deadline_exceeded: bool = False  # the deadline passed while the rollout was open
+
+
+def view_to_json(view: RolloutView) -> dict[str, Any]:
+    """A view as JSON-ready data with epoch times (the alert outbox keeps views this way)."""
+    return {
+        "expectation": view.expectation,
+        "rollout": view.rollout,
+        "owner": view.owner,
+        "phase": str(view.phase),
+        "opened_at": view.opened_at,
+        "deadline_at": view.deadline_at,
+        "steps": [_step_to_json(step) for step in view.steps],
+        "compensation": None if view.compensation is None else _step_to_json(view.compensation),
+        "closed_at": view.closed_at,
+        "deadline_exceeded": view.deadline_exceeded,
+    }
+
+
+def view_from_json(data: Mapping[str, Any]) -> RolloutView:
+    """The view `view_to_json` wrote; fields added since then take their defaults."""
+    return RolloutView(
+        expectation=data["expectation"],
+        rollout=data["rollout"],
+        owner=data["owner"],
+        phase=Phase(data["phase"]),
+        opened_at=data["opened_at"],
+        deadline_at=data["deadline_at"],
+        steps=tuple(_step_from_json(step) for step in data["steps"]),
+        compensation=(
+            None if data["compensation"] is None else _step_from_json(data["compensation"])
+        ),
+        closed_at=data["closed_at"],
+        deadline_exceeded=data.get("deadline_exceeded", False),
+    )
+
+
+def _step_to_json(step: StepStatus) -> dict[str, Any]:
+    return {
+        "step": step.step,
+        "owner": step.owner,
+        "after": list(step.after),
+        "seen_at": step.seen_at,
+        "due_at": step.due_at,
+        "stalled": step.stalled,
+        "state": str(step.state),
+        "event_id": step.event_id,
+        "source": step.source,
+    }
+
+
+def _step_from_json(data: Mapping[str, Any]) -> StepStatus:
+    return StepStatus(
+        step=data["step"],
+        owner=data["owner"],
+        after=tuple(data["after"]),
+        seen_at=data["seen_at"],
+        due_at=data["due_at"],
+        stalled=data["stalled"],
+        state=StepState(data.get("state", StepState.PENDING)),
+        event_id=data.get("event_id"),
+        source=data.get("source"),
+    )

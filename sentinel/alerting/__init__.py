@@ -4,9 +4,3 @@ through an on-disk outbox, so an outage or a restart delays alerts but never dro
 Pure parts decide (router, grouper, the sinks' planners and renderers); the outbox stores;
 the delivery workers and transports do the I/O. See docs/alerting.md.
 """
-
-from sentinel.alerting.alerter import Alerter
-from sentinel.alerting.config import AlertingSettings, parse_alerting
-from sentinel.alerting.outbox import Outbox, SqliteOutbox
-
-__all__ = ["Alerter", "AlertingSettings", "Outbox", "SqliteOutbox", "parse_alerting"]

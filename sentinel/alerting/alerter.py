@@ -13,13 +13,12 @@ from sentinel.alerting import alertmanager, slack, slack_webhook, webhook
 from sentinel.alerting.config import AlertingSettings, Silence, load_silences_file
 from sentinel.alerting.delivery import SinkWorker, wait_any
 from sentinel.alerting.grouper import Context, Planner, group
-from sentinel.alerting.model import Held
-from sentinel.alerting.outbox import Outbox
+from sentinel.alerting.observer import AlertObserver, NullAlertObserver
 from sentinel.alerting.router import close_at, route
 from sentinel.alerting.transports import build_transports
-from sentinel.app.metrics import Metrics
 from sentinel.errors import ConfigError
 from sentinel.findings import ROLLOUT_KINDS, Finding
+from sentinel.outbox import Held, Outbox
 from sentinel.views import RolloutView
 
 log = logging.getLogger("sentinel.alerting")
@@ -39,7 +38,7 @@ class Alerter:
         self,
         settings: AlertingSettings,
         outbox: Outbox,
-        metrics: Metrics | None,
+        observer: AlertObserver | None = None,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -48,7 +47,7 @@ class Alerter:
         await points), so it only ever sees alerts whose batch was committed."""
         self._settings = settings
         self._outbox = outbox
-        self._metrics = metrics
+        self._observer: AlertObserver = observer or NullAlertObserver()
         self._clock = clock
         self._planners = _planners(settings)
         self._silences: tuple[Silence, ...] = settings.silences
@@ -147,7 +146,7 @@ class Alerter:
             transport.name: SinkWorker(
                 transport,
                 self._outbox,
-                self._metrics,
+                self._observer,
                 self._clock,
                 self._settings.retry_initial,
                 self._settings.retry_max,
@@ -222,13 +221,11 @@ class Alerter:
         log.info("silences: %d in force (%d from %s)", len(self._silences), len(loaded), path)
 
     def _update_depth(self, sinks: set[str]) -> None:
-        if self._metrics is not None:
-            for sink in sinks:
-                self._metrics.outbox_depth.labels(sink).set(self._outbox.depth(sink))
+        for sink in sinks:
+            self._observer.outbox_depth(sink, self._outbox.depth(sink))
 
     def _count(self, sink: str, outcome: str) -> None:
-        if self._metrics is not None:
-            self._metrics.alerts_sent.labels(sink, outcome).inc()
+        self._observer.alert_counted(sink, outcome)
 
 
 def _planners(settings: AlertingSettings) -> dict[str, Planner]:

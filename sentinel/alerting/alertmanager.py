@@ -14,9 +14,9 @@ from dataclasses import replace
 from typing import Any
 
 from sentinel.alerting.grouper import Context, EventGroup, Plan, RolloutGroup, remember
-from sentinel.alerting.model import Item, Thread, item_key
 from sentinel.alerting.words import TITLES, describe, describe_event, event_summary, links
 from sentinel.findings import Finding, Kind
+from sentinel.outbox import Item, Thread, item_key
 from sentinel.timefmt import format_rfc3339
 from sentinel.views import RolloutView
 

@@ -13,9 +13,8 @@ from collections.abc import Callable
 from contextlib import suppress
 from typing import Any, Protocol
 
-from sentinel.alerting.model import Item
-from sentinel.alerting.outbox import Outbox
-from sentinel.app.metrics import Metrics
+from sentinel.alerting.observer import AlertObserver
+from sentinel.outbox import Item, Outbox
 from sentinel.timefmt import format_rfc3339
 
 log = logging.getLogger("sentinel.alerting")
@@ -76,7 +75,7 @@ class SinkWorker:
         self,
         transport: Transport,
         outbox: Outbox,
-        metrics: Metrics | None,
+        observer: AlertObserver,
         clock: Callable[[], float],
         retry_initial: float,
         retry_max: float,
@@ -85,7 +84,7 @@ class SinkWorker:
         self.name = transport.name
         self.kick = asyncio.Event()
         self._outbox = outbox
-        self._metrics = metrics
+        self._observer = observer
         self._clock = clock
         self._retry_initial = retry_initial
         self._retry_max = retry_max
@@ -96,10 +95,7 @@ class SinkWorker:
         self.broken: str | None = None
         self.broken_since: float | None = None
         self.last_error: str | None = None
-        if metrics is not None:
-            metrics.sink_failing.labels(self.name).set(0)
-            for outcome in ("sent", "retried", "failed", "dropped_permanent"):
-                metrics.alerts_sent.labels(self.name, outcome)
+        observer.sink_started(self.name)
 
     def status(self) -> dict[str, Any]:
         return {
@@ -134,8 +130,7 @@ class SinkWorker:
             await wait_any(stop, self.kick, self._idle_timeout())
 
     def _update_depth(self) -> None:
-        if self._metrics is not None:
-            self._metrics.outbox_depth.labels(self.name).set(self._outbox.depth(self.name))
+        self._observer.outbox_depth(self.name, self._outbox.depth(self.name))
 
     async def _attempt(self, item: Item) -> bool:
         """Deliver one item; False when the worker must stop taking items for now."""
@@ -171,8 +166,7 @@ class SinkWorker:
         now = self._clock()
         self._outbox.mark_delivered(item.key, now)
         self._count("sent")
-        if self._metrics is not None:
-            self._metrics.alert_delivery.labels(self.name).observe(max(now - item.enqueued_at, 0))
+        self._observer.alert_delivered(self.name, max(now - item.enqueued_at, 0))
         if self._failures:
             log.info("%s: delivering again after %d failed attempts", self.name, self._failures)
             self._failures = 0
@@ -180,8 +174,7 @@ class SinkWorker:
 
     def _break(self, reason: str) -> None:
         self.broken, self.broken_since, self.last_error = reason, self._clock(), reason
-        if self._metrics is not None:
-            self._metrics.sink_failing.labels(self.name).set(1)
+        self._observer.sink_failing(self.name, True)
         log.error(
             "%s: %s; no more deliveries until the sentinel restarts with this fixed "
             "(alerts wait in the outbox)",
@@ -225,8 +218,7 @@ class SinkWorker:
         return timeout
 
     def _count(self, outcome: str) -> None:
-        if self._metrics is not None:
-            self._metrics.alerts_sent.labels(self.name, outcome).inc()
+        self._observer.alert_counted(self.name, outcome)
 
 
 async def wait_any(

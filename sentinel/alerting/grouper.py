@@ -7,9 +7,9 @@ from dataclasses import dataclass, field, replace
 from zoneinfo import ZoneInfo
 
 from sentinel.alerting.config import AlertingSettings
-from sentinel.alerting.model import Held, Item, Thread, thread_key
 from sentinel.alerting.router import ROLLOUT_BUCKET
 from sentinel.findings import Finding, Kind
+from sentinel.outbox import Held, Item, Thread, thread_key
 from sentinel.views import RolloutView
 
 CLOSING_KINDS = frozenset({Kind.COMPLETED, Kind.ROLLED_BACK})

@@ -15,7 +15,6 @@ from sentinel.alerting.grouper import (
     RolloutGroup,
     remember,
 )
-from sentinel.alerting.model import Item, Thread, item_key
 from sentinel.alerting.words import (
     TITLES,
     checklist,
@@ -31,6 +30,7 @@ from sentinel.alerting.words import (
 )
 from sentinel.durations import format_duration
 from sentinel.findings import Finding
+from sentinel.outbox import Item, Thread, item_key
 
 # Slack's limits (docs.slack.dev, Block Kit reference).
 MAX_BLOCKS = 50

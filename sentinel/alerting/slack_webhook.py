@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from sentinel.alerting.grouper import Context, EventGroup, Plan, RolloutGroup, remember
-from sentinel.alerting.model import Item, Thread, item_key
 from sentinel.alerting.slack import (
     SlackMessage,
     history,
@@ -16,6 +15,7 @@ from sentinel.alerting.slack import (
     render_rollout,
 )
 from sentinel.findings import Finding
+from sentinel.outbox import Item, Thread, item_key
 
 
 def plan(

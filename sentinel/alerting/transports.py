@@ -34,9 +34,8 @@ from sentinel.alerting.delivery import (
     Transient,
     Transport,
 )
-from sentinel.alerting.model import Item
-from sentinel.alerting.outbox import Outbox
 from sentinel.alerting.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, sign
+from sentinel.outbox import Item, Outbox
 from sentinel.timefmt import format_rfc3339
 
 USER_AGENT = f"rollout-sentinel/{__version__}"

@@ -9,8 +9,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sentinel.alerting.grouper import Context, EventGroup, Plan, RolloutGroup, remember
-from sentinel.alerting.model import Item, Thread, item_key
 from sentinel.findings import Finding
+from sentinel.outbox import Item, Thread, item_key
 from sentinel.timefmt import format_rfc3339
 
 SIGNATURE_HEADER = "X-Sentinel-Signature"

@@ -14,16 +14,17 @@ Probe = Callable[[], tuple[bool, dict[str, Any]]]
 class HttpServer:
     """An aiohttp app on `host:port`; probes answer 200 or 503 with their details as JSON."""
 
-    def __init__(
-        self, host: str, port: int, registry: CollectorRegistry, health: Probe, ready: Probe
-    ) -> None:
+    def __init__(self, host: str, port: int, registry: CollectorRegistry) -> None:
         self.host, self.port = host, port
         self._registry = registry
-        self._health, self._ready = health, ready
+        # Set by whoever runs the loop (the watcher); until then both say "not yet".
+        self.health: Probe = _not_yet
+        self.ready: Probe = _not_yet
         self.app = web.Application()
         self.app.router.add_get("/metrics", self._metrics)
-        self.app.router.add_get("/healthz", self._probe(self._health))
-        self.app.router.add_get("/readyz", self._probe(self._ready))
+        # Looked up per request: the watcher sets them after building the server.
+        self.app.router.add_get("/healthz", self._probe(lambda: self.health()))  # noqa: PLW0108
+        self.app.router.add_get("/readyz", self._probe(lambda: self.ready()))  # noqa: PLW0108
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -54,3 +55,7 @@ class HttpServer:
             )
 
         return handle
+
+
+def _not_yet() -> tuple[bool, dict[str, Any]]:
+    return False, {"loop": False}

@@ -1,11 +1,13 @@
-"""Engine observations to Prometheus metrics, with label values only from known names."""
+"""The core's and alerting's observations to Prometheus metrics, label values only from known
+names: the one place that knows both the observer protocols and the metric families."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from sentinel.alerting.observer import OUTCOMES
 from sentinel.app.metrics import OTHER_TYPE, Metrics
 from sentinel.engine import Engine
 from sentinel.findings import Finding
@@ -65,9 +67,30 @@ class MetricsObserver:
             )
         child.observe(wait_s)
 
-    def findings(self, findings: Iterable[Finding]) -> None:
+    def batch_kept(self, records: int, findings: Sequence[Finding], skews: Sequence[float]) -> None:
         for finding in findings:
             self.metrics.findings.labels(finding.kind, finding.expectation or "").inc()
+        for skew in skews:
+            self.metrics.event_clock_skew.observe(skew)
+
+    # ---- alerting -------------------------------------------------------------------------
+
+    def sink_started(self, sink: str) -> None:
+        self.metrics.sink_failing.labels(sink).set(0)
+        for outcome in OUTCOMES[:4]:  # the delivery outcomes; muting ones appear when they happen
+            self.metrics.alerts_sent.labels(sink, outcome)
+
+    def alert_counted(self, sink: str, outcome: str) -> None:
+        self.metrics.alerts_sent.labels(sink, outcome).inc()
+
+    def alert_delivered(self, sink: str, seconds: float) -> None:
+        self.metrics.alert_delivery.labels(sink).observe(seconds)
+
+    def outbox_depth(self, sink: str, depth: int) -> None:
+        self.metrics.outbox_depth.labels(sink).set(depth)
+
+    def sink_failing(self, sink: str, failing: bool) -> None:
+        self.metrics.sink_failing.labels(sink).set(1 if failing else 0)
 
     def recount(self, engine: Engine) -> None:
         """Set the open-rollout gauge from the engine (after a restore or a reload)."""

@@ -19,17 +19,13 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
 
-from sentinel.config import KafkaSettings
-from sentinel.engine import Scope, index_by_type
-from sentinel.envelope import Envelope, correlation_key, from_kafka
+from sentinel.engine import index_by_type
+from sentinel.envelope import Envelope, Malformed, correlation_key, from_kafka
 from sentinel.expectations import Expectation
-from sentinel.kafka.source import (
-    KafkaSource,
-    Partition,
-    Record,
-    client_kwargs,
-    merged_by_time,
-)
+from sentinel.kafka.client import client_kwargs, ensure_topic
+from sentinel.kafka.settings import KafkaSettings
+from sentinel.kafka.source import KafkaSource
+from sentinel.records import Partition, Record
 
 log = logging.getLogger("sentinel.repartition")
 
@@ -40,10 +36,12 @@ ORIGIN_HEADER = "sentinel-origin"
 
 @dataclass(frozen=True, slots=True)
 class Copy:
-    """One record to write to the repartition topic."""
+    """One record to write to the repartition topic: its key, the expectation it is for ("" for
+    a record no expectation takes), and whether it reports on the event itself."""
 
     key: bytes | None
-    scope: Scope
+    expectation: str
+    primary: bool
 
 
 def copies_of(
@@ -59,23 +57,30 @@ def copies_of(
             rollout = correlation_key(item.lookup(exp.correlate_path))
             if rollout is not None:
                 routing = f"{exp.name}\x1f{rollout}".encode()
-                copies.append(Copy(routing, Scope(exp.name, primary=not copies)))
-    return copies or [Copy(key, Scope("", primary=True))]
+                copies.append(Copy(routing, exp.name, primary=not copies))
+    return copies or [Copy(key, "", primary=True)]
 
 
-def scope_of(headers: Sequence[tuple[str, bytes]]) -> tuple[Scope | None, str | None]:
-    """The scope and original origin that the repartition stage wrote on a record."""
-    scope_name = primary = origin = None
-    for name, value in headers:
+def route(record: Record) -> tuple[str | None, bool]:
+    """The pipeline's route for a copy: the expectation it is for, and whether it is primary."""
+    expectation, primary = None, True
+    for name, value in record.headers:
         if name == SCOPE_HEADER:
-            scope_name = value.decode("utf-8", "replace")
+            expectation = value.decode("utf-8", "replace")
         elif name == PRIMARY_HEADER:
             primary = value == b"1"
-        elif name == ORIGIN_HEADER:
-            origin = value.decode("utf-8", "replace")
-    if scope_name is None:
-        return None, origin
-    return Scope(scope_name, bool(primary)), origin
+    return expectation, primary
+
+
+class CopyDecoder:
+    """Decodes a copy as its original record: findings about it say where it was first read."""
+
+    def decode(self, record: Record) -> Envelope | Malformed:
+        origin = record.origin
+        for name, value in record.headers:
+            if name == ORIGIN_HEADER:
+                origin = value.decode("utf-8", "replace")
+        return from_kafka(record.value, record.headers, origin=origin)
 
 
 class Repartitioner:
@@ -86,17 +91,21 @@ class Repartitioner:
         settings: KafkaSettings,
         target: str,
         expectations: Callable[[], Sequence[Expectation]],
+        tick: float = 1.0,
     ) -> None:
         self.target = target
         self._expectations = expectations
+        self._tick = tick  # longest wait in a fetch
         self._settings = dataclasses.replace(settings, group_id=f"{settings.group_id}-repartition")
-        self.source = KafkaSource(self._settings, listener=_Quiet())
+        self.source = KafkaSource(self._settings)
         self._producer: AIOKafkaProducer | None = None
         self._by_type: Mapping[str, Sequence[Expectation]] = {}
         self._indexed: Sequence[Expectation] | None = None
         self.lagging = True  # until the input is known to be read to its end
 
     async def start(self) -> None:
+        """The internal topic (created if missing), the producer and the input consumer."""
+        await ensure_topic(self._settings, self.target, self._settings.repartition_partitions)
         self._producer = AIOKafkaProducer(
             **client_kwargs(self._settings),
             acks="all",
@@ -104,7 +113,7 @@ class Repartitioner:
             linger_ms=5,
         )
         await self._producer.start()
-        await self.source.start()
+        await self.source.start(_Quiet())
 
     async def stop(self) -> None:
         await self.source.stop()
@@ -112,10 +121,10 @@ class Repartitioner:
             await self._producer.stop()
             self._producer = None
 
-    async def run(self, stop: asyncio.Event, tick: float) -> None:
+    async def run(self, stop: asyncio.Event) -> None:
         """Forward batches until `stop`; the input offsets follow the acknowledged copies."""
         while not stop.is_set():
-            records = await self.source.fetch(self._settings.max_batch, tick)
+            records = await self.source.fetch(self._settings.max_batch, self._tick)
             if records:
                 offsets = await self._forward(records)
                 await self.source.commit(offsets)
@@ -132,16 +141,16 @@ class Repartitioner:
             self._by_type, self._indexed = index_by_type(expectations), expectations
         sent = []
         offsets: dict[Partition, int] = {}
-        for record in merged_by_time(records):
-            origin = f"{record.topic}/{record.partition}@{record.offset}"
+        for record in records:
+            origin = record.origin
             item = from_kafka(record.value, record.headers, origin=origin)
             # The broker timestamp travels on: clock skew is measured against the original.
             stamp = None if record.timestamp is None else round(record.timestamp * 1000)
             for copy in copies_of(item, record.key, self._by_type):
                 headers = [
                     *record.headers,
-                    (SCOPE_HEADER, copy.scope.expectation.encode()),
-                    (PRIMARY_HEADER, b"1" if copy.scope.primary else b"0"),
+                    (SCOPE_HEADER, copy.expectation.encode()),
+                    (PRIMARY_HEADER, b"1" if copy.primary else b"0"),
                     (ORIGIN_HEADER, origin.encode()),
                 ]
                 sent.append(
@@ -149,7 +158,7 @@ class Repartitioner:
                         self.target, record.value, key=copy.key, headers=headers, timestamp_ms=stamp
                     )
                 )
-            offsets[(record.topic, record.partition)] = record.offset + 1
+            offsets[record.partition] = record.offset + 1
         await asyncio.gather(*sent)
         return offsets
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sentinel.engine import Engine, SchemaCheck
+from sentinel.engine import Engine
+from sentinel.engine_hooks import SchemaCheck
 from sentinel.expectations import Expectation
 from sentinel.findings import Finding
 from sentinel.replay import read_lines, replay

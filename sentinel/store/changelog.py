@@ -21,9 +21,8 @@ again after a move is skipped by its offset, and its rollout already holds its e
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,12 +32,14 @@ from aiokafka import TopicPartition as KafkaPartition
 from aiokafka.admin import NewTopic
 from aiokafka.errors import KafkaError
 
-from sentinel.engine import EngineChanges, RolloutState
+from sentinel.engine import EngineChanges
 from sentinel.errors import StoreError
 from sentinel.findings import Finding
 from sentinel.kafka.topics import create_topics
-from sentinel.store.base import StoredState, TopicPartition
-from sentinel.store.batches import feed_name
+from sentinel.outbox import Outbox
+from sentinel.records import Partition
+from sentinel.rollout import RolloutState
+from sentinel.storage import Batch, StoredState
 from sentinel.store.codec import dump_body
 from sentinel.store.sqlite import SqliteStore, StoredRollout
 
@@ -47,19 +48,8 @@ _ROLLOUT, _TYPE, _POSITION = b"r", b"u", b"o"
 CHANGELOG_CONFIG = {"cleanup.policy": "compact", "segment.ms": str(3600 * 1000)}
 READ_TIMEOUT_S = 30.0
 
-_LOCAL_SCHEMA = (
-    # Which store wrote a changelog record: ours, or another replica's.
-    "CREATE TABLE IF NOT EXISTS changelog_writer (id TEXT NOT NULL)",
-    # The local copy of a partition equals its changelog up to `changelog_next`, unless
-    # `dirty` (a local commit not yet acknowledged by the broker).
-    """CREATE TABLE IF NOT EXISTS changelog_positions (
-        topic TEXT NOT NULL,
-        partition INTEGER NOT NULL,
-        changelog_next INTEGER NOT NULL,
-        dirty INTEGER NOT NULL,
-        PRIMARY KEY (topic, partition)
-    ) WITHOUT ROWID""",
-)
+# A changelog record to send: (its partition, key, value or None for a tombstone).
+_Pending = tuple[Partition, bytes, bytes | None]
 
 
 def changelog_topic(group_id: str, topic: str) -> str:
@@ -83,9 +73,9 @@ class _Folded:
 class ChangelogStore:
     """A SqliteStore whose partitions are also kept in changelog topics (`state.mode: changelog`).
 
-    Implements StateStore (synchronous, local); the Kafka side is async: `start()`, `flush()`
-    after each commit, `assign()` and `revoke()` from the rebalance listener, `stop()`.
-    `load()` and `offsets()` give only the partitions assigned to this replica.
+    Implements sentinel.storage.StateStore: transactions are local; `flush()` sends what
+    they kept, `assign()` restores partitions from their changelogs, `revoke()` sends what
+    is left. `load()` and `offsets()` give only the partitions assigned to this replica.
     """
 
     def __init__(
@@ -94,24 +84,21 @@ class ChangelogStore:
         group_id: str,
         client: Mapping[str, Any],
         replication_factor: int = -1,  # the broker's default
+        input_partitions: Callable[[], Awaitable[Mapping[str, int]]] | None = None,
     ) -> None:
+        """`input_partitions`: the partition count of each input topic, for creating their
+        changelogs at `start()` (None: the caller calls `ensure_topics` itself)."""
         self._local = local
+        self._input_partitions = input_partitions
         self._replication = replication_factor
         self._group_id = group_id
         self._client = dict(client)  # bootstrap_servers and the security settings
         self._producer: AIOKafkaProducer | None = None
-        self._assigned: set[TopicPartition] = set()
-        self._pending: list[tuple[TopicPartition, bytes, bytes | None]] = []
+        self._assigned: set[Partition] = set()
+        self._pending: list[_Pending] = []
         # The changelog offsets read by the last restore of each partition: (from, to).
-        self.restores: dict[TopicPartition, tuple[int, int]] = {}
-        conn = local.connection
-        for statement in _LOCAL_SCHEMA:
-            conn.execute(statement)
-        row = conn.execute("SELECT id FROM changelog_writer").fetchone()
-        if row is None:
-            row = (uuid.uuid4().hex,)
-            conn.execute("INSERT INTO changelog_writer VALUES (?)", row)
-        self.writer: str = row[0]
+        self.restores: dict[Partition, tuple[int, int]] = {}
+        self.writer = local.writer_id()
 
     # ---- Kafka ----------------------------------------------------------------------------
 
@@ -121,6 +108,8 @@ class ChangelogStore:
             await self._producer.start()
         except KafkaError as error:
             raise StoreError(f"cannot reach Kafka for the state changelog: {error}") from None
+        if self._input_partitions is not None:
+            await self.ensure_topics(await self._input_partitions())
 
     async def stop(self) -> None:
         """Send what is queued, then let go of Kafka (the local file stays open: `close()`)."""
@@ -163,93 +152,55 @@ class ChangelogStore:
         except KafkaError as error:
             self._pending = pending + self._pending  # sent again by the next flush
             raise StoreError(f"cannot write the state changelog: {error}") from None
-        ends: dict[TopicPartition, int] = {}
+        ends: dict[Partition, int] = {}
         for (tp, _), metadata in zip(sent, results, strict=True):
             ends[tp] = max(ends.get(tp, 0), metadata.offset + 1)
         still_pending = {tp for tp, _, _ in self._pending}
-        conn = self._local.connection
-        self._local.begin()
-        conn.executemany(
-            "INSERT OR REPLACE INTO changelog_positions VALUES (?, ?, ?, ?)",
-            [(tp[0], tp[1], end, int(tp in still_pending)) for tp, end in ends.items()],
+        self._local.set_snapshot_positions(
+            {tp: (end, tp in still_pending) for tp, end in ends.items()}
         )
-        conn.execute("COMMIT")
 
-    async def assign(self, partitions: Iterable[TopicPartition]) -> None:
+    async def assign(self, partitions: Collection[Partition]) -> None:
         """Bring the rollouts of newly assigned partitions into the local file."""
         for tp in sorted(set(partitions) - self._assigned):
             self._assigned.add(tp)
             await self._restore(tp)
         await self.flush()
 
-    async def revoke(self, partitions: Iterable[TopicPartition]) -> None:
+    async def revoke(self, partitions: Collection[Partition]) -> None:
         """Before partitions leave: their changes are sent; their rows stay as a snapshot."""
         await self.flush()
         self._assigned.difference_update(partitions)
 
     # ---- StateStore -----------------------------------------------------------------------
 
-    @property
-    def connection(self) -> sqlite3.Connection:
-        return self._local.connection
-
-    def load(self) -> StoredState:
-        state = self._local.load()
-        feeds = {feed_name(tp) for tp in self._assigned}
+    def load(self, partitions: Collection[Partition] | None = None) -> StoredState:
+        if partitions is not None:
+            return self._local.load(partitions)
+        state = self._local.load(self._assigned)
+        whole = self._local.load()
         return StoredState(
-            rollouts=[r for r in state.rollouts if r.feeds and r.feeds[0] in feeds],
-            seen_events=state.seen_events,
-            unregistered_types=state.unregistered_types,
-            clock=state.clock,
-            offsets={tp: off for tp, off in state.offsets.items() if tp in self._assigned},
+            rollouts=state.rollouts,
+            seen_events=whole.seen_events,
+            unregistered_types=whole.unregistered_types,
+            clock=whole.clock,
+            offsets=state.offsets,
         )
 
-    def offsets(self) -> dict[TopicPartition, int]:
+    def offsets(self) -> dict[Partition, int]:
         return {tp: off for tp, off in self._local.offsets().items() if tp in self._assigned}
 
-    def begin(self) -> None:
-        self._local.begin()
+    @contextmanager
+    def transaction(self) -> Iterator[Batch]:
+        with self._local.transaction() as local:
+            batch = _ChangelogBatch(self, local)
+            yield batch
+        # Committed locally: now worth sending (a crash before `flush` republishes from the
+        # file on the next assignment, since the partitions were marked dirty).
+        self._pending += [record for record in batch.records if record[0] in self._assigned]
 
-    def new_findings(self, findings: Sequence[Finding]) -> list[Finding]:
-        return self._local.new_findings(findings)
-
-    def commit(
-        self,
-        changes: EngineChanges,
-        findings: Sequence[Finding],
-        offsets: Mapping[TopicPartition, int],
-    ) -> None:
-        local = self._local
-        # Where the tombstones go: read before the commit deletes the rows.
-        gone = local.feeds_of(i for i, rollout in changes.rollouts.items() if rollout is None)
-        gone.update(local.closed_before(changes.horizon))
-        records: list[tuple[TopicPartition, bytes, bytes | None]] = []
-        touched = set(offsets)
-        for identity, rollout in changes.rollouts.items():
-            if rollout is not None and rollout.feeds:
-                tp = _partition(rollout.feeds[0])
-                records.append((tp, _rollout_key(identity), _rollout_value(rollout)))
-                touched.add(tp)
-        for identity, feed in gone.items():
-            if feed is not None:
-                records.append((_partition(feed), _rollout_key(identity), None))
-                touched.add(_partition(feed))
-        local.begin()
-        # Dirty until the broker has the records: also a partition no longer assigned, whose
-        # snapshot is then read again in full should it come back.
-        local.connection.executemany(
-            "INSERT INTO changelog_positions VALUES (?, ?, 0, 1) "
-            "ON CONFLICT (topic, partition) DO UPDATE SET dirty = 1",
-            sorted(touched),
-        )
-        local.commit(changes, findings, offsets)
-        mine = touched & self._assigned
-        for event_type in changes.new_unregistered:
-            records += [(tp, _TYPE + event_type.encode(), b"") for tp in mine or self._assigned]
-        stored = local.offsets()
-        for tp in sorted(mine):
-            records.append((tp, _POSITION, self._position(stored.get(tp), changes.clock)))
-        self._pending += [record for record in records if record[0] in self._assigned]
+    def outbox(self) -> Outbox:
+        return self._local.outbox()
 
     def close(self) -> None:
         """Close the file; records not flushed are dropped, as in a crash (the next `assign`
@@ -257,61 +208,82 @@ class ChangelogStore:
         self._pending.clear()
         self._local.close()
 
+    def _records(
+        self, changes: EngineChanges, offsets: Mapping[Partition, int]
+    ) -> tuple[list[_Pending], set[Partition]]:
+        """The changelog records of a batch about to be written, and the partitions it touches.
+
+        Inside the batch's transaction, before the local write: the partitions of deleted
+        rollouts (where their tombstones go) are read from the rows about to go.
+        """
+        local = self._local
+        gone = local.homes_of(i for i, rollout in changes.rollouts.items() if rollout is None)
+        gone.update(local.closed_before(changes.horizon))
+        records: list[_Pending] = []
+        touched = set(offsets)
+        for identity, rollout in changes.rollouts.items():
+            home = None if rollout is None else rollout.home
+            if rollout is not None and home is not None:
+                records.append((home, _rollout_key(identity), _rollout_value(rollout)))
+                touched.add(home)
+        for identity, home in gone.items():
+            if home is not None:
+                records.append((home, _rollout_key(identity), None))
+                touched.add(home)
+        return records, touched
+
+    def _tail(self, changes: EngineChanges, touched: set[Partition]) -> list[_Pending]:
+        """After the local write: new unregistered types and each partition's position."""
+        records: list[_Pending] = []
+        mine = touched & self._assigned
+        for event_type in changes.new_unregistered:
+            records += [(tp, _TYPE + event_type.encode(), b"") for tp in mine or self._assigned]
+        stored = self._local.offsets()
+        for tp in sorted(mine):
+            records.append((tp, _POSITION, self._position(stored.get(tp), changes.clock)))
+        return records
+
     # ---- restoring a partition ------------------------------------------------------------
 
-    async def _restore(self, tp: TopicPartition) -> None:
-        row = self._local.connection.execute(
-            "SELECT changelog_next, dirty FROM changelog_positions"
-            " WHERE topic = ? AND partition = ?",
-            tp,
-        ).fetchone()
-        feed = feed_name(tp)
-        if row is not None and not row[1]:
+    async def _restore(self, tp: Partition) -> None:
+        snapshot = self._local.snapshot_position(tp)
+        if snapshot is not None and not snapshot[1]:
             # The file holds the partition as of a changelog offset: read only what came after.
-            self._put(tp, feed, await self._read(tp, row[0]), wipe=False)
+            self._put(tp, await self._read(tp, snapshot[0]), wipe=False)
             return
-        snapshot_end = row[0] if row is not None else None
+        snapshot_end = snapshot[0] if snapshot is not None else None
         whole = await self._read(tp, 0, writers_from=snapshot_end)
         if snapshot_end is not None and whole.writers <= {self.writer}:
             # Nobody else wrote since this file's snapshot, and the file has commits that the
             # broker never acknowledged (a crash): the changelog catches up with the file.
-            self._republish(tp, feed, whole)
+            self._republish(tp, whole)
         else:
-            self._put(tp, feed, whole, wipe=True)
+            self._put(tp, whole, wipe=True)
 
-    def _put(self, tp: TopicPartition, feed: str, folded: _Folded, *, wipe: bool) -> None:
-        offsets = {tp: folded.next_offset} if folded.next_offset is not None else {}
+    def _put(self, tp: Partition, folded: _Folded, *, wipe: bool) -> None:
         self._local.put_partition(
-            feed, folded.rollouts, offsets, folded.clock, folded.types, wipe=wipe
+            tp, folded.rollouts, folded.next_offset, folded.clock, folded.types, wipe=wipe
         )
-        conn = self._local.connection
-        self._local.begin()
-        conn.execute(
-            "INSERT OR REPLACE INTO changelog_positions VALUES (?, ?, ?, 0)", (*tp, folded.end)
-        )
-        conn.execute("COMMIT")
+        self._local.set_snapshot_positions({tp: (folded.end, False)})
 
-    def _republish(self, tp: TopicPartition, feed: str, whole: _Folded) -> None:
-        mine = {(r.expectation, r.key): r for r in self._local.rollouts_fed_by(feed)}
+    def _republish(self, tp: Partition, whole: _Folded) -> None:
+        mine = {(r.expectation, r.key): r for r in self._local.rollouts_homed_in(tp)}
         for identity, rollout in mine.items():
             self._pending.append((tp, _rollout_key(identity), _rollout_value(rollout)))
         for identity, known in whole.rollouts.items():
             if known is not None and identity not in mine:
                 self._pending.append((tp, _rollout_key(identity), None))
-        clock = self._local.connection.execute("SELECT clock FROM engine_clock").fetchone()[0]
-        next_offset = self._local.offsets().get(tp)
-        self._pending.append((tp, _POSITION, self._position(next_offset, clock)))
+        state = self._local.load([tp])
+        self._pending.append((tp, _POSITION, self._position(state.offsets.get(tp), state.clock)))
 
-    def _position(self, next_offset: int | None, clock: float | None) -> bytes:
+    def _position(self, next_offset: int | None, clock: float) -> bytes:
         # orjson writes an infinite clock (nothing read yet) as null.
         return orjson.dumps({"next_offset": next_offset, "clock": clock, "writer": self.writer})
 
-    async def _read(
-        self, tp: TopicPartition, start: int, writers_from: int | None = None
-    ) -> _Folded:
+    async def _read(self, tp: Partition, start: int, writers_from: int | None = None) -> _Folded:
         """The changelog partition of `tp` from `start` to its end, folded; `writers` are
         those of the positions at `writers_from` or after (all when None)."""
-        partition = KafkaPartition(self._topic(tp), tp[1])
+        partition = KafkaPartition(self._topic(tp), tp.number)
         consumer = AIOKafkaConsumer(**self._client, enable_auto_commit=False, group_id=None)
         folded = _Folded(end=start)
         try:
@@ -346,8 +318,8 @@ class ChangelogStore:
         finally:
             await consumer.stop()
 
-    def _topic(self, tp: TopicPartition) -> str:
-        return changelog_topic(self._group_id, tp[0])
+    def _topic(self, tp: Partition) -> str:
+        return changelog_topic(self._group_id, tp.topic)
 
     def _running(self) -> AIOKafkaProducer:
         if self._producer is None:
@@ -386,6 +358,27 @@ def _rollout_value(rollout: RolloutState) -> bytes:
     return orjson.dumps([str(rollout.phase), rollout.closed_at]) + b"\n" + dump_body(rollout)
 
 
-def _partition(feed: str) -> TopicPartition:
-    topic, _, number = feed.rpartition("/")
-    return (topic, int(number))
+class _ChangelogBatch:
+    """The local batch, plus the changelog records it makes (sent after the commit)."""
+
+    def __init__(self, store: ChangelogStore, local: Batch) -> None:
+        self._store = store
+        self._local = local
+        self.records: list[_Pending] = []
+
+    def fresh(self, findings: Sequence[Finding]) -> list[Finding]:
+        return self._local.fresh(findings)
+
+    def write(
+        self,
+        changes: EngineChanges,
+        findings: Sequence[Finding],
+        offsets: Mapping[Partition, int],
+    ) -> None:
+        store = self._store
+        records, touched = store._records(changes, offsets)
+        # Dirty until the broker has the records: also a partition no longer assigned, whose
+        # snapshot is then read again in full should it come back.
+        store._local.mark_dirty(touched)
+        self._local.write(changes, findings, offsets)
+        self.records = records + store._tail(changes, touched)

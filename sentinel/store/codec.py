@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 
-from sentinel.engine import RolloutState
 from sentinel.errors import StoreError
+from sentinel.records import Partition
+from sentinel.rollout import RolloutState
 from sentinel.views import Phase
 
 _PHASES = {str(phase): phase for phase in Phase}
@@ -25,7 +28,8 @@ def dump_body(rollout: RolloutState) -> bytes:
             rollout.remaining,
             rollout.deadline_at,
             rollout.rollback,
-            rollout.feeds,
+            [tuple(feed) for feed in rollout.feeds],
+            rollout.counted,
         ]
     )
 
@@ -39,9 +43,12 @@ def load_rollout(
     bytes are our own (a damaged page is caught by SQLite or by the JSON parser).
     """
     try:
-        opened_at, seen, due, stalled, remaining, deadline_at, rollback, feeds = orjson.loads(body)
-        if not (isinstance(seen, dict) and isinstance(due, dict)):
-            raise TypeError("seen and due are not objects")
+        fields = orjson.loads(body)
+        # Version 0.1 wrote eight fields, with partitions as "topic/index" and no events.
+        opened_at, seen, due, stalled, remaining, deadline_at, rollback, feeds = fields[:8]
+        counted = fields[8] if len(fields) > 8 else {}
+        if not (isinstance(seen, dict) and isinstance(due, dict) and isinstance(counted, dict)):
+            raise TypeError("seen, due and counted are not objects")
         return RolloutState(
             expectation,
             key,
@@ -54,10 +61,19 @@ def load_rollout(
             deadline_at,
             rollback,
             closed_at,
-            tuple(feeds),
+            tuple(_partition(feed) for feed in feeds),
+            {step: (event[0], event[1]) for step, event in counted.items()},
         )
-    except (orjson.JSONDecodeError, TypeError, ValueError, KeyError) as error:
+    except (orjson.JSONDecodeError, TypeError, ValueError, KeyError, IndexError) as error:
         raise StoreError(
             f"the stored state of rollout {expectation}/{key} is damaged ({error!r}): "
             "move the state file away to start from Kafka's committed offsets"
         ) from None
+
+
+def _partition(stored: Any) -> Partition:
+    if isinstance(stored, str):  # version 0.1
+        topic, _, index = stored.rpartition("/")
+        return Partition(topic, int(index))
+    topic, index = stored
+    return Partition(topic, index)

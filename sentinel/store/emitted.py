@@ -32,6 +32,10 @@ class EmittedIds:
         batch = self._batch
         return [(batch.get(finding) or finding.id, finding.at) for finding in findings]
 
+    def forget_batch(self) -> None:
+        """The batch was not kept: its ids were never emitted after all."""
+        self._batch = {}
+
     def kept(self, rows: Iterable[tuple[str, float]], horizon: float) -> None:
         """The rows are committed; ids emitted before the horizon are forgotten."""
         self._batch = {}

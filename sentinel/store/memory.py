@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import sqlite3
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 from sentinel.engine import EngineChanges
 from sentinel.findings import Finding
-from sentinel.store.base import StoredState, TopicPartition
+from sentinel.outbox import Outbox
+from sentinel.records import Partition
+from sentinel.storage import Batch, StoredState
+from sentinel.store.base import LocalStore
 from sentinel.store.codec import dump_body, load_rollout
 from sentinel.store.emitted import EmittedIds
+from sentinel.store.outbox import SqliteOutbox
 
 
-class MemoryStore:
+class MemoryStore(LocalStore):
     """Everything in dicts, bounded like the engine by its retention horizon.
 
     Rollouts are kept in their byte form: the engine changes its rollouts in place, and what
@@ -29,43 +34,68 @@ class MemoryStore:
         self._seen: dict[tuple[str, str], float] = {}
         self._unregistered: dict[str, None] = {}  # an ordered set
         self._emitted = EmittedIds()
-        self._offsets: dict[TopicPartition, int] = {}
+        self._offsets: dict[Partition, int] = {}
         self._clock = float("-inf")
-        # The outbox needs SQL even without a state file; it lives and dies with the process.
-        self._connection = sqlite3.connect(":memory:", isolation_level=None)
+        # Alerts need an outbox even without a state file: an in-memory SQLite one, made on
+        # first use, that lives and dies with the process like everything else here.
+        self._outbox: SqliteOutbox | None = None
+        self._outbox_connection: sqlite3.Connection | None = None
 
-    @property
-    def connection(self) -> sqlite3.Connection:
-        return self._connection
-
-    def load(self) -> StoredState:
+    def load(self, partitions: Collection[Partition] | None = None) -> StoredState:
+        rollouts = [
+            load_rollout(name, key, phase, closed_at, body)
+            for (name, key), (phase, closed_at, body) in self._rollouts.items()
+        ]
+        if partitions is not None:
+            return StoredState(
+                rollouts=[r for r in rollouts if r.home in partitions],
+                clock=self._clock,
+                offsets={tp: off for tp, off in self._offsets.items() if tp in partitions},
+            )
         return StoredState(
-            rollouts=[
-                load_rollout(name, key, phase, closed_at, body)
-                for (name, key), (phase, closed_at, body) in self._rollouts.items()
-            ],
+            rollouts=rollouts,
             seen_events=[(source, id_, at) for (source, id_), at in self._seen.items()],
             unregistered_types=list(self._unregistered),
             clock=self._clock,
             offsets=dict(self._offsets),
         )
 
-    def offsets(self) -> dict[TopicPartition, int]:
+    def offsets(self) -> dict[Partition, int]:
         return dict(self._offsets)
 
-    def begin(self) -> None:
-        if not self._connection.in_transaction:
-            self._connection.execute("BEGIN IMMEDIATE")
+    @contextmanager
+    def transaction(self) -> Iterator[Batch]:
+        batch = _MemoryBatch(self._emitted)
+        connection = self._outbox_connection
+        if connection is not None:
+            connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield batch
+        except BaseException:
+            self._emitted.forget_batch()
+            if connection is not None:
+                connection.execute("ROLLBACK")
+            raise
+        if batch.changes is not None:
+            self._apply(batch.changes, batch.findings, batch.offsets)
+        if connection is not None:
+            connection.execute("COMMIT")
 
-    def new_findings(self, findings: Sequence[Finding]) -> list[Finding]:
-        self.begin()
-        return self._emitted.fresh(findings)
+    def outbox(self) -> Outbox:
+        if self._outbox is None:
+            self._outbox_connection = sqlite3.connect(":memory:", isolation_level=None)
+            self._outbox = SqliteOutbox(self._outbox_connection)
+        return self._outbox
 
-    def commit(
+    def close(self) -> None:
+        if self._outbox_connection is not None:
+            self._outbox_connection.close()
+
+    def _apply(
         self,
         changes: EngineChanges,
         findings: Sequence[Finding],
-        offsets: Mapping[TopicPartition, int],
+        offsets: Mapping[Partition, int],
     ) -> None:
         for identity, rollout in changes.rollouts.items():
             if rollout is None:
@@ -81,11 +111,6 @@ class MemoryStore:
         self._offsets.update(offsets)
         self._clock = max(self._clock, changes.clock)
         self._prune(changes.horizon)
-        if self._connection.in_transaction:
-            self._connection.execute("COMMIT")
-
-    def close(self) -> None:
-        self._connection.close()
 
     def _prune(self, horizon: float) -> None:
         """Closed rollouts and event ids older than the horizon go.
@@ -98,12 +123,30 @@ class MemoryStore:
             kept = self._rollouts.get((name, key))
             if kept is not None and kept[1] == closed_at:
                 del self._rollouts[(name, key)]
-        _drop_older(self._seen, horizon)
+        seen = self._seen
+        while seen:
+            oldest = next(iter(seen))
+            if seen[oldest] >= horizon:
+                return
+            del seen[oldest]
 
 
-def _drop_older(times: dict[tuple[str, str], float], horizon: float) -> None:
-    while times:
-        oldest = next(iter(times))
-        if times[oldest] >= horizon:
-            return
-        del times[oldest]
+class _MemoryBatch:
+    """A batch's writes, staged until the transaction ends."""
+
+    def __init__(self, emitted: EmittedIds) -> None:
+        self._emitted = emitted
+        self.changes: EngineChanges | None = None
+        self.findings: Sequence[Finding] = ()
+        self.offsets: Mapping[Partition, int] = {}
+
+    def fresh(self, findings: Sequence[Finding]) -> list[Finding]:
+        return self._emitted.fresh(findings)
+
+    def write(
+        self,
+        changes: EngineChanges,
+        findings: Sequence[Finding],
+        offsets: Mapping[Partition, int],
+    ) -> None:
+        self.changes, self.findings, self.offsets = changes, findings, offsets

@@ -3,30 +3,46 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import math
 import os
 import sqlite3
-import threading
-from collections.abc import Iterable, Mapping, Sequence
+import uuid
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from sentinel.engine import EngineChanges, RolloutState
+from sentinel.engine import EngineChanges
 from sentinel.errors import StoreError
 from sentinel.findings import Finding
-from sentinel.store.base import StoredState, TopicPartition
+from sentinel.outbox import Outbox
+from sentinel.records import Partition
+from sentinel.rollout import RolloutState
+from sentinel.storage import Batch, StoredState
+from sentinel.store.base import LocalStore
 from sentinel.store.codec import dump_body, load_rollout
 from sentinel.store.emitted import EmittedIds
+from sentinel.store.outbox import SqliteOutbox
+from sentinel.store.sqlite_file import Checkpointer, lock_file
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # PRAGMA application_id: tells our file from any other SQLite file ("RSNT").
 APPLICATION_ID = 0x52534E54
-# How often the background thread copies the WAL into the database file.
-CHECKPOINT_EVERY_S = 0.5
 # Past this many WAL pages (64 MiB), a commit checkpoints itself: the background thread can
 # fall behind when writes never pause, and the WAL must not grow without bound.
 _WAL_PAGES_MAX = 16384
 
+# The changelog mode's bookkeeping (sentinel.store.changelog): which store wrote a changelog
+# record, and per partition the changelog offset this file is a snapshot of, unless `dirty`
+# (a local commit not yet acknowledged by the broker). Files of version 1 may have them.
+_CHANGELOG_TABLES = (
+    "CREATE TABLE IF NOT EXISTS changelog_writer (id TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS changelog_positions (
+        topic TEXT NOT NULL,
+        partition INTEGER NOT NULL,
+        changelog_next INTEGER NOT NULL,
+        dirty INTEGER NOT NULL,
+        PRIMARY KEY (topic, partition)
+    ) WITHOUT ROWID""",
+)
 _SCHEMA = (
     "CREATE TABLE schema_version (version INTEGER NOT NULL)",
     # One row; NULL until the engine's clock has read its first event.
@@ -37,9 +53,11 @@ _SCHEMA = (
         phase TEXT NOT NULL,
         closed_at REAL,
         state BLOB NOT NULL,
-        -- The partition that opened it, where the changelog mode keeps it. Not indexed: it
-        -- is searched on a partition's assignment only, and an index costs 80 bytes a row.
-        feed TEXT,
+        -- The partition that owns it (RolloutState.home), where the changelog mode keeps it.
+        -- Not indexed: it is searched on a partition's assignment only, and an index costs
+        -- 80 bytes a row.
+        home_topic TEXT,
+        home_partition INTEGER,
         PRIMARY KEY (expectation, key)
     ) WITHOUT ROWID""",
     "CREATE INDEX rollouts_closed ON rollouts (closed_at) WHERE closed_at IS NOT NULL",
@@ -56,23 +74,38 @@ _SCHEMA = (
         next_offset INTEGER NOT NULL,
         PRIMARY KEY (topic, partition)
     ) WITHOUT ROWID""",
+    *_CHANGELOG_TABLES,
+)
+# From version 1: the owning partition in two columns instead of one "topic/partition" text.
+_MIGRATE_FROM_1 = (
+    "ALTER TABLE rollouts ADD COLUMN home_topic TEXT",
+    "ALTER TABLE rollouts ADD COLUMN home_partition INTEGER",
+    # Kafka topic names have no "/", so the first one separates topic and partition.
+    """UPDATE rollouts SET home_topic = substr(feed, 1, instr(feed, '/') - 1),
+        home_partition = CAST(substr(feed, instr(feed, '/') + 1) AS INTEGER)
+        WHERE feed IS NOT NULL""",
+    "ALTER TABLE rollouts DROP COLUMN feed",
+    *_CHANGELOG_TABLES,
+    "UPDATE schema_version SET version = 2",
 )
 
 # A rollout as written: phase, closed_at, and the body of codec.dump_body.
 StoredRollout = tuple[str, float | None, bytes]
-_PUT_ROLLOUT = "INSERT OR REPLACE INTO rollouts VALUES (?, ?, ?, ?, ?, ?)"
+_PUT_ROLLOUT = "INSERT OR REPLACE INTO rollouts VALUES (?, ?, ?, ?, ?, ?, ?)"
+_ROLLOUT_COLUMNS = "expectation, key, phase, closed_at, state"
 _START_OVER = "move the file away to start empty from Kafka's committed offsets"
 
 
-class SqliteStore:
-    """State, emitted finding ids and offsets in one file; one batch is one transaction."""
+class SqliteStore(LocalStore):
+    """State, emitted finding ids, offsets and the alert outbox in one file; one batch is one
+    transaction."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._lock = _lock(self.path)
+        self._lock = lock_file(self.path)
         try:
             # Autocommit mode: transactions are opened and closed here, never implicitly,
-            # so the outbox's writes between begin() and commit() are part of the batch.
+            # so the outbox's writes inside a batch are part of it.
             # Not bound to a thread: the caller may commit from a worker thread, one at a time.
             self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as error:
@@ -93,7 +126,8 @@ class SqliteStore:
             self._conn.close()
             os.close(self._lock)
             raise
-        self._checkpointer = _Checkpointer(self.path)
+        self._outbox: SqliteOutbox | None = None
+        self._checkpointer = Checkpointer(self.path)
         self._checkpointer.start()
 
     def _prepare(self) -> None:
@@ -116,13 +150,21 @@ class SqliteStore:
         application_id = conn.execute("PRAGMA application_id").fetchone()[0]
         tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'")
         if application_id == 0 and tables.fetchone()[0] == 0:
-            self._create()
+            self._run_in_transaction(
+                *_SCHEMA,
+                f"INSERT INTO schema_version VALUES ({SCHEMA_VERSION})",
+                "INSERT INTO engine_clock VALUES (NULL)",
+                f"PRAGMA application_id={APPLICATION_ID}",
+            )
         elif application_id != APPLICATION_ID:
             raise StoreError(
                 f"{self.path}: this SQLite file is not a sentinel state file: point state.path "
                 "at a file of its own"
             )
         version = conn.execute("SELECT version FROM schema_version").fetchone()
+        if version is not None and version[0] == 1:
+            self._run_in_transaction(*_MIGRATE_FROM_1)
+            version = (2,)
         if version is None or version[0] != SCHEMA_VERSION:
             found = "no" if version is None else version[0]
             raise StoreError(
@@ -134,67 +176,82 @@ class SqliteStore:
             conn.execute("SELECT id, at FROM emitted_findings ORDER BY rowid")
         )
 
-    def _create(self) -> None:
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        for statement in _SCHEMA:
-            conn.execute(statement)
-        conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
-        conn.execute("INSERT INTO engine_clock VALUES (NULL)")
-        conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
-        conn.execute("COMMIT")
+    def _run_in_transaction(self, *statements: str) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+        for statement in statements:
+            self._conn.execute(statement)
+        self._conn.execute("COMMIT")
 
-    @property
-    def connection(self) -> sqlite3.Connection:
-        return self._conn
-
-    def load(self) -> StoredState:
+    def load(self, partitions: Collection[Partition] | None = None) -> StoredState:
         conn = self._conn
         try:
+            if partitions is not None:
+                return StoredState(
+                    rollouts=[r for p in partitions for r in self.rollouts_homed_in(p)],
+                    clock=self._clock(),
+                    offsets={p: o for p, o in self.offsets().items() if p in partitions},
+                )
             rollouts = [
                 load_rollout(*row)
-                for row in conn.execute(
-                    "SELECT expectation, key, phase, closed_at, state FROM rollouts"
-                )
+                for row in conn.execute(f"SELECT {_ROLLOUT_COLUMNS} FROM rollouts")
             ]
             seen = conn.execute("SELECT source, id, at FROM seen_events").fetchall()
             unregistered = [row[0] for row in conn.execute("SELECT type FROM unregistered_types")]
-            clock = conn.execute("SELECT clock FROM engine_clock").fetchone()[0]
-            offsets = self.offsets()
+            return StoredState(
+                rollouts=rollouts,
+                seen_events=seen,
+                unregistered_types=unregistered,
+                clock=self._clock(),
+                offsets=self.offsets(),
+            )
         except sqlite3.DatabaseError as error:
             raise self._unreadable(error) from None
-        return StoredState(
-            rollouts=rollouts,
-            seen_events=seen,
-            unregistered_types=unregistered,
-            clock=float("-inf") if clock is None else clock,
-            offsets=offsets,
-        )
 
-    def offsets(self) -> dict[TopicPartition, int]:
+    def _clock(self) -> float:
+        clock = self._conn.execute("SELECT clock FROM engine_clock").fetchone()[0]
+        return float("-inf") if clock is None else float(clock)
+
+    def offsets(self) -> dict[Partition, int]:
         try:
             rows = self._conn.execute("SELECT topic, partition, next_offset FROM offsets")
-            return {(topic, partition): offset for topic, partition, offset in rows}
+            return {Partition(topic, index): offset for topic, index, offset in rows}
         except sqlite3.DatabaseError as error:
             raise self._unreadable(error) from None
 
-    def begin(self) -> None:
-        if not self._conn.in_transaction:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as error:
-                raise StoreError(f"{self.path}: cannot start a write ({error})") from None
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Batch]:
+        conn = self._conn
+        batch = _SqliteBatch(self)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            yield batch
+            conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            _roll_back(conn)
+            self._emitted.forget_batch()
+            raise StoreError(
+                f"{self.path}: cannot write the state ({error}): check the volume's free space "
+                "and permissions; the batch was not kept and is read again on restart"
+            ) from None
+        except BaseException:
+            _roll_back(conn)
+            self._emitted.forget_batch()
+            raise
+        self._emitted.kept(batch.emitted, batch.horizon)
 
-    def new_findings(self, findings: Sequence[Finding]) -> list[Finding]:
-        self.begin()
-        return self._emitted.fresh(findings)
+    def outbox(self) -> Outbox:
+        if self._outbox is None:
+            self._outbox = SqliteOutbox(self._conn)
+        return self._outbox
 
-    def commit(
+    def _write(
         self,
         changes: EngineChanges,
         findings: Sequence[Finding],
-        offsets: Mapping[TopicPartition, int],
+        offsets: Mapping[Partition, int],
+        emitted: list[tuple[str, float]],
     ) -> None:
+        """A batch's rows, inside the open transaction."""
         conn = self._conn
         kept, gone = [], []
         for (name, key), rollout in changes.rollouts.items():
@@ -202,71 +259,65 @@ class SqliteStore:
                 gone.append((name, key))
             else:
                 kept.append(_row(rollout))
-        emitted = self._emitted.rows(findings)
+        conn.executemany(_PUT_ROLLOUT, kept)
+        conn.executemany("DELETE FROM rollouts WHERE expectation = ? AND key = ?", gone)
+        conn.executemany("INSERT INTO seen_events VALUES (?, ?, ?)", changes.new_events)
+        conn.executemany(
+            "INSERT OR IGNORE INTO unregistered_types VALUES (?)",
+            [(event_type,) for event_type in changes.new_unregistered],
+        )
+        conn.executemany("INSERT INTO emitted_findings VALUES (?, ?)", emitted)
+        self._put_offsets(offsets)
+        self._advance_clock(changes.clock)
         horizon = _finite(changes.horizon)
-        try:
-            self.begin()
-            conn.executemany(_PUT_ROLLOUT, kept)
-            conn.executemany("DELETE FROM rollouts WHERE expectation = ? AND key = ?", gone)
-            conn.executemany("INSERT INTO seen_events VALUES (?, ?, ?)", changes.new_events)
-            conn.executemany(
-                "INSERT OR IGNORE INTO unregistered_types VALUES (?)",
-                [(event_type,) for event_type in changes.new_unregistered],
+        if horizon is not None:
+            _drop_older(conn, "seen_events", horizon)
+            _drop_older(conn, "emitted_findings", horizon)
+            conn.execute("DELETE FROM rollouts WHERE closed_at < ?", (horizon,))
+
+    def _put_offsets(self, offsets: Mapping[Partition, int]) -> None:
+        self._conn.executemany(
+            "INSERT OR REPLACE INTO offsets VALUES (?, ?, ?)",
+            [(topic, index, offset) for (topic, index), offset in offsets.items()],
+        )
+
+    def _advance_clock(self, clock: float) -> None:
+        finite = _finite(clock)
+        if finite is not None:
+            self._conn.execute(
+                "UPDATE engine_clock SET clock = max(coalesce(clock, ?1), ?1)", (finite,)
             )
-            conn.executemany("INSERT INTO emitted_findings VALUES (?, ?)", emitted)
-            conn.executemany(
-                "INSERT OR REPLACE INTO offsets VALUES (?, ?, ?)",
-                [(topic, partition, offset) for (topic, partition), offset in offsets.items()],
-            )
-            clock = _finite(changes.clock)
-            if clock is not None:
-                conn.execute(
-                    "UPDATE engine_clock SET clock = max(coalesce(clock, ?), ?)", (clock, clock)
-                )
-            if horizon is not None:
-                _drop_older(conn, "seen_events", horizon)
-                _drop_older(conn, "emitted_findings", horizon)
-                conn.execute("DELETE FROM rollouts WHERE closed_at < ?", (horizon,))
-            conn.execute("COMMIT")
-        except sqlite3.Error as error:
-            _roll_back(conn)
-            raise StoreError(
-                f"{self.path}: cannot write the state ({error}): check the volume's free space "
-                "and permissions; the batch was not kept and is read again on restart"
-            ) from None
-        self._emitted.kept(emitted, changes.horizon)
 
     # ---- for the changelog mode: the rollouts of one partition ------------------------------
 
-    def feeds_of(self, identities: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
-        """The partition of each rollout that is stored (a deleted one's tombstone goes there)."""
-        feeds: dict[tuple[str, str], str | None] = {}
-        try:
-            for name, key in identities:
-                row = self._conn.execute(
-                    "SELECT feed FROM rollouts WHERE expectation = ? AND key = ?", (name, key)
-                ).fetchone()
-                if row is not None:
-                    feeds[(name, key)] = row[0]
-        except sqlite3.DatabaseError as error:
-            raise self._unreadable(error) from None
-        return feeds
+    def homes_of(
+        self, identities: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], Partition | None]:
+        """The owning partition of each stored rollout (where a deleted one's tombstone goes)."""
+        homes: dict[tuple[str, str], Partition | None] = {}
+        for name, key in identities:
+            row = self._conn.execute(
+                "SELECT home_topic, home_partition FROM rollouts WHERE expectation = ? AND key = ?",
+                (name, key),
+            ).fetchone()
+            if row is not None:
+                homes[(name, key)] = _home(*row)
+        return homes
 
-    def closed_before(self, horizon: float) -> dict[tuple[str, str], str | None]:
+    def closed_before(self, horizon: float) -> dict[tuple[str, str], Partition | None]:
         """Closed rollouts that a commit with this horizon deletes, with their partition."""
-        try:
-            rows = self._conn.execute(
-                "SELECT expectation, key, feed FROM rollouts WHERE closed_at < ?", (horizon,)
-            )
-            return {(name, key): feed for name, key, feed in rows}
-        except sqlite3.DatabaseError as error:
-            raise self._unreadable(error) from None
+        rows = self._conn.execute(
+            "SELECT expectation, key, home_topic, home_partition FROM rollouts WHERE closed_at < ?",
+            (horizon,),
+        )
+        return {(name, key): _home(topic, index) for name, key, topic, index in rows}
 
-    def rollouts_fed_by(self, feed: str) -> list[RolloutState]:
+    def rollouts_homed_in(self, partition: Partition) -> list[RolloutState]:
         try:
             rows = self._conn.execute(
-                "SELECT expectation, key, phase, closed_at, state FROM rollouts WHERE feed = ?",
-                (feed,),
+                f"SELECT {_ROLLOUT_COLUMNS} FROM rollouts"
+                " WHERE home_topic = ? AND home_partition = ?",
+                partition,
             ).fetchall()
         except sqlite3.DatabaseError as error:
             raise self._unreadable(error) from None
@@ -274,9 +325,9 @@ class SqliteStore:
 
     def put_partition(
         self,
-        feed: str,
+        partition: Partition,
         rollouts: Mapping[tuple[str, str], StoredRollout | None],
-        offsets: Mapping[TopicPartition, int],
+        offset: int | None,
         clock: float,
         unregistered: Iterable[str] = (),
         *,
@@ -286,33 +337,68 @@ class SqliteStore:
         (`wipe`: all of them, its other rollouts are deleted), its offset and the clock."""
         conn = self._conn
         try:
-            self.begin()
+            conn.execute("BEGIN IMMEDIATE")
             if wipe:
-                conn.execute("DELETE FROM rollouts WHERE feed = ?", (feed,))
+                conn.execute(
+                    "DELETE FROM rollouts WHERE home_topic = ? AND home_partition = ?", partition
+                )
             conn.executemany(
                 _PUT_ROLLOUT,
-                [(*identity, *kept, feed) for identity, kept in rollouts.items() if kept],
+                [(*identity, *kept, *partition) for identity, kept in rollouts.items() if kept],
             )
             conn.executemany(
                 "DELETE FROM rollouts WHERE expectation = ? AND key = ?",
                 [identity for identity, rollout in rollouts.items() if rollout is None],
             )
-            conn.executemany(
-                "INSERT OR REPLACE INTO offsets VALUES (?, ?, ?)",
-                [(topic, partition, offset) for (topic, partition), offset in offsets.items()],
-            )
+            if offset is not None:
+                self._put_offsets({partition: offset})
             conn.executemany(
                 "INSERT OR IGNORE INTO unregistered_types VALUES (?)",
                 [(event_type,) for event_type in unregistered],
             )
-            finite = _finite(clock)
-            if finite is not None:
-                conn.execute(
-                    "UPDATE engine_clock SET clock = max(coalesce(clock, ?1), ?1)", (finite,)
-                )
+            self._advance_clock(clock)
             conn.execute("COMMIT")
         except sqlite3.Error as error:
             _roll_back(conn)
+            raise StoreError(f"{self.path}: cannot write the state ({error})") from None
+
+    def writer_id(self) -> str:
+        """This file's name in the changelogs it writes: made once, kept for good."""
+        row = self._conn.execute("SELECT id FROM changelog_writer").fetchone()
+        if row is not None:
+            return str(row[0])
+        writer = uuid.uuid4().hex
+        self._conn.execute("INSERT INTO changelog_writer VALUES (?)", (writer,))
+        return writer
+
+    def snapshot_position(self, partition: Partition) -> tuple[int, bool] | None:
+        """(changelog offset this file holds the partition as of, whether it is dirty)."""
+        row = self._conn.execute(
+            "SELECT changelog_next, dirty FROM changelog_positions"
+            " WHERE topic = ? AND partition = ?",
+            partition,
+        ).fetchone()
+        return None if row is None else (int(row[0]), bool(row[1]))
+
+    def mark_dirty(self, partitions: Iterable[Partition]) -> None:
+        """Inside a batch: the file is ahead of these partitions' changelogs."""
+        self._conn.executemany(
+            "INSERT INTO changelog_positions VALUES (?, ?, 0, 1) "
+            "ON CONFLICT (topic, partition) DO UPDATE SET dirty = 1",
+            sorted(partitions),
+        )
+
+    def set_snapshot_positions(self, positions: Mapping[Partition, tuple[int, bool]]) -> None:
+        """One transaction: per partition, the changelog offset the file now holds, dirty or not."""
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO changelog_positions VALUES (?, ?, ?, ?)",
+                [(*tp, end, int(dirty)) for tp, (end, dirty) in positions.items()],
+            )
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            _roll_back(self._conn)
             raise StoreError(f"{self.path}: cannot write the state ({error})") from None
 
     def _unreadable(self, error: sqlite3.Error) -> StoreError:
@@ -328,68 +414,43 @@ class SqliteStore:
         self._lock = -1
 
 
-class _Checkpointer(threading.Thread):
-    """Copies the WAL into the database file off the batch path, on its own connection.
+class _SqliteBatch:
+    """A batch's writes, straight into the open transaction."""
 
-    A checkpoint copies pages and fsyncs twice: in the committing thread it took a third of
-    the store's cost. sqlite3 lets go of the GIL while it works, so here it runs beside the
-    engine. PASSIVE never blocks a writer; what it could not copy, the next one does.
-    """
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self.emitted: list[tuple[str, float]] = []
+        self.horizon = float("-inf")
 
-    def __init__(self, path: Path) -> None:
-        super().__init__(name=f"checkpoint {path.name}", daemon=True)
-        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._stopping = threading.Event()
+    def fresh(self, findings: Sequence[Finding]) -> list[Finding]:
+        return self._store._emitted.fresh(findings)
 
-    def run(self) -> None:
-        try:
-            while not self._stopping.wait(CHECKPOINT_EVERY_S):
-                # Busy, or short of space: the next round, or a commit, catches up.
-                with contextlib.suppress(sqlite3.Error):
-                    self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        finally:
-            self._conn.close()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self.join()
-
-
-def _lock(path: Path) -> int:
-    """Hold `<path>.lock`: two sentinels on one state file would each undo the other's work.
-
-    flock, not SQLite's own locks: those are held only during a transaction. The kernel
-    lets go of it when the process dies, so a crash never leaves it behind.
-    """
-    lock_path = path.with_name(path.name + ".lock")
-    try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as error:
-        raise StoreError(
-            f"{lock_path}: cannot create the state lock ({error.strerror}): check that the "
-            "directory exists and is writable"
-        ) from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise StoreError(
-            f"{path}: another sentinel is using this state file: give each replica a state "
-            "file of its own"
-        ) from None
-    return fd
+    def write(
+        self,
+        changes: EngineChanges,
+        findings: Sequence[Finding],
+        offsets: Mapping[Partition, int],
+    ) -> None:
+        self.emitted = self._store._emitted.rows(findings)
+        self.horizon = changes.horizon
+        self._store._write(changes, findings, offsets, self.emitted)
 
 
 def _row(rollout: RolloutState) -> tuple[object, ...]:
-    feed = rollout.feeds[0] if rollout.feeds else None
+    home = rollout.home
     return (
         rollout.expectation,
         rollout.key,
         str(rollout.phase),
         rollout.closed_at,
         dump_body(rollout),
-        feed,
+        None if home is None else home.topic,
+        None if home is None else home.number,
     )
+
+
+def _home(topic: str | None, index: int | None) -> Partition | None:
+    return None if topic is None or index is None else Partition(topic, index)
 
 
 def _roll_back(conn: sqlite3.Connection) -> None:

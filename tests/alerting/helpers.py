@@ -10,10 +10,12 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from sentinel.alerting import Alerter, AlertingSettings, SqliteOutbox
-from sentinel.alerting.config import SlackSettings
+from sentinel.alerting.alerter import Alerter
+from sentinel.alerting.config import AlertingSettings, SlackSettings
 from sentinel.app.metrics import Metrics
+from sentinel.app.observer import MetricsObserver
 from sentinel.findings import Finding, Kind
+from sentinel.store.outbox import SqliteOutbox
 from sentinel.timefmt import parse_rfc3339
 from sentinel.views import Phase, RolloutView, StepStatus
 
@@ -118,17 +120,20 @@ def slack_settings(base_url: str, token: str = "xoxb-good", **extra: Any) -> Ale
     return AlertingSettings(**fields)
 
 
-def metrics() -> Metrics:
-    return Metrics(CollectorRegistry())
+def metrics() -> MetricsObserver:
+    """Alerting's observer as the watcher has it, on a registry of its own."""
+    return MetricsObserver(Metrics(CollectorRegistry()), ())
 
 
-def sample(m: Metrics, name: str, **labels: str) -> float:
-    value = m.registry.get_sample_value(name, labels)
+def sample(m: MetricsObserver, name: str, **labels: str) -> float:
+    value = m.metrics.registry.get_sample_value(name, labels)
     return 0.0 if value is None else value
 
 
 def alerter(
-    settings: AlertingSettings, outbox: SqliteOutbox | None = None, m: Metrics | None = None
+    settings: AlertingSettings,
+    outbox: SqliteOutbox | None = None,
+    m: MetricsObserver | None = None,
 ) -> Alerter:
     return Alerter(settings, outbox or SqliteOutbox(":memory:"), m)
 

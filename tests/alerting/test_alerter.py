@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from sentinel.alerting import Alerter, AlertingSettings, SqliteOutbox
-from sentinel.alerting.config import ExpectationAlerting, WebhookSettings
-from sentinel.alerting.model import Item
+from sentinel.alerting.alerter import Alerter
+from sentinel.alerting.config import AlertingSettings, ExpectationAlerting, WebhookSettings
 from sentinel.findings import Finding, Kind
+from sentinel.outbox import Item
+from sentinel.store.outbox import SqliteOutbox
 
 from .fakes import FakeReceiver, FakeSlack
 from .helpers import (

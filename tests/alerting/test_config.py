@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sentinel.alerting import parse_alerting
-from sentinel.alerting.config import DEFAULT_ALERT_ON, load_silences_file
+from sentinel.alerting.config import DEFAULT_ALERT_ON, load_silences_file, parse_alerting
 from sentinel.configkit import Section
 from sentinel.errors import ConfigError
 from sentinel.findings import Kind

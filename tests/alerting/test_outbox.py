@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from sentinel.alerting.model import Held, Item, Thread
-from sentinel.alerting.outbox import SqliteOutbox
 from sentinel.errors import StoreError
+from sentinel.outbox import Held, Item, Thread
+from sentinel.store.outbox import SqliteOutbox
 
 from .helpers import T0, schema_violation, stall, view
 

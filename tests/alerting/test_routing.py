@@ -15,9 +15,9 @@ from sentinel.alerting.config import (
     WebhookSettings,
 )
 from sentinel.alerting.grouper import Context, Plan, group
-from sentinel.alerting.model import Held, Thread
 from sentinel.alerting.router import close_at, route
 from sentinel.findings import Finding, Kind
+from sentinel.outbox import Held, Thread
 from sentinel.views import Phase, RolloutView
 
 from .helpers import (

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from sentinel.alerting import Alerter, SqliteOutbox
+from sentinel.alerting.alerter import Alerter
 from sentinel.alerting.config import WebhookSettings
 from sentinel.findings import Finding, Kind
+from sentinel.store.outbox import SqliteOutbox
 from sentinel.views import Phase, RolloutView, StepStatus
 
 from .fakes import FakeReceiver, FakeSlack, rate_limited, server_error

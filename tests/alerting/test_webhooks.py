@@ -11,8 +11,14 @@ from typing import Any
 
 import pytest
 
-from sentinel.alerting import Alerter, AlertingSettings, SqliteOutbox
-from sentinel.alerting.config import AlertmanagerSettings, SlackWebhookSettings, WebhookSettings
+from sentinel.alerting.alerter import Alerter
+from sentinel.alerting.config import (
+    AlertingSettings,
+    AlertmanagerSettings,
+    SlackWebhookSettings,
+    WebhookSettings,
+)
+from sentinel.store.outbox import SqliteOutbox
 from sentinel.timefmt import parse_rfc3339
 from sentinel.views import Phase
 

@@ -85,7 +85,8 @@ def test_a_minimal_file_gets_every_default(folder: Path) -> None:
     assert config.state == StateSettings(path=None, mode="single")
 
 
-def test_every_key_is_read_with_its_type(folder: Path) -> None:
+def test_every_key_is_read_with_its_type(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
     (folder / "ca.pem").write_text("ca")
     config = load_config(
         write(
@@ -121,6 +122,7 @@ def test_every_key_is_read_with_its_type(folder: Path) -> None:
             alerting:
               slack:
                 token_env: SLACK_BOT_TOKEN
+                default_channel: "#rollouts"
             state:
               path: state/sentinel.db
               mode: changelog
@@ -147,7 +149,12 @@ def test_every_key_is_read_with_its_type(folder: Path) -> None:
     assert config.watch == WatchSettings(
         bus_silence=900.0, tick=0.5, reload_poll=10.0, closed_retention=172800.0
     )
-    assert config.alerting == {"slack": {"token_env": "SLACK_BOT_TOKEN"}}
+    # Parsed with the rest at start: a mistake in it stops `sentinel run` before it reads.
+    assert config.alerting is not None and config.alerting.slack is not None
+    assert (config.alerting.slack.token, config.alerting.slack.default_channel) == (
+        "xoxb-1",
+        "#rollouts",
+    )
     assert config.state == StateSettings(path=folder / "state" / "sentinel.db", mode="changelog")
 
 
@@ -320,8 +327,10 @@ def test_an_ipv6_listen_address_is_understood(folder: Path) -> None:
     assert (config.http.host, config.http.port, config.http.listen) == ("::1", 9464, "[::1]:9464")
 
 
-def test_an_empty_alerting_section_is_kept_as_a_mapping(folder: Path) -> None:
-    assert load_config(write(folder, MINIMAL + "alerting: {}\n")).alerting == {}
+def test_an_empty_alerting_section_configures_no_sink(folder: Path) -> None:
+    alerting = load_config(write(folder, MINIMAL + "alerting: {}\n")).alerting
+    assert alerting is not None
+    assert alerting.sink_names == ()
 
 
 # Secrets

@@ -12,10 +12,8 @@ import pytest
 import yaml
 
 from sentinel import __version__
-from sentinel.alerting.config import parse_alerting
 from sentinel.app.rules import load_rules
 from sentinel.config import load_config
-from sentinel.configkit import Section
 
 from .tools import (
     CHART,
@@ -483,8 +481,9 @@ def test_the_sentinel_accepts_the_config_the_chart_renders(
         names = [expectation.name for expectation in rules.expectations]
         assert sorted(names) == ["payments-v5", "user-service-v2"]
         assert config.kafka.topics == ("rollout.events", "deploy.events")
-    alerting = parse_alerting(Section(config.alerting, "alerting", str(config.source)))
+    alerting = config.alerting
     if values == ("secrets.yaml",):
+        assert alerting is not None
         assert config.kafka.sasl_password == "from-a-secret"
         assert alerting.slack is not None and alerting.slack.token == "from-a-secret"
         assert alerting.sink_names == ("slack", "webhook")

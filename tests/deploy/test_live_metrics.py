@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from runtime.watcher_support import Findings, make_config, wait_for
 
-from sentinel.app.watcher import Watcher
+from sentinel.app.wiring import build_watcher
 from sentinel.kafka.broker import EmbeddedBroker
 
 from .promql import unknown_metric_names
@@ -23,11 +23,11 @@ async def test_every_promql_metric_is_on_the_metrics_page_of_a_running_sentinel(
 ) -> None:
     topic = await topic_factory()
     config = make_config(tmp_path, broker, topic)
-    watcher = Watcher(config, out=Findings())
+    watcher = build_watcher(config, out=Findings())
     task = asyncio.create_task(watcher.run(handle_signals=False))
     try:
         await wait_for(lambda: bool(watcher.source.assigned()), what="partitions assigned")
-        url = f"http://127.0.0.1:{watcher.http.port}/metrics"
+        url = f"http://127.0.0.1:{watcher.parts.http.port}/metrics"
 
         def fetch() -> str:
             with urllib.request.urlopen(url, timeout=5) as response:

@@ -9,6 +9,7 @@ from sentinel.envelope import Envelope, Malformed
 from sentinel.expectations import Compensation, Expectation, Step
 from sentinel.findings import Finding
 from sentinel.replay import replay
+from sentinel.storage import StateStore
 
 T0 = 1_795_600_800.0  # 2026-11-25T10:00:00Z
 MIN = 60.0
@@ -52,10 +53,13 @@ def event(
 
 
 def run(
-    engine: Engine, events: list[Envelope] | list[Envelope | Malformed], until: float | None = None
+    engine: Engine,
+    events: list[Envelope] | list[Envelope | Malformed],
+    until: float | None = None,
+    store: StateStore | None = None,
 ) -> list[Finding]:
-    """The events through `replay` (event-time clock), as a list."""
-    return list(replay(events, engine, read_at=lambda: T0, until=until))
+    """The events through `replay` (event-time clock), as a list; kept in `store` if given."""
+    return list(replay(events, engine, read_at=lambda: T0, until=until, store=store))
 
 
 def kinds(findings: list[Finding]) -> list[str]:

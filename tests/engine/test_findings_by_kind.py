@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sentinel.engine import Engine, Scope
+from sentinel.engine import Engine
 from sentinel.envelope import Envelope, Malformed
 from sentinel.expectations import Expectation, Step
 from sentinel.findings import Finding, Kind
@@ -233,15 +233,15 @@ def test_finding_ids_are_deterministic_and_distinguish_steps() -> None:
     assert other[0].id != first[0].id
 
 
-def test_scoped_copies_advance_only_their_expectation_and_only_the_primary_reports() -> None:
+def test_copies_for_one_expectation_advance_only_it_and_only_the_primary_reports() -> None:
     by_subject = Expectation(
         name="by-subject", correlate="subject", steps=(Step("SchemaV2_Ready"), Step("Other"))
     )
     sentinel = Engine([user_service(), by_subject], schemas=None)
     item = event("SchemaV2_Ready", T0)  # no subject: uncorrelated for by-subject
-    primary = sentinel.apply(item, T0, scope=Scope("user-service-v2", primary=True))
+    primary = sentinel.apply(item, T0, only="user-service-v2", primary=True)
     assert kinds(primary) == ["unregistered_event", "uncorrelated"]
     assert sentinel.view("user-service-v2", "r1") is not None
     # The same event as a secondary copy for the other expectation says nothing more.
-    assert sentinel.apply(item, T0, scope=Scope("by-subject", primary=False)) == []
+    assert sentinel.apply(item, T0, only="by-subject", primary=False) == []
     assert sentinel.rollouts["by-subject"] == {}

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from sentinel.config import KafkaSettings
 from sentinel.kafka.broker import EmbeddedBroker
-from sentinel.kafka.source import KafkaSource, Partition, Record
+from sentinel.kafka.settings import KafkaSettings
+from sentinel.kafka.source import KafkaSource
+from sentinel.records import Partition, Record
 
 from .watcher_support import Process
 
@@ -79,11 +80,9 @@ async def start_source(broker: EmbeddedBroker) -> AsyncIterator[StartSource]:
     async def start(
         topics: list[str], listener: RecordingListener | None = None, **overrides: Any
     ) -> KafkaSource:
-        source = KafkaSource(
-            settings_for(broker, topics, **overrides), listener or RecordingListener()
-        )
+        source = KafkaSource(settings_for(broker, topics, **overrides))
         sources.append(source)
-        await source.start()
+        await source.start(listener or RecordingListener())
         return source
 
     yield start

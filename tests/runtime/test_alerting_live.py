@@ -13,11 +13,10 @@ from typing import Any
 import pytest
 from alerting.fakes import FakeSlack
 
-from sentinel.app.watcher import Watcher
+from sentinel.app.wiring import build_watcher
 from sentinel.kafka.broker import EmbeddedBroker
 
-from .test_watcher import SCHEMA, SERVICE, cloud_event
-from .watcher_support import Findings, Process, make_config, wait_for
+from .watcher_support import SCHEMA, SERVICE, Findings, Process, cloud_event, make_config, wait_for
 
 pytestmark = pytest.mark.broker
 
@@ -53,7 +52,7 @@ async def test_a_stall_posts_a_parent_and_its_recovery_replies_and_updates_it(
 ) -> None:
     topic = await topic_factory()
     config = make_config(tmp_path, broker, topic, extra=slack_section(slack))
-    watcher = Watcher(config, out=Findings())
+    watcher = build_watcher(config, out=Findings())
     task = asyncio.create_task(watcher.run(handle_signals=False))
     try:
         await wait_for(lambda: bool(watcher.source.assigned()), what="partitions assigned")
@@ -66,8 +65,8 @@ async def test_a_stall_posts_a_parent_and_its_recovery_replies_and_updates_it(
         await produce(topic, cloud_event("UserServiceV2_Running", "s1", "p2", **SERVICE))
         await wait_for(lambda: bool(slack.replies(parent)), 20, "a reply in the thread")
         await wait_for(lambda: parent.updates >= 1, 20, "the parent updated in place")
-        assert watcher.alerter is not None
-        assert all(state["ok"] for state in watcher.alerter.status().values())
+        _, details = watcher.readiness()
+        assert all(state["ok"] for state in details["alerting"].values())
     finally:
         watcher.stop()
         await asyncio.wait_for(task, 30)

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from sentinel.config import KafkaSettings
 from sentinel.errors import ConfigError
-from sentinel.kafka.source import KafkaSource, Partition, consumer_kwargs
+from sentinel.kafka.client import consumer_kwargs
+from sentinel.kafka.settings import KafkaSettings
+from sentinel.kafka.source import KafkaSource
+from sentinel.records import Partition
 
 # A throwaway CA and a client certificate it signed (EC P-256, valid until 2126); the client
 # key is encrypted with the password "hunter2".
@@ -176,7 +178,7 @@ async def test_records_arrive_with_key_headers_value_and_broker_timestamp(
 
     first, tombstone = await fetch_at_least(source, 2)
 
-    assert (first.topic, first.partition, first.offset) == (topic, 0, 0)
+    assert (first.partition, first.offset) == ((topic, 0), 0)
     assert first.key == b"r-1"
     assert first.value == b'{"a": 1}'
     assert first.headers == tuple(headers)
@@ -314,9 +316,9 @@ async def test_seek_reads_from_the_stored_offset_ahead_of_or_behind_the_committe
     settings = kafka_settings([topic], session_timeout=1.0)
     await _commit_once(settings, {(topic, 0): committed})
     listener = SeekingListener({(topic, 0): stored})
-    source = listener.source = KafkaSource(settings, listener)
+    source = listener.source = KafkaSource(settings)
     try:
-        await source.start()
+        await source.start(listener)
         records = await fetch_at_least(source, 5 - first_read)
     finally:
         await source.stop()

@@ -15,8 +15,7 @@ import pytest
 
 from sentinel.kafka.broker import EmbeddedBroker
 
-from .test_watcher import MESSAGING, SCHEMA, SERVICE, cloud_event
-from .watcher_support import Process, make_config, wait_for
+from .watcher_support import MESSAGING, SCHEMA, SERVICE, Process, cloud_event, make_config, wait_for
 
 pytestmark = pytest.mark.broker
 

@@ -15,8 +15,7 @@ import pytest
 
 from sentinel.kafka.broker import EmbeddedBroker
 
-from .test_watcher import MESSAGING, SCHEMA, SERVICE, cloud_event
-from .watcher_support import Process, make_config, wait_for
+from .watcher_support import MESSAGING, SCHEMA, SERVICE, Process, cloud_event, make_config, wait_for
 
 pytestmark = pytest.mark.broker
 
@@ -36,7 +35,7 @@ def replica_config(directory: Path, broker: EmbeddedBroker, topic: str, name: st
 
 
 def assigned(process: Process) -> bool:
-    return process.log_has("partitions restored")
+    return process.log_has("partitions assigned")
 
 
 async def start_pair(

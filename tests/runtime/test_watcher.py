@@ -13,34 +13,23 @@ import orjson
 import pytest
 
 from sentinel.app.watcher import Watcher
+from sentinel.app.wiring import build_watcher
 from sentinel.kafka.broker import EmbeddedBroker
 from sentinel.timefmt import format_rfc3339
 
-from .watcher_support import Findings, make_config, wait_for
+from .watcher_support import (
+    MESSAGING,
+    SCHEMA,
+    SERVICE,
+    Findings,
+    cloud_event,
+    make_config,
+    wait_for,
+)
 
 pytestmark = pytest.mark.broker
 
 Produce = Callable[..., Any]
-
-
-def cloud_event(
-    event_type: str, rollout: str, event_id: str, at: float | None = None, **data: Any
-) -> bytes:
-    return orjson.dumps(
-        {
-            "specversion": "1.0",
-            "id": event_id,
-            "source": "/tests",
-            "type": event_type,
-            "time": format_rfc3339(at if at is not None else time.time()),
-            "data": {"rollout_id": rollout, **data},
-        }
-    )
-
-
-SCHEMA = {"schema_version": "2", "migration_id": "m-1"}
-SERVICE = {"version": "2.0.0", "replicas": 3}
-MESSAGING = {"user_service_version": "2.0.0", "config_revision": 7}
 
 
 class Running:
@@ -50,7 +39,7 @@ class Running:
         self.watcher, self.findings, self.task = watcher, findings, task
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.watcher.http.port}{path}"
+        return f"http://127.0.0.1:{self.watcher.parts.http.port}{path}"
 
     async def get(self, path: str) -> tuple[int, str]:
         def fetch() -> tuple[int, str]:
@@ -76,7 +65,7 @@ async def start_watcher(
     async def start(topic: str, **overrides: Any) -> Running:  # overrides: make_config's
         config = make_config(tmp_path, broker, topic, **overrides)
         findings = Findings()
-        watcher = Watcher(config, out=findings)
+        watcher = build_watcher(config, out=findings)
         task = asyncio.create_task(watcher.run(handle_signals=False))
         started = Running(watcher, findings, task)
         running.append(started)
@@ -294,6 +283,5 @@ async def test_input_not_keyed_by_rollout_goes_through_the_repartition_topic(
     assert malformed["event_source"].startswith(f"{topic}/1@")  # where it was first read
     assert sorted(running.findings.kinds()) == ["completed", "malformed"]
     rollout = running.watcher.engine.rollouts["fast-user-service"]["u1"]
-    assert rollout.feeds == (
-        f"{running.watcher.repartitioner.target}/{rollout.feeds[0].split('/')[-1]}",
-    )
+    [home] = rollout.feeds
+    assert home.topic == running.watcher.parts.upstream.target

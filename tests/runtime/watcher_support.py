@@ -16,6 +16,7 @@ import orjson
 
 from sentinel.config import Config, load_config
 from sentinel.kafka.broker import EmbeddedBroker
+from sentinel.timefmt import format_rfc3339
 
 SHIPPED_SCHEMAS = Path(__file__).resolve().parents[2] / "expectations" / "schemas"
 
@@ -44,6 +45,26 @@ spec:
 """
 
 _groups = itertools.count()
+
+
+def cloud_event(
+    event_type: str, rollout: str, event_id: str, at: float | None = None, **data: Any
+) -> bytes:
+    return orjson.dumps(
+        {
+            "specversion": "1.0",
+            "id": event_id,
+            "source": "/tests",
+            "type": event_type,
+            "time": format_rfc3339(at if at is not None else time.time()),
+            "data": {"rollout_id": rollout, **data},
+        }
+    )
+
+
+SCHEMA = {"schema_version": "2", "migration_id": "m-1"}
+SERVICE = {"version": "2.0.0", "replicas": 3}
+MESSAGING = {"user_service_version": "2.0.0", "config_revision": 7}
 
 
 def make_config(

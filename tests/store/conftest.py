@@ -2,14 +2,50 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from sentinel.store.base import StateStore
+from sentinel.engine import EngineChanges
+from sentinel.findings import Finding
+from sentinel.records import Partition
+from sentinel.storage import Batch, StateStore
 from sentinel.store.memory import MemoryStore
 from sentinel.store.sqlite import SqliteStore
+
+
+class Crash(Exception):
+    """The process dies here, in the middle of a transaction."""
+
+
+def commit(
+    store: StateStore,
+    changes: EngineChanges,
+    findings: Sequence[Finding] = (),
+    offsets: Mapping[Partition, int] | None = None,
+) -> None:
+    """One batch written as the pipeline writes it (findings taken as fresh)."""
+    with store.transaction() as batch:
+        batch.write(changes, findings, offsets or {})
+
+
+class Dying:
+    """A store whose next transaction dies before it commits, as a killed process does."""
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Batch]:
+        with self.store.transaction() as batch:
+            yield batch
+            raise Crash
 
 
 class Stores:

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 from engine.helpers import MIN, T0, event, user_service
+from pipeline.helpers import TraceClock, record
 
+from sentinel.decoders import BusDecoder
 from sentinel.engine import Engine
 from sentinel.errors import StoreError
 from sentinel.kafka.broker import EmbeddedBroker
-from sentinel.store.base import TopicPartition
-from sentinel.store.batches import Fed, process_batch, restore
+from sentinel.pipeline import Pipeline, WallClock
+from sentinel.records import Partition, Record
 from sentinel.store.changelog import ChangelogStore, changelog_topic
 from sentinel.store.sqlite import SqliteStore
 
@@ -57,41 +59,54 @@ class Feeder:
         self.topic = topic
         self.next_offset = {0: 0, 1: 0}
 
-    def fed(self, event_type: str, rollout: int, at: float) -> Fed:
+    def fed(self, event_type: str, rollout: int, at: float) -> Record:
         partition = rollout % 2
         offset = self.next_offset[partition]
         self.next_offset[partition] += 1
-        return Fed(event(event_type, at, f"r{rollout}"), (self.topic, partition), offset, at)
+        item = event(event_type, at, f"r{rollout}")
+        return record(item, offset, Partition(self.topic, partition), read_at=at)
 
 
-def engine_of(store: ChangelogStore) -> tuple[Engine, dict[TopicPartition, int]]:
-    engine = Engine([user_service()], retention_s=60 * MIN)
-    return engine, dict(restore(engine, store).offsets)
+def pipeline_of(store: ChangelogStore) -> Pipeline:
+    """A pipeline restored from the store, as a replica has it after an assignment."""
+    pipeline = Pipeline(Engine([user_service()], retention_s=60 * MIN), store, BusDecoder())
+    pipeline.restore()
+    return pipeline
+
+
+def process(pipeline: Pipeline, records: list[Record], until: float | None = None) -> None:
+    """Each record read at its own time, then the clock moved to `until`."""
+    if records:
+        end = records[-1].timestamp
+        assert end is not None
+        pipeline.process(records, TraceClock(end))
+    if until is not None:
+        pipeline.process([], WallClock(until))
 
 
 async def test_a_partition_moves_to_another_replica_with_its_rollouts(
     topic: str, replica: Replica
 ) -> None:
     a = await replica("a")
-    await a.assign([(topic, 0), (topic, 1)])
+    await a.assign([Partition(topic, 0), Partition(topic, 1)])
     feeder = Feeder(topic)
-    engine_a, positions = engine_of(a)
+    engine_a = pipeline_of(a)
     opening = [feeder.fed("SchemaV2_Ready", n, T0 + n) for n in range(4)]
     second = feeder.fed("UserServiceV2_Running", 0, T0 + 5)
-    process_batch(engine_a, a, [*opening, second], positions)
+    process(engine_a, [*opening, second])
     await a.flush()
-    await a.revoke([(topic, 0)])
+    await a.revoke([Partition(topic, 0)])
     assert sorted(r.key for r in a.load().rollouts) == ["r1", "r3"]
 
     b = await replica("b")
-    await b.assign([(topic, 0)])
+    await b.assign([Partition(topic, 0)])
     assert sorted(r.key for r in b.load().rollouts) == ["r0", "r2"]
     assert b.offsets() == {(topic, 0): 3}
-    engine_b, _ = engine_of(b)
+    engine_b = pipeline_of(b)
     for key in ("r0", "r2"):
-        assert engine_b.view(NAME, key) == engine_a.view(NAME, key)
+        assert engine_b.engine.view(NAME, key) == engine_a.engine.view(NAME, key)
     # Their deadlines came along: r0's third step and r2's second one.
-    stalls = engine_b.advance(T0 + 11 * MIN)
+    stalls = engine_b.engine.advance(T0 + 11 * MIN)
     assert [(f.kind, f.rollout, f.step) for f in stalls] == [
         ("stall", "r0", "MessagingService_Reconfigured"),
         ("stall", "r2", "UserServiceV2_Running"),
@@ -102,19 +117,19 @@ async def test_a_forgotten_rollout_is_forgotten_by_the_next_owner(
     topic: str, replica: Replica
 ) -> None:
     a = await replica("a")
-    await a.assign([(topic, 0)])
+    await a.assign([Partition(topic, 0)])
     feeder = Feeder(topic)
-    engine, positions = engine_of(a)
+    engine = pipeline_of(a)
     steps = ("SchemaV2_Ready", "UserServiceV2_Running", "MessagingService_Reconfigured")
     done = [feeder.fed(step, 0, T0 + n * MIN) for n, step in enumerate(steps)]
-    process_batch(engine, a, [*done, feeder.fed("SchemaV2_Ready", 2, T0 + 3 * MIN)], positions)
+    process(engine, [*done, feeder.fed("SchemaV2_Ready", 2, T0 + 3 * MIN)])
     # Past the retention the completed r0 is forgotten; r2 (stalled, still open) is kept.
-    process_batch(engine, a, [], positions, until=T0 + 2 * 60 * MIN)
+    process(engine, [], until=T0 + 2 * 60 * MIN)
     await a.flush()
-    await a.revoke([(topic, 0)])
+    await a.revoke([Partition(topic, 0)])
 
     b = await replica("b")
-    await b.assign([(topic, 0)])
+    await b.assign([Partition(topic, 0)])
     assert [r.key for r in b.load().rollouts] == ["r2"]
 
 
@@ -123,25 +138,25 @@ async def test_a_replica_taking_a_partition_back_reads_only_what_came_after_its_
 ) -> None:
     feeder = Feeder(topic)
     a = await replica("a")
-    await a.assign([(topic, 0)])
-    engine_a, positions = engine_of(a)
+    await a.assign([Partition(topic, 0)])
+    engine_a = pipeline_of(a)
     opening = [feeder.fed("SchemaV2_Ready", n * 2, T0) for n in range(50)]
-    process_batch(engine_a, a, opening, positions)
-    await a.revoke([(topic, 0)])
+    process(engine_a, opening)
+    await a.revoke([Partition(topic, 0)])
 
     b = await replica("b")
-    await b.assign([(topic, 0)])
-    assert b.restores[(topic, 0)] == (0, 52)
-    engine_b, positions_b = engine_of(b)
-    process_batch(engine_b, b, [feeder.fed("UserServiceV2_Running", 0, T0 + MIN)], positions_b)
-    await b.revoke([(topic, 0)])
+    await b.assign([Partition(topic, 0)])
+    assert b.restores[Partition(topic, 0)] == (0, 52)
+    engine_b = pipeline_of(b)
+    process(engine_b, [feeder.fed("UserServiceV2_Running", 0, T0 + MIN)])
+    await b.revoke([Partition(topic, 0)])
 
-    await a.assign([(topic, 0)])
+    await a.assign([Partition(topic, 0)])
     # A's own records (50 rollouts, the type it found unregistered, its position) are not
     # read again; B's are: its rollout, the type it found unregistered, its position.
-    assert a.restores[(topic, 0)] == (52, 55)
-    engine_a, _ = engine_of(a)
-    assert engine_a.view(NAME, "r0") == engine_b.view(NAME, "r0")
+    assert a.restores[Partition(topic, 0)] == (52, 55)
+    engine_a = pipeline_of(a)
+    assert engine_a.engine.view(NAME, "r0") == engine_b.engine.view(NAME, "r0")
     assert a.offsets() == {(topic, 0): 51}
 
 
@@ -150,21 +165,21 @@ async def test_commits_the_broker_never_had_before_a_crash_reach_it_after_the_re
 ) -> None:
     feeder = Feeder(topic)
     a = await replica("a")
-    await a.assign([(topic, 0)])
-    engine, positions = engine_of(a)
-    process_batch(engine, a, [feeder.fed("SchemaV2_Ready", 0, T0)], positions)
+    await a.assign([Partition(topic, 0)])
+    engine = pipeline_of(a)
+    process(engine, [feeder.fed("SchemaV2_Ready", 0, T0)])
     await a.flush()
     # Committed to the file, never sent: the process dies here.
-    process_batch(engine, a, [feeder.fed("SchemaV2_Ready", 2, T0 + 1)], positions)
+    process(engine, [feeder.fed("SchemaV2_Ready", 2, T0 + 1)])
     a.close()
 
     again = await replica("a")
-    await again.assign([(topic, 0)])
+    await again.assign([Partition(topic, 0)])
     assert sorted(r.key for r in again.load().rollouts) == ["r0", "r2"]
-    await again.revoke([(topic, 0)])
+    await again.revoke([Partition(topic, 0)])
 
     b = await replica("b")
-    await b.assign([(topic, 0)])
+    await b.assign([Partition(topic, 0)])
     assert sorted(r.key for r in b.load().rollouts) == ["r0", "r2"]
     assert b.offsets() == {(topic, 0): 2}
 
@@ -174,24 +189,24 @@ async def test_after_a_crash_the_changelog_wins_when_another_replica_wrote_since
 ) -> None:
     feeder = Feeder(topic)
     a = await replica("a")
-    await a.assign([(topic, 0)])
-    engine_a, positions = engine_of(a)
-    process_batch(engine_a, a, [feeder.fed("SchemaV2_Ready", 0, T0)], positions)
+    await a.assign([Partition(topic, 0)])
+    engine_a = pipeline_of(a)
+    process(engine_a, [feeder.fed("SchemaV2_Ready", 0, T0)])
     await a.flush()
     lost = feeder.fed("SchemaV2_Ready", 2, T0 + 1)
-    process_batch(engine_a, a, [lost], positions)  # never sent: A dies
+    process(engine_a, [lost])  # never sent: A dies
     a.close()
 
     # B takes the partition, reads the lost record again, and goes further.
     b = await replica("b")
-    await b.assign([(topic, 0)])
-    engine_b, positions_b = engine_of(b)
+    await b.assign([Partition(topic, 0)])
+    engine_b = pipeline_of(b)
     further = [lost, feeder.fed("SchemaV2_Ready", 4, T0 + 2)]
-    process_batch(engine_b, b, further, positions_b)
-    await b.revoke([(topic, 0)])
+    process(engine_b, further)
+    await b.revoke([Partition(topic, 0)])
 
     again = await replica("a")
-    await again.assign([(topic, 0)])
+    await again.assign([Partition(topic, 0)])
     assert sorted(r.key for r in again.load().rollouts) == ["r0", "r2", "r4"]
     assert again.offsets() == {(topic, 0): 3}
 
@@ -202,4 +217,4 @@ async def test_a_foreign_record_in_the_changelog_is_a_store_error(
     a = await replica("a")
     await produce(changelog_topic(topic, topic), b"{}", key=b"r[1, 2", partition=0)
     with pytest.raises(StoreError, match="at offset 0 is not a sentinel changelog record"):
-        await a.assign([(topic, 0)])
+        await a.assign([Partition(topic, 0)])

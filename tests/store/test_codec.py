@@ -6,8 +6,9 @@ from dataclasses import fields
 
 import pytest
 
-from sentinel.engine import RolloutState
+from sentinel.rollout import RolloutState
 from sentinel.errors import StoreError
+from sentinel.records import Partition
 from sentinel.store.codec import dump_body, load_rollout
 from sentinel.views import Phase
 
@@ -23,7 +24,8 @@ EVERY_FIELD_SET = RolloutState(
     deadline_at=12.0,
     rollback="Undo",
     closed_at=99.0,
-    feeds=("t/0", "t/3"),
+    feeds=(Partition("t", 0), Partition("t", 3)),
+    counted={"A": ("e-1", "/src"), "Undo": (None, None)},
 )
 
 
@@ -50,3 +52,10 @@ def test_bytes_that_are_not_a_rollout_are_a_store_error(body: bytes) -> None:
 def test_an_unknown_phase_is_a_store_error() -> None:
     with pytest.raises(StoreError, match="damaged"):
         load_rollout("exp", "42", "exploded", None, dump_body(EVERY_FIELD_SET))
+
+
+def test_a_rollout_written_by_version_0_1_is_read_with_its_partitions() -> None:
+    body = b'[1.5,{"A":1.5},{},[],2,null,null,["rollout.events/3"]]'
+    rollout = load_rollout("exp", "42", "open", None, body)
+    assert rollout.feeds == (Partition("rollout.events", 3),)
+    assert rollout.counted == {}

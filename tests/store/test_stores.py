@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import pytest
 from engine.helpers import MIN, T0, event, run, user_service
 
-from sentinel.engine import Engine, EngineChanges, RolloutState
+from sentinel.engine import Engine, EngineChanges
+from sentinel.rollout import RolloutState
 from sentinel.envelope import Envelope
 from sentinel.findings import Finding, Kind
-from sentinel.store.base import StateStore, TopicPartition
+from sentinel.outbox import Held
+from sentinel.records import Partition
+from sentinel.replay import LOG
+from sentinel.storage import StateStore
 from sentinel.views import Phase
 
-from .conftest import Stores
+from .conftest import Crash, Dying, Stores, commit
+
+A0, A1 = Partition("a", 0), Partition("a", 1)
 
 HOUR = 60 * MIN
 NAME = "user-service-v2"
@@ -24,12 +31,19 @@ def keep(
     store: StateStore,
     engine: Engine,
     findings: list[Finding],
-    offsets: dict[TopicPartition, int] | None = None,
+    offsets: dict[Partition, int] | None = None,
 ) -> list[Finding]:
-    """One batch, as the watcher keeps it: the new findings, then one commit."""
-    fresh = store.new_findings(findings)
-    store.commit(engine.take_changes(), fresh, offsets or {})
+    """One batch, as the pipeline keeps it: the new findings, then the write, one transaction."""
+    with store.transaction() as batch:
+        fresh = batch.fresh(findings)
+        batch.write(engine.take_changes(), fresh, offsets or {})
     return fresh
+
+
+def fresh(store: StateStore, findings: list[Finding]) -> list[Finding]:
+    """The findings a batch would emit, in a transaction that keeps nothing else."""
+    with store.transaction() as batch:
+        return batch.fresh(findings)
 
 
 def restored(store: StateStore, retention_s: float = 24 * HOUR) -> Engine:
@@ -95,9 +109,8 @@ def test_an_engine_restored_from_the_store_shows_and_reports_what_the_first_woul
 ) -> None:
     store = stores.open()
     first = sentinel()
-    found = run(first, rollouts_in_every_phase(), until=T0 + 12 * MIN)
+    found = run(first, rollouts_in_every_phase(), until=T0 + 12 * MIN, store=store)
     assert {f.kind for f in found} >= {Kind.COMPLETED, Kind.STALL, Kind.ROLLBACK}
-    keep(store, first, found, {("rollout.events", 0): 8})
     stores.crash()
 
     second = restored(stores.open())
@@ -115,13 +128,13 @@ def test_an_engine_restored_from_the_store_shows_and_reports_what_the_first_woul
 def test_a_rollout_the_engine_forgot_is_deleted(stores: Stores) -> None:
     store = stores.open()
     engine = sentinel(retention_s=HOUR)
-    keep(store, engine, run(engine, rollouts_in_every_phase()[:3]))
+    run(engine, rollouts_in_every_phase()[:3], store=store)
     assert [r.key for r in store.load().rollouts] == ["done"]
     # Past the retention the engine forgets the closed rollout, and says so in its changes.
     engine.advance(T0 + 3 * MIN + HOUR + 1)
     gone = engine.take_changes()
     assert gone.rollouts == {(NAME, "done"): None}
-    store.commit(gone, [], {})
+    commit(store, gone)
     stores.crash()
     assert list(stores.open().load().rollouts) == []
 
@@ -129,12 +142,10 @@ def test_a_rollout_the_engine_forgot_is_deleted(stores: Stores) -> None:
 def test_closed_rollouts_and_event_ids_older_than_the_horizon_are_pruned(stores: Stores) -> None:
     store = stores.open()
     engine = sentinel()
-    run(engine, rollouts_in_every_phase(), until=T0 + 12 * MIN)
-    first = engine.take_changes()
-    store.commit(first, [], {})
+    run(engine, rollouts_in_every_phase(), until=T0 + 12 * MIN, store=store)
     assert engine.rollouts[NAME]["done"].closed_at == T0 + 3 * MIN
     # The next batch's horizon passes the closing of `done` and the reading of every event.
-    store.commit(changes(clock=T0 + 25 * HOUR, horizon=T0 + 12 * MIN + 1), [], {})
+    commit(store, changes(clock=T0 + 25 * HOUR, horizon=T0 + 12 * MIN + 1))
     stores.crash()
     state = stores.open().load()
     assert sorted(r.key for r in state.rollouts) == ["back", "odd", "stalled", "young"]
@@ -147,74 +158,88 @@ def test_a_finding_committed_once_is_never_new_again(stores: Stores) -> None:
     assert keep(store, sentinel(), [finding("r1"), finding("r2")]) == [finding("r1"), finding("r2")]
     stores.crash()
     store = stores.open()
-    assert store.new_findings([finding("r1"), finding("r3"), finding("r2")]) == [finding("r3")]
+    assert fresh(store, [finding("r1"), finding("r3"), finding("r2")]) == [finding("r3")]
 
 
 def test_a_finding_repeated_within_a_batch_is_kept_once(stores: Stores) -> None:
     store = stores.open()
     twice = [finding("r1"), finding("r2"), finding("r1", at=T0 + 1)]
-    assert store.new_findings(twice) == [finding("r1"), finding("r2")]
+    assert fresh(store, twice) == [finding("r1"), finding("r2")]
 
 
 def test_findings_of_a_batch_that_was_not_committed_are_still_new(stores: Stores) -> None:
     store = stores.open()
-    assert store.new_findings([finding("r1")]) == [finding("r1")]
+    with pytest.raises(Crash), store.transaction() as batch:
+        assert batch.fresh([finding("r1")]) == [finding("r1")]
+        batch.write(changes(), [finding("r1")], {})
+        raise Crash
+    assert fresh(store, [finding("r1")]) == [finding("r1")]
     stores.crash()
-    assert stores.open().new_findings([finding("r1")]) == [finding("r1")]
+    assert fresh(stores.open(), [finding("r1")]) == [finding("r1")]
 
 
 def test_finding_ids_older_than_the_horizon_are_forgotten(stores: Stores) -> None:
     store = stores.open()
-    store.commit(changes(), [finding("old", at=T0), finding("new", at=T0 + HOUR)], {})
-    store.commit(changes(clock=T0 + 25 * HOUR, horizon=T0 + 1), [], {})
-    assert store.new_findings([finding("old"), finding("new")]) == [finding("old")]
+    commit(store, changes(), [finding("old", at=T0), finding("new", at=T0 + HOUR)])
+    commit(store, changes(clock=T0 + 25 * HOUR, horizon=T0 + 1))
+    assert fresh(store, [finding("old"), finding("new")]) == [finding("old")]
     stores.crash()
-    assert stores.open().new_findings([finding("old"), finding("new")]) == [finding("old")]
+    assert fresh(stores.open(), [finding("old"), finding("new")]) == [finding("old")]
 
 
 def test_offsets_are_the_last_committed_per_partition(stores: Stores) -> None:
     store = stores.open()
-    store.commit(changes(), [], {("a", 0): 5, ("a", 1): 7})
-    store.commit(changes(), [], {("a", 0): 9})
+    commit(store, changes(), offsets={A0: 5, A1: 7})
+    commit(store, changes(), offsets={A0: 9})
     stores.crash()
     store = stores.open()
-    assert store.offsets() == {("a", 0): 9, ("a", 1): 7}
-    assert dict(store.load().offsets) == {("a", 0): 9, ("a", 1): 7}
+    assert store.offsets() == {A0: 9, A1: 7}
+    assert dict(store.load().offsets) == {A0: 9, A1: 7}
 
 
 def test_a_batch_not_committed_changes_nothing(stores: Stores) -> None:
     store = stores.open()
     engine = sentinel()
-    keep(store, engine, run(engine, rollouts_in_every_phase()[:1]), {("a", 0): 1})
-    # The second batch: applied and begun, never committed.
-    run(engine, rollouts_in_every_phase()[1:])
-    store.new_findings([finding("r9")])
+    run(engine, rollouts_in_every_phase()[:1], store=store)
+    # The second batch: applied and written, never committed.
+    with pytest.raises(Crash):
+        run(engine, rollouts_in_every_phase()[1:], store=Dying(store))
     stores.crash()
     state = stores.open().load()
     assert [(r.key, r.phase, dict(r.seen)) for r in state.rollouts] == [
         ("done", Phase.OPEN, {"SchemaV2_Ready": T0})
     ]
     assert len(state.seen_events) == 1
-    assert dict(state.offsets) == {("a", 0): 1}
+    assert dict(state.offsets) == {LOG: 1}
 
 
-def test_writes_on_the_connection_during_a_batch_are_committed_with_it(stores: Stores) -> None:
+def held(name: str) -> Held:
+    return Held(f"{name}:slack", "slack", "b", "#c", True, finding(name), None, T0, T0 + 10)
+
+
+def test_alerts_put_in_the_outbox_during_a_batch_are_kept_with_it(stores: Stores) -> None:
     store = stores.open()
-    store.connection.execute("CREATE TABLE outbox (finding TEXT)")
-    fresh = store.new_findings([finding("r1")])
-    store.connection.execute("INSERT INTO outbox VALUES (?)", (fresh[0].id,))
-    store.commit(changes(), fresh, {("a", 0): 3})
-    assert not store.connection.in_transaction
-    rows = store.connection.execute("SELECT finding FROM outbox").fetchall()
-    assert rows == [(finding("r1").id,)]
+    with store.transaction() as batch:
+        kept = batch.fresh([finding("r1")])
+        store.outbox().hold(held("kept"))
+        batch.write(changes(), kept, {A0: 3})
+    with pytest.raises(Crash), store.transaction() as batch:
+        store.outbox().hold(held("lost"))
+        raise Crash
+    assert store.outbox().depth("slack") == 1
+    if stores.kind == "sqlite":  # the memory store's outbox lives and dies with the process
+        stores.crash()
+        assert stores.open().outbox().depth("slack") == 1
+    [waiting] = stores.current.outbox().take_closed(T0 + 10) if stores.current else []
+    assert waiting.finding == finding("kept")
 
 
 def test_the_same_rollout_changed_in_two_batches_keeps_the_second(stores: Stores) -> None:
     store = stores.open()
     engine = sentinel()
     events = rollouts_in_every_phase()
-    keep(store, engine, run(engine, events[:1]))
-    keep(store, engine, run(engine, events[1:3]))
+    run(engine, events[:1], store=store)
+    run(engine, events[1:3], store=store)
     stores.crash()
     (done,) = stores.open().load().rollouts
     assert done.phase is Phase.COMPLETED

@@ -3,24 +3,29 @@ exactly the findings that a run without a crash emits, none twice and none lost.
 
 from __future__ import annotations
 
-import sqlite3
 import tempfile
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from engine.helpers import MIN, T0, user_service
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sentinel.engine import Engine, EngineChanges
+from sentinel.decoders import BusDecoder
+from sentinel.engine import Engine
 from sentinel.envelope import Envelope, Malformed
 from sentinel.findings import Finding
-from sentinel.store.base import StateStore, StoredState, TopicPartition
-from sentinel.store.batches import Fed, process_batch, restore
+from sentinel.pipeline import Pipeline, WallClock
+from sentinel.records import Partition, Record
+from sentinel.storage import Batch, StateStore
 from sentinel.store.memory import MemoryStore
 from sentinel.store.sqlite import SqliteStore
+
+from .helpers import TOPIC, TraceClock, record
 
 TYPES = (
     "SchemaV2_Ready",
@@ -30,25 +35,23 @@ TYPES = (
     "Rollback_Complete",
     "Unrelated_Thing",
 )
-TOPIC = "rollout.events"
 UNTIL = T0 + 6 * 60 * MIN
 
 
 @st.composite
-def event_logs(draw: st.DrawFn) -> list[Fed]:
+def event_logs(draw: st.DrawFn) -> list[Record]:
     """Records over two partitions: a few rollouts, repeated ids, events without id or time,
-    times that sometimes go back, malformed records."""
-    records: list[Fed] = []
+    times that sometimes go back, malformed records. Each is read at the clock it carries."""
+    records: list[Record] = []
     next_offset = {0: 0, 1: 0}
     clock = T0
     for _ in range(draw(st.integers(min_value=1, max_value=40))):
-        partition = draw(st.sampled_from((0, 1)))
-        offset = next_offset[partition]
-        next_offset[partition] += 1
-        origin = f"{TOPIC}/{partition}@{offset}"
+        partition = Partition(TOPIC, draw(st.sampled_from((0, 1))))
+        offset = next_offset[partition.number]
+        next_offset[partition.number] += 1
         kind = draw(st.sampled_from(("event", "event", "event", "untimed", "malformed")))
         if kind == "malformed":
-            records.append(Fed(Malformed("not JSON", origin), (TOPIC, partition), offset, clock))
+            records.append(record(Malformed("not JSON"), offset, partition, clock))
             continue
         at = clock + draw(st.integers(min_value=-5, max_value=9)) * MIN
         event_id = draw(st.one_of(st.none(), st.sampled_from([f"e{n}" for n in range(30)])))
@@ -58,15 +61,14 @@ def event_logs(draw: st.DrawFn) -> list[Fed]:
             source="/crash",
             time=None if kind == "untimed" else at,
             data={"rollout_id": draw(st.sampled_from(("r1", "r2", "r3")))},
-            origin=origin,
         )
         if envelope.time is not None:
             clock = max(clock, envelope.time)
-        records.append(Fed(envelope, (TOPIC, partition), offset, clock))
+        records.append(record(envelope, offset, partition, clock))
     return records
 
 
-def in_batches(records: Sequence[Fed], sizes: Sequence[int]) -> list[list[Fed]]:
+def in_batches(records: Sequence[Record], sizes: Sequence[int]) -> list[list[Record]]:
     batches, start, turn = [], 0, 0
     while start < len(records):
         size = sizes[turn % len(sizes)]
@@ -80,7 +82,7 @@ class Crash(Exception):
 
 
 class Recorded:
-    """The store under test, keeping what each commit emitted, dying at a chosen commit."""
+    """The store under test, keeping what each transaction emitted, dying at a chosen one."""
 
     def __init__(self, store: StateStore, emitted: list[Finding], die_at: int | None) -> None:
         self.store = store
@@ -88,55 +90,50 @@ class Recorded:
         self.die_at = die_at  # -n: just before the n-th commit; n: just after it
         self.commits = 0
 
-    @property
-    def connection(self) -> sqlite3.Connection:
-        return self.store.connection
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
 
-    def load(self) -> StoredState:
-        return self.store.load()
-
-    def offsets(self) -> dict[TopicPartition, int]:
-        return self.store.offsets()
-
-    def begin(self) -> None:
-        self.store.begin()
-
-    def new_findings(self, findings: Sequence[Finding]) -> list[Finding]:
-        return self.store.new_findings(findings)
-
-    def commit(
-        self,
-        changes: EngineChanges,
-        findings: Sequence[Finding],
-        offsets: Mapping[TopicPartition, int],
-    ) -> None:
+    @contextmanager
+    def transaction(self) -> Iterator[Batch]:
         self.commits += 1
-        if self.die_at == -self.commits:
-            raise Crash
-        self.store.commit(changes, findings, offsets)
+        with self.store.transaction() as batch:
+            watched = _Watched(batch)
+            yield watched
+            if self.die_at == -self.commits:
+                raise Crash
         # Committed with the state, in one transaction: what the alert outbox holds.
-        self.emitted += findings
+        self.emitted += watched.findings
         if self.die_at == self.commits:
             raise Crash
 
-    def close(self) -> None:
-        self.store.close()
+
+class _Watched:
+    def __init__(self, batch: Batch) -> None:
+        self._batch = batch
+        self.findings: list[Finding] = []
+
+    def fresh(self, findings: Sequence[Finding]) -> list[Finding]:
+        return self._batch.fresh(findings)
+
+    def write(self, changes: Any, findings: Sequence[Finding], offsets: Mapping[Any, int]) -> None:
+        self.findings = list(findings)
+        self._batch.write(changes, findings, offsets)
 
 
 def run_through(
     kind: str,
-    records: Sequence[Fed],
+    records: Sequence[Record],
     sizes: Sequence[int],
     crashes: Sequence[tuple[int, int]],
     directory: Path,
     skip_by_offset: bool = True,
 ) -> Counter[Finding]:
-    """Every finding emitted by processing the log in batches of `sizes`, to the end.
+    """Every finding emitted by processing the log through the pipeline in batches of `sizes`.
 
     At each (commit, redelivered) of `crashes`, the process dies at that commit of its life
     and starts again: a new engine restored from the store, reading again from up to
     `redelivered` records before the first record not kept (Kafka's at-least-once).
-    Without `skip_by_offset`, the driver does not know the stored offsets and applies the
+    Without `skip_by_offset`, the pipeline does not know the stored offsets and applies the
     redelivered records again: event ids and emitted finding ids must recognise them, which
     they do within the retention (here longer than the log, whose ids are then all kept).
     """
@@ -148,13 +145,18 @@ def run_through(
         store: StateStore = memory if kind == "memory" else SqliteStore(directory / "state.db")
         recorded = Recorded(store, emitted, pending[0][0] if pending else None)
         retention_s = 2 * 60 * MIN if skip_by_offset else 24 * 60 * MIN
-        engine = Engine([user_service()], retention_s=retention_s)
-        stored = restore(engine, recorded).offsets
-        positions = dict(stored) if skip_by_offset else {}
+        pipeline = Pipeline(
+            Engine([user_service()], retention_s=retention_s), recorded, BusDecoder()
+        )
+        pipeline.restore()
+        if not skip_by_offset:
+            pipeline.positions.clear()
         try:
             for batch in in_batches(records[resume:], sizes):
-                process_batch(engine, recorded, batch, positions)
-            process_batch(engine, recorded, [], positions, until=UNTIL)
+                end = batch[-1].timestamp
+                assert end is not None
+                pipeline.process(batch, TraceClock(end))
+            pipeline.process([], WallClock(UNTIL))
         except Crash:
             _, redelivered = pending.pop(0)
             resume = max(0, first_not_kept(records, store.offsets()) - redelivered)
@@ -165,9 +167,9 @@ def run_through(
         return Counter(emitted)
 
 
-def first_not_kept(records: Sequence[Fed], offsets: Mapping[TopicPartition, int]) -> int:
-    for index, fed in enumerate(records):
-        if fed.offset >= offsets.get(fed.partition, 0):
+def first_not_kept(records: Sequence[Record], offsets: Mapping[Partition, int]) -> int:
+    for index, each in enumerate(records):
+        if each.offset >= offsets.get(each.partition, 0):
             return index
     return len(records)
 
@@ -189,7 +191,7 @@ crash_points = st.tuples(
 def test_a_crash_and_a_restart_emit_exactly_the_findings_of_a_run_without_one(
     kind: str,
     skip_by_offset: bool,
-    records: list[Fed],
+    records: list[Record],
     sizes: list[int],
     crashes: list[tuple[int, int]],
 ) -> None:

@@ -1,9 +1,9 @@
-"""The alert outbox: findings waiting in grouping windows, deliveries waiting for their sink,
-and what each sink remembers about alerted rollouts. On disk, so nothing is lost to a restart.
+"""The alert outbox in SQLite: findings waiting in grouping windows, deliveries waiting for
+their sink, and what each sink remembers about alerted rollouts; nothing is lost to a restart.
 
-`SqliteOutbox` takes a path (its own connection, WAL) or a `sqlite3.Connection` that the state
-store shares: every write joins a transaction already open on that connection (a savepoint),
-so the store can commit engine state and the alerts it caused together.
+`SqliteOutbox` takes a path (its own connection, WAL) or the `sqlite3.Connection` of a state
+store: every write joins a transaction already open on that connection (a savepoint), so the
+store commits engine state and the alerts it caused together (sentinel.outbox.Outbox).
 """
 
 from __future__ import annotations
@@ -12,72 +12,14 @@ import itertools
 import json
 import sqlite3
 from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from sentinel.alerting.model import (
-    Held,
-    Item,
-    Thread,
-    finding_from_json,
-    finding_to_json,
-    view_from_json,
-    view_to_json,
-)
 from sentinel.errors import StoreError
-
-
-class Outbox(Protocol):
-    """Where alerts wait; every method is quick and synchronous."""
-
-    def transaction(self) -> AbstractContextManager[None]:
-        """Group writes: all of them happen, or none."""
-
-    def hold(self, held: Held) -> bool:
-        """Put a finding in its grouping window; False (and nothing changes) if its key is known."""
-
-    def bucket_times(self, sink: str, bucket: str) -> tuple[float | None, float | None]:
-        """(close time of the bucket's open window, time of its last flush)."""
-
-    def next_close(self) -> float | None:
-        """When the next grouping window closes."""
-
-    def take_closed(self, now: float) -> list[Held]:
-        """Every held finding whose window has closed by `now`, marked as flushed."""
-
-    def enqueue(self, item: Item) -> bool:
-        """Add a delivery; False (and nothing changes) if its key is known."""
-
-    def take_due(self, sink: str, now: float, limit: int) -> list[Item]:
-        """A sink's oldest pending deliveries, in order, up to the first not due by `now`."""
-
-    def next_due(self, sink: str) -> float | None:
-        """When the sink's oldest pending delivery is due."""
-
-    def mark_delivered(self, key: str, now: float) -> None: ...
-
-    def schedule_retry(self, key: str, at: float, error: str) -> None: ...
-
-    def mark_failed(self, key: str, now: float, error: str) -> None:
-        """The delivery can never succeed; it stays for the record and is not retried."""
-
-    def thread(self, sink: str, key: str) -> Thread | None: ...
-
-    def save_thread(self, sink: str, key: str, thread: Thread) -> None: ...
-
-    def firing(self, sink: str) -> list[Thread]:
-        """Threads with alerts still firing (Alertmanager re-sends them)."""
-
-    def depth(self, sink: str) -> int:
-        """Alerts of the sink not yet delivered: held in a window or pending."""
-
-    def failed(self, sink: str) -> int:
-        """Deliveries of the sink that failed for good."""
-
-    def prune(self, before: float) -> None:
-        """Forget deliveries done, windows flushed and threads resolved before `before`."""
-
+from sentinel.findings import Finding
+from sentinel.outbox import Held, Item, Thread
+from sentinel.views import view_from_json, view_to_json
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS alert_held (
@@ -195,7 +137,7 @@ class SqliteOutbox:
                     held.bucket,
                     held.destination,
                     int(held.opens),
-                    _dump(finding_to_json(held.finding)),
+                    _dump(held.finding.to_json_dict()),
                     None if held.view is None else _dump(view_to_json(held.view)),
                     held.held_at,
                     held.close_at,
@@ -368,7 +310,7 @@ def _held(row: tuple[Any, ...]) -> Held:
         bucket=row[2],
         destination=row[3],
         opens=bool(row[4]),
-        finding=finding_from_json(json.loads(row[5])),
+        finding=Finding.from_json_dict(json.loads(row[5])),
         view=None if row[6] is None else view_from_json(json.loads(row[6])),
         held_at=row[7],
         close_at=row[8],

@@ -1,0 +1,201 @@
+"""Builds the watcher from the config: rules, engine, store, alerting, pipeline, source, HTTP.
+
+The one place that knows which implementation each part gets; everything it builds is
+driven by the watcher through protocols.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+from aiokafka.errors import KafkaConnectionError
+from prometheus_client import CollectorRegistry
+
+from sentinel.alerting.alerter import Alerter
+from sentinel.app.http import HttpServer
+from sentinel.app.logs import configure_logging
+from sentinel.app.metrics import Metrics
+from sentinel.app.observer import MetricsObserver
+from sentinel.app.rules import Rules, RuleSet, load_rules
+from sentinel.app.watcher import LineSink, LoopSettings, NoUpstream, Upstream, Watcher, WatcherParts
+from sentinel.config import Config, load_config
+from sentinel.decoders import BusDecoder
+from sentinel.engine import Engine
+from sentinel.errors import ExpectationFileError, SchemaDirError, SentinelError
+from sentinel.kafka.client import client_kwargs, topic_partitions
+from sentinel.kafka.repartition import CopyDecoder, Repartitioner, route
+from sentinel.kafka.source import KafkaSource
+from sentinel.pipeline import Decoder, Pipeline, Route
+from sentinel.storage import StateStore
+from sentinel.store.changelog import ChangelogStore
+from sentinel.store.memory import MemoryStore
+from sentinel.store.sqlite import SqliteStore
+
+log = logging.getLogger("sentinel.wiring")
+
+EXIT_OK, EXIT_UNREACHABLE, EXIT_CONFIG = 0, 1, 2
+
+
+def run_from_config(path: Path) -> int:
+    """The `sentinel run --config FILE` command: exit 0 after a clean stop, 2 on bad files."""
+    try:
+        config = load_config(path)
+    except SentinelError as error:
+        print(f"sentinel: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure_logging(config.log.level)
+    try:
+        watcher = build_watcher(config)
+    except (ExpectationFileError, SchemaDirError) as error:
+        print(error, file=sys.stderr)
+        return EXIT_CONFIG
+    except SentinelError as error:
+        print(f"sentinel: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        return asyncio.run(watcher.run())
+    except KafkaConnectionError as error:
+        servers = ",".join(config.kafka.bootstrap_servers)
+        print(f"sentinel: cannot reach Kafka at {servers}: {error}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except SentinelError as error:  # e.g. an internal topic that cannot be created
+        print(f"sentinel: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def build_watcher(
+    config: Config,
+    *,
+    out: LineSink | None = None,
+    registry: CollectorRegistry | None = None,
+    rules_loader: Callable[[], Rules] | None = None,
+    wall_clock: Callable[[], float] = time.time,
+) -> Watcher:
+    """Every part of `sentinel run`, from the config (`rules_loader`: the demo's faster rules)."""
+    load = rules_loader or (lambda: load_rules(config.expectations, config.schemas))
+    rules = load()
+    metrics = Metrics(registry if registry is not None else CollectorRegistry())
+    observer = MetricsObserver(metrics, rules.known_types)
+    engine = Engine(
+        rules.expectations, rules.schemas, observer, retention_s=config.watch.closed_retention
+    )
+    ruleset = RuleSet(rules, load, (config.expectations, config.schemas), config.watch.reload_poll)
+    upstream, decoder, copy_route, topics = _input(config, engine)
+    store = open_store(config, topics)
+    alerter = None
+    if config.alerting is not None:
+        alerter = Alerter(config.alerting, store.outbox(), observer)
+    pipeline = Pipeline(engine, store, decoder, alerter, observer, route=copy_route)
+    http = HttpServer(config.http.host, config.http.port, metrics.registry)
+    watcher = Watcher(
+        WatcherParts(
+            settings=LoopSettings(
+                topics=config.kafka.topics,
+                max_batch=config.kafka.max_batch,
+                lag_threshold=config.kafka.lag_threshold,
+                tick=config.watch.tick,
+                bus_silence=config.watch.bus_silence,
+                fetch_watchdog=config.kafka.fetch_watchdog,
+            ),
+            pipeline=pipeline,
+            source=KafkaSource(dataclasses.replace(config.kafka, topics=topics)),
+            rules=ruleset,
+            metrics=metrics,
+            observer=observer,
+            out=out if out is not None else sys.stdout,
+            http=http,
+            upstream=upstream,
+            background=() if alerter is None else (alerter.run_sender,),
+            details={} if alerter is None else {"alerting": alerter.status},
+            wall_clock=wall_clock,
+        )
+    )
+    http.health, http.ready = watcher.health, watcher.readiness
+    ruleset.on_reload = lambda new: _reloaded(new, engine, observer, metrics)
+    ruleset.on_refused = lambda problems: _refused(problems, metrics)
+    _note_rules(rules, metrics, wall_clock())
+    return watcher
+
+
+def _input(
+    config: Config, engine: Engine
+) -> tuple[Upstream, Decoder, Route | None, tuple[str, ...]]:
+    """Where the engine's records come from: the input topics, or (several replicas with input
+    not keyed by rollout) the repartition topic that a stage of its own fills from them."""
+    kafka = config.kafka
+    if config.state.mode != "changelog" or kafka.input_keyed_by_rollout:
+        return NoUpstream(), BusDecoder(), None, kafka.topics
+    target = f"{kafka.group_id}-repartition"
+    stage = Repartitioner(
+        kafka, target, lambda: tuple(engine.expectations.values()), tick=config.watch.tick
+    )
+    return stage, CopyDecoder(), route, (target,)
+
+
+def open_store(config: Config, topics: Sequence[str]) -> StateStore:
+    """SQLite at `state.path`, else memory (state lost on restart: fine for trying things);
+    in changelog mode, SQLite as the local snapshot of a changelog per topic in `topics`."""
+    settings = config.state
+    if settings.mode == "changelog":
+        # Without a volume, a replica restores its partitions from the changelog in full.
+        path = settings.path or Path(tempfile.mkdtemp(prefix="sentinel-state-")) / "state.db"
+        kafka = config.kafka
+
+        def partitions() -> Awaitable[dict[str, int]]:
+            if topics != kafka.topics:  # the repartition topic, which the stage creates
+                return _known({topic: kafka.repartition_partitions for topic in topics})
+            return topic_partitions(kafka, topics)
+
+        return ChangelogStore(
+            SqliteStore(path),
+            kafka.group_id,
+            client_kwargs(kafka),
+            kafka.replication_factor,
+            partitions,
+        )
+    if settings.path is None:
+        return MemoryStore()
+    return SqliteStore(settings.path)
+
+
+async def _known(counts: dict[str, int]) -> dict[str, int]:
+    return counts
+
+
+def _reloaded(rules: Rules, engine: Engine, observer: MetricsObserver, metrics: Metrics) -> None:
+    engine.reload(rules.expectations, rules.schemas)
+    observer.known_types = rules.known_types
+    observer.recount(engine)
+    metrics.config_reloads.labels("success").inc()
+    _note_rules(rules, metrics, time.time())
+    log.info("reloaded", extra={"expectations": len(rules.expectations)})
+
+
+def _refused(problems: Sequence[str], metrics: Metrics) -> None:
+    metrics.config_reloads.labels("failure").inc()
+    log.error(
+        "reload refused; the previous expectations and schemas keep running",
+        extra={"problems": list(problems)},
+    )
+
+
+def _note_rules(rules: Rules, metrics: Metrics, now: float) -> None:
+    metrics.expectations_loaded.set(len(rules.expectations))
+    metrics.expectation_info.clear()
+    metrics.step_window.clear()
+    for exp in rules.expectations:
+        metrics.expectation_info.labels(exp.name, exp.owner or "").set(1)
+        for step in exp.steps:
+            if step.within is not None:
+                metrics.step_window.labels(exp.name, step.event).set(step.within)
+    metrics.schemas_loaded.set(len(rules.schemas))
+    metrics.config_loaded.set(now)
+    for warning in rules.warnings:
+        log.warning(warning)

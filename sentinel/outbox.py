@@ -1,0 +1,122 @@
+"""The alert outbox as the core sees it: the data that waits in it, and what it must do.
+
+Alerting (routing, grouping, sinks) reads and writes it; a state store keeps it, in the same
+transaction as the batch that raised the findings. Plain data and a protocol: no I/O here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sentinel.findings import Finding
+from sentinel.views import RolloutView
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A finding waiting, for one sink, in a grouping window that closes at `close_at`."""
+
+    key: str  # idempotency: finding id + sink
+    sink: str
+    bucket: str  # findings of one bucket close together and may share one message
+    destination: str  # the Slack channel its owner routes to; "" for other sinks
+    opens: bool  # may open a new message; false for good news about a rollout never alerted
+    finding: Finding
+    view: RolloutView | None
+    held_at: float
+    close_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One delivery for one sink: a Slack call, a webhook POST, a list of Alertmanager alerts."""
+
+    key: str  # idempotency: finding id(s) + sink + purpose
+    sink: str
+    payload: Mapping[str, Any]
+    enqueued_at: float  # when its first finding entered the outbox
+    attempts: int = 0
+    next_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    """What one sink remembers about one alerted rollout (Slack: where its parent message is)."""
+
+    channel: str  # as routed at first; the channel id Slack answered once posted
+    ts: str | None = None  # the parent message's ts, once posted
+    shared: bool = False  # the parent lists several rollouts: reply only, never update it
+    failed: bool = False  # the parent could not be posted: replies go to the channel
+    opened_at: float = 0.0
+    resolved_at: float | None = None
+    # Alertmanager: the alerts still firing, re-sent until resolved.
+    firing: tuple[Mapping[str, Any], ...] = ()
+    # Slack: the findings so far, one line each, so the updated parent still shows the first.
+    history: tuple[str, ...] = ()
+
+
+def thread_key(expectation: str | None, rollout: str | None) -> str:
+    # Expectation names never contain "/", so the first "/" separates the two.
+    return f"{expectation or ''}/{rollout or ''}"
+
+
+def item_key(findings: Iterable[Finding], sink: str, purpose: str) -> str:
+    """Finding id (or a digest of several) + sink + purpose: the same alert is enqueued once."""
+    ids = sorted({finding.id for finding in findings})
+    ident = ids[0] if len(ids) == 1 else hashlib.sha256("+".join(ids).encode()).hexdigest()[:24]
+    return f"{ident}:{sink}:{purpose}"
+
+
+class Outbox(Protocol):
+    """Where alerts wait; every method is quick and synchronous."""
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Group writes: all of them happen, or none."""
+
+    def hold(self, held: Held) -> bool:
+        """Put a finding in its grouping window; False (and nothing changes) if its key is known."""
+
+    def bucket_times(self, sink: str, bucket: str) -> tuple[float | None, float | None]:
+        """(close time of the bucket's open window, time of its last flush)."""
+
+    def next_close(self) -> float | None:
+        """When the next grouping window closes."""
+
+    def take_closed(self, now: float) -> list[Held]:
+        """Every held finding whose window has closed by `now`, marked as flushed."""
+
+    def enqueue(self, item: Item) -> bool:
+        """Add a delivery; False (and nothing changes) if its key is known."""
+
+    def take_due(self, sink: str, now: float, limit: int) -> list[Item]:
+        """A sink's oldest pending deliveries, in order, up to the first not due by `now`."""
+
+    def next_due(self, sink: str) -> float | None:
+        """When the sink's oldest pending delivery is due."""
+
+    def mark_delivered(self, key: str, now: float) -> None: ...
+
+    def schedule_retry(self, key: str, at: float, error: str) -> None: ...
+
+    def mark_failed(self, key: str, now: float, error: str) -> None:
+        """The delivery can never succeed; it stays for the record and is not retried."""
+
+    def thread(self, sink: str, key: str) -> Thread | None: ...
+
+    def save_thread(self, sink: str, key: str, thread: Thread) -> None: ...
+
+    def firing(self, sink: str) -> list[Thread]:
+        """Threads with alerts still firing (Alertmanager re-sends them)."""
+
+    def depth(self, sink: str) -> int:
+        """Alerts of the sink not yet delivered: held in a window or pending."""
+
+    def failed(self, sink: str) -> int:
+        """Deliveries of the sink that failed for good."""
+
+    def prune(self, before: float) -> None:
+        """Forget deliveries done, windows flushed and threads resolved before `before`."""

@@ -1,0 +1,226 @@
+"""The one batch pipeline: every record, live or replayed, goes from bytes to kept effects here.
+
+The live watcher, `sentinel replay`, the crash property tests and the benchmarks all call
+`Pipeline.process`; no other loop applies records to the engine. Synchronous and free of
+Kafka: the watcher's async shell fetches, and commits what `process` says it may.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from sentinel.engine import Engine
+from sentinel.envelope import Envelope, Malformed
+from sentinel.findings import Finding
+from sentinel.records import Partition, Record
+from sentinel.rollout import RolloutState
+from sentinel.storage import StateStore, StoredState
+from sentinel.views import RolloutView
+
+
+class Decoder(Protocol):
+    """Step 1: a record's bytes to an envelope (or a malformed record with its reason)."""
+
+    def decode(self, record: Record) -> Envelope | Malformed: ...
+
+
+class Clock(Protocol):
+    """The clock a batch is read on: the wall clock live, event time in replay."""
+
+    def at(self, record: Record, item: Envelope | Malformed) -> float:
+        """The clock when `record` (decoded as `item`) is read; an event without `time`
+        happened then."""
+        ...
+
+    @property
+    def now(self) -> float:
+        """The clock at the end of the batch."""
+        ...
+
+
+class Alerts(Protocol):
+    """What the pipeline tells alerting, inside the store's transaction (the outbox joins it)."""
+
+    def accept(
+        self,
+        findings: Sequence[Finding],
+        view: Callable[[str, str], RolloutView | None],
+        now: float,
+    ) -> None: ...
+
+    def flush_due(self, now: float) -> None: ...
+
+
+class PipelineObserver(Protocol):
+    """Told once per kept batch; metrics implement it."""
+
+    def batch_kept(self, records: int, findings: Sequence[Finding], skews: Sequence[float]) -> None:
+        """`skews`: broker timestamp minus event time, for each timed record that has both."""
+        ...
+
+
+Route = Callable[[Record], tuple[str | None, bool]]
+_NEVER = float("-inf")
+
+
+class WallClock:
+    """Live: every record of a batch is read at the wall-clock time the batch was fetched."""
+
+    def __init__(self, now: float) -> None:
+        self._now = now
+
+    def at(self, record: Record, item: Envelope | Malformed) -> float:
+        return self._now
+
+    @property
+    def now(self) -> float:
+        return self._now
+
+
+class EventClock:
+    """Replay: the clock is the largest event time read so far (contract section 4)."""
+
+    def __init__(self, read_at: Callable[[], float]) -> None:
+        self._read_at = read_at  # the wall clock, for events read before any timed one
+        self._clock: float | None = None
+
+    def at(self, record: Record, item: Envelope | Malformed) -> float:
+        event_time = item.time if isinstance(item, Envelope) else None
+        if event_time is None:
+            now = self._clock if self._clock is not None else self._read_at()
+        else:
+            now = event_time if self._clock is None else max(self._clock, event_time)
+        self._clock = now
+        return now
+
+    @property
+    def now(self) -> float:
+        return self._clock if self._clock is not None else float("-inf")
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """What one batch left to say and to commit, once its effects are kept."""
+
+    findings: list[Finding]  # new findings, in clock order: write them now
+    offsets: dict[Partition, int]  # next offset per partition read: commit these to Kafka
+
+
+class _NullObserver:
+    def batch_kept(self, records: int, findings: Sequence[Finding], skews: Sequence[float]) -> None:
+        pass
+
+
+@dataclass
+class Pipeline:
+    """The engine, the store and alerting, driven one batch at a time in one fixed order."""
+
+    engine: Engine
+    store: StateStore
+    decoder: Decoder
+    alerts: Alerts | None = None
+    observer: PipelineObserver = field(default_factory=_NullObserver)
+    # Repartitioned input: which expectation a record is a copy for, and whether it is the
+    # copy that reports on the event itself (sentinel.kafka.repartition).
+    route: Route | None = None
+    # Next offset per partition as of the last kept batch: records below it were applied
+    # before (read again after a crash or a rebalance) and are skipped.
+    positions: dict[Partition, int] = field(default_factory=dict)
+    # The largest event time read so far: how far the stream itself has got.
+    event_clock: float = float("-inf")
+
+    def process(
+        self,
+        records: Sequence[Record],
+        clock: Clock,
+        held: Collection[Partition] = (),
+        extra: Sequence[Finding] = (),
+    ) -> Kept:
+        """One batch, in this order (the only place that holds it):
+
+        1. Decode each record not applied before into an envelope, or a malformed record.
+        2. Fire every deadline strictly earlier than the largest event time read so far
+           (capped at the clock's reading), so that the deadlines before an event fire before
+           it (contract section 4); apply the record at the clock's reading; fire at once a
+           deadline it set that is already behind. Deadlines of rollouts fed by a `held`
+           (lagging) partition wait.
+        3. Advance to the clock at the end of the batch: live, the wall clock fires what the
+           stream has not reached (unless held); in replay it is where the stream is already.
+        4. Keep, in one store transaction: the findings not emitted before (with `extra`, the
+           shell's own, such as bus silence), the alerts they cause (outbox), the engine's
+           changes and the next offset of each partition. A failure keeps none of it.
+        5. Return the new findings and the offsets. The caller then writes the findings,
+           waits for `store.flush()` and only then commits the offsets to Kafka: a crash at
+           any point reads records again, and the kept finding ids make that say nothing twice.
+        """
+        engine = self.engine
+        findings: list[Finding] = []
+        taken: dict[Partition, int] = {}
+        skews: list[float] = []
+        positions = self.positions
+        latest = self.event_clock
+        for record in records:
+            partition = record.partition
+            position = taken.get(partition, positions.get(partition))
+            if position is not None and record.offset < position:
+                continue
+            item = self.decoder.decode(record)
+            now = clock.at(record, item)
+            event_time = item.time if isinstance(item, Envelope) else None
+            if event_time is not None and event_time > latest:
+                latest = event_time
+            # Deadlines are in event time: they fire as the stream's own time passes them,
+            # never beyond the clock (a producer's clock may run ahead of ours).
+            passed = now if latest > now or latest == _NEVER else latest
+            findings += engine.advance(passed, held)
+            if self.route is None:
+                findings += engine.apply(item, now, feed=partition)
+                primary = True
+            else:
+                only, primary = self.route(record)
+                findings += engine.apply(item, now, feed=partition, only=only, primary=primary)
+            deadlines = engine.deadlines
+            if deadlines and deadlines[0][0] < passed:
+                # Set by this record and already behind: due at once, whatever comes next.
+                findings += engine.advance(passed, held)
+            if event_time is not None and record.timestamp is not None and primary:
+                skews.append(record.timestamp - event_time)
+            taken[partition] = record.offset + 1
+        self.event_clock = latest
+        findings += engine.advance(clock.now, held)
+        findings += extra
+        with self.store.transaction() as batch:
+            fresh = batch.fresh(findings)
+            if self.alerts is not None:
+                if fresh:
+                    self.alerts.accept(fresh, engine.view, clock.now)
+                self.alerts.flush_due(clock.now)
+            batch.write(engine.take_changes(), fresh, taken)
+        positions.update(taken)
+        self.observer.batch_kept(len(records), fresh, skews)
+        return Kept(fresh, taken)
+
+    def restore(self, partitions: Collection[Partition] | None = None) -> StoredState:
+        """Fill the engine from the store: everything (None), or the rollouts of `partitions`
+        just assigned. Rollouts of expectations no longer loaded are deleted from the store;
+        reading resumes at each partition's stored offset (the returned state's `offsets`)."""
+        state = self.store.load(partitions)
+        engine = self.engine
+        engine.restore(state.rollouts, state.seen_events, state.clock, state.unregistered_types)
+        orphans: dict[tuple[str, str], RolloutState | None] = {
+            (rollout.expectation, rollout.key): None
+            for rollout in state.rollouts
+            if rollout.expectation not in engine.expectations
+        }
+        if orphans:
+            # The engine skipped them; left in the store, they would stay there for ever.
+            changes = engine.take_changes()
+            changes = replace(changes, rollouts={**changes.rollouts, **orphans})
+            with self.store.transaction() as batch:
+                batch.write(changes, [], {})
+        for partition in partitions if partitions is not None else ():
+            self.positions.pop(partition, None)
+        self.positions.update(state.offsets)
+        return state

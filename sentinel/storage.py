@@ -1,0 +1,152 @@
+"""What the pipeline needs of a state store: load once, then keep one batch at a time, atomically.
+
+The stores (memory, SQLite, changelog) live in `sentinel.store`; this is their interface, in
+the core so that the pipeline can use it without knowing any of them. Every store has the
+same lifecycle: the Kafka-facing calls (`start`, `assign`, `revoke`, `flush`, `stop`) are
+no-ops where they mean nothing, so no caller asks which store it has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sentinel.engine import EngineChanges
+from sentinel.errors import StoreError
+from sentinel.findings import Finding
+from sentinel.outbox import Outbox
+from sentinel.records import Partition
+from sentinel.rollout import RolloutState
+
+
+@dataclass(frozen=True)
+class StoredState:
+    """What a store gives back on start (or on a partition's assignment)."""
+
+    rollouts: Sequence[RolloutState] = ()
+    seen_events: Sequence[tuple[str, str, float]] = ()
+    unregistered_types: Sequence[str] = ()
+    clock: float = float("-inf")
+    # Next offset to read per partition, as of the last batch whose effects were kept.
+    offsets: Mapping[Partition, int] = field(default_factory=dict)
+
+
+class Batch(Protocol):
+    """The writes of one batch, inside the store's transaction (`StateStore.transaction`)."""
+
+    def fresh(self, findings: Sequence[Finding]) -> list[Finding]:
+        """The findings whose id was never emitted (across restarts and moves), each id once.
+
+        Call it once per batch with all of the batch's findings; `write` what it returns.
+        """
+        ...
+
+    def write(
+        self,
+        changes: EngineChanges,
+        findings: Sequence[Finding],
+        offsets: Mapping[Partition, int],
+    ) -> None:
+        """The engine's changes, the findings as emitted, the next offset per partition."""
+        ...
+
+
+class StateStore(Protocol):
+    """Engine state, emitted finding ids, offsets and the alert outbox, kept together."""
+
+    def load(self, partitions: Collection[Partition] | None = None) -> StoredState:
+        """Everything this replica holds (None), or only the rollouts and offsets of
+        `partitions` (after their assignment; event ids are not repeated then)."""
+        ...
+
+    def offsets(self) -> dict[Partition, int]:
+        """The next offset to read per partition, as of the last commit."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[Batch]:
+        """One batch: all of it (outbox writes included) is kept on a clean exit, none of it
+        on an exception. Raises StoreError when it cannot be written."""
+        ...
+
+    def outbox(self) -> Outbox:
+        """The alert outbox, whose writes inside `transaction()` are part of the batch."""
+        ...
+
+    async def start(self) -> None:
+        """Connect whatever the store needs besides its file (the changelog's producer)."""
+        ...
+
+    async def assign(self, partitions: Collection[Partition]) -> None:
+        """Partitions just assigned to this replica: bring their state in before `load`."""
+        ...
+
+    async def revoke(self, partitions: Collection[Partition]) -> None:
+        """Partitions about to leave: everything kept for them is sent where the next
+        owner reads it."""
+        ...
+
+    async def flush(self) -> None:
+        """Wait until what the last transactions kept is durable beyond this process; Kafka
+        offsets are committed only after it returns."""
+        ...
+
+    async def stop(self) -> None:
+        """Flush and let go of the connections `start` made (the file stays open)."""
+        ...
+
+    def close(self) -> None:
+        """Let go of the store; a transaction not committed is lost, as in a crash."""
+        ...
+
+
+class NullStore:
+    """Keeps nothing: for `sentinel replay`, which reads a whole log and resumes nothing.
+
+    The engine never raises one finding twice within a run, so every finding is fresh.
+    """
+
+    def load(self, partitions: Collection[Partition] | None = None) -> StoredState:
+        return StoredState()
+
+    def offsets(self) -> dict[Partition, int]:
+        return {}
+
+    @contextmanager
+    def transaction(self) -> Iterator[Batch]:
+        yield _NullBatch()
+
+    def outbox(self) -> Outbox:
+        raise StoreError("alerts need a state store: a replay keeps nothing")
+
+    async def start(self) -> None:
+        pass
+
+    async def assign(self, partitions: Collection[Partition]) -> None:
+        pass
+
+    async def revoke(self, partitions: Collection[Partition]) -> None:
+        pass
+
+    async def flush(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _NullBatch:
+    def fresh(self, findings: Sequence[Finding]) -> list[Finding]:
+        return list(findings)
+
+    def write(
+        self,
+        changes: EngineChanges,
+        findings: Sequence[Finding],
+        offsets: Mapping[Partition, int],
+    ) -> None:
+        pass

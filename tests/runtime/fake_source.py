@@ -1,0 +1,156 @@
+"""A source in memory for driving the watcher's loop without a broker: partitions of records,
+a position and a committed offset per partition, and rebalances when the test says so."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from sentinel.app.metrics import Metrics
+from sentinel.app.observer import MetricsObserver
+from sentinel.app.rules import RuleSet, load_rules
+from sentinel.app.watcher import LoopSettings, PartitionListener, Watcher, WatcherParts
+from sentinel.decoders import BusDecoder
+from sentinel.engine import Engine
+from sentinel.pipeline import Pipeline
+from sentinel.records import Partition, Record
+from sentinel.storage import StateStore
+from sentinel.store.memory import MemoryStore
+
+from .watcher_support import Findings
+
+
+class FakeSource:
+    """What `sentinel.app.watcher.Source` promises, in memory; every call returns at once."""
+
+    def __init__(self, partitions: Iterable[Partition]) -> None:
+        self.logs: dict[Partition, list[Record]] = {p: [] for p in partitions}
+        self.positions: dict[Partition, int] = {}
+        self.committed: dict[Partition, int] = {}
+        self.commits = 0
+        self.listener: PartitionListener | None = None
+        self._assigned: frozenset[Partition] = frozenset()
+        self.last_fetch_ok: float | None = None
+        # Records that `fetch` gives before reading the logs: a batch fetched before a
+        # rebalance, say.
+        self.pending: list[Record] = []
+
+    def append(self, partition: Partition, value: bytes, timestamp: float | None = None) -> Record:
+        """Produce: the record at the next offset of `partition`."""
+        log = self.logs[partition]
+        record = Record(partition, len(log), value, timestamp=timestamp)
+        log.append(record)
+        return record
+
+    async def start(self, listener: PartitionListener) -> None:
+        self.listener = listener
+        await self.assign(self.logs)
+
+    async def assign(self, partitions: Iterable[Partition]) -> None:
+        """A rebalance: whatever is held is revoked, then `partitions` are assigned."""
+        assert self.listener is not None
+        if self._assigned:
+            await self.revoke()
+        self._assigned = frozenset(partitions)
+        for partition in self._assigned:
+            self.positions[partition] = self.committed.get(partition, 0)
+        await self.listener.on_assigned(self._assigned)
+
+    async def revoke(self) -> None:
+        assert self.listener is not None
+        if self._assigned:
+            await self.listener.on_revoked(self._assigned)  # still held: it commits them
+        self._assigned = frozenset()
+
+    async def stop(self) -> None:
+        if self.listener is not None:
+            await self.revoke()
+
+    async def fetch(self, max_records: int, timeout_s: float) -> list[Record]:
+        records, self.pending = self.pending[:max_records], self.pending[max_records:]
+        for partition in sorted(self._assigned):
+            log = self.logs[partition]
+            start = self.positions[partition]
+            taken = log[start : start + max_records - len(records)]
+            records += taken
+            self.positions[partition] = start + len(taken)
+        return records
+
+    async def commit(self, offsets: Mapping[Partition, int]) -> bool:
+        self.commits += 1
+        owned = {p: o for p, o in offsets.items() if p in self._assigned}
+        self.committed.update(owned)
+        return len(owned) == len(offsets)
+
+    async def seek(self, partition: Partition, offset: int) -> None:
+        self.positions[partition] = offset
+
+    async def lags(self) -> dict[Partition, int | None]:
+        return {p: len(self.logs[p]) - self.positions[p] for p in self._assigned}
+
+    def assigned(self) -> frozenset[Partition]:
+        return self._assigned
+
+
+class NoHttp:
+    """The watcher without an HTTP server: the probes are called directly."""
+
+    port = 0
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+
+class Clock:
+    """The wall clock, moved by the test."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def fake_watcher(
+    expectations: Path,
+    schemas: Path,
+    source: FakeSource,
+    clock: Clock,
+    store: StateStore | None = None,
+    **settings: Any,
+) -> tuple[Watcher, Findings]:
+    """The watcher as wiring builds it, but on `source`, `clock` and (by default) memory."""
+    rules = load_rules(expectations, schemas)
+    metrics = Metrics(CollectorRegistry())
+    observer = MetricsObserver(metrics, rules.known_types)
+    engine = Engine(rules.expectations, rules.schemas, observer)
+    pipeline = Pipeline(engine, store or MemoryStore(), BusDecoder(), None, observer)
+    findings = Findings()
+    watcher = Watcher(
+        WatcherParts(
+            settings=LoopSettings(topics=("rollout.events",), **settings),
+            pipeline=pipeline,
+            source=source,
+            rules=RuleSet(rules, lambda: rules, (expectations, schemas), 3600.0),
+            metrics=metrics,
+            observer=observer,
+            out=findings,
+            http=NoHttp(),
+            wall_clock=clock,
+        )
+    )
+    return watcher, findings
+
+
+def kinds_of(findings: Findings) -> list[str]:
+    return [item["kind"] for item in findings.items]
+
+
+def values(records: Sequence[Record]) -> list[bytes | None]:
+    return [record.value for record in records]
