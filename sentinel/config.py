@@ -13,6 +13,7 @@ from sentinel.alerting.config import AlertingSettings, parse_alerting
 from sentinel.configkit import Section, existing_path, resolve_path
 from sentinel.errors import ConfigError
 from sentinel.kafka.settings import KafkaSettings, parse_kafka
+from sentinel.registry.settings import RegistrySettings, parse_registry
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 StateMode = Literal["single", "changelog"]
@@ -69,6 +70,7 @@ class Config:
     log: LogSettings
     watch: WatchSettings
     alerting: AlertingSettings | None
+    registry: RegistrySettings | None
     state: StateSettings
     source: Path  # the config file itself
 
@@ -107,6 +109,7 @@ def _config(top: Section, source: Path) -> Config:
     raw_schemas = top.string("schemas", None)
     sections = {name: top.section(name) for name in ("kafka", "http", "log", "watch", "state")}
     alerting = top.section("alerting")
+    registry = top.section("registry")
     # Unknown keys first: a misspelt `kafak:` must not be reported as a missing `kafka.topics`.
     top.done()
     if raw_expectations is None:
@@ -124,6 +127,7 @@ def _config(top: Section, source: Path) -> Config:
         log=_log(sections["log"]),
         watch=_watch(sections["watch"]),
         alerting=parse_alerting(alerting) if top.has("alerting") else None,
+        registry=parse_registry(registry, base) if top.has("registry") else None,
         state=_state(sections["state"], base),
         source=source,
     )

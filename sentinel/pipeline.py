@@ -18,6 +18,7 @@ from sentinel.records import Partition, Record
 from sentinel.rollout import RolloutState
 from sentinel.storage import StateStore, StoredState
 from sentinel.views import RolloutView
+from sentinel.writers import Need, Writer, WriterLookup
 
 
 class Decoder(Protocol):
@@ -106,6 +107,10 @@ class Kept:
 
     findings: list[Finding]  # new findings, in clock order: write them now
     offsets: dict[Partition, int]  # next offset per partition read: commit these to Kafka
+    # Partitions stopped at a record whose writer schema must be read from the registry
+    # first (the offset to read again from), and what to read.
+    waiting: dict[Partition, int] = field(default_factory=dict)
+    needs: list[Need] = field(default_factory=list)
 
 
 class _NullObserver:
@@ -130,6 +135,8 @@ class Pipeline:
     positions: dict[Partition, int] = field(default_factory=dict)
     # The largest event time read so far: how far the stream itself has got.
     event_clock: float = float("-inf")
+    # A schema registry's writer schemas (contract section 10), or None without a registry.
+    writers: WriterLookup | None = None
 
     def process(
         self,
@@ -141,6 +148,8 @@ class Pipeline:
         """One batch, in this order (the only place that holds it):
 
         1. Decode each record not applied before into an envelope, or a malformed record.
+           With a registry, a record whose writer schema was never read stops its partition
+           for this batch (`Kept.waiting`): the shell reads it, then the records again.
         2. Fire every deadline strictly earlier than the largest event time read so far
            (capped at the clock's reading), so that the deadlines before an event fire before
            it (contract section 4); apply the record at the clock's reading; fire at once a
@@ -161,12 +170,24 @@ class Pipeline:
         skews: list[float] = []
         positions = self.positions
         latest = self.event_clock
+        waiting: dict[Partition, int] = {}
+        needs: list[Need] = []
+        writers = self.writers
         for record in records:
             partition = record.partition
             position = taken.get(partition, positions.get(partition))
-            if position is not None and record.offset < position:
+            if (position is not None and record.offset < position) or partition in waiting:
                 continue
             item = self.decoder.decode(record)
+            writer: Writer | None = None
+            if writers is not None and isinstance(item, Envelope):
+                found = writers.writer(item, partition.topic)
+                if isinstance(found, Need):
+                    # Not guessed: the record and those after it in its partition wait.
+                    waiting[partition] = record.offset
+                    needs.append(found)
+                    continue
+                writer = found
             now = clock.at(record, item)
             event_time = item.time if isinstance(item, Envelope) else None
             if event_time is not None and event_time > latest:
@@ -175,12 +196,8 @@ class Pipeline:
             # never beyond the clock (a producer's clock may run ahead of ours).
             passed = now if latest > now or latest == _NEVER else latest
             findings += engine.advance(passed, held)
-            if self.route is None:
-                findings += engine.apply(item, now, feed=partition)
-                primary = True
-            else:
-                only, primary = self.route(record)
-                findings += engine.apply(item, now, feed=partition, only=only, primary=primary)
+            only, primary = (None, True) if self.route is None else self.route(record)
+            findings += engine.apply(item, now, partition, only, primary, writer)
             deadlines = engine.deadlines
             if deadlines and deadlines[0][0] < passed:
                 # Set by this record and already behind: due at once, whatever comes next.
@@ -200,7 +217,7 @@ class Pipeline:
             batch.write(engine.take_changes(), fresh, taken)
         positions.update(taken)
         self.observer.batch_kept(len(records), fresh, skews)
-        return Kept(fresh, taken)
+        return Kept(fresh, taken, waiting, needs)
 
     def restore(self, partitions: Collection[Partition] | None = None) -> StoredState:
         """Fill the engine from the store: everything (None), or the rollouts of `partitions`

@@ -23,6 +23,7 @@ from sentinel.app.http import HttpServer
 from sentinel.app.logs import configure_logging
 from sentinel.app.metrics import Metrics
 from sentinel.app.observer import MetricsObserver
+from sentinel.app.registry_gate import NoGate, RegistryGate
 from sentinel.app.rules import Rules, RuleSet, load_rules
 from sentinel.app.watcher import LineSink, LoopSettings, NoUpstream, Upstream, Watcher, WatcherParts
 from sentinel.config import Config, load_config
@@ -33,6 +34,8 @@ from sentinel.kafka.client import client_kwargs, topic_partitions
 from sentinel.kafka.repartition import CopyDecoder, Repartitioner, route
 from sentinel.kafka.source import KafkaSource
 from sentinel.pipeline import Decoder, Pipeline, Route
+from sentinel.registry.cache import SchemaCache
+from sentinel.registry.writers import RegistryWriters
 from sentinel.storage import StateStore
 from sentinel.store.changelog import ChangelogStore
 from sentinel.store.memory import MemoryStore
@@ -93,6 +96,11 @@ def build_watcher(
     if config.alerting is not None:
         alerter = Alerter(config.alerting, store.outbox(), observer)
     pipeline = Pipeline(engine, store, decoder, alerter, observer, route=copy_route)
+    gate: RegistryGate | NoGate = NoGate()
+    if config.registry is not None:
+        writers = RegistryWriters(SchemaCache(config.registry), rules.known_types)
+        pipeline.writers = writers
+        gate = RegistryGate(writers, metrics)
     http = HttpServer(config.http.host, config.http.port, metrics.registry)
     watcher = Watcher(
         WatcherParts(
@@ -112,13 +120,14 @@ def build_watcher(
             out=out if out is not None else sys.stdout,
             http=http,
             upstream=upstream,
+            registry=gate,
             background=() if alerter is None else (alerter.run_sender,),
             details={} if alerter is None else {"alerting": alerter.status},
             wall_clock=wall_clock,
         )
     )
     http.health, http.ready = watcher.health, watcher.readiness
-    ruleset.on_reload = lambda new: _reloaded(new, engine, observer, metrics)
+    ruleset.on_reload = lambda new: _reloaded(new, pipeline, observer, metrics)
     ruleset.on_refused = lambda problems: _refused(problems, metrics)
     _note_rules(rules, metrics, wall_clock())
     return watcher
@@ -130,13 +139,14 @@ def _input(
     """Where the engine's records come from: the input topics, or (several replicas with input
     not keyed by rollout) the repartition topic that a stage of its own fills from them."""
     kafka = config.kafka
+    framed = config.registry is not None
     if config.state.mode != "changelog" or kafka.input_keyed_by_rollout:
-        return NoUpstream(), BusDecoder(), None, kafka.topics
+        return NoUpstream(), BusDecoder(framed), None, kafka.topics
     target = f"{kafka.group_id}-repartition"
     stage = Repartitioner(
         kafka, target, lambda: tuple(engine.expectations.values()), tick=config.watch.tick
     )
-    return stage, CopyDecoder(), route, (target,)
+    return stage, CopyDecoder(framed), route, (target,)
 
 
 def open_store(config: Config, topics: Sequence[str]) -> StateStore:
@@ -169,8 +179,13 @@ async def _known(counts: dict[str, int]) -> dict[str, int]:
     return counts
 
 
-def _reloaded(rules: Rules, engine: Engine, observer: MetricsObserver, metrics: Metrics) -> None:
+def _reloaded(
+    rules: Rules, pipeline: Pipeline, observer: MetricsObserver, metrics: Metrics
+) -> None:
+    engine = pipeline.engine
     engine.reload(rules.expectations, rules.schemas)
+    if isinstance(pipeline.writers, RegistryWriters):
+        pipeline.writers.known_types = rules.known_types
     observer.known_types = rules.known_types
     observer.recount(engine)
     metrics.config_reloads.labels("success").inc()

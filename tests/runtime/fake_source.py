@@ -37,6 +37,7 @@ class FakeSource:
         # Records that `fetch` gives before reading the logs: a batch fetched before a
         # rebalance, say.
         self.pending: list[Record] = []
+        self.paused: set[Partition] = set()
 
     def append(self, partition: Partition, value: bytes, timestamp: float | None = None) -> Record:
         """Produce: the record at the next offset of `partition`."""
@@ -71,7 +72,7 @@ class FakeSource:
 
     async def fetch(self, max_records: int, timeout_s: float) -> list[Record]:
         records, self.pending = self.pending[:max_records], self.pending[max_records:]
-        for partition in sorted(self._assigned):
+        for partition in sorted(self._assigned - self.paused):
             log = self.logs[partition]
             start = self.positions[partition]
             taken = log[start : start + max_records - len(records)]
@@ -87,6 +88,12 @@ class FakeSource:
 
     async def seek(self, partition: Partition, offset: int) -> None:
         self.positions[partition] = offset
+
+    def pause(self, partitions: Iterable[Partition]) -> None:
+        self.paused.update(partitions)
+
+    def resume(self, partitions: Iterable[Partition]) -> None:
+        self.paused.difference_update(partitions)
 
     async def lags(self) -> dict[Partition, int | None]:
         return {p: len(self.logs[p]) - self.positions[p] for p in self._assigned}

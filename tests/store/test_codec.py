@@ -6,9 +6,9 @@ from dataclasses import fields
 
 import pytest
 
-from sentinel.rollout import RolloutState
 from sentinel.errors import StoreError
 from sentinel.records import Partition
+from sentinel.rollout import RolloutState
 from sentinel.store.codec import dump_body, load_rollout
 from sentinel.views import Phase
 
