@@ -183,9 +183,11 @@ class Pipeline:
             if writers is not None and isinstance(item, Envelope):
                 found = writers.writer(item, partition.topic)
                 if isinstance(found, Need):
-                    # Not guessed: the record and those after it in its partition wait.
+                    # Not guessed: the record and those after it in its partition wait, and
+                    # so do the deadlines of the rollouts it feeds (it may be on time).
                     waiting[partition] = record.offset
                     needs.append(found)
+                    held = {*held, partition}
                     continue
                 writer = found
             now = clock.at(record, item)
