@@ -155,7 +155,7 @@ class Engine:
     ) -> bool:
         """Check the event against its writer schema; False when it must advance nothing."""
         interested = self._by_type.get(item.type, ())
-        if primary:
+        if primary and writer.check is not None:  # an id the registry lacks changes nothing
             change = self._writer_ids.change(item, writer, interested, self.clock)
             if change is not None:
                 findings.append(change)

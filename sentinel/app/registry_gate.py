@@ -37,7 +37,11 @@ class NoGate:
         pass
 
     async def hold(
-        self, waiting: Mapping[Partition, int], needs: Sequence[Need], source: Pausable
+        self,
+        waiting: Mapping[Partition, int],
+        needs: Sequence[Need],
+        source: Pausable,
+        positions: Mapping[Partition, int],
     ) -> None:
         pass
 
@@ -76,11 +80,22 @@ class RegistryGate:
         self._note_up()
 
     async def hold(
-        self, waiting: Mapping[Partition, int], needs: Sequence[Need], source: Pausable
+        self,
+        waiting: Mapping[Partition, int],
+        needs: Sequence[Need],
+        source: Pausable,
+        positions: Mapping[Partition, int],
     ) -> None:
         """After a batch: pause the partitions that stopped at a record, from that record, and
-        make sure the registry is being asked; refresh subjects due, without holding anyone."""
+        make sure the registry is being asked; refresh subjects due, without holding anyone.
+
+        A partition stays held (its deadlines wait) until the pipeline read past the record
+        it waited at (`positions`): resumed is not yet caught up.
+        """
         self._source = source
+        for partition, offset in list(self.waiting.items()):
+            if partition not in waiting and positions.get(partition, -1) > offset:
+                del self.waiting[partition]
         for partition, offset in waiting.items():
             await source.seek(partition, offset)
             self.waiting[partition] = offset
@@ -123,7 +138,7 @@ class RegistryGate:
         jittered, growing pause. Then let the partitions read again."""
         settings = self.cache.settings
         pause = settings.backoff
-        while self.waiting:
+        while self._needs:
             needs, self._needs = self._needs, []
             try:
                 await self.cache.fetch(
@@ -142,9 +157,8 @@ class RegistryGate:
                 continue
             self._note_up()
             if not self._needs:
-                resumed, self.waiting = list(self.waiting), {}
                 if self._source is not None:
-                    self._source.resume(resumed)
+                    self._source.resume(list(self.waiting))
                 return
 
     async def _refresh(self, subjects: set[str]) -> None:

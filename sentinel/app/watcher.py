@@ -242,7 +242,9 @@ class Watcher:
             mine = [record for record in records if record.partition in owned]
             held = await self._held(backlog=len(records) >= settings.max_batch)
             kept = self.pipeline.process(mine, WallClock(now), held, self._silence(now, records))
-            await self.parts.registry.hold(kept.waiting, kept.needs, self.source)
+            await self.parts.registry.hold(
+                kept.waiting, kept.needs, self.source, self.pipeline.positions
+            )
             self.metrics.pending_deadlines.set(self.engine.pending_deadlines)
             if kept.findings:
                 self.parts.out.write("".join(finding.to_json_line() for finding in kept.findings))
