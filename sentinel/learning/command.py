@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from sentinel.decoders import BusDecoder
 from sentinel.durations import parse_duration
-from sentinel.envelope import from_kafka
 from sentinel.errors import SentinelError, UsageError
 from sentinel.expectation_loader import load_expectations
 from sentinel.expectations import Expectation
@@ -130,9 +130,12 @@ def _read_kafka(args: argparse.Namespace, learner: Learner) -> None:
     settings = load_config(args.config).kafka
     since_ms = round((time.time() - seconds) * 1000)
 
+    # Framed or not (a registry's id in front), only the event's type and data matter here.
+    decoder = BusDecoder(registry=True)
+
     async def read() -> None:
         async for record in read_history(settings, since_ms):
-            learner.add(from_kafka(record.value, record.headers, record.origin))
+            learner.add(decoder.decode(record))
 
     asyncio.run(read())
 
