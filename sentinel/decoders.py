@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from sentinel.envelope import Envelope, Malformed, from_json, from_kafka
-from sentinel.framing import IdKind, SchemaRef, unframe
+from collections.abc import Container
+
+from sentinel.envelope import Envelope, Malformed, Skipped, from_json, from_kafka, skim
+from sentinel.framing import IdKind, SchemaRef, framed_by_header, unframe
 from sentinel.records import Record
 
 # How a JSON-lines log says which writer schema an event was written with (docs/registry.md).
@@ -16,6 +18,14 @@ class BusDecoder:
 
     def __init__(self, registry: bool = False) -> None:
         self._registry = registry  # whether a registry is there to read framed records
+
+    def skim(self, record: Record, skip: Container[str]) -> Skipped | None:
+        """A binary-mode record of a type in `skip`, unless a registry's framing names its
+        writer schema (then its value is checked against it)."""
+        value, headers = record.value, record.headers
+        if not headers or (value and value[0] <= 1) or framed_by_header(headers):
+            return None
+        return skim(value, headers, skip)
 
     def decode(self, record: Record) -> Envelope | Malformed:
         unframed = unframe(record.value, record.headers)
@@ -37,6 +47,9 @@ class BusDecoder:
 class LineDecoder:
     """A line of a JSON-lines log (its offset is its line number); the attribute `schemaid`
     names the writer schema the event was written with, as a registry's framing would."""
+
+    def skim(self, record: Record, skip: Container[str]) -> Skipped | None:
+        return None  # a line's type is inside its JSON
 
     def decode(self, record: Record) -> Envelope | Malformed:
         item = from_json(record.value or b"", origin=f"line {record.offset}")

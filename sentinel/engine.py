@@ -8,25 +8,31 @@ It is the heart of the sentinel and the place to start reading. Two calls drive 
 `now` is always passed in: the engine never reads a clock and does no I/O, so replay, the
 live watcher and the tests drive the same code. Deadlines sit in a heap of
 `(due, expectation, rollout, step)`; an entry is checked against the rollout when it is popped,
-so cancelling or moving a deadline is just a change to the rollout (lazy deletion). The order
-of the heap key makes findings at equal times come out in one order, whatever order the
-events arrived in. Semantics: contract section 4.
+so cancelling or moving a deadline is just a change to the rollout (lazy deletion; see
+`deadlines.py`). The order of the heap key makes findings at equal times come out in one order,
+whatever order the events arrived in. Semantics: contract section 4.
 """
 
 from __future__ import annotations
 
-import heapq
 from collections import deque
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sentinel.deadlines import (
+    ROLLOUT_DEADLINE,
+    DeadlineHeap,
+    Entry,
+    entries_of,
+    live_rollout,
+    pending,
+)
 from sentinel.engine_hooks import EngineObserver, NoSchemas, NullObserver, SchemaCheck
-from sentinel.envelope import Envelope, Malformed, correlation_key
+from sentinel.envelope import Envelope, Malformed, Skipped, correlation_key
 from sentinel.event_findings import (
     event_finding,
     rollout_finding,
-    schema_not_found,
     schema_violation,
     uncorrelated,
 )
@@ -35,10 +41,8 @@ from sentinel.findings import Finding, Kind
 from sentinel.records import Partition
 from sentinel.rollout import RolloutState, active_compensation, view_of
 from sentinel.views import Phase, RolloutView
-from sentinel.writers import Writer, WriterIds
+from sentinel.writers import Writer, WriterIds, check_writer
 
-# A heap key whose step is "" is the rollout's overall deadline.
-ROLLOUT_DEADLINE = ""
 DEFAULT_RETENTION_S = 24 * 3600.0
 # Forgetting old rollouts and event ids is batched: once per minute of clock time is plenty.
 PRUNE_EVERY_S = 60.0
@@ -71,16 +75,19 @@ class Engine:
         self.retention_s = retention_s
         self.clock = float("-inf")
         self.rollouts: dict[str, dict[str, RolloutState]] = {name: {} for name in self.expectations}
-        self.deadlines: list[tuple[float, str, str, str]] = []
+        self.deadlines = DeadlineHeap()
         # (source, id) -> clock when first read; insertion order is clock order (pruning).
         self.seen_events: dict[tuple[str, str], float] = {}
         self.unregistered_types: set[str] = set()
+        # Types no expectation names and no schema describes, already reported unregistered:
+        # a decoder that can read a record's type without its value passes these over.
+        self.skippable: set[str] = set()
         self._closed: deque[tuple[float, str, str]] = deque()
         self._next_prune = float("-inf")
         # What the engine last forgot below: a store may forget the same, not more.
         self._pruned_horizon = float("-inf")
         # Due deadlines of rollouts whose feed lags, by feed (see `advance`).
-        self._parked: dict[Partition, list[tuple[float, str, str, str]]] = {}
+        self._parked: dict[Partition, list[Entry]] = {}
         # What changed since the last `take_changes()`: what a state store must write.
         self._changed: set[tuple[str, str]] = set()
         self._new_events: list[tuple[str, str, float]] = []
@@ -92,7 +99,7 @@ class Engine:
 
     def apply(
         self,
-        item: Envelope | Malformed,
+        item: Envelope | Malformed | Skipped,
         now: float,
         feed: Partition | None = None,
         only: str | None = None,
@@ -107,6 +114,9 @@ class Engine:
         `writer` is the schema a registry says the event was written with (section 10).
         """
         self.clock = max(self.clock, now)
+        if isinstance(item, Skipped):
+            self.observer.event_read(item.type, "unregistered")
+            return []
         if isinstance(item, Malformed):
             self.observer.event_read("", "malformed")
             return [
@@ -124,8 +134,13 @@ class Engine:
             self._new_events.append((*identity, self.clock))
         findings: list[Finding] = []
         interested = self._by_type.get(item.type, ())
-        if writer is not None and not self._written_well(item, writer, primary, findings):
-            return findings
+        if writer is not None:
+            checked = check_writer(item, writer, primary, interested, self._writer_ids, self.clock)
+            findings += checked.findings
+            if not checked.passed:
+                if primary:
+                    self.observer.event_read(item.type, "invalid")
+                return findings
         errors = self.schemas.check(item.type, item.data)
         if errors:
             if primary:
@@ -138,6 +153,8 @@ class Engine:
                 self.unregistered_types.add(item.type)
                 self._new_unregistered.append(item.type)
                 findings.append(event_finding(Kind.UNREGISTERED_EVENT, item, self.clock))
+            if not interested and only is None and item.schema_ref is None:
+                self.skippable.add(item.type)
         elif primary:
             self.observer.event_read(item.type, "valid")
         at = item.time if item.time is not None else now
@@ -150,51 +167,26 @@ class Engine:
                 self._route(exp, key, item, at, feed, findings)
         return findings
 
-    def _written_well(
-        self, item: Envelope, writer: Writer, primary: bool, findings: list[Finding]
-    ) -> bool:
-        """Check the event against its writer schema; False when it must advance nothing."""
-        interested = self._by_type.get(item.type, ())
-        if primary and writer.check is not None:  # an id the registry lacks changes nothing
-            change = self._writer_ids.change(item, writer, interested, self.clock)
-            if change is not None:
-                findings.append(change)
-        if writer.check is None:
-            if primary:
-                self.observer.event_read(item.type, "invalid")
-                findings.append(schema_not_found(item, writer, interested, self.clock))
-            return False
-        errors = writer.check(item.as_written)
-        if errors:
-            if primary:
-                self.observer.event_read(item.type, "invalid")
-                findings.append(schema_violation(item, errors, interested, self.clock, "writer"))
-            return False
-        return True
-
     def advance(self, now: float, held_feeds: Collection[Partition] = ()) -> list[Finding]:
         """Move the clock to `now`: every deadline strictly before it fires, in heap order.
 
         Deadlines of rollouts fed by a feed in `held_feeds` (a lagging partition) wait.
         """
         self.clock = max(self.clock, now)
-        findings: list[Finding] = []
         heap = self.deadlines
+        if heap.next_due >= now and not self._parked and self.clock < self._next_prune:
+            return []  # nothing due: the common case, once per record
+        findings: list[Finding] = []
         for feed in [feed for feed in self._parked if feed not in held_feeds]:
             for entry in self._parked.pop(feed):
-                heapq.heappush(heap, entry)
-        while heap and heap[0][0] < now:
-            entry = heapq.heappop(heap)
-            due, name, key, step = entry
-            rollout = self.rollouts[name].get(key)
+                heap.push(entry)
+        while heap.next_due < now:
+            entry = heap.pop()
+            rollout = live_rollout(self.rollouts, entry)
             if rollout is None:
-                continue
-            if step == ROLLOUT_DEADLINE:
-                live = rollout.phase is Phase.OPEN and rollout.deadline_at == due
-            else:
-                live = rollout.due.get(step) == due
-            if not live:
+                heap.popped_stale()
                 continue  # cancelled, moved or met since it was scheduled
+            due, name, key, step = entry
             if held_feeds:
                 lagging = next((feed for feed in rollout.feeds if feed in held_feeds), None)
                 if lagging is not None:
@@ -249,6 +241,7 @@ class Engine:
     ) -> None:
         """Rebuild from stored state: deadlines are recomputed from the rollouts themselves."""
         self.clock = max(self.clock, clock)
+        entries: list[Entry] = []
         for rollout in rollouts:
             held = self.rollouts.get(rollout.expectation)
             # Not its expectation any more (removed while the sentinel was down), or held
@@ -256,14 +249,10 @@ class Engine:
             if held is None or rollout.key in held:
                 continue
             held[rollout.key] = rollout
-            for step, due in rollout.due.items():
-                self.deadlines.append((due, rollout.expectation, rollout.key, step))
-            if rollout.deadline_at is not None and rollout.phase is Phase.OPEN:
-                entry = (rollout.deadline_at, rollout.expectation, rollout.key, ROLLOUT_DEADLINE)
-                self.deadlines.append(entry)
+            entries += entries_of(rollout)
             if rollout.closed_at is not None:
                 self._closed.append((rollout.closed_at, rollout.expectation, rollout.key))
-        heapq.heapify(self.deadlines)
+        self.deadlines.extend(entries)
         self._closed = deque(sorted(self._closed))
         for source, event_id, at in sorted(seen_events, key=lambda row: row[2]):
             self.seen_events[(source, event_id)] = at
@@ -275,14 +264,15 @@ class Engine:
         Nothing is recorded as changed: the store keeps them for whoever owns them now.
         Returns how many were dropped.
         """
-        dropped = 0
+        dropped = stale = 0
         for name, by_key in self.rollouts.items():
             for key in [k for k, r in by_key.items() if r.home in feeds]:
-                del by_key[key]
+                stale += pending(by_key.pop(key))
                 self._changed.discard((name, key))
                 dropped += 1
         for feed in feeds:
             self._parked.pop(feed, None)
+        self.deadlines.cancelled(stale, self.rollouts)
         return dropped
 
     def reload(self, expectations: Sequence[Expectation], schemas: SchemaCheck) -> None:
@@ -292,14 +282,19 @@ class Engine:
         windows they were scheduled with.
         """
         names = {exp.name for exp in expectations}
+        stale = 0
         for name in list(self.rollouts):
             if name not in names:
-                self._changed.update((name, key) for key in self.rollouts.pop(name))
+                dropped = self.rollouts.pop(name)
+                self._changed.update((name, key) for key in dropped)
+                stale += sum(pending(rollout) for rollout in dropped.values())
+        self.deadlines.cancelled(stale, self.rollouts)
         self.expectations = {exp.name: exp for exp in expectations}
         for name in self.expectations:
             self.rollouts.setdefault(name, {})
         self.schemas = schemas
         self._by_type = index_by_type(expectations)
+        self.skippable = set()  # a type may be named or described now
 
     def open_rollouts(self) -> Iterable[RolloutState]:
         for by_key in self.rollouts.values():
@@ -357,7 +352,7 @@ class Engine:
                 self._schedule(rollout, root.event, at + root.within)
         if exp.deadline is not None:
             rollout.deadline_at = at + exp.deadline
-            heapq.heappush(self.deadlines, (rollout.deadline_at, exp.name, key, ROLLOUT_DEADLINE))
+            self.deadlines.push((rollout.deadline_at, exp.name, key, ROLLOUT_DEADLINE))
         self.observer.rollout_opened(exp.name)
         return rollout
 
@@ -377,8 +372,8 @@ class Engine:
             return  # a step seen a second time changes nothing
         seen[name] = at
         rollout.counted[name] = (event.id, event.source)
-        if rollout.due:
-            rollout.due.pop(name, None)
+        if rollout.due and rollout.due.pop(name, None) is not None:
+            self.deadlines.cancelled(1, self.rollouts)
         window_start = rollout.opened_at
         missing: tuple[str, ...] = ()
         if step.after:
@@ -430,8 +425,7 @@ class Engine:
         rollout.rollback = comp.trigger
         rollout.seen[comp.trigger] = at
         rollout.counted[comp.trigger] = (event.id, event.source)
-        rollout.due.clear()  # every pending step deadline is cancelled, and so is the rollout's
-        rollout.deadline_at = None
+        self._cancel_all(rollout)  # every pending step deadline, and the rollout's
         findings.append(self._rollout_finding(Kind.ROLLBACK, rollout, None, event=event))
         if comp.expect in rollout.seen:
             self._finish_rollback(rollout, rollout.seen[comp.expect], findings)
@@ -451,7 +445,8 @@ class Engine:
             return  # only the compensation's `expect` matters now
         rollout.seen[comp.expect] = at
         rollout.counted[comp.expect] = (event.id, event.source)
-        rollout.due.pop(comp.expect, None)
+        if rollout.due.pop(comp.expect, None) is not None:
+            self.deadlines.cancelled(1, self.rollouts)
         if comp.expect in rollout.stalled:
             findings.append(self._rollout_finding(Kind.RECOVERED, rollout, comp.expect))
         self._finish_rollback(rollout, at, findings)
@@ -462,14 +457,22 @@ class Engine:
         findings.append(self._rollout_finding(Kind.ROLLED_BACK, rollout, None, duration_s=duration))
 
     def _schedule(self, rollout: RolloutState, step: str, due: float) -> None:
+        if rollout.due.get(step) is not None:
+            self.deadlines.cancelled(1, self.rollouts)  # moved: the old entry is stale
         rollout.due[step] = due
-        heapq.heappush(self.deadlines, (due, rollout.expectation, rollout.key, step))
+        self.deadlines.push((due, rollout.expectation, rollout.key, step))
 
-    def _close(self, rollout: RolloutState, phase: Phase, duration: float) -> None:
-        rollout.phase = phase
-        rollout.closed_at = self.clock
+    def _cancel_all(self, rollout: RolloutState) -> None:
+        stale = pending(rollout)
         rollout.due.clear()
         rollout.deadline_at = None
+        if stale:
+            self.deadlines.cancelled(stale, self.rollouts)
+
+    def _close(self, rollout: RolloutState, phase: Phase, duration: float) -> None:
+        self._cancel_all(rollout)
+        rollout.phase = phase
+        rollout.closed_at = self.clock
         self._closed.append((self.clock, rollout.expectation, rollout.key))
         outcome = "completed" if phase is Phase.COMPLETED else "rolled_back"
         self.observer.rollout_closed(rollout.expectation, outcome, duration)

@@ -2,13 +2,14 @@
 
 Three inputs are accepted: a CloudEvent in structured JSON, a CloudEvent in Kafka binary mode
 (`ce_*` headers, value = data) and a plain JSON object. Anything else is `Malformed`, with a
-reason a producer can act on. Purely computational: no I/O, no clock.
+reason a producer can act on; a binary-mode event of a type nothing watches may be `Skipped`
+without reading its value. Purely computational: no I/O, no clock.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -73,6 +74,15 @@ class Malformed:
     origin: str | None = None
 
 
+@dataclass(slots=True)  # not frozen: on the hot path of a shared bus
+class Skipped:
+    """An event of a type that nothing watches, passed over with its value never decoded:
+    only counted (contract section 1). `time` still moves the event clock."""
+
+    type: str
+    time: float | None
+
+
 def correlation_key(value: Any) -> str | None:
     """A rollout key as a string, or None when the value cannot be one (absent, object, list)."""
     if isinstance(value, str):
@@ -131,6 +141,43 @@ def from_kafka(
         attributes.pop("type", None), attributes.pop("id", None),
         attributes.pop("source", None), attributes.pop("time", None), data, attributes, origin,
     )  # fmt: skip
+
+
+def skim(
+    value: bytes | None, headers: Sequence[tuple[str, bytes]], skip: Container[str]
+) -> Skipped | None:
+    """A binary-mode event whose type is in `skip`, read from its headers alone; None when the
+    record must be decoded in full: another mode or type, or anything `from_kafka` would
+    call malformed (the full decode then says why)."""
+    event_type = time = None
+    binary = False
+    for name, payload in headers:
+        lowered = name.lower()
+        if not lowered.startswith("ce_"):
+            if lowered == "content-type":
+                content_type = _header_text(payload)
+                if content_type is None or content_type.lower().startswith(
+                    "application/cloudevents"
+                ):
+                    return None
+            continue
+        text = _header_text(payload)
+        if text is None:
+            return None
+        if lowered == "ce_type":
+            event_type = text
+        elif lowered == "ce_time":
+            time = text
+        elif lowered == "ce_specversion":
+            binary = True
+    if not binary or event_type is None or event_type not in skip:
+        return None
+    if time is None:
+        return Skipped(event_type, None)
+    try:
+        return Skipped(event_type, parse_rfc3339(time))
+    except ValueError:
+        return None
 
 
 def _from_structured(event: dict[str, Any], origin: str | None) -> Envelope | Malformed:

@@ -95,6 +95,14 @@ def unframe(value: bytes | None, headers: Sequence[tuple[str, bytes]]) -> Unfram
     return _from_prefix(value)
 
 
+def framed_by_header(headers: Sequence[tuple[str, bytes]]) -> bool:
+    """Whether a header names a writer schema (the value itself may still be prefixed)."""
+    for name, _ in headers:  # noqa: SIM110 - a loop: any() of a generator costs 3x, per record
+        if name in _HEADERS:
+            return True
+    return False
+
+
 def _from_headers(value: bytes | None, headers: Sequence[tuple[str, bytes]]) -> Unframed | None:
     found: dict[str, bytes] = {}
     for name, raw in headers:

@@ -7,12 +7,12 @@ Kafka: the watcher's async shell fetches, and commits what `process` says it may
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Container, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from sentinel.engine import Engine
-from sentinel.envelope import Envelope, Malformed
+from sentinel.envelope import Envelope, Malformed, Skipped
 from sentinel.findings import Finding
 from sentinel.records import Partition, Record
 from sentinel.rollout import RolloutState
@@ -24,13 +24,18 @@ from sentinel.writers import Need, Writer, WriterLookup
 class Decoder(Protocol):
     """Step 1: a record's bytes to an envelope (or a malformed record with its reason)."""
 
+    def skim(self, record: Record, skip: Container[str]) -> Skipped | None:
+        """The record passed over unread when its type, told outside its value, is in `skip`;
+        None when it must be decoded."""
+        ...
+
     def decode(self, record: Record) -> Envelope | Malformed: ...
 
 
 class Clock(Protocol):
     """The clock a batch is read on: the wall clock live, event time in replay."""
 
-    def at(self, record: Record, item: Envelope | Malformed) -> float:
+    def at(self, record: Record, item: Item) -> float:
         """The clock when `record` (decoded as `item`) is read; an event without `time`
         happened then."""
         ...
@@ -63,6 +68,7 @@ class PipelineObserver(Protocol):
 
 
 Route = Callable[[Record], tuple[str | None, bool]]
+Item = Envelope | Malformed | Skipped
 _NEVER = float("-inf")
 
 
@@ -72,7 +78,7 @@ class WallClock:
     def __init__(self, now: float) -> None:
         self._now = now
 
-    def at(self, record: Record, item: Envelope | Malformed) -> float:
+    def at(self, record: Record, item: Item) -> float:
         return self._now
 
     @property
@@ -87,8 +93,8 @@ class EventClock:
         self._read_at = read_at  # the wall clock, for events read before any timed one
         self._clock: float | None = None
 
-    def at(self, record: Record, item: Envelope | Malformed) -> float:
-        event_time = item.time if isinstance(item, Envelope) else None
+    def at(self, record: Record, item: Item) -> float:
+        event_time = None if isinstance(item, Malformed) else item.time
         if event_time is None:
             now = self._clock if self._clock is not None else self._read_at()
         else:
@@ -147,9 +153,11 @@ class Pipeline:
     ) -> Kept:
         """One batch, in this order (the only place that holds it):
 
-        1. Decode each record not applied before into an envelope, or a malformed record.
-           With a registry, a record whose writer schema was never read stops its partition
-           for this batch (`Kept.waiting`): the shell reads it, then the records again.
+        1. Decode each record not applied before into an envelope, or a malformed record;
+           a record whose type (told in a header) nothing watches and that was reported
+           unregistered before is only counted (`engine.skippable`). With a registry, a
+           record whose writer schema was never read stops its partition for this batch
+           (`Kept.waiting`): the shell reads it, then the records again.
         2. Fire every deadline strictly earlier than the largest event time read so far
            (capped at the clock's reading), so that the deadlines before an event fire before
            it (contract section 4); apply the record at the clock's reading; fire at once a
@@ -173,12 +181,16 @@ class Pipeline:
         waiting: dict[Partition, int] = {}
         needs: list[Need] = []
         writers = self.writers
+        decoder = self.decoder
+        skip = engine.skippable
         for record in records:
             partition = record.partition
             position = taken.get(partition, positions.get(partition))
             if (position is not None and record.offset < position) or partition in waiting:
                 continue
-            item = self.decoder.decode(record)
+            item: Item | None = decoder.skim(record, skip) if skip else None
+            if item is None:
+                item = decoder.decode(record)
             writer: Writer | None = None
             if writers is not None and isinstance(item, Envelope):
                 found = writers.writer(item, partition.topic)
@@ -191,7 +203,7 @@ class Pipeline:
                     continue
                 writer = found
             now = clock.at(record, item)
-            event_time = item.time if isinstance(item, Envelope) else None
+            event_time = None if isinstance(item, Malformed) else item.time
             if event_time is not None and event_time > latest:
                 latest = event_time
             # Deadlines are in event time: they fire as the stream's own time passes them,
@@ -200,8 +212,7 @@ class Pipeline:
             findings += engine.advance(passed, held)
             only, primary = (None, True) if self.route is None else self.route(record)
             findings += engine.apply(item, now, partition, only, primary, writer)
-            deadlines = engine.deadlines
-            if deadlines and deadlines[0][0] < passed:
+            if engine.deadlines.next_due < passed:
                 # Set by this record and already behind: due at once, whatever comes next.
                 findings += engine.advance(passed, held)
             if event_time is not None and record.timestamp is not None and primary:

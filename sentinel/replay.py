@@ -7,11 +7,11 @@ the lines (or events) and `read_at`, the wall-clock time for events read before 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 
 from sentinel.decoders import LineDecoder
 from sentinel.engine import Engine
-from sentinel.envelope import Envelope, Malformed
+from sentinel.envelope import Envelope, Malformed, Skipped
 from sentinel.errors import SentinelError
 from sentinel.findings import Finding
 from sentinel.pipeline import EventClock, Pipeline, WallClock
@@ -29,6 +29,9 @@ class _Given:
 
     def __init__(self) -> None:
         self.items: dict[int, Envelope | Malformed] = {}
+
+    def skim(self, record: Record, skip: Container[str]) -> Skipped | None:
+        return None
 
     def decode(self, record: Record) -> Envelope | Malformed:
         return self.items.pop(record.offset)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sentinel.envelope import Envelope
-from sentinel.event_findings import schema_changed
+from sentinel.event_findings import schema_changed, schema_not_found, schema_violation
 from sentinel.expectations import Expectation
 from sentinel.findings import Finding
 from sentinel.framing import SchemaRef
@@ -49,6 +49,14 @@ class WriterLookup(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """An event held to its writer schema: what to say, and whether it may advance rollouts."""
+
+    findings: list[Finding]
+    passed: bool
+
+
 class WriterIds:
     """The writer schema id of each type's last event: a new one is a `schema_changed`, said
     once per (type, new id) before the event is checked, since the first event a producer
@@ -74,3 +82,29 @@ class WriterIds:
             return None
         self._said.add((event.type, schema_id))
         return schema_changed(event, writer, previous, interested, clock)
+
+
+def check_writer(
+    event: Envelope,
+    writer: Writer,
+    primary: bool,
+    interested: Sequence[Expectation],
+    ids: WriterIds,
+    clock: float,
+) -> Checked:
+    """Hold `event` to its writer schema; only the primary copy of an event speaks."""
+    findings: list[Finding] = []
+    if primary and writer.check is not None:  # an id the registry lacks changes nothing
+        change = ids.change(event, writer, interested, clock)
+        if change is not None:
+            findings.append(change)
+    if writer.check is None:
+        if primary:
+            findings.append(schema_not_found(event, writer, interested, clock))
+        return Checked(findings, False)
+    errors = writer.check(event.as_written)
+    if errors:
+        if primary:
+            findings.append(schema_violation(event, errors, interested, clock, "writer"))
+        return Checked(findings, False)
+    return Checked(findings, True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from sentinel import __version__
+from sentinel.app.histograms import PlainHistogram
 
 # Step waits and rollout durations span seconds to days.
 DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400)
@@ -41,19 +42,20 @@ class Metrics:
             ["expectation"],
             registry=registry,
         )
-        self.rollout_duration = Histogram(
+        # Observed for most events: plain numbers, exported when scraped.
+        self.rollout_duration = PlainHistogram(
             "sentinel_rollout_duration_seconds",
             "From a rollout's opening to its last step (completed) or rollback (rolled_back).",
             ["expectation", "outcome"],
-            buckets=DURATION_BUCKETS,
-            registry=registry,
+            DURATION_BUCKETS,
+            registry,
         )
-        self.step_wait = Histogram(
+        self.step_wait = PlainHistogram(
             "sentinel_step_wait_seconds",
             "From the start of a step's window (its last prerequisite) to the step being seen.",
             ["expectation", "step"],
-            buckets=DURATION_BUCKETS,
-            registry=registry,
+            DURATION_BUCKETS,
+            registry,
         )
         self.consumer_lag = Gauge(
             "sentinel_consumer_lag_records",
@@ -125,11 +127,12 @@ class Metrics:
             ["outcome"],
             registry=registry,
         )
-        self.event_clock_skew = Histogram(
+        self.event_clock_skew = PlainHistogram(
             "sentinel_event_clock_skew_seconds",
             "Broker timestamp minus the event's own time: producers with skewed clocks show up.",
-            buckets=SKEW_BUCKETS,
-            registry=registry,
+            (),
+            SKEW_BUCKETS,
+            registry,
         )
         self.bus_silent = Gauge(
             "sentinel_bus_silent",

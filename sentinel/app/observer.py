@@ -5,24 +5,34 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge
 
 from sentinel.alerting.observer import OUTCOMES
+from sentinel.app.histograms import Series
 from sentinel.app.metrics import OTHER_TYPE, Metrics
 from sentinel.engine import Engine
 from sentinel.findings import Finding
 
 
 class MetricsObserver:
-    """The engine's observer in the live watcher (see sentinel.engine.EngineObserver)."""
+    """The engine's observer in the live watcher (see sentinel.engine.EngineObserver).
+
+    The engine reports every event; those reports are counted in plain integers and added to
+    the Prometheus counters once per batch (`batch_kept`): a `labels().inc()` costs a lock and
+    a few microseconds, and an event should cost about that in all.
+    """
 
     def __init__(self, metrics: Metrics, known_types: Iterable[str]) -> None:
         self.metrics = metrics
         self._known_types = frozenset(known_types)
-        # `labels()` costs microseconds per call; the children are cached per label set.
+        # Counted since the last batch: (type, outcome) -> events; expectation -> opened
+        # minus closed.
+        self._read: dict[tuple[str, str], int] = {}
+        self._opened: dict[str, int] = {}
+        # Label children, cached: `labels()` costs microseconds per call.
         self._events: dict[tuple[str, str], Counter] = {}
-        self._waits: dict[tuple[str, str], Histogram] = {}
-        self._durations: dict[tuple[str, str], Histogram] = {}
+        self._waits: dict[tuple[str, str], Series] = {}
+        self._durations: dict[tuple[str, str], Series] = {}
         self._open: dict[str, Gauge] = {}
 
     @property
@@ -31,33 +41,26 @@ class MetricsObserver:
 
     @known_types.setter
     def known_types(self, types: frozenset[str]) -> None:
+        self._flush_events()
         self._known_types = types
         self._events.clear()
 
     def event_read(self, event_type: str, outcome: str) -> None:
-        child = self._events.get((event_type, outcome))
-        if child is None:
-            label = event_type if event_type in self._known_types else OTHER_TYPE
-            child = self._events[(event_type, outcome)] = self.metrics.events.labels(label, outcome)
-        child.inc()
+        read = self._read
+        key = (event_type, outcome)
+        read[key] = read.get(key, 0) + 1
 
     def rollout_opened(self, expectation: str) -> None:
-        self._open_gauge(expectation).inc()
+        self._opened[expectation] = self._opened.get(expectation, 0) + 1
 
     def rollout_closed(self, expectation: str, outcome: str, duration_s: float) -> None:
-        self._open_gauge(expectation).dec()
+        self._opened[expectation] = self._opened.get(expectation, 0) - 1
         child = self._durations.get((expectation, outcome))
         if child is None:
             child = self._durations[(expectation, outcome)] = self.metrics.rollout_duration.labels(
                 expectation, outcome
             )
         child.observe(duration_s)
-
-    def _open_gauge(self, expectation: str) -> Gauge:
-        child = self._open.get(expectation)
-        if child is None:
-            child = self._open[expectation] = self.metrics.rollouts_open.labels(expectation)
-        return child
 
     def step_seen(self, expectation: str, step: str, wait_s: float) -> None:
         child = self._waits.get((expectation, step))
@@ -68,10 +71,36 @@ class MetricsObserver:
         child.observe(wait_s)
 
     def batch_kept(self, records: int, findings: Sequence[Finding], skews: Sequence[float]) -> None:
+        self._flush_events()
+        for expectation, change in self._opened.items():
+            if change:
+                self._open_gauge(expectation).inc(change)
+        self._opened.clear()
+        counted: dict[tuple[str, str], int] = {}
         for finding in findings:
-            self.metrics.findings.labels(finding.kind, finding.expectation or "").inc()
+            key = (finding.kind, finding.expectation or "")
+            counted[key] = counted.get(key, 0) + 1
+        for (kind, expectation), count in counted.items():
+            self.metrics.findings.labels(kind, expectation).inc(count)
+        observe = self.metrics.event_clock_skew.observe
         for skew in skews:
-            self.metrics.event_clock_skew.observe(skew)
+            observe(skew)
+
+    def _flush_events(self) -> None:
+        for key, count in self._read.items():
+            child = self._events.get(key)
+            if child is None:
+                event_type, outcome = key
+                label = event_type if event_type in self._known_types else OTHER_TYPE
+                child = self._events[key] = self.metrics.events.labels(label, outcome)
+            child.inc(count)
+        self._read.clear()
+
+    def _open_gauge(self, expectation: str) -> Gauge:
+        child = self._open.get(expectation)
+        if child is None:
+            child = self._open[expectation] = self.metrics.rollouts_open.labels(expectation)
+        return child
 
     # ---- alerting -------------------------------------------------------------------------
 
@@ -94,6 +123,7 @@ class MetricsObserver:
 
     def recount(self, engine: Engine) -> None:
         """Set the open-rollout gauge from the engine (after a restore or a reload)."""
+        self._opened.clear()  # the engine's own count replaces what was noted since
         counts = dict.fromkeys(engine.expectations, 0)
         for rollout in engine.open_rollouts():
             counts[rollout.expectation] = counts.get(rollout.expectation, 0) + 1

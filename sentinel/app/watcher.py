@@ -259,9 +259,7 @@ class Watcher:
 
     def _wait_s(self) -> float:
         """Sleep in fetch until the next deadline is due, at most one tick."""
-        wait = self.settings.tick
-        if self.engine.deadlines:
-            wait = min(wait, self.engine.deadlines[0][0] - self.parts.wall_clock())
+        wait = min(self.settings.tick, self.engine.deadlines.next_due - self.parts.wall_clock())
         return max(MIN_WAIT_S, wait)
 
     async def _held(self, backlog: bool) -> frozenset[Partition]:

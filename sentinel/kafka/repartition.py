@@ -14,13 +14,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
 
 from sentinel.decoders import BusDecoder
-from sentinel.envelope import Envelope, Malformed, correlation_key
+from sentinel.envelope import Envelope, Malformed, Skipped, correlation_key
 from sentinel.expectations import Expectation, index_by_type
 from sentinel.kafka.client import client_kwargs, ensure_topic
 from sentinel.kafka.settings import KafkaSettings
@@ -77,6 +77,9 @@ class CopyDecoder:
 
     def __init__(self, registry: bool = False) -> None:
         self._decoder = BusDecoder(registry)
+
+    def skim(self, record: Record, skip: Container[str]) -> Skipped | None:
+        return None  # the stage copies only events that some expectation watches
 
     def decode(self, record: Record) -> Envelope | Malformed:
         item = self._decoder.decode(record)

@@ -6,6 +6,7 @@ from sentinel.engine import Engine
 from sentinel.envelope import Envelope, Malformed
 from sentinel.expectations import Expectation, Step
 from sentinel.findings import Finding, Kind
+from sentinel.records import Partition
 from sentinel.views import Phase
 
 from .helpers import MIN, T0, event, kinds, run, user_service
@@ -207,8 +208,9 @@ def test_an_event_without_time_happens_when_it_is_read() -> None:
 
 def test_deadlines_of_a_held_feed_wait_until_it_is_released() -> None:
     sentinel = engine(deadline=None)
-    sentinel.apply(event("SchemaV2_Ready", T0), T0, feed="topic/0")
-    assert sentinel.advance(T0 + 11 * MIN, held_feeds={"topic/0"}) == []
+    feed = Partition("topic", 0)
+    sentinel.apply(event("SchemaV2_Ready", T0), T0, feed=feed)
+    assert sentinel.advance(T0 + 11 * MIN, held_feeds={feed}) == []
     assert kinds(sentinel.advance(T0 + 11 * MIN)) == ["stall"]
 
 

@@ -1,0 +1,92 @@
+"""Histograms counted in plain numbers and exported when scraped: observing one is a bisect.
+
+prometheus_client's `Histogram.observe` takes a lock and walks the buckets, about 1.5 us; the
+watcher observes a step wait and a clock skew for most events, so that was a tenth of the live
+cost. These export the very samples a `Histogram` does (`_bucket`, `_count`, `_sum`,
+`_created`), so dashboards and rules see no difference. Everything runs on the event loop's
+thread, scrapes included: no lock is needed.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.metrics_core import Metric
+from prometheus_client.utils import floatToGoString
+
+_INF = float("inf")
+
+
+class Series:
+    """One label set's buckets (not cumulative: each count is for its own bucket)."""
+
+    def __init__(self, bounds: Sequence[float]) -> None:
+        self._bounds = bounds
+        self.counts = [0] * len(bounds)
+        self.sum = 0.0
+        self.created = time.time()
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self._bounds, value)] += 1
+        self.sum += value
+
+
+class PlainHistogram:
+    """A histogram family on `registry`, used like prometheus_client's (`labels().observe`)."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Sequence[str],
+        buckets: Iterable[float],
+        registry: CollectorRegistry,
+    ) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._labelnames = tuple(labelnames)
+        bounds = sorted(float(bound) for bound in buckets)
+        self._bounds = (*bounds, _INF) if not bounds or bounds[-1] != _INF else tuple(bounds)
+        self._les = tuple(_go_text(bound) for bound in self._bounds)  # the `le` labels
+        self._series: dict[tuple[str, ...], Series] = {}
+        if not self._labelnames:
+            self._series[()] = Series(self._bounds)
+        registry.register(self)
+
+    def labels(self, *values: str) -> Series:
+        if len(values) != len(self._labelnames):
+            raise ValueError(f"{self._name} takes labels {self._labelnames}, not {values}")
+        series = self._series.get(values)
+        if series is None:
+            series = self._series[values] = Series(self._bounds)
+        return series
+
+    def observe(self, value: float) -> None:
+        """For a family without labels."""
+        self._series[()].observe(value)
+
+    def describe(self) -> list[Metric]:
+        return [Metric(self._name, self._documentation, "histogram")]
+
+    def collect(self) -> list[Metric]:
+        metric = Metric(self._name, self._documentation, "histogram")
+        for values, series in self._series.items():
+            labels = dict(zip(self._labelnames, values, strict=True))
+            total = 0
+            for le, count in zip(self._les, series.counts, strict=True):
+                total += count
+                bucket = {**labels, "le": le}
+                metric.add_sample(f"{self._name}_bucket", bucket, float(total))
+            metric.add_sample(f"{self._name}_count", labels, float(total))
+            metric.add_sample(f"{self._name}_sum", labels, series.sum)
+            metric.add_sample(f"{self._name}_created", labels, series.created)
+        return [metric]
+
+
+def _go_text(bound: float) -> str:
+    """A bucket bound as prometheus_client writes it (`1.0`, `+Inf`)."""
+    text: str = floatToGoString(bound)  # type: ignore[no-untyped-call]
+    return text

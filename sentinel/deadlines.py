@@ -1,0 +1,100 @@
+"""The engine's deadline heap: lazy deletion, compacted when stale entries dominate.
+
+A deadline is data in its rollout (`due`, `deadline_at`); the heap only says when to look.
+Cancelling or meeting a deadline leaves its entry behind, checked and dropped when popped.
+With long windows and rollouts that finish early, those stale entries would outnumber the
+live ones many times over and every push and pop would pay for them: the engine counts what
+it cancels, and the heap is rebuilt from its live entries once the stale ones are the
+majority (each rebuild is paid for by as many cancellations as entries it keeps).
+"""
+
+from __future__ import annotations
+
+import heapq
+
+from sentinel.rollout import RolloutState
+from sentinel.views import Phase
+
+# A heap key whose step is "" is the rollout's overall deadline.
+ROLLOUT_DEADLINE = ""
+# Below this size a heap is never worth rebuilding.
+COMPACT_MIN = 1024
+
+Entry = tuple[float, str, str, str]  # (due, expectation, rollout key, step)
+Rollouts = dict[str, dict[str, RolloutState]]
+
+
+def live_rollout(rollouts: Rollouts, entry: Entry) -> RolloutState | None:
+    """The rollout whose deadline `entry` still is, or None when it was cancelled, moved or
+    met since it was scheduled (or the rollout is gone)."""
+    due, name, key, step = entry
+    by_key = rollouts.get(name)
+    rollout = None if by_key is None else by_key.get(key)
+    if rollout is None:
+        return None
+    if step == ROLLOUT_DEADLINE:
+        live = rollout.phase is Phase.OPEN and rollout.deadline_at == due
+    else:
+        live = rollout.due.get(step) == due
+    return rollout if live else None
+
+
+def entries_of(rollout: RolloutState) -> list[Entry]:
+    """The live heap entries of `rollout` (to rebuild the heap from stored rollouts)."""
+    name, key = rollout.expectation, rollout.key
+    entries = [(due, name, key, step) for step, due in rollout.due.items()]
+    if rollout.deadline_at is not None and rollout.phase is Phase.OPEN:
+        entries.append((rollout.deadline_at, name, key, ROLLOUT_DEADLINE))
+    return entries
+
+
+def pending(rollout: RolloutState) -> int:
+    """How many heap entries of `rollout` are live: its step deadlines and its own."""
+    return len(rollout.due) + (rollout.deadline_at is not None)
+
+
+class DeadlineHeap:
+    """Entries in due order; `stale` estimates how many no longer match their rollout."""
+
+    def __init__(self) -> None:
+        self.entries: list[Entry] = []
+        self.stale = 0
+        self.compactions = 0  # how often the heap was rebuilt (for tests and the benchmark)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __bool__(self) -> bool:
+        return bool(self.entries)
+
+    @property
+    def next_due(self) -> float:
+        """When the earliest entry is due (perhaps a stale one); infinity when none is."""
+        entries = self.entries
+        return entries[0][0] if entries else float("inf")
+
+    def push(self, entry: Entry) -> None:
+        heapq.heappush(self.entries, entry)
+
+    def pop(self) -> Entry:
+        return heapq.heappop(self.entries)
+
+    def cancelled(self, count: int, rollouts: Rollouts) -> None:
+        """`count` entries went stale (their deadlines were met, cancelled or dropped)."""
+        self.stale += count
+        entries = self.entries
+        if self.stale * 2 > len(entries) and len(entries) >= COMPACT_MIN:
+            self.entries = [entry for entry in entries if live_rollout(rollouts, entry)]
+            heapq.heapify(self.entries)
+            self.stale = 0
+            self.compactions += 1
+
+    def popped_stale(self) -> None:
+        """A stale entry left the heap on its own."""
+        if self.stale > 0:
+            self.stale -= 1
+
+    def extend(self, entries: list[Entry]) -> None:
+        """Add many entries at once (a restore)."""
+        self.entries.extend(entries)
+        heapq.heapify(self.entries)

@@ -1,0 +1,83 @@
+"""Compiles the hot path with mypyc where a C compiler is found; pure Python otherwise.
+
+Everything else about the package is in pyproject.toml. `SENTINEL_PURE=1` skips the compiler
+(docs/design.md, "Speed").
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import sysconfig
+from typing import Any
+
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+# What profiling showed to matter (docs/design.md): the pipeline's loop and all it calls per
+# record. Not the adapters: their time is spent in aiokafka, SQLite and the network.
+COMPILED = [
+    "sentinel/records.py",
+    "sentinel/timefmt.py",
+    "sentinel/framing.py",
+    "sentinel/envelope.py",
+    "sentinel/decoders.py",
+    "sentinel/deadlines.py",
+    "sentinel/rollout.py",
+    "sentinel/views.py",
+    "sentinel/expectations.py",
+    "sentinel/findings.py",
+    "sentinel/engine_hooks.py",
+    "sentinel/event_findings.py",
+    "sentinel/writers.py",
+    "sentinel/engine.py",
+    "sentinel/pipeline.py",
+]
+
+
+def _say(message: str) -> None:
+    print(f"rollout-sentinel: {message}", file=sys.stderr)
+
+
+def _compiler() -> str | None:
+    configured = str(sysconfig.get_config_var("CC") or "cc").split()[0]
+    for name in (os.environ.get("CC", "").split() or [configured])[:1] + ["cc", "gcc"]:
+        if shutil.which(name):
+            return name
+    return None
+
+
+def _extensions() -> list[Any]:
+    if os.environ.get("SENTINEL_PURE"):
+        _say("SENTINEL_PURE is set: pure-Python modules, not compiled")
+        return []
+    if _compiler() is None:
+        _say("no C compiler found: pure-Python modules, not compiled (slower, same results)")
+        return []
+    from mypyc.build import mypycify  # noqa: PLC0415 - a build requirement, needed only here
+
+    # Imports of other packages are not needed to compile (and not installed in an isolated
+    # build): they are typed Any here and checked by `make lint`.
+    options = ["--ignore-missing-imports", "--no-warn-unused-ignores", "--no-warn-return-any"]
+    extensions: list[Any] = mypycify([*options, *COMPILED], opt_level="3", group_name="sentinel")
+    return extensions
+
+
+class _OptionalBuildExt(build_ext):  # type: ignore[misc]
+    """A failed compilation leaves the pure-Python modules in place instead of failing."""
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except Exception as error:  # noqa: BLE001 - any compiler failure means the same
+            # All or nothing: a module compiled without the shared library it needs would
+            # not import.
+            for ext in self.extensions:
+                path = self.get_ext_fullpath(ext.name)
+                if os.path.exists(path):
+                    os.remove(path)
+            _say(f"compiling failed ({error}): pure-Python modules, not compiled")
+
+
+setup(ext_modules=_extensions(), cmdclass={"build_ext": _OptionalBuildExt})
