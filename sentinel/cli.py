@@ -23,6 +23,7 @@ from sentinel.findings import Finding
 from sentinel.graph import to_dot, to_mermaid
 from sentinel.replay import Fetch, replay_lines
 from sentinel.schemas import SchemaRegistry
+from sentinel.speed import tune_gc
 from sentinel.timefmt import parse_rfc3339
 from sentinel.timeline import Timeline
 from sentinel.writers import WriterLookup
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    tune_gc()
     try:
         args = build_parser().parse_args(argv)
         return _dispatch(args)

@@ -68,7 +68,8 @@ class SchemaRef:
         return f"{_KIND_TEXT[self.kind]} {self.value}"
 
 
-@dataclass(slots=True)  # not frozen: built once per record, on the hot path
+# Built once per record: not frozen, and an `__init__` that mypyc compiles (sentinel.records).
+@dataclass(slots=True, init=False)
 class Unframed:
     """What a record value holds.
 
@@ -79,8 +80,15 @@ class Unframed:
     """
 
     payload: bytes | None
-    ref: SchemaRef | None = None
-    reason: str | None = None
+    ref: SchemaRef | None
+    reason: str | None
+
+    def __init__(
+        self, payload: bytes | None, ref: SchemaRef | None = None, reason: str | None = None
+    ) -> None:
+        self.payload = payload
+        self.ref = ref
+        self.reason = reason
 
 
 def unframe(value: bytes | None, headers: Sequence[tuple[str, bytes]]) -> Unframed:

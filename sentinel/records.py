@@ -21,18 +21,34 @@ class Partition(NamedTuple):
         return f"{self.topic}/{self.number}"
 
 
-# Not frozen: one is built per record on the hot path, and a frozen dataclass's __init__
-# costs three times as much.
-@dataclass(slots=True)
+# One is built per record. Not frozen: a frozen dataclass's __init__ costs three times as
+# much; an `__init__` of its own, because mypyc compiles it (not the one `dataclass` makes).
+@dataclass(slots=True, init=False)
 class Record:
     """One record as read; `offset + 1` is what to commit once its effects are kept."""
 
     partition: Partition
     offset: int
     value: bytes | None
-    headers: Sequence[tuple[str, bytes]] = ()
-    key: bytes | None = None
-    timestamp: float | None = None  # the broker's timestamp in epoch seconds, if any
+    headers: Sequence[tuple[str, bytes]]
+    key: bytes | None
+    timestamp: float | None  # the broker's timestamp in epoch seconds, if any
+
+    def __init__(
+        self,
+        partition: Partition,
+        offset: int,
+        value: bytes | None,
+        headers: Sequence[tuple[str, bytes]] = (),
+        key: bytes | None = None,
+        timestamp: float | None = None,
+    ) -> None:
+        self.partition = partition
+        self.offset = offset
+        self.value = value
+        self.headers = headers
+        self.key = key
+        self.timestamp = timestamp
 
     @property
     def origin(self) -> str:

@@ -1,0 +1,71 @@
+"""Speed outside the code: which modules run compiled, running them pure, and the collector.
+
+`setup.py` compiles the hot path with mypyc where a C compiler is found; the extension
+modules then sit beside their sources and Python prefers them. `SENTINEL_PURE=1` in the
+environment makes them invisible, so that the very same checkout runs (and is tested) as
+pure Python too: `sentinel/__init__.py` installs `SourceOnly` before any other module loads.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import os
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+PURE_VARIABLE = "SENTINEL_PURE"
+# The young generation is collected every 50,000 allocations instead of 700: a batch of 500
+# records allocates about 10,000 objects, nearly all gone by the end of the batch, and each
+# collection walked the engine's long-lived state for nothing (20% of replay's time).
+GC_THRESHOLDS = (50_000, 20, 20)
+
+
+class SourceOnly(importlib.abc.MetaPathFinder):
+    """Finds `sentinel.*` modules as their `.py` files, never as compiled extensions."""
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None,
+        target: ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
+        if path is None or not fullname.startswith("sentinel."):
+            return None
+        leaf = fullname.rpartition(".")[2]
+        for directory in path:
+            source = os.path.join(directory, f"{leaf}.py")
+            if os.path.isfile(source):
+                return importlib.util.spec_from_file_location(fullname, source)
+        return None  # a package: the usual finders handle it
+
+
+def pure_requested() -> bool:
+    return os.environ.get(PURE_VARIABLE, "") not in ("", "0")
+
+
+def run_pure() -> None:
+    """Load every `sentinel.*` module from source from now on (idempotent)."""
+    if not any(isinstance(finder, SourceOnly) for finder in sys.meta_path):
+        sys.meta_path.insert(0, SourceOnly())
+
+
+def compiled_modules() -> list[str]:
+    """The loaded `sentinel.*` modules that run compiled (extension modules)."""
+    names = []
+    for name, module in list(sys.modules.items()):
+        spec = getattr(module, "__spec__", None)
+        loader = getattr(spec, "loader", None)
+        if name.startswith("sentinel.") and isinstance(
+            loader, importlib.machinery.ExtensionFileLoader
+        ):
+            names.append(name)
+    return sorted(names)
+
+
+def tune_gc() -> None:
+    """The collector's pace for a process that holds much long-lived state (run, replay)."""
+    gc.set_threshold(*GC_THRESHOLDS)
