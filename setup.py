@@ -31,6 +31,7 @@ COMPILED = [
     "sentinel/engine_hooks.py",
     "sentinel/event_findings.py",
     "sentinel/writers.py",
+    "sentinel/schemas.py",
     "sentinel/engine.py",
     "sentinel/pipeline.py",
 ]

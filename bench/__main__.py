@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
-from bench import kafka_bench, learn_bench, replay_bench, store_bench
+from bench import kafka_bench, learn_bench, replay_bench, scaling_bench, store_bench
+from sentinel import speed
 
 
 def main() -> int:
-    print("== replay (issue 2): envelope + schemas + engine on one core")
+    speed.tune_gc()  # as `sentinel run` and `sentinel replay` do
+    import sentinel.pipeline  # noqa: F401, PLC0415 - loaded now, to say how it runs
+
+    compiled = speed.compiled_modules()
+    print(f"compiled modules: {len(compiled)} ({', '.join(compiled) or 'none: pure Python'})")
+    directory = Path(tempfile.mkdtemp(prefix="sentinel-bench-"))
+    print("\n== replay (issues 2, 10): envelope + schemas + engine on one core")
     replay_bench.main()
-    print("\n== live watcher on the embedded broker (issue 3)")
-    kafka_bench.main()
+    if compiled:
+        print("the same, pure Python (SENTINEL_PURE=1):", flush=True)
+        pure = {**os.environ, speed.PURE_VARIABLE: "1"}
+        subprocess.run([sys.executable, "-m", "bench.replay_bench"], env=pure, check=True)
+    print("\n== open rollouts (issue 10): cost as work grows")
+    scaling_bench.main(directory)
+    print("\n== live watcher on the embedded broker (issues 3, 10, 11)")
+    kafka_bench.main(directory)
     print("\n== state store (issue 5)")
     store_bench.main()
     print("\n== sentinel learn (issue 13): 1,000,000 events of 100,000 rollouts")

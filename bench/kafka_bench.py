@@ -1,26 +1,45 @@
-"""Live watcher numbers (issue 3): consumption rate against a bare aiokafka consumer in the
-same run, and the time from a deadline to its finding with 100,000 open rollouts."""
+"""Live watcher numbers (issues 3, 10, 11): `sentinel run` against a bare aiokafka consumer on
+the same topic in the same run (plain events, a bus where 90% of records are types nothing
+watches, binary mode with and without a schema registry), the catch-up time of a backlog of
+1,000,000 records, and the time from a deadline to its finding with 100,000 open rollouts.
+
+Every `sentinel run` here keeps its state in SQLite and writes its findings: the
+configuration a user runs.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import statistics
-import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 
+from bench.live_support import (
+    Clocked,
+    Produced,
+    binary_mode,
+    noisy_bus,
+    produce,
+    structured,
+    writer_ids,
+)
 from bench.replay_bench import ROOT, generate_log
+from sentinel.app.demo_registry import DemoRegistry
 from sentinel.app.wiring import build_watcher
 from sentinel.config import load_config
 from sentinel.kafka.broker import EmbeddedBroker
 from sentinel.timefmt import format_rfc3339, parse_rfc3339
 
 EVENTS = 200_000
+BACKLOG_ROLLOUTS = 100_000  # 10 events each: a backlog of 1,000,000 records
 OPEN_ROLLOUTS = 100_000
 LATENCY_WINDOW_S = 30.0
+PARTITIONS = 3
+ROUNDS = 2  # bare and sentinel alternate; the best of each counts (the machine is shared)
 
 LATENCY_EXPECTATION = f"""\
 apiVersion: sentinel/v1
@@ -37,99 +56,113 @@ spec:
 """
 
 
-class _Clocked:
-    """A findings sink that notes when each finding reached it (for latency)."""
+class Bench:
+    """One broker (and a demo registry) for every figure; each run gets a group of its own."""
 
-    def __init__(self) -> None:
-        self.lines: list[tuple[float, bytes]] = []
+    def __init__(self, directory: Path, broker: EmbeddedBroker, registry: DemoRegistry) -> None:
+        self.directory = directory
+        self.broker = broker
+        self.registry = registry
+        self._runs = 0
 
-    def write(self, text: str, /) -> int:
-        now = time.time()
-        self.lines += [(now, line.encode()) for line in text.splitlines()]
-        return len(text)
+    @property
+    def servers(self) -> str:
+        return self.broker.bootstrap_servers
 
-    def flush(self) -> None:
-        pass
+    async def topic(self, name: str, records: Sequence[Produced]) -> str:
+        await self.broker.create_topics([name], partitions=PARTITIONS)
+        await produce(self.servers, name, records)
+        return name
+
+    def config(self, topic: str, expectations: Path = ROOT, registry: bool = False) -> Path:
+        self._runs += 1
+        group = f"bench-{self._runs}"
+        path = self.directory / f"{group}.yaml"
+        path.write_text(
+            f"expectations: {expectations}\nschemas: {ROOT / 'schemas'}\n"
+            f"kafka:\n  bootstrap_servers: {self.servers}\n  topics: [{topic}]\n"
+            f"  group_id: {group}\n  auto_offset_reset: earliest\n  session_timeout: 2s\n"
+            f"state:\n  path: {self.directory / group}.db\n"
+            "http:\n  listen: 127.0.0.1:0\nlog:\n  level: error\n"
+            + (f"registry:\n  url: {self.registry.url}\n" if registry else "")
+        )
+        return path
+
+    async def bare(self, topic: str, total: int, framed: bool = False) -> float:
+        """Events/s of a consumer that only decodes each value's JSON."""
+        self._runs += 1
+        consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=self.servers, group_id=f"bench-bare-{self._runs}",
+            auto_offset_reset="earliest", enable_auto_commit=False, session_timeout_ms=2000,
+            max_partition_fetch_bytes=8 << 20,
+        )  # fmt: skip
+        await consumer.start()
+        seen, first = 0, None
+        try:
+            while seen < total:
+                batches = await consumer.getmany(timeout_ms=1000, max_records=500)
+                for messages in batches.values():
+                    if first is None and messages:
+                        first = time.perf_counter()
+                    for message in messages:
+                        value = message.value
+                        if framed and value[:1] == b"\x00":  # and a 4-byte schema id
+                            value = value[5:]
+                        orjson.loads(value)
+                    seen += len(messages)
+        finally:
+            await consumer.stop()
+        assert first is not None
+        return seen / (time.perf_counter() - first)
+
+    async def sentinel(self, config: Path, total: int) -> tuple[float, float]:
+        """`sentinel run` until it has kept `total` records: events/s from its first kept
+        batch, and seconds from its start (joining the group included)."""
+        watcher = build_watcher(load_config(config), out=Clocked())
+        started = time.perf_counter()
+        task = asyncio.create_task(watcher.run(handle_signals=False))
+        first = None
+        positions = watcher.pipeline.positions
+        while sum(positions.values()) < total:
+            if task.done():
+                task.result()
+                raise RuntimeError("sentinel run stopped before reading every record")
+            if first is None and positions:
+                first = time.perf_counter()
+            await asyncio.sleep(0.005)
+        done = time.perf_counter()
+        watcher.stop()
+        await task
+        return total / (done - (first or started)), done - started
+
+    async def ratio(
+        self, topic: str, total: int, registry: bool = False, framed: bool = False
+    ) -> tuple[float, float]:
+        """Best bare and best sentinel events/s over the rounds, alternating."""
+        bare = sentinel = 0.0
+        for _ in range(ROUNDS):
+            bare = max(bare, await self.bare(topic, total, framed))
+            rate, _ = await self.sentinel(self.config(topic, registry=registry), total)
+            sentinel = max(sentinel, rate)
+        return bare, sentinel
 
 
-async def _produce(servers: str, topic: str, values: list[bytes]) -> float:
-    producer = AIOKafkaProducer(bootstrap_servers=servers, linger_ms=5, max_batch_size=256_000)
-    await producer.start()
-    started = time.perf_counter()
-    try:
-        pending = []
-        for value in values:
-            # Keyed by rollout, as docs/operations.md recommends: a rollout stays in one partition.
-            data = orjson.loads(value)
-            key = str(data.get("subject") or data["data"].get("rollout_id")).encode()
-            pending.append(await producer.send(topic, value, key=key))
-            if len(pending) >= 5_000:
-                await asyncio.gather(*pending)
-                pending.clear()
-        await asyncio.gather(*pending)
-    finally:
-        await producer.stop()
-    return time.perf_counter() - started
-
-
-async def _bare_consumer(servers: str, topic: str, total: int) -> float:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=servers, group_id="bench-bare", auto_offset_reset="earliest",
-        enable_auto_commit=False, session_timeout_ms=2000, max_partition_fetch_bytes=8 << 20,
-    )  # fmt: skip
-    await consumer.start()
-    seen, first = 0, None
-    try:
-        while seen < total:
-            batches = await consumer.getmany(timeout_ms=1000, max_records=500)
-            for messages in batches.values():
-                if first is None and messages:
-                    first = time.perf_counter()
-                for message in messages:
-                    orjson.loads(message.value)
-                seen += len(messages)
-    finally:
-        await consumer.stop()
-    assert first is not None
-    return seen / (time.perf_counter() - first)
-
-
-def _config(directory: Path, servers: str, topic: str, group: str, expectations: Path) -> Path:
-    path = directory / f"{group}.yaml"
-    path.write_text(
-        f"expectations: {expectations}\nschemas: {ROOT / 'schemas'}\n"
-        f"kafka:\n  bootstrap_servers: {servers}\n  topics: [{topic}]\n  group_id: {group}\n"
-        "  auto_offset_reset: earliest\n  session_timeout: 2s\n"
-        "http:\n  listen: 127.0.0.1:0\nlog:\n  level: error\n"
+def _say_ratio(what: str, bare: float, sentinel: float, goal: str) -> float:
+    ratio = sentinel / bare
+    print(
+        f"{what}: bare aiokafka + JSON {bare:,.0f} events/s, sentinel run {sentinel:,.0f}"
+        f" events/s, ratio {ratio:.2f} ({goal})"
     )
-    return path
+    return ratio
 
 
-async def _sentinel_rate(directory: Path, servers: str, topic: str, total: int) -> float:
-    config = load_config(_config(directory, servers, topic, "bench-sentinel", ROOT))
-    watcher = build_watcher(config, out=_Clocked())
-    task = asyncio.create_task(watcher.run(handle_signals=False))
-    first = None
-    positions = watcher.pipeline.positions
-    while sum(positions.values()) < total:
-        if first is None and positions:
-            first = time.perf_counter()
-        await asyncio.sleep(0.005)
-    elapsed = time.perf_counter() - (first or time.perf_counter())
-    watcher.stop()
-    await task
-    return total / elapsed
-
-
-async def _latency(directory: Path, broker: EmbeddedBroker) -> list[float]:
-    topic = "bench-latency"
-    await broker.create_topics([topic], partitions=3)
-    folder = directory / "latency"
+async def _latency(bench: Bench) -> list[float]:
+    folder = bench.directory / "latency"
     folder.mkdir()
     (folder / "latency.yaml").write_text(LATENCY_EXPECTATION)
-    config = load_config(_config(directory, broker.bootstrap_servers, topic, "bench-lat", folder))
-    sink = _Clocked()
-    watcher = build_watcher(config, out=sink)
+    await bench.broker.create_topics(["bench-latency"], partitions=PARTITIONS)
+    sink = Clocked()
+    watcher = build_watcher(load_config(bench.config("bench-latency", folder)), out=sink)
     task = asyncio.create_task(watcher.run(handle_signals=False))
     while not watcher.source.assigned():
         await asyncio.sleep(0.05)
@@ -142,7 +175,7 @@ async def _latency(directory: Path, broker: EmbeddedBroker) -> list[float]:
         )
         for i in range(OPEN_ROLLOUTS)
     ]  # fmt: skip
-    await _produce(broker.bootstrap_servers, topic, values)
+    await produce(bench.servers, "bench-latency", structured(values))
     deadline_of_last = now + OPEN_ROLLOUTS * 0.0001 + LATENCY_WINDOW_S
     while time.time() < deadline_of_last + 3:
         await asyncio.sleep(0.2)
@@ -156,34 +189,63 @@ async def _latency(directory: Path, broker: EmbeddedBroker) -> list[float]:
     return latencies
 
 
-async def _main() -> dict[str, float]:
-    directory = Path(tempfile.mkdtemp(prefix="sentinel-bench-"))
-    async with EmbeddedBroker(log_path=directory / "broker.log") as broker:
-        topic = "bench-events"
-        await broker.create_topics([topic], partitions=3)
-        log = generate_log()[:EVENTS]
-        produced = await _produce(broker.bootstrap_servers, topic, log)
-        print(f"produced {len(log):,} events in {produced:.1f}s")
-        bare = await _bare_consumer(broker.bootstrap_servers, topic, len(log))
-        sentinel = await _sentinel_rate(directory, broker.bootstrap_servers, topic, len(log))
-        print(
-            f"consume: bare aiokafka + JSON {bare:,.0f} events/s, sentinel run {sentinel:,.0f} "
-            f"events/s, ratio {sentinel / bare:.2f} (goal >= 0.5)"
-        )
-        latencies = sorted(await _latency(directory, broker))
-        p50 = statistics.median(latencies)
-        p99 = latencies[int(len(latencies) * 0.99) - 1]
-        print(
-            f"deadline -> finding on stdout, {OPEN_ROLLOUTS:,} open rollouts: "
-            f"{len(latencies):,} stalls, p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms "
-            "(goal p99 < 1 s)"
-        )
-    return {"bare": bare, "sentinel": sentinel, "p50": p50, "p99": p99}
+async def _main(directory: Path) -> dict[str, float]:
+    registry = DemoRegistry()
+    await registry.start()
+    try:
+        async with EmbeddedBroker(log_path=directory / "broker.log") as broker:
+            return await _figures(Bench(directory, broker, registry))
+    finally:
+        await registry.stop()
 
 
-def main() -> dict[str, float]:
-    return asyncio.run(_main())
+async def _figures(bench: Bench) -> dict[str, float]:
+    log = generate_log()[:EVENTS]
+    figures: dict[str, float] = {}
+    plain = await bench.topic("bench-events", structured(log))
+    bare, sentinel = await bench.ratio(plain, len(log))
+    figures["live_ratio"] = _say_ratio("consume", bare, sentinel, "goal >= 0.5")
+
+    noisy = await bench.topic("bench-noisy", noisy_bus(log[: EVENTS // 10]))
+    bare, sentinel = await bench.ratio(noisy, EVENTS)
+    figures["noisy_ratio"] = _say_ratio(
+        "consume, 90% types nothing watches (binary mode)", bare, sentinel, "goal >= 0.9"
+    )
+
+    binary = await bench.topic("bench-binary", binary_mode(log))
+    bare, sentinel = await bench.ratio(binary, len(log))
+    without = _say_ratio("consume, binary mode", bare, sentinel, "the reference for the next")
+    framed = await bench.topic("bench-framed", binary_mode(log, writer_ids(bench.registry)))
+    bare, sentinel = await bench.ratio(framed, len(log), registry=True, framed=True)
+    change = sentinel / bare / without - 1
+    figures["registry_ratio"] = _say_ratio(
+        "consume, binary mode framed by a schema registry", bare, sentinel,
+        f"{change:+.0%} against binary mode without one, goal within 10%",
+    )  # fmt: skip
+    figures["registry_change"] = change
+
+    backlog = generate_log(BACKLOG_ROLLOUTS)
+    started = time.perf_counter()
+    topic = await bench.topic("bench-backlog", structured(backlog))
+    produced = time.perf_counter() - started
+    rate, elapsed = await bench.sentinel(bench.config(topic), len(backlog))
+    figures["catch_up_s"] = elapsed
+    print(
+        f"catch-up: a backlog of {len(backlog):,} records (produced in {produced:.0f}s) read in"
+        f" {elapsed:.1f}s from the start, joining the group included ({rate:,.0f} events/s)"
+    )
+
+    latencies = sorted(await _latency(bench))
+    p50 = statistics.median(latencies)
+    p99 = latencies[int(len(latencies) * 0.99) - 1]
+    figures["p99_s"] = p99
+    print(
+        f"deadline -> finding on stdout, {OPEN_ROLLOUTS:,} open rollouts: "
+        f"{len(latencies):,} stalls, p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms "
+        "(goal p99 < 1 s)"
+    )
+    return figures
 
 
-if __name__ == "__main__":
-    main()
+def main(directory: Path) -> dict[str, float]:
+    return asyncio.run(_main(directory))

@@ -13,18 +13,23 @@ from sentinel.engine import Engine
 from sentinel.expectation_loader import load_expectations
 from sentinel.replay import replay_lines
 from sentinel.schemas import SchemaRegistry
+from sentinel.speed import tune_gc
 from sentinel.timefmt import format_rfc3339
 
 ROOT = Path(__file__).resolve().parents[1] / "expectations"
 T0 = 1_795_600_800.0
 
 
-def generate_log(rollouts: int = 20_000, per_rollout: int = 10) -> list[bytes]:
-    """`rollouts` interleaved rollouts of both shipped expectations, 10 events each."""
+def generate_log(
+    rollouts: int = 20_000, per_rollout: int = 10, start_at: float = T0, prefix: str = "r"
+) -> list[bytes]:
+    """`rollouts` interleaved rollouts of both shipped expectations, 10 events each, the
+    first at `start_at`; rollout ids and releases start with `prefix`."""
     lines: list[tuple[float, bytes]] = []
     for index in range(rollouts):
-        start = T0 + index * 3.0  # about 1,000 rollouts open at any time
-        rid, release = f"r-{index}", f"{2000 + index // 50}-w{index % 50 + 1:02d}"
+        start = start_at + index * 3.0  # about 1,000 rollouts open at any time
+        rid = f"{prefix}-{index}"
+        release = f"{prefix}{2000 + index // 50}-w{index % 50 + 1:02d}"
         events = [
             (0, "SchemaV2_Ready", {"rollout_id": rid, "schema_version": "2", "migration_id": "m"}),
             (300, "UserServiceV2_Running", {"rollout_id": rid, "version": "2.0", "replicas": 3}),
@@ -98,4 +103,5 @@ def main() -> dict[str, float]:
 
 
 if __name__ == "__main__":
+    tune_gc()
     main()

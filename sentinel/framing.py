@@ -31,6 +31,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from sentinel.records import Header
+
 CONFLUENT_HEADER = "__value_schema_id"
 APICURIO_GLOBAL_ID_HEADER = "apicurio.value.globalId"
 APICURIO_CONTENT_ID_HEADER = "apicurio.value.contentId"
@@ -91,7 +93,7 @@ class Unframed:
         self.reason = reason
 
 
-def unframe(value: bytes | None, headers: Sequence[tuple[str, bytes]]) -> Unframed:
+def unframe(value: bytes | None, headers: Sequence[Header]) -> Unframed:
     """The schema a record names (headers first, then a value prefix) and its JSON payload."""
     if headers:
         framed = _from_headers(value, headers)
@@ -103,7 +105,7 @@ def unframe(value: bytes | None, headers: Sequence[tuple[str, bytes]]) -> Unfram
     return _from_prefix(value)
 
 
-def framed_by_header(headers: Sequence[tuple[str, bytes]]) -> bool:
+def framed_by_header(headers: Sequence[Header]) -> bool:
     """Whether a header names a writer schema (the value itself may still be prefixed)."""
     for name, _ in headers:  # noqa: SIM110 - a loop: any() of a generator costs 3x, per record
         if name in _HEADERS:
@@ -111,8 +113,8 @@ def framed_by_header(headers: Sequence[tuple[str, bytes]]) -> bool:
     return False
 
 
-def _from_headers(value: bytes | None, headers: Sequence[tuple[str, bytes]]) -> Unframed | None:
-    found: dict[str, bytes] = {}
+def _from_headers(value: bytes | None, headers: Sequence[Header]) -> Unframed | None:
+    found: dict[str, bytes | None] = {}
     for name, raw in headers:
         if name in _HEADERS:
             found[name] = raw
@@ -133,7 +135,7 @@ def _from_headers(value: bytes | None, headers: Sequence[tuple[str, bytes]]) -> 
     return Unframed(value, SchemaRef(kind, number))
 
 
-def _confluent_header(value: bytes | None, raw: bytes) -> Unframed:
+def _confluent_header(value: bytes | None, raw: bytes | None) -> Unframed:
     if isinstance(raw, bytes | bytearray):
         if len(raw) == 1 + _GUID_SIZE and raw[0] == 1:
             guid = str(uuid.UUID(bytes=bytes(raw[1:])))

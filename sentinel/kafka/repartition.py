@@ -66,7 +66,7 @@ def route(record: Record) -> tuple[str | None, bool]:
     expectation, primary = None, True
     for name, value in record.headers:
         if name == SCOPE_HEADER:
-            expectation = value.decode("utf-8", "replace")
+            expectation = (value or b"").decode("utf-8", "replace")
         elif name == PRIMARY_HEADER:
             primary = value == b"1"
     return expectation, primary
@@ -85,7 +85,7 @@ class CopyDecoder:
         item = self._decoder.decode(record)
         for name, value in record.headers:
             if name == ORIGIN_HEADER:
-                origin = value.decode("utf-8", "replace")
+                origin = (value or b"").decode("utf-8", "replace")
                 if isinstance(item, Malformed):
                     return Malformed(item.reason, origin)
                 item.origin = origin

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import heapq
 import logging
 import time
 from collections.abc import Collection, Iterable, Mapping
@@ -14,7 +13,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from sentinel.kafka.client import consumer_kwargs
 from sentinel.kafka.settings import KafkaSettings
-from sentinel.records import Partition, Record
+from sentinel.records import Partition, Record, from_messages, merged_by_time
 
 log = logging.getLogger(__name__)
 
@@ -27,18 +26,6 @@ class PartitionListener(Protocol):
 
     async def on_assigned(self, partitions: frozenset[Partition]) -> None:
         """After a rebalance, with every partition held from now on."""
-
-
-def merged_by_time(by_partition: list[list[Record]]) -> list[Record]:
-    """Batches of several partitions in broker-timestamp order, each partition's own order
-    kept: the closest a consumer gets to the order in which events were produced."""
-    if len(by_partition) < 2:
-        return [record for batch in by_partition for record in batch]
-    return list(heapq.merge(*by_partition, key=_timestamp))
-
-
-def _timestamp(record: Record) -> float:
-    return record.timestamp if record.timestamp is not None else 0.0
 
 
 class KafkaSource:
@@ -83,22 +70,10 @@ class KafkaSource:
         batches = await consumer.getmany(
             timeout_ms=round(timeout_s * 1000), max_records=max_records
         )
-        records = []
-        for tp, messages in batches.items():
-            partition = Partition(tp.topic, tp.partition)
-            records.append(
-                [
-                    Record(
-                        partition,
-                        message.offset,
-                        message.value,
-                        message.headers,
-                        message.key,
-                        message.timestamp / 1000 if message.timestamp >= 0 else None,
-                    )
-                    for message in messages
-                ]
-            )
+        records = [
+            from_messages(Partition(tp.topic, tp.partition), messages)
+            for tp, messages in batches.items()
+        ]
         self._note_answer(consumer, bool(records))
         return merged_by_time(records)
 
