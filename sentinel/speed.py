@@ -3,7 +3,8 @@
 `setup.py` compiles the hot path with mypyc where a C compiler is found; the extension
 modules then sit beside their sources and Python prefers them. `SENTINEL_PURE=1` in the
 environment makes them invisible, so that the very same checkout runs (and is tested) as
-pure Python too: `sentinel/__init__.py` installs `SourceOnly` before any other module loads.
+pure Python too: `sentinel/__init__.py` installs `SourceOnly` before any other module loads,
+and also when a source changed after it was compiled.
 """
 
 from __future__ import annotations
@@ -45,6 +46,27 @@ class SourceOnly(importlib.abc.MetaPathFinder):
 
 def pure_requested() -> bool:
     return os.environ.get(PURE_VARIABLE, "") not in ("", "0")
+
+
+def stale_sources(package: str) -> list[str]:
+    """Sources in the `package` folder changed after they were compiled.
+
+    An editable install compiles in place, and Python prefers the compiled module to the
+    source beside it: edited code would not run until compiled again. Modules of one build
+    also call into each other's compiled classes directly, so a stale one cannot be swapped
+    alone: `sentinel/__init__.py` then runs every module pure (`make` compiles them again).
+    """
+    suffixes = importlib.machinery.EXTENSION_SUFFIXES
+    stale = []
+    for name in sorted(os.listdir(package)):
+        suffix = next((suffix for suffix in suffixes if name.endswith(suffix)), None)
+        if suffix is None:
+            continue
+        source = os.path.join(package, name[: -len(suffix)] + ".py")
+        compiled = os.path.join(package, name)
+        if os.path.exists(source) and os.stat(source).st_mtime_ns > os.stat(compiled).st_mtime_ns:
+            stale.append(source)
+    return stale
 
 
 def run_pure() -> None:
