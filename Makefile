@@ -3,13 +3,20 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The editable install compiles the hot path in place (setup.py, mypyc) when a C compiler is
+# there; a compiled module hides edits to its source, so a change to one installs again.
+CORE := $(wildcard sentinel/*.py)
+# The property tests, run a second time on the pure-Python modules (docs/design.md, "Speed").
+PROPERTIES := tests/engine/test_properties.py tests/pipeline/test_crash.py \
+	tests/runtime/test_live_equals_replay.py tests/expectations/test_properties.py
 
 .PHONY: demo test lint bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py $(CORE)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@$(BIN)/python -c 'from sentinel import speed; print(speed.describe())'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -29,9 +36,11 @@ tools: $(STAMP)
 
 test: lint tools
 	$(BIN)/pytest
+	SENTINEL_PURE=1 $(BIN)/pytest $(PROPERTIES)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build
+	find . -name '*.so' -not -path './.venv/*' -not -path './.tools/*' -delete

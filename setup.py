@@ -78,7 +78,8 @@ class _OptionalBuildExt(build_ext):  # type: ignore[misc]
                 path = self.get_ext_fullpath(ext.name)
                 if os.path.exists(path):
                     os.remove(path)
-            _say(f"compiling failed ({error}): pure-Python modules, not compiled")
+            problem = type(error).__name__
+            _say(f"compiling failed ({problem}; pip -v shows why): pure-Python modules")
 
 
 setup(ext_modules=_extensions(), cmdclass={"build_ext": _OptionalBuildExt})

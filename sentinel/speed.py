@@ -88,6 +88,23 @@ def compiled_modules() -> list[str]:
     return sorted(names)
 
 
+def describe() -> str:
+    """One line on how the hot path runs here, for `make`, the tests and the benchmark."""
+    import sentinel.replay  # noqa: PLC0415 - loads the hot path, to see how it loaded
+    import sentinel.schemas  # noqa: F401, PLC0415
+
+    compiled = compiled_modules()
+    if compiled:
+        return f"sentinel: the hot path runs compiled ({len(compiled)} modules, mypyc)"
+    if pure_requested():
+        return f"sentinel: pure Python ({PURE_VARIABLE} is set)"
+    stale = stale_sources(os.path.dirname(os.path.abspath(__file__)))
+    if stale:
+        changed = os.path.basename(stale[0])
+        return f"sentinel: pure Python ({changed} changed since it was compiled: `make` again)"
+    return "sentinel: pure Python (not compiled: no C compiler when it was installed)"
+
+
 def tune_gc() -> None:
     """The collector's pace for a process that holds much long-lived state (run, replay)."""
     gc.set_threshold(*GC_THRESHOLDS)

@@ -11,6 +11,7 @@ from typing import Protocol
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from sentinel import speed
 from sentinel.kafka.broker import EmbeddedBroker
 
 TopicFactory = Callable[..., Awaitable[str]]
@@ -29,6 +30,12 @@ class Produce(Protocol):
         partition: int | None = None,
         timestamp_ms: int | None = None,
     ) -> tuple[int, int]: ...
+
+
+def pytest_report_header() -> str:
+    """Whether these tests run the compiled hot path or the pure-Python one (`make test` runs
+    the property tests on both)."""
+    return speed.describe()
 
 
 @pytest.fixture(scope="session")

@@ -2,9 +2,9 @@
 
 prometheus_client's `Histogram.observe` takes a lock and walks the buckets, about 1.5 us; the
 watcher observes a step wait and a clock skew for most events, so that was a tenth of the live
-cost. These export the very samples a `Histogram` does (`_bucket`, `_count`, `_sum`,
-`_created`), so dashboards and rules see no difference. Everything runs on the event loop's
-thread, scrapes included: no lock is needed.
+cost. These export the very samples a `Histogram` does (`_bucket`, `_count`, `_sum` unless a
+bucket is negative, `_created`), so dashboards and rules see no difference. Everything runs
+on the event loop's thread, scrapes included: no lock is needed.
 """
 
 from __future__ import annotations
@@ -81,7 +81,8 @@ class PlainHistogram:
                 bucket = {**labels, "le": le}
                 metric.add_sample(f"{self._name}_bucket", bucket, float(total))
             metric.add_sample(f"{self._name}_count", labels, float(total))
-            metric.add_sample(f"{self._name}_sum", labels, series.sum)
+            if self._bounds[0] >= 0:  # a sum of signed values says little: not exported
+                metric.add_sample(f"{self._name}_sum", labels, series.sum)
             metric.add_sample(f"{self._name}_created", labels, series.created)
         return [metric]
 

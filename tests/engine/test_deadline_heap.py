@@ -1,0 +1,50 @@
+"""The deadline heap stays as large as the deadlines still pending, whatever was cancelled."""
+
+from __future__ import annotations
+
+from sentinel.deadlines import COMPACT_MIN
+from sentinel.engine import Engine
+from sentinel.expectations import Expectation, Step
+
+from .helpers import MIN, T0, event, kinds
+
+DAY = 24 * 60 * MIN
+# Long windows that rollouts meet within seconds: each met step leaves a stale heap entry.
+QUICK = Expectation(
+    name="quick",
+    correlate="data.rollout_id",
+    deadline=2 * DAY,
+    steps=(Step("Start"), Step("Done", after=("Start",), within=DAY)),
+)
+
+
+def run_rollouts(engine: Engine, finished: int, left_open: int) -> None:
+    for number in range(finished + left_open):
+        at = T0 + number
+        engine.apply(event("Start", at, f"r{number}"), at)
+        if number < finished:
+            engine.apply(event("Done", at + 1, f"r{number}"), at + 1)
+
+
+def test_deadlines_met_early_do_not_pile_up_in_the_heap() -> None:
+    engine = Engine([QUICK])
+    run_rollouts(engine, finished=20 * COMPACT_MIN, left_open=0)
+    assert engine.deadlines.compactions > 0
+    assert len(engine.deadlines) <= 2 * COMPACT_MIN
+
+
+def test_compacting_keeps_every_pending_deadline() -> None:
+    engine = Engine([QUICK])
+    run_rollouts(engine, finished=10 * COMPACT_MIN, left_open=3)
+    assert engine.deadlines.compactions > 0
+    found = engine.advance(T0 + 3 * DAY)
+    stalled = sorted(finding.rollout or "" for finding in found if finding.kind == "stall")
+    first_open = 10 * COMPACT_MIN
+    assert stalled == sorted(f"r{first_open + n}" for n in range(3))
+    assert kinds(found).count("deadline_exceeded") == 3
+
+
+def test_a_heap_below_its_minimum_size_is_left_alone() -> None:
+    engine = Engine([QUICK])
+    run_rollouts(engine, finished=COMPACT_MIN // 4, left_open=0)
+    assert engine.deadlines.compactions == 0

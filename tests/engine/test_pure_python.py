@@ -1,0 +1,62 @@
+"""The hot path runs compiled where it was built, and pure Python when asked or when a source
+changed since (docs/design.md, "Speed"): both run the same code, and `make test` runs the
+property tests on both."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sentinel import speed
+
+PACKAGE = Path(speed.__file__).parent
+SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
+SHOW = (
+    "import sentinel.replay, sentinel.schemas, sentinel.engine as engine;"
+    "from sentinel.speed import compiled_modules; print(compiled_modules(), engine.__file__)"
+)
+
+
+def loaded(pure: bool) -> str:
+    env = {key: value for key, value in os.environ.items() if key != speed.PURE_VARIABLE}
+    if pure:
+        env[speed.PURE_VARIABLE] = "1"
+    result = subprocess.run(
+        [sys.executable, "-c", SHOW], env=env, capture_output=True, text=True, check=True
+    )
+    return result.stdout.strip()
+
+
+def test_sentinel_pure_runs_every_module_from_its_source() -> None:
+    assert loaded(pure=True) == f"[] {PACKAGE / 'engine.py'}"
+
+
+@pytest.mark.skipif(
+    not list(PACKAGE.glob(f"*{SUFFIX}")), reason="installed without a C compiler: nothing compiled"
+)
+def test_the_compiled_modules_run_where_they_were_built() -> None:
+    assert "'sentinel.engine'" in loaded(pure=False)
+
+
+def test_a_source_changed_after_it_was_compiled_is_stale(tmp_path: Path) -> None:
+    for name in ("engine", "records"):
+        (tmp_path / f"{name}.py").write_text("")
+        (tmp_path / f"{name}{SUFFIX}").write_bytes(b"")
+    os.utime(tmp_path / "engine.py", ns=(0, 2_000_000_000))
+    os.utime(tmp_path / f"engine{SUFFIX}", ns=(0, 1_000_000_000))
+    os.utime(tmp_path / "records.py", ns=(0, 1_000_000_000))
+    os.utime(tmp_path / f"records{SUFFIX}", ns=(0, 2_000_000_000))
+    assert speed.stale_sources(str(tmp_path)) == [str(tmp_path / "engine.py")]
+
+
+def test_the_source_finder_leaves_other_packages_alone() -> None:
+    finder = speed.SourceOnly()
+    assert finder.find_spec("json.decoder", None) is None
+    spec = finder.find_spec("sentinel.engine", [str(PACKAGE)])
+    assert spec is not None
+    assert spec.origin == str(PACKAGE / "engine.py")

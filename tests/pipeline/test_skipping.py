@@ -1,0 +1,165 @@
+"""A shared bus: binary-mode records of types nothing watches are counted, not decoded."""
+
+from __future__ import annotations
+
+from engine.helpers import MIN, T0, event, kinds, user_service
+
+from sentinel.decoders import BusDecoder
+from sentinel.engine import Engine
+from sentinel.envelope import Skipped
+from sentinel.pipeline import EventClock, Pipeline, WallClock
+from sentinel.records import Partition, Record
+from sentinel.schemas import SchemaRegistry
+from sentinel.store.memory import MemoryStore
+from sentinel.timefmt import format_rfc3339
+
+from .helpers import P0, record
+
+NOT_JSON = b"\xff this value is never read"
+
+
+class Counting:
+    """Counts what the engine says it read, by (type, outcome)."""
+
+    def __init__(self) -> None:
+        self.read: dict[tuple[str, str], int] = {}
+
+    def event_read(self, event_type: str, outcome: str) -> None:
+        self.read[(event_type, outcome)] = self.read.get((event_type, outcome), 0) + 1
+
+    def rollout_opened(self, expectation: str) -> None:
+        pass
+
+    def rollout_closed(self, expectation: str, outcome: str, duration_s: float) -> None:
+        pass
+
+    def step_seen(self, expectation: str, step: str, wait_s: float) -> None:
+        pass
+
+
+def binary(
+    event_type: str,
+    offset: int,
+    value: bytes = b'{"order": 1}',
+    at: float = T0,
+    partition: Partition = P0,
+    **headers: bytes,
+) -> Record:
+    """A binary-mode CloudEvent: its attributes in `ce_*` headers, its data as the value."""
+    names = {
+        "ce_specversion": b"1.0",
+        "ce_id": f"e{offset}".encode(),
+        "ce_source": b"/shop",
+        "ce_type": event_type.encode(),
+        "ce_time": format_rfc3339(at).encode(),
+        "content-type": b"application/json",
+        **{name.replace("__", "-"): payload for name, payload in headers.items()},
+    }
+    return Record(partition, offset, value, list(names.items()))
+
+
+def pipeline(observer: Counting | None = None, schemas: SchemaRegistry | None = None) -> Pipeline:
+    engine = Engine([user_service()], schemas, observer)
+    return Pipeline(engine, MemoryStore(), BusDecoder())
+
+
+def test_a_type_nothing_watches_is_reported_once_then_counted_without_reading_its_value() -> None:
+    counting = Counting()
+    sentinel = pipeline(counting)
+    first = sentinel.process([binary("Shop_Ordered", 0)], WallClock(T0)).findings
+    assert kinds(first) == ["unregistered_event"]
+    # Its value is not JSON: read, it would be malformed; passed over, it says nothing.
+    rest = [binary("Shop_Ordered", offset, NOT_JSON) for offset in range(1, 4)]
+    assert sentinel.process(rest, WallClock(T0)).findings == []
+    assert counting.read == {("Shop_Ordered", "unregistered"): 4}
+    assert sentinel.positions == {P0: 4}
+
+
+def test_a_skipped_record_leaves_nothing_to_keep_but_its_offset() -> None:
+    sentinel = pipeline()
+    sentinel.process([binary("Shop_Ordered", 0)], WallClock(T0))
+    sentinel.engine.take_changes()
+    sentinel.process([binary("Shop_Ordered", 1)], WallClock(T0))
+    assert sentinel.engine.seen_events.keys() == {("/shop", "e0")}
+
+
+def test_a_type_that_an_expectation_names_is_always_decoded() -> None:
+    sentinel = pipeline()
+    sentinel.process([binary("Shop_Ordered", 0)], WallClock(T0))
+    watched = binary("SchemaV2_Ready", 1, b'{"rollout_id": "r1"}')
+    assert sentinel.engine.view("user-service-v2", "r1") is None
+    sentinel.process([watched], WallClock(T0))
+    assert sentinel.engine.view("user-service-v2", "r1") is not None
+
+
+def test_a_type_with_a_schema_is_always_checked_against_it() -> None:
+    schemas = SchemaRegistry({"Shop_Ordered": _AlwaysInvalid()})
+    sentinel = pipeline(schemas=schemas)
+    found = []
+    for offset in range(3):
+        found += sentinel.process([binary("Shop_Ordered", offset)], WallClock(T0)).findings
+    assert kinds(found) == ["schema_violation"] * 3
+
+
+def test_structured_and_framed_records_of_an_unwatched_type_are_still_read() -> None:
+    sentinel = pipeline()
+    sentinel.process([binary("Shop_Ordered", 0)], WallClock(T0))
+    structured = record(event("Shop_Ordered", T0), 1)
+    structured.value = b"{not json"
+    framed = binary("Shop_Ordered", 2, b"\x00\x00\x00\x00\x07{}")
+    found = sentinel.process([structured, framed], WallClock(T0)).findings
+    assert kinds(found) == ["malformed", "malformed"]  # no registry to read the framed one
+
+
+def test_headers_a_full_decode_would_refuse_are_not_passed_over() -> None:
+    sentinel = pipeline()
+    sentinel.process([binary("Shop_Ordered", 0)], WallClock(T0))
+    bad_time = binary("Shop_Ordered", 1, ce_time=b"yesterday")
+    bad_text = binary("Shop_Ordered", 2, ce_source=b"\xff")
+    found = sentinel.process([bad_time, bad_text], WallClock(T0)).findings
+    assert kinds(found) == ["malformed", "malformed"]
+
+
+def test_the_decoder_skims_only_what_it_is_told_to_pass_over() -> None:
+    decoder = BusDecoder()
+    assert decoder.skim(binary("Shop_Ordered", 0), {"Shop_Ordered"}) == Skipped("Shop_Ordered", T0)
+    assert decoder.skim(binary("Shop_Ordered", 0), {"Shop_Paid"}) is None
+    assert decoder.skim(binary("Shop_Ordered", 0, content__type=b"application/cloudevents+json"),
+                        {"Shop_Ordered"}) is None  # fmt: skip
+
+
+def test_a_skipped_event_still_moves_the_event_clock() -> None:
+    """Replay's clock is the largest event time read, skipped events included: a deadline
+    passed by a skipped event fires before a step read after it (contract section 4)."""
+    sentinel = pipeline()
+    clock = EventClock(lambda: T0)
+    sentinel.process([binary("Shop_Ordered", 0)], clock)
+    opened = binary("SchemaV2_Ready", 1, b'{"rollout_id": "r1"}')
+    passing = binary("Shop_Ordered", 2, at=T0 + 11 * MIN)  # the step was due at T0 + 10 min
+    step = binary("UserServiceV2_Running", 3, b'{"rollout_id": "r1"}', at=T0 + 5 * MIN)
+    found = sentinel.process([opened, passing, step], clock).findings
+    late = [(f.kind, f.step) for f in found if f.step == "UserServiceV2_Running"]
+    assert late == [("stall", "UserServiceV2_Running"), ("recovered", "UserServiceV2_Running")]
+
+
+def test_a_reload_forgets_what_was_passed_over() -> None:
+    sentinel = pipeline()
+    sentinel.process([binary("Shop_Ordered", 0)], WallClock(T0))
+    assert sentinel.engine.skippable == {"Shop_Ordered"}
+    sentinel.engine.reload([user_service()], sentinel.engine.schemas)
+    assert sentinel.engine.skippable == set()
+
+
+class _AlwaysInvalid:
+    """A compiled validator's surface, refusing everything."""
+
+    def is_valid(self, data: object) -> bool:
+        return False
+
+    def iter_errors(self, data: object) -> list[object]:
+        return [_Error()]
+
+
+class _Error:
+    instance_path: tuple[str, ...] = ()
+    message = "refused"
