@@ -23,6 +23,7 @@ COMPILED = [
     "sentinel/framing.py",
     "sentinel/envelope.py",
     "sentinel/decoders.py",
+    "sentinel/retention.py",
     "sentinel/deadlines.py",
     "sentinel/rollout.py",
     "sentinel/views.py",

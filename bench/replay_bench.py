@@ -21,15 +21,14 @@ T0 = 1_795_600_800.0
 
 
 def generate_log(
-    rollouts: int = 20_000, per_rollout: int = 10, start_at: float = T0, prefix: str = "r"
+    rollouts: int = 20_000, per_rollout: int = 10, start_at: float = T0, first: int = 0
 ) -> list[bytes]:
     """`rollouts` interleaved rollouts of both shipped expectations, 10 events each, the
-    first at `start_at`; rollout ids and releases start with `prefix`."""
+    first at `start_at`; rollouts are numbered from `first` (logs that follow one another)."""
     lines: list[tuple[float, bytes]] = []
-    for index in range(rollouts):
-        start = start_at + index * 3.0  # about 1,000 rollouts open at any time
-        rid = f"{prefix}-{index}"
-        release = f"{prefix}{2000 + index // 50}-w{index % 50 + 1:02d}"
+    for index in range(first, first + rollouts):
+        start = start_at + (index - first) * 3.0  # about 1,000 rollouts open at any time
+        rid, release = f"r-{index}", f"{2000 + index // 50}-w{index % 50 + 1:02d}"
         events = [
             (0, "SchemaV2_Ready", {"rollout_id": rid, "schema_version": "2", "migration_id": "m"}),
             (300, "UserServiceV2_Running", {"rollout_id": rid, "version": "2.0", "replicas": 3}),

@@ -49,7 +49,7 @@ def main(directory: Path) -> dict[str, float]:
     loaded = load_expectations([ROOT, directory / "held-open.yaml"])
     schemas = SchemaRegistry.load(ROOT / "schemas")
     logs = [
-        generate_log(ROUND_ROLLOUTS, start_at=T0 + n * ROUND_SPAN_S, prefix=f"r{n}")
+        generate_log(ROUND_ROLLOUTS, start_at=T0 + n * ROUND_SPAN_S, first=n * ROUND_ROLLOUTS)
         for n in range(ROUNDS)
     ]
     rates: dict[int, float] = {}

@@ -39,6 +39,7 @@ from sentinel.event_findings import (
 from sentinel.expectations import Compensation, Expectation, Step, index_by_type
 from sentinel.findings import Finding, Kind
 from sentinel.records import Partition
+from sentinel.retention import forget_before
 from sentinel.rollout import RolloutState, active_compensation, view_of
 from sentinel.views import Phase, RolloutView
 from sentinel.writers import Writer, WriterIds, check_writer
@@ -484,12 +485,7 @@ class Engine:
             _, name, key = self._closed.popleft()
             if self.rollouts.get(name, {}).pop(key, None) is not None:
                 self._changed.add((name, key))
-        seen = self.seen_events
-        while seen:
-            oldest = next(iter(seen))
-            if seen[oldest] >= horizon:
-                break
-            del seen[oldest]
+        forget_before(self.seen_events, horizon)
 
     # ---- findings -------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from sentinel.findings import Finding
+from sentinel.retention import forget_before
 
 
 class EmittedIds:
@@ -42,8 +43,4 @@ class EmittedIds:
         times = self._at
         for finding_id, at in rows:
             times.setdefault(finding_id, at)
-        while times:
-            oldest = next(iter(times))
-            if times[oldest] >= horizon:
-                return
-            del times[oldest]
+        forget_before(times, horizon)

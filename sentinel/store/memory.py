@@ -11,6 +11,7 @@ from sentinel.engine import EngineChanges
 from sentinel.findings import Finding
 from sentinel.outbox import Outbox
 from sentinel.records import Partition
+from sentinel.retention import forget_before
 from sentinel.storage import Batch, StoredState
 from sentinel.store.base import LocalStore
 from sentinel.store.codec import dump_body, load_rollout
@@ -123,12 +124,7 @@ class MemoryStore(LocalStore):
             kept = self._rollouts.get((name, key))
             if kept is not None and kept[1] == closed_at:
                 del self._rollouts[(name, key)]
-        seen = self._seen
-        while seen:
-            oldest = next(iter(seen))
-            if seen[oldest] >= horizon:
-                return
-            del seen[oldest]
+        forget_before(self._seen, horizon)
 
 
 class _MemoryBatch:
