@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from sentinel.records import Header
 
@@ -59,8 +60,9 @@ _KIND_TEXT = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class SchemaRef:
+# A NamedTuple, not a frozen dataclass: one is made per framed record and looked up in the
+# registry cache, and a tuple is built, hashed and compared in C.
+class SchemaRef(NamedTuple):
     """A schema named by a record: the kind of id and its value (an int, or a GUID's text)."""
 
     kind: IdKind

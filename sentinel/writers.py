@@ -18,7 +18,9 @@ from sentinel.findings import Finding
 from sentinel.framing import SchemaRef
 
 
-@dataclass(frozen=True, slots=True)
+# Made per framed record: not frozen, and an `__init__` that mypyc compiles (a frozen
+# dataclass's generated one is interpreted and sets each field through object.__setattr__).
+@dataclass(slots=True, init=False)
 class Writer:
     """The writer schema of one event: its id, subject and version where the registry says
     them, and its check; `check` is None when the registry cannot give it (`problem` says why:
@@ -28,7 +30,21 @@ class Writer:
     subject: str | None
     version: int | str | None
     check: Callable[[Any], list[str]] | None
-    problem: str | None = None
+    problem: str | None
+
+    def __init__(
+        self,
+        schema_id: int | str | None,
+        subject: str | None,
+        version: int | str | None,
+        check: Callable[[Any], list[str]] | None,
+        problem: str | None = None,
+    ) -> None:
+        self.schema_id = schema_id
+        self.subject = subject
+        self.version = version
+        self.check = check
+        self.problem = problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,12 +65,16 @@ class WriterLookup(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False)  # made per framed record: as Writer
 class Checked:
     """An event held to its writer schema: what to say, and whether it may advance rollouts."""
 
     findings: list[Finding]
     passed: bool
+
+    def __init__(self, findings: list[Finding], passed: bool) -> None:
+        self.findings = findings
+        self.passed = passed
 
 
 class WriterIds:
