@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from sentinel.engine_hooks import EngineObserver, NoSchemas, NullObserver, SchemaCheck
 from sentinel.envelope import Envelope, Malformed, correlation_key
 from sentinel.event_findings import event_finding, schema_violation, uncorrelated
-from sentinel.expectations import Compensation, Expectation, Step
+from sentinel.expectations import Compensation, Expectation, Step, index_by_type
 from sentinel.findings import Finding, Kind
 from sentinel.records import Partition
 from sentinel.rollout import RolloutState, active_compensation, view_of
@@ -117,7 +117,9 @@ class Engine:
         if errors:
             if primary:
                 self.observer.event_read(item.type, "invalid")
-                findings.append(schema_violation(item, errors, interested, self.clock))
+                violation = schema_violation(item, errors, interested, self.clock)
+                findings.append(violation)
+                self._attach(violation)
             return findings
         if primary and errors is None:
             self.observer.event_read(item.type, "unregistered")
@@ -465,7 +467,7 @@ class Engine:
         event: Envelope | None = None,
     ) -> Finding:
         exp = self.expectations[rollout.expectation]
-        return Finding(
+        finding = Finding(
             kind,
             self.clock,
             expectation=exp.name,
@@ -479,15 +481,15 @@ class Engine:
             duration_s=duration_s,
             event_source=None if event is None else event.source,
         )
+        rollout.findings = (*rollout.findings, finding)
+        return finding
+
+    def _attach(self, finding: Finding) -> None:
+        """An event finding that names an open rollout is one of the rollout's findings too."""
+        rollout = self.rollouts.get(finding.expectation or "", {}).get(finding.rollout or "")
+        if rollout is not None and rollout.closed_at is None:
+            rollout.findings = (*rollout.findings, finding)
+            self._changed.add((rollout.expectation, rollout.key))
 
     def _deadline_exceeded(self, rollout: RolloutState, due: float) -> Finding:
         return self._rollout_finding(Kind.DEADLINE_EXCEEDED, rollout, None, deadline=due)
-
-
-def index_by_type(expectations: Sequence[Expectation]) -> dict[str, list[Expectation]]:
-    """The expectations that name each event type, in load order."""
-    by_type: dict[str, list[Expectation]] = {}
-    for exp in expectations:
-        for event_type in sorted(exp.event_types):
-            by_type.setdefault(event_type, []).append(exp)
-    return by_type

@@ -5,7 +5,7 @@ Plain frozen data; the YAML loader that builds it lives in `expectation_loader`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 
@@ -92,3 +92,12 @@ class Expectation:
         if found is not None and found.owner is not None:
             return found.owner
         return self.owner
+
+
+def index_by_type(expectations: Sequence[Expectation]) -> dict[str, list[Expectation]]:
+    """The expectations that name each event type, in load order."""
+    by_type: dict[str, list[Expectation]] = {}
+    for exp in expectations:
+        for event_type in sorted(exp.event_types):
+            by_type.setdefault(event_type, []).append(exp)
+    return by_type

@@ -54,10 +54,17 @@ class Alerts(Protocol):
 
 
 class PipelineObserver(Protocol):
-    """Told once per kept batch; metrics implement it."""
+    """Told once per kept batch; metrics and the status board's live feed implement it."""
 
-    def batch_kept(self, records: int, findings: Sequence[Finding], skews: Sequence[float]) -> None:
-        """`skews`: broker timestamp minus event time, for each timed record that has both."""
+    def batch_kept(
+        self,
+        records: int,
+        findings: Sequence[Finding],
+        skews: Sequence[float],
+        changed: Collection[tuple[str, str]],
+    ) -> None:
+        """`skews`: broker timestamp minus event time, for each timed record that has both;
+        `changed`: the (expectation, key) of every rollout the batch changed or forgot."""
         ...
 
 
@@ -109,7 +116,13 @@ class Kept:
 
 
 class _NullObserver:
-    def batch_kept(self, records: int, findings: Sequence[Finding], skews: Sequence[float]) -> None:
+    def batch_kept(
+        self,
+        records: int,
+        findings: Sequence[Finding],
+        skews: Sequence[float],
+        changed: Collection[tuple[str, str]],
+    ) -> None:
         pass
 
 
@@ -150,7 +163,8 @@ class Pipeline:
            stream has not reached (unless held); in replay it is where the stream is already.
         4. Keep, in one store transaction: the findings not emitted before (with `extra`, the
            shell's own, such as bus silence), the alerts they cause (outbox), the engine's
-           changes and the next offset of each partition. A failure keeps none of it.
+           changes, the rollouts that closed (their last view and findings, to the history)
+           and the next offset of each partition. A failure keeps none of it.
         5. Return the new findings and the offsets. The caller then writes the findings,
            waits for `store.flush()` and only then commits the offsets to Kafka: a crash at
            any point reads records again, and the kept finding ids make that say nothing twice.
@@ -197,9 +211,10 @@ class Pipeline:
                 if fresh:
                     self.alerts.accept(fresh, engine.view, clock.now)
                 self.alerts.flush_due(clock.now)
-            batch.write(engine.take_changes(), fresh, taken)
+            changes = engine.take_changes()
+            batch.write(changes, fresh, taken, engine.view)
         positions.update(taken)
-        self.observer.batch_kept(len(records), fresh, skews)
+        self.observer.batch_kept(len(records), fresh, skews, changes.rollouts.keys())
         return Kept(fresh, taken)
 
     def restore(self, partitions: Collection[Partition] | None = None) -> StoredState:

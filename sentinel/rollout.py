@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sentinel.expectations import Compensation, Expectation, Step
+from sentinel.findings import Finding
 from sentinel.records import Partition
 from sentinel.views import Phase, RolloutView, StepState, StepStatus
 
@@ -29,6 +30,9 @@ class RolloutState:
     feeds: tuple[Partition, ...] = ()
     # Per seen step, the event that was counted: (event id, source), for the audit trail.
     counted: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    # What was raised about it while open, in order: its page and the history show them. A
+    # tuple, shared while empty: most rollouts never have a finding.
+    findings: tuple[Finding, ...] = ()
 
     @property
     def home(self) -> Partition | None:

@@ -3,7 +3,7 @@ names: the one place that knows both the observer protocols and the metric famil
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -67,7 +67,13 @@ class MetricsObserver:
             )
         child.observe(wait_s)
 
-    def batch_kept(self, records: int, findings: Sequence[Finding], skews: Sequence[float]) -> None:
+    def batch_kept(
+        self,
+        records: int,
+        findings: Sequence[Finding],
+        skews: Sequence[float],
+        changed: Collection[tuple[str, str]],
+    ) -> None:
         for finding in findings:
             self.metrics.findings.labels(finding.kind, finding.expectation or "").inc()
         for skew in skews:

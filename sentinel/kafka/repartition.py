@@ -19,9 +19,8 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
 
-from sentinel.engine import index_by_type
 from sentinel.envelope import Envelope, Malformed, correlation_key, from_kafka
-from sentinel.expectations import Expectation
+from sentinel.expectations import Expectation, index_by_type
 from sentinel.kafka.client import client_kwargs, ensure_topic
 from sentinel.kafka.settings import KafkaSettings
 from sentinel.kafka.source import KafkaSource

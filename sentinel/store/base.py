@@ -12,7 +12,8 @@ from sentinel.records import Partition
 
 
 class LocalStore:
-    """A store with nothing to connect, hand over or send: every lifecycle call is a no-op."""
+    """A store with nothing to connect, hand over, send or read from elsewhere: every lifecycle
+    call is a no-op."""
 
     async def start(self) -> None:
         pass
@@ -27,4 +28,7 @@ class LocalStore:
         pass
 
     async def stop(self) -> None:
+        pass
+
+    async def refresh_history(self) -> None:
         pass

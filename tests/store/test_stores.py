@@ -6,12 +6,12 @@ import pytest
 from engine.helpers import MIN, T0, event, run, user_service
 
 from sentinel.engine import Engine, EngineChanges
-from sentinel.rollout import RolloutState
 from sentinel.envelope import Envelope
 from sentinel.findings import Finding, Kind
 from sentinel.outbox import Held
 from sentinel.records import Partition
 from sentinel.replay import LOG
+from sentinel.rollout import RolloutState
 from sentinel.storage import StateStore
 from sentinel.views import Phase
 
