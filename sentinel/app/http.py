@@ -1,4 +1,5 @@
-"""The sentinel's HTTP face: /metrics for Prometheus, /healthz and /readyz for Kubernetes."""
+"""The sentinel's HTTP face: /metrics for Prometheus, /healthz and /readyz for Kubernetes; the
+status board and the rollout API are mounted on the same app (sentinel.app.api)."""
 
 from __future__ import annotations
 

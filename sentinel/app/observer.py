@@ -11,6 +11,7 @@ from sentinel.alerting.observer import OUTCOMES
 from sentinel.app.metrics import OTHER_TYPE, Metrics
 from sentinel.engine import Engine
 from sentinel.findings import Finding
+from sentinel.pipeline import PipelineObserver
 
 
 class MetricsObserver:
@@ -107,3 +108,20 @@ class MetricsObserver:
         self._open.clear()
         for name, count in counts.items():
             self.metrics.rollouts_open.labels(name).set(count)
+
+
+class PipelineObservers:
+    """Several pipeline observers (metrics, the board's live feed), told in turn."""
+
+    def __init__(self, *observers: PipelineObserver) -> None:
+        self._observers = observers
+
+    def batch_kept(
+        self,
+        records: int,
+        findings: Sequence[Finding],
+        skews: Sequence[float],
+        changed: Collection[tuple[str, str]],
+    ) -> None:
+        for observer in self._observers:
+            observer.batch_kept(records, findings, skews, changed)

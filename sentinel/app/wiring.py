@@ -19,10 +19,15 @@ from aiokafka.errors import KafkaConnectionError
 from prometheus_client import CollectorRegistry
 
 from sentinel.alerting.alerter import Alerter
+from sentinel.app.api import mount
+from sentinel.app.cluster import Cluster
+from sentinel.app.feed import LiveFeed
 from sentinel.app.http import HttpServer
+from sentinel.app.local import Replica
 from sentinel.app.logs import configure_logging
 from sentinel.app.metrics import Metrics
-from sentinel.app.observer import MetricsObserver
+from sentinel.app.observer import MetricsObserver, PipelineObservers
+from sentinel.app.peers import Peers
 from sentinel.app.rules import Rules, RuleSet, load_rules
 from sentinel.app.watcher import LineSink, LoopSettings, NoUpstream, Upstream, Watcher, WatcherParts
 from sentinel.config import Config, load_config
@@ -92,8 +97,15 @@ def build_watcher(
     alerter = None
     if config.alerting is not None:
         alerter = Alerter(config.alerting, store.outbox(), observer)
-    pipeline = Pipeline(engine, store, decoder, alerter, observer, route=copy_route)
+    feed = LiveFeed(engine)
+    observers = PipelineObservers(observer, feed)
+    pipeline = Pipeline(engine, store, decoder, alerter, observers, route=copy_route)
     http = HttpServer(config.http.host, config.http.port, metrics.registry)
+    peers = Peers(
+        config.http.peers, lambda: http.port, config.http.peer_timeout, config.http.basic_auth
+    )
+    cluster = Cluster(Replica(engine, store, feed, wall_clock), peers)
+    mount(http.app, cluster, feed, config.http.basic_auth)
     watcher = Watcher(
         WatcherParts(
             settings=LoopSettings(
@@ -154,15 +166,15 @@ def open_store(config: Config, topics: Sequence[str]) -> StateStore:
             return topic_partitions(kafka, topics)
 
         return ChangelogStore(
-            SqliteStore(path),
+            SqliteStore(path, config.history.retention),
             kafka.group_id,
             client_kwargs(kafka),
             kafka.replication_factor,
             partitions,
         )
     if settings.path is None:
-        return MemoryStore()
-    return SqliteStore(settings.path)
+        return MemoryStore(config.history.retention)
+    return SqliteStore(settings.path, config.history.retention)
 
 
 async def _known(counts: dict[str, int]) -> dict[str, int]:
