@@ -229,6 +229,7 @@ class ChangelogStore:
         """Close the file; records not flushed are dropped, as in a crash (the next `assign`
         of their partitions sends them from the file)."""
         self._pending.clear()
+        self.history_topic.drop_pending()
         self._local.close()
 
     def _records(

@@ -12,6 +12,7 @@ partition also sends its tombstone, so that compaction removes it from the topic
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -32,6 +33,8 @@ HISTORY_CONFIG = {"cleanup.policy": "compact", "segment.ms": str(3600 * 1000)}
 READ_TIMEOUT_S = 30.0
 # How long a read waits for a fetch that says where the topic ends.
 _POLL_MS = 50
+# Short: a read on demand waits for two of them.
+_FETCH_WAIT_MS = 100
 
 # A record to send: (expectation, key) and the entry, or None for a tombstone.
 _Pending = tuple[tuple[str, str], bytes | None]
@@ -69,7 +72,10 @@ class HistoryTopic:
         if problems:
             raise StoreError(f"cannot create the history topic {problems[0]}")
         consumer = AIOKafkaConsumer(
-            **self._client, enable_auto_commit=False, group_id=None, fetch_max_wait_ms=200
+            **self._client,
+            enable_auto_commit=False,
+            group_id=None,
+            fetch_max_wait_ms=_FETCH_WAIT_MS,
         )
         try:
             await consumer.start()
@@ -103,6 +109,10 @@ class HistoryTopic:
         """Records of a batch committed locally, for the next `send`."""
         self._pending += records
 
+    def drop_pending(self) -> None:
+        """Forget what is queued, as a crash does (the file still marks its entries unsent)."""
+        self._pending.clear()
+
     async def send(self, producer: AIOKafkaProducer) -> None:
         """Send what is queued and wait for the broker; then they are no longer unsent."""
         pending, self._pending = self._pending, []
@@ -127,16 +137,22 @@ class HistoryTopic:
             return
         async with self._reading:
             rows: dict[tuple[str, str], history_table.HistoryRow | None] = {}
+            # The high watermark, not end_offsets() (see the changelog's reader), as of a fetch
+            # asked for after this read began: the fetch answered first may have been asked
+            # before, so the second one counts. It holds every record acknowledged by then.
+            asked_ms, last_poll, fresh_polls = time.time() * 1000, 0.0, 0
             try:
                 async with asyncio.timeout(timeout_s):
                     while True:
                         batches = await consumer.getmany(self._partition, timeout_ms=_POLL_MS)
                         for record in batches.get(self._partition, ()):
                             _fold(rows, record.key, record.value, record.offset, self.topic)
-                        # The high watermark, not end_offsets() (see the changelog's reader).
+                        polled = consumer.last_poll_timestamp(self._partition)
+                        if polled is not None and polled > max(asked_ms, last_poll):
+                            last_poll, fresh_polls = polled, fresh_polls + 1
                         highwater = consumer.highwater(self._partition)
                         end = await consumer.position(self._partition)
-                        if highwater is not None and end >= highwater:
+                        if fresh_polls >= 2 and highwater is not None and end >= highwater:
                             break
             except (KafkaError, TimeoutError) as error:
                 raise StoreError(
