@@ -7,6 +7,7 @@ only and a question never travels further."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import socket
@@ -56,15 +57,17 @@ class Peers:
         self.names = tuple(names)
         self._own_port = own_port
         self._timeout_s = timeout_s
-        self._auth = None if auth is None else aiohttp.BasicAuth(auth.username, auth.password)
+        self._headers = {LOCAL_HEADER: "1", "Accept": "application/json"}
+        if auth is not None:
+            # Every replica has the same config: a peer asks with the user it would ask for.
+            token = base64.b64encode(f"{auth.username}:{auth.password}".encode()).decode()
+            self._headers["Authorization"] = f"Basic {token}"
         self._session: aiohttp.ClientSession | None = None
         self._local_ips: dict[str, bool] = {}
 
     async def start(self) -> None:
         if self.names and self._session is None:
-            self._session = aiohttp.ClientSession(
-                auth=self._auth, headers={LOCAL_HEADER: "1", "Accept": "application/json"}
-            )
+            self._session = aiohttp.ClientSession(headers=self._headers)
 
     async def stop(self) -> None:
         if self._session is not None:
