@@ -82,6 +82,7 @@ def make_config(
     state_mode: str | None = None,
     kafka_extra: str = "",
     extra: str = "",
+    http: str = "  listen: 127.0.0.1:0\n",
 ) -> Config:
     """A config file in `directory` (with its expectation folder), loaded like `sentinel run`."""
     expectations = directory / "expectations"
@@ -98,8 +99,7 @@ def make_config(
         "  auto_offset_reset: earliest\n"
         "  session_timeout: 1s\n"
         f"  max_batch: {max_batch}\n"
-        f"  lag_threshold: {lag_threshold}\n" + kafka_extra + "http:\n  listen: 127.0.0.1:0\n"
-        "watch:\n"
+        f"  lag_threshold: {lag_threshold}\n" + kafka_extra + "http:\n" + http + "watch:\n"
         "  tick: 0.2s\n"
         f"  reload_poll: {reload_poll}\n"
         + (f"  bus_silence: {bus_silence}\n" if bus_silence else "")
