@@ -142,7 +142,8 @@ def _closed_heading(shown: int) -> str:
     return (
         '<section class="attention calm" id="attention" aria-labelledby="attention-title">'
         '<h2 id="attention-title">Closed rollouts</h2>'
-        f'<p class="meta">the {shown} most recently opened of the history shown; '
+        f'<p class="meta">the <span class="count-shown">{shown}</span> most recently opened of '
+        "the history shown; "
         '<a href="/">back to the open ones</a></p></section>'
     )
 
@@ -151,7 +152,8 @@ def _attention(problems: Sequence[Mapping[str, Any]], clock: float, shown: int) 
     """Problems first: one line per rollout that needs someone, the longest overdue on top."""
     heading = (
         f'<h2 id="attention-title">Needs attention <span class="count">{len(problems)}'
-        f'</span></h2><p class="meta">{shown} open rollout(s) shown</p>'
+        f'</span></h2><p class="meta"><span class="count-shown">{shown}</span> open rollout(s)'
+        " shown</p>"
     )
     if not problems:
         return (
@@ -168,7 +170,7 @@ def _attention(problems: Sequence[Mapping[str, Any]], clock: float, shown: int) 
             f' data-rollout="{esc(summary["rollout"])}">'
             f'<a href="{esc(href)}">{esc(summary["expectation"])} / '
             f'<span class="key">{esc(summary["rollout"])}</span></a>{kinds}'
-            f'<span class="why">{esc(_why(summary, clock))}</span></li>'
+            f'<span class="why">{_why(summary, clock)}</span></li>'
         )
     return (
         '<section class="attention" id="attention" aria-labelledby="attention-title">'
@@ -203,10 +205,13 @@ def _groups(
         if exp is not None and exp.description:
             meta.append(esc(exp.description))
         problem_count = sum(1 for row in rows if row["problems"])
+        # board.js keeps the counts right as rows come and go.
         if filters.closed:
-            meta.append(f"{len(rows)} closed")
+            meta.append(f'<span class="counts">{len(rows)} closed</span>')
         else:
-            meta.append(f"{len(rows)} open, {problem_count} with problems")
+            meta.append(
+                f'<span class="counts">{len(rows)} open, {problem_count} with problems</span>'
+            )
         body = "".join(rollout_row(row, clock) for row in rows)
         empty = "" if rows else f'<p class="empty">No {esc(filters.phase)} rollout.</p>'
         sections.append(
@@ -229,14 +234,20 @@ def _overdue(summary: Mapping[str, Any], clock: float) -> float:
 
 
 def _why(summary: Mapping[str, Any], clock: float) -> str:
+    """Why it needs someone, as markup: a stalled step's "overdue" ticks (board.js)."""
     for step in _all_steps(summary):
         if step["state"] == "stalled":
-            owner = f", {step['owner']}" if step["owner"] else ""
+            owner = f", {esc(step['owner'])}" if step["owner"] else ""
             due = epoch(step["due"])
-            late = f" overdue {short_duration(clock - due)}" if due is not None else " stalled"
-            return f"{step['step']}{late}{owner}"
+            late = " stalled"
+            if due is not None:
+                late = (
+                    f' <span data-tick="stalled" data-due="{esc(step["due"])}">'
+                    f"overdue {esc(short_duration(clock - due))}</span>"
+                )
+            return f"{esc(step['step'])}{late}{owner}"
     if summary["phase"] == "rolling_back" and summary.get("compensation"):
-        return f"waiting for {summary['compensation']['step']}"
+        return f"waiting for {esc(summary['compensation']['step'])}"
     return "deadline passed"
 
 

@@ -89,6 +89,25 @@
       if (flash) row.classList.add("flash");
     }
     placeAttention(summary);
+    recount();
+  }
+
+  // The counts the page was served with, kept right as rows come, change phase and go.
+  function recount() {
+    const closedView = filters().phase === "closed";
+    let shown = 0;
+    for (const group of document.querySelectorAll("section.group")) {
+      const inView = Array.from(group.querySelectorAll("article.rollout")).filter(
+        (row) => isClosed(row.dataset) === closedView);
+      shown += inView.length;
+      const counts = group.querySelector(".counts");
+      if (!counts) continue;
+      const problems = inView.filter((row) => row.dataset.problems).length;
+      counts.textContent = closedView ? inView.length + " closed"
+        : inView.length + " open, " + problems + " with problems";
+    }
+    const total = document.querySelector("#attention .count-shown");
+    if (total) total.textContent = String(shown);
   }
 
 
@@ -119,6 +138,7 @@
     placeAttention({ expectation: row.dataset.expectation, rollout: row.dataset.rollout,
       problems: [] });
     row.remove();
+    recount();
   }
 
   function signature(summary) {
