@@ -179,9 +179,14 @@ def _address(section: Section, key: str, text: str, example: str) -> tuple[str, 
 
 
 def _basic_auth(auth: Section) -> BasicAuth:
-    username = auth.string("username")
-    password = auth.secret("password", required=True)
+    username = auth.string("username", None)
+    password = auth.secret("password")
+    # Unknown keys first: a misspelt `pasword:` must not be reported as a missing password.
     auth.done()
+    if username is None:
+        raise auth.fail("username", "is required")
+    if password is None:
+        raise auth.fail("password", "is required (or password_env: VARIABLE_NAME)")
     if not username or ":" in username:
         raise auth.fail("username", "must be a name without a colon (basic auth splits there)")
     if not password:
