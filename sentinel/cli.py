@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, NoReturn
 
 from sentinel import __version__
+from sentinel.app.logfile import open_log
 from sentinel.engine import Engine
 from sentinel.errors import ExpectationFileError, SchemaDirError, SentinelError, UsageError
 from sentinel.expectation_loader import LoadedExpectations, load_expectations
@@ -194,7 +195,7 @@ def _replay(args: argparse.Namespace) -> int:
     # A file is read in batches; standard input line by line, so that each finding comes
     # out as soon as its line is in (the log may still be being written).
     batch = 1 if args.log == "-" else REPLAY_BATCH
-    with _open_log(args.log) as log, _writers(args.registry, engine) as writers:
+    with open_log(args.log, "replay") as log, _writers(args.registry, engine) as writers:
         findings = replay_lines(
             log, engine, read_at=time.time, until=until, batch=batch, writers=writers
         )
@@ -235,17 +236,3 @@ def _write(findings: Iterator[Finding], engine: Engine, fmt: str, out: IO[str]) 
         out.write(timeline.render(views, engine.clock))
     out.flush()
     return problems
-
-
-@contextmanager
-def _open_log(name: str) -> Iterator[IO[bytes]]:
-    """The log file as binary lines; `-` is standard input. A missing file is a usage error."""
-    if name == "-":
-        yield sys.stdin.buffer
-        return
-    try:
-        handle = Path(name).open("rb")  # noqa: SIM115 (closed below)
-    except OSError as error:
-        raise UsageError(f"cannot read {name}: {error.strerror}") from None
-    with handle:
-        yield handle

@@ -101,7 +101,28 @@ class StateStore(Protocol):
         ...
 
 
-class NullStore:
+class LocalStore:
+    """A store with nothing to connect, hand over or send (everything is in this process):
+    the Kafka-facing half of the lifecycle, as no-ops. Only the changelog store has work to
+    do when partitions move or before offsets are committed."""
+
+    async def start(self) -> None:
+        pass
+
+    async def assign(self, partitions: Collection[Partition]) -> None:
+        pass
+
+    async def revoke(self, partitions: Collection[Partition]) -> None:
+        pass
+
+    async def flush(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+
+class NullStore(LocalStore):
     """Keeps nothing: for `sentinel replay`, which reads a whole log and resumes nothing.
 
     The engine never raises one finding twice within a run, so every finding is fresh.
@@ -119,21 +140,6 @@ class NullStore:
 
     def outbox(self) -> Outbox:
         raise StoreError("alerts need a state store: a replay keeps nothing")
-
-    async def start(self) -> None:
-        pass
-
-    async def assign(self, partitions: Collection[Partition]) -> None:
-        pass
-
-    async def revoke(self, partitions: Collection[Partition]) -> None:
-        pass
-
-    async def flush(self) -> None:
-        pass
-
-    async def stop(self) -> None:
-        pass
 
     def close(self) -> None:
         pass

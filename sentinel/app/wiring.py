@@ -29,7 +29,6 @@ from sentinel.app.watcher import LineSink, LoopSettings, NoUpstream, Upstream, W
 from sentinel.config import Config, load_config
 from sentinel.decoders import BusDecoder
 from sentinel.engine import Engine
-from sentinel.errors import ExpectationFileError, SchemaDirError, SentinelError
 from sentinel.kafka.client import client_kwargs, topic_partitions
 from sentinel.kafka.repartition import CopyDecoder, Repartitioner, route
 from sentinel.kafka.source import KafkaSource
@@ -43,34 +42,21 @@ from sentinel.store.sqlite import SqliteStore
 
 log = logging.getLogger("sentinel.wiring")
 
-EXIT_OK, EXIT_UNREACHABLE, EXIT_CONFIG = 0, 1, 2
+EXIT_UNREACHABLE = 1
 
 
 def run_from_config(path: Path) -> int:
-    """The `sentinel run --config FILE` command: exit 0 after a clean stop, 2 on bad files."""
-    try:
-        config = load_config(path)
-    except SentinelError as error:
-        print(f"sentinel: {error}", file=sys.stderr)
-        return EXIT_CONFIG
+    """The `sentinel run --config FILE` command: exit 0 after a clean stop, 1 when Kafka
+    cannot be reached; a SentinelError (a bad file) goes to the command line's one message."""
+    config = load_config(path)
     configure_logging(config.log.level)
-    try:
-        watcher = build_watcher(config)
-    except (ExpectationFileError, SchemaDirError) as error:
-        print(error, file=sys.stderr)
-        return EXIT_CONFIG
-    except SentinelError as error:
-        print(f"sentinel: {error}", file=sys.stderr)
-        return EXIT_CONFIG
+    watcher = build_watcher(config)
     try:
         return asyncio.run(watcher.run())
     except KafkaConnectionError as error:
         servers = ",".join(config.kafka.bootstrap_servers)
         print(f"sentinel: cannot reach Kafka at {servers}: {error}", file=sys.stderr)
         return EXIT_UNREACHABLE
-    except SentinelError as error:  # e.g. an internal topic that cannot be created
-        print(f"sentinel: {error}", file=sys.stderr)
-        return EXIT_CONFIG
 
 
 def build_watcher(
