@@ -90,7 +90,7 @@ def main() -> dict[str, float]:
     gc.collect()
     after, peak = tracemalloc.get_traced_memory()
     # Then each stalls: its stall finding is kept in it, for its page and the history.
-    stalls = len(engine.advance(T0 + 11 * 60))
+    stalls = sum(1 for _ in replay_lines([], engine, read_at=time.time, until=T0 + 11 * 60))
     gc.collect()
     stalled = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()

@@ -17,15 +17,17 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 from sentinel import __version__
+from sentinel.app.logfile import open_log
 from sentinel.engine import Engine
 from sentinel.errors import ExpectationFileError, SchemaDirError, SentinelError, UsageError
 from sentinel.expectation_loader import LoadedExpectations, load_expectations
 from sentinel.findings import Finding
 from sentinel.graph import to_dot, to_mermaid
-from sentinel.replay import replay_lines
+from sentinel.replay import Fetch, replay_lines
 from sentinel.schemas import SchemaRegistry
 from sentinel.timefmt import parse_rfc3339
 from sentinel.timeline import Timeline
+from sentinel.writers import WriterLookup
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 REPLAY_BATCH = 500
@@ -47,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="validate expectation files (and schemas)")
     check.add_argument("--schemas", metavar="DIR", help="schema directory to validate too")
+    check.add_argument(
+        "--registry", metavar="URL", help="a schema registry: is there a writer schema per step?"
+    )
     check.add_argument("paths", nargs="+", metavar="PATH", help="expectation files or folders")
 
     replay_cmd = commands.add_parser("replay", help="run an event log through the expectations")
@@ -56,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--until", metavar="TIME", help="RFC 3339: move the clock here at the end"
     )
     replay_cmd.add_argument("--format", choices=("jsonl", "text"), default="jsonl")
+    replay_cmd.add_argument(
+        "--registry", metavar="URL", help="the schema registry for events that name a schemaid"
+    )
     replay_cmd.add_argument("log", metavar="FILE|-", help="JSON lines, one event per line")
 
     graph = commands.add_parser("graph", help="draw each expectation's step graph")
@@ -115,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "check":
-        return _check(args.paths, args.schemas)
+        return _check(args.paths, args.schemas, args.registry)
     if args.command == "replay":
         return _replay(args)
     if args.command == "graph":
@@ -149,7 +157,7 @@ def read_history(path: Path) -> Iterator[dict[str, Any]]:
         yield full(entry.view, entry.findings)
 
 
-def _check(paths: Sequence[str], schemas_dir: str | None) -> int:
+def _check(paths: Sequence[str], schemas_dir: str | None, registry_url: str | None) -> int:
     problems: list[str] = []
     loaded: LoadedExpectations | None = None
     try:
@@ -173,6 +181,13 @@ def _check(paths: Sequence[str], schemas_dir: str | None) -> int:
     if loaded is not None:
         for warning in loaded.warnings:
             print(warning, file=sys.stderr)
+        if registry_url is not None:
+            from sentinel.app.registry_tools import check_registry  # noqa: PLC0415 (aiohttp)
+
+            lines = check_registry(registry_url, loaded.expectations, schemas_dir)
+            for line in lines:
+                print(line, file=sys.stderr)
+            problems += [line for line in lines if line.startswith("registry: cannot")]
     if problems:
         for problem in problems:
             print(problem, file=sys.stderr)
@@ -199,10 +214,25 @@ def _replay(args: argparse.Namespace) -> int:
     # A file is read in batches; standard input line by line, so that each finding comes
     # out as soon as its line is in (the log may still be being written).
     batch = 1 if args.log == "-" else REPLAY_BATCH
-    with _open_log(args.log) as log:
-        findings = replay_lines(log, engine, read_at=time.time, until=until, batch=batch)
+    with open_log(args.log, "replay") as log, _writers(args.registry, engine) as writers:
+        findings = replay_lines(
+            log, engine, read_at=time.time, until=until, batch=batch, writers=writers
+        )
         problems = _write(findings, engine, args.format, sys.stdout)
     return EXIT_PROBLEMS if problems else EXIT_OK
+
+
+@contextmanager
+def _writers(url: str | None, engine: Engine) -> Iterator[tuple[WriterLookup, Fetch] | None]:
+    """With --registry, events are held to their writer schemas too (contract section 10)."""
+    if url is None:
+        yield None
+        return
+    from sentinel.app.registry_tools import registry_writers  # noqa: PLC0415 (aiohttp)
+
+    known = {t for exp in engine.expectations.values() for t in exp.event_types}
+    with registry_writers(url, known) as writers:
+        yield writers
 
 
 def _write(findings: Iterator[Finding], engine: Engine, fmt: str, out: IO[str]) -> bool:
@@ -225,17 +255,3 @@ def _write(findings: Iterator[Finding], engine: Engine, fmt: str, out: IO[str]) 
         out.write(timeline.render(views, engine.clock))
     out.flush()
     return problems
-
-
-@contextmanager
-def _open_log(name: str) -> Iterator[IO[bytes]]:
-    """The log file as binary lines; `-` is standard input. A missing file is a usage error."""
-    if name == "-":
-        yield sys.stdin.buffer
-        return
-    try:
-        handle = Path(name).open("rb")  # noqa: SIM115 (closed below)
-    except OSError as error:
-        raise UsageError(f"cannot read {name}: {error.strerror}") from None
-    with handle:
-        yield handle

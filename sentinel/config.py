@@ -14,6 +14,7 @@ from sentinel.configkit import Section, existing_path, resolve_path
 from sentinel.errors import ConfigError
 from sentinel.history import DEFAULT_HISTORY_RETENTION_S
 from sentinel.kafka.settings import KafkaSettings, parse_kafka
+from sentinel.registry.settings import RegistrySettings, parse_registry
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 StateMode = Literal["single", "changelog"]
@@ -90,6 +91,7 @@ class Config:
     log: LogSettings
     watch: WatchSettings
     alerting: AlertingSettings | None
+    registry: RegistrySettings | None
     state: StateSettings
     source: Path  # the config file itself
     history: HistorySettings = field(default_factory=HistorySettings)
@@ -130,6 +132,7 @@ def _config(top: Section, source: Path) -> Config:
     names = ("kafka", "http", "log", "watch", "state", "history")
     sections = {name: top.section(name) for name in names}
     alerting = top.section("alerting")
+    registry = top.section("registry")
     # Unknown keys first: a misspelt `kafak:` must not be reported as a missing `kafka.topics`.
     top.done()
     if raw_expectations is None:
@@ -147,6 +150,7 @@ def _config(top: Section, source: Path) -> Config:
         log=_log(sections["log"]),
         watch=_watch(sections["watch"]),
         alerting=parse_alerting(alerting) if top.has("alerting") else None,
+        registry=parse_registry(registry, base) if top.has("registry") else None,
         state=_state(sections["state"], base),
         source=source,
         history=_history(sections["history"]),

@@ -15,16 +15,14 @@ import os
 import socket
 import sys
 import tempfile
-import time
-import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TextIO
 
 import orjson
-from aiokafka import AIOKafkaProducer
 
 import sentinel
+from sentinel.app.demo_registry import DemoRegistry
+from sentinel.app.demo_script import TOPIC, simulate
 from sentinel.app.logs import configure_logging
 from sentinel.app.rules import Rules, load_rules
 from sentinel.app.wiring import build_watcher
@@ -32,9 +30,7 @@ from sentinel.config import load_config
 from sentinel.errors import SentinelError
 from sentinel.expectations import Expectation
 from sentinel.kafka.broker import EmbeddedBroker
-from sentinel.timefmt import format_rfc3339
 
-TOPIC = "rollout.events"
 EXPECTATION = "user-service-v2"
 
 
@@ -85,7 +81,9 @@ async def _demo(speed: float, duration_s: float | None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="sentinel-demo-"))
     broker = EmbeddedBroker(log_path=workdir / "broker.log")
     await broker.start_async()
+    registry = DemoRegistry()
     try:
+        await registry.start()
         await broker.create_topics([TOPIC], partitions=3)
         config_path = workdir / "config.yaml"
         config_path.write_text(
@@ -96,7 +94,8 @@ async def _demo(speed: float, duration_s: float | None) -> int:
             "  session_timeout: 2s\n"
             f"http:\n  listen: {listen}\n"
             "log:\n  level: warning\n"
-            "watch:\n  tick: 0.5s\n" + slack_section()
+            "watch:\n  tick: 0.5s\n"
+            f"registry:\n  url: {registry.url}\n  latest_ttl: 5s\n" + slack_section()
         )
         config = load_config(config_path)
         configure_logging(config.log.level)
@@ -107,93 +106,16 @@ async def _demo(speed: float, duration_s: float | None) -> int:
         )
         _banner(listen, expectations, speed)
         watching = asyncio.create_task(watcher.run())
-        await _simulate(broker.bootstrap_servers, speed, watching)
+        schemas = expectations / "schemas"
+        await simulate(broker.bootstrap_servers, registry, schemas, speed, watching)
         if duration_s is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(watching), duration_s)
             watcher.stop()
         return await watching
     finally:
+        await registry.stop()
         broker.stop()
-
-
-async def _simulate(servers: str, speed: float, watching: asyncio.Task[int]) -> None:
-    """Four rollouts of the user service, in the background, as their services would emit them."""
-    producer = AIOKafkaProducer(bootstrap_servers=servers)
-    await producer.start()
-    minute = 60.0 / speed
-
-    async def emit(
-        event_type: str, rollout: str, data: dict[str, Any], binary: bool = False
-    ) -> None:
-        payload = {"rollout_id": rollout, **data}
-        event_id = str(uuid.uuid4())
-        now = format_rfc3339(time.time())
-        if binary:  # CloudEvents binary mode: attributes in headers, the value is the data
-            headers = [
-                ("ce_specversion", b"1.0"),
-                ("ce_id", event_id.encode()),
-                ("ce_type", event_type.encode()),
-                ("ce_source", b"/demo/" + rollout.encode()),
-                ("ce_time", now.encode()),
-                ("content-type", b"application/json"),
-            ]
-            value = orjson.dumps(payload)
-        else:
-            headers = [("content-type", b"application/cloudevents+json")]
-            value = orjson.dumps(
-                {"specversion": "1.0", "id": event_id, "source": f"/demo/{rollout}",
-                 "type": event_type, "time": now, "data": payload}
-            )  # fmt: skip
-        await producer.send_and_wait(TOPIC, value, key=rollout.encode(), headers=headers)
-
-    schema = {"schema_version": "2.0", "migration_id": "m-42"}
-    service = {"version": "2.0.0", "replicas": 3}
-    script: list[tuple[float, Callable[[], Awaitable[None]]]] = [
-        (0.0, lambda: emit("SchemaV2_Ready", "r-complete", schema)),
-        (0.0, lambda: emit("SchemaV2_Ready", "r-silent", schema)),
-        (0.0, lambda: emit("SchemaV2_Ready", "r-renamed", schema, binary=True)),
-        (0.0, lambda: emit("SchemaV2_Ready", "r-rollback", schema)),
-        (3.0, lambda: emit("UserServiceV2_Running", "r-complete", service)),
-        (3.5, lambda: emit("UserServiceV2_Running", "r-rollback", service)),
-        # A producer renamed a field: the consumer ignores the event, the rollout stalls.
-        (
-            4.0,
-            lambda: emit(
-                "UserServiceV2_Running", "r-renamed", {"version": "2.0.0", "replica_count": 3}
-            ),
-        ),
-        (
-            5.0,
-            lambda: emit(
-                "MessagingService_Reconfigured",
-                "r-complete",
-                {"user_service_version": "2.0.0", "config_revision": 7},
-            ),
-        ),
-        (
-            6.0,
-            lambda: emit(
-                "Rollback_Initiated",
-                "r-rollback",
-                {"reason": "error rate 4%", "initiated_by": "oncall"},
-            ),
-        ),
-        (9.0, lambda: emit("Rollback_Complete", "r-rollback", {"restored_version": "1.9.3"})),
-    ]
-    started = time.monotonic()
-
-    async def play() -> None:
-        try:
-            for at_minute, action in script:
-                await asyncio.sleep(max(0.0, started + at_minute * minute - time.monotonic()))
-                if watching.done():
-                    return
-                await action()
-        finally:
-            await producer.stop()
-
-    asyncio.get_running_loop().create_task(play())
 
 
 class _ReadableFindings:
@@ -219,7 +141,14 @@ def _describe(finding: dict[str, Any]) -> str:
         case "stall":
             details = f"{finding['step']} due {str(finding['deadline'])[11:19]}, nothing seen"
         case "schema_violation":
-            details = f"{finding['event_type']}: {'; '.join(finding['errors'] or [])}"
+            against = {"writer": "its writer schema", "reader": "the consumers' schema"}
+            which = against.get(finding.get("against") or "", "its schema")
+            details = f"{finding['event_type']} fails {which}: {'; '.join(finding['errors'] or [])}"
+        case "schema_changed":
+            details = (
+                f"{finding['event_type']} now written with schema {finding['schema_id']}"
+                f" (version {finding['version']}), was {finding['previous_schema_id']}"
+            )
         case "completed" | "rolled_back":
             details = f"after {finding['duration_s'] or 0:.1f}s"
         case "rollback":
@@ -257,8 +186,10 @@ def _banner(listen: str, expectations: Path, speed: float) -> None:
         f"  board: http://{listen}/   API: http://{listen}/api/v1/rollouts\n"
         f"  metrics: http://{listen}/metrics   ready: http://{listen}/readyz\n"
         f"  windows run {speed:g}x faster (minutes become seconds); Ctrl-C stops everything\n"
-        "  four rollouts of user-service-v2: r-complete, r-silent (stalls), r-renamed (breaks\n"
-        "  its schema), r-rollback (rolls back). Findings appear below as they happen:",
+        "  a schema registry too: every record names the schema its producer wrote it with\n"
+        "  four rollouts of user-service-v2: r-complete, r-silent (stalls), r-renamed (its\n"
+        "  producer registers a new schema with a renamed field), r-rollback (rolls back).\n"
+        "  Findings appear below as they happen:",
         file=sys.stderr,
         flush=True,
     )

@@ -19,15 +19,23 @@ import heapq
 from collections import deque
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sentinel.engine_hooks import EngineObserver, NoSchemas, NullObserver, SchemaCheck
 from sentinel.envelope import Envelope, Malformed, correlation_key
-from sentinel.event_findings import event_finding, schema_violation, uncorrelated
+from sentinel.event_findings import (
+    event_finding,
+    rollout_finding,
+    schema_not_found,
+    schema_violation,
+    uncorrelated,
+)
 from sentinel.expectations import Compensation, Expectation, Step, index_by_type
 from sentinel.findings import Finding, Kind
 from sentinel.records import Partition
 from sentinel.rollout import RolloutState, active_compensation, view_of
 from sentinel.views import Phase, RolloutView
+from sentinel.writers import Writer, WriterIds
 
 # A heap key whose step is "" is the rollout's overall deadline.
 ROLLOUT_DEADLINE = ""
@@ -78,6 +86,7 @@ class Engine:
         self._new_events: list[tuple[str, str, float]] = []
         self._new_unregistered: list[str] = []
         self._by_type = index_by_type(expectations)
+        self._writer_ids = WriterIds()
 
     # ---- the two entry points -------------------------------------------------------------
 
@@ -88,12 +97,14 @@ class Engine:
         feed: Partition | None = None,
         only: str | None = None,
         primary: bool = True,
+        writer: Writer | None = None,
     ) -> list[Finding]:
         """Take one event read at `now` (an event without `time` happened at `now`).
 
         With `only`, the event advances that expectation alone (one of several copies of an
         event, each for one expectation); `primary=False` keeps a copy from saying anything
         about the event itself (schema, registration, correlation): another copy does.
+        `writer` is the schema a registry says the event was written with (section 10).
         """
         self.clock = max(self.clock, now)
         if isinstance(item, Malformed):
@@ -112,16 +123,16 @@ class Engine:
             self.seen_events[identity] = self.clock
             self._new_events.append((*identity, self.clock))
         findings: list[Finding] = []
-        errors = self.schemas.check(item.type, item.data)
         interested = self._by_type.get(item.type, ())
+        if writer is not None and not self._written_well(item, writer, primary, findings):
+            return findings
+        errors = self.schemas.check(item.type, item.data)
         if errors:
             if primary:
                 self.observer.event_read(item.type, "invalid")
-                violation = schema_violation(item, errors, interested, self.clock)
-                findings.append(violation)
-                self._attach(violation)
+                findings.append(schema_violation(item, errors, interested, self.clock))
             return findings
-        if primary and errors is None:
+        if primary and errors is None and writer is None:
             self.observer.event_read(item.type, "unregistered")
             if item.type not in self.unregistered_types:
                 self.unregistered_types.add(item.type)
@@ -138,6 +149,28 @@ class Engine:
             elif only is None or only == exp.name:
                 self._route(exp, key, item, at, feed, findings)
         return findings
+
+    def _written_well(
+        self, item: Envelope, writer: Writer, primary: bool, findings: list[Finding]
+    ) -> bool:
+        """Check the event against its writer schema; False when it must advance nothing."""
+        interested = self._by_type.get(item.type, ())
+        if primary and writer.check is not None:  # an id the registry lacks changes nothing
+            change = self._writer_ids.change(item, writer, interested, self.clock)
+            if change is not None:
+                findings.append(change)
+        if writer.check is None:
+            if primary:
+                self.observer.event_read(item.type, "invalid")
+                findings.append(schema_not_found(item, writer, interested, self.clock))
+            return False
+        errors = writer.check(item.as_written)
+        if errors:
+            if primary:
+                self.observer.event_read(item.type, "invalid")
+                findings.append(schema_violation(item, errors, interested, self.clock, "writer"))
+            return False
+        return True
 
     def advance(self, now: float, held_feeds: Collection[Partition] = ()) -> list[Finding]:
         """Move the clock to `now`: every deadline strictly before it fires, in heap order.
@@ -172,7 +205,9 @@ class Engine:
             self._changed.add((name, key))
             if step == ROLLOUT_DEADLINE:
                 rollout.deadline_at = None
-                findings.append(self._deadline_exceeded(rollout, due))
+                findings.append(
+                    self._rollout_finding(Kind.DEADLINE_EXCEEDED, rollout, None, deadline=due)
+                )
             else:
                 del rollout.due[step]
                 rollout.stalled = (*rollout.stalled, step)
@@ -456,40 +491,7 @@ class Engine:
     # ---- findings -------------------------------------------------------------------------
 
     def _rollout_finding(
-        self,
-        kind: Kind,
-        rollout: RolloutState,
-        step: str | None,
-        *,
-        deadline: float | None = None,
-        missing: tuple[str, ...] | None = None,
-        duration_s: float | None = None,
-        event: Envelope | None = None,
+        self, kind: Kind, rollout: RolloutState, step: str | None, **fields: Any
     ) -> Finding:
         exp = self.expectations[rollout.expectation]
-        finding = Finding(
-            kind,
-            self.clock,
-            expectation=exp.name,
-            rollout=rollout.key,
-            step=step,
-            owner=exp.owner_of(step),
-            event_type=None if event is None else event.type,
-            event_id=None if event is None else event.id,
-            deadline=deadline,
-            missing=missing,
-            duration_s=duration_s,
-            event_source=None if event is None else event.source,
-        )
-        rollout.findings = (*rollout.findings, finding)
-        return finding
-
-    def _attach(self, finding: Finding) -> None:
-        """An event finding that names an open rollout is one of the rollout's findings too."""
-        rollout = self.rollouts.get(finding.expectation or "", {}).get(finding.rollout or "")
-        if rollout is not None and rollout.closed_at is None:
-            rollout.findings = (*rollout.findings, finding)
-            self._changed.add((rollout.expectation, rollout.key))
-
-    def _deadline_exceeded(self, rollout: RolloutState, due: float) -> Finding:
-        return self._rollout_finding(Kind.DEADLINE_EXCEEDED, rollout, None, deadline=due)
+        return rollout_finding(kind, exp, rollout.key, step, self.clock, **fields)

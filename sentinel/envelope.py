@@ -14,6 +14,7 @@ from typing import Any, Final
 
 import orjson
 
+from sentinel.framing import SchemaRef
 from sentinel.timefmt import format_rfc3339, parse_rfc3339
 
 MISSING: Final[Any] = object()
@@ -32,6 +33,16 @@ class Envelope:
     attributes: Mapping[str, Any] = field(default_factory=dict)
     # Where the record was read: `line 12`, `rollout.events/3@1042`.
     origin: str | None = None
+    # The whole JSON value as the producer wrote it, when that is more than `data` (a
+    # structured CloudEvent): what a registry's writer schema describes.
+    written: Any = None
+    # The writer schema the record named (a registry's framing), if any.
+    schema_ref: SchemaRef | None = None
+
+    @property
+    def as_written(self) -> Any:
+        """The value the producer serialized: the whole event, or its data."""
+        return self.data if self.written is None else self.written
 
     def lookup(self, path: Sequence[str]) -> Any:
         """The value at a dotted path (`data.rollout_id`, `subject`), or MISSING."""
@@ -124,10 +135,13 @@ def from_kafka(
 
 def _from_structured(event: dict[str, Any], origin: str | None) -> Envelope | Malformed:
     attributes = {name: value for name, value in event.items() if name not in _CORE}
-    return _build(
+    built = _build(
         event.get("type"), event.get("id"), event.get("source"), event.get("time"),
         event.get("data"), attributes, origin,
     )  # fmt: skip
+    if isinstance(built, Envelope):
+        built.written = event
+    return built
 
 
 def _build(

@@ -1,13 +1,47 @@
-"""Findings about one event rather than a rollout (schema, registration, correlation): which
-expectation and owner they name, so the alert reaches the team that waits for the event."""
+"""How the engine words a finding: about a rollout (its expectation, key, step and the step's
+owner), or about one event (schemas, registration, correlation), naming the expectation and
+owner that wait for it, so that the alert reaches the right team."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from sentinel.envelope import MISSING, Envelope, correlation_key
 from sentinel.expectations import Expectation
 from sentinel.findings import Finding, Kind
+
+if TYPE_CHECKING:  # only a type here; sentinel.writers builds on this module
+    from sentinel.writers import Writer
+
+
+def rollout_finding(
+    kind: Kind,
+    exp: Expectation,
+    rollout: str,
+    step: str | None,
+    clock: float,
+    *,
+    deadline: float | None = None,
+    missing: tuple[str, ...] | None = None,
+    duration_s: float | None = None,
+    event: Envelope | None = None,
+) -> Finding:
+    """A finding about one rollout of `exp`, told to the step's owner (else the expectation's)."""
+    return Finding(
+        kind,
+        clock,
+        expectation=exp.name,
+        rollout=rollout,
+        step=step,
+        owner=exp.owner_of(step),
+        event_type=None if event is None else event.type,
+        event_id=None if event is None else event.id,
+        deadline=deadline,
+        missing=missing,
+        duration_s=duration_s,
+        event_source=None if event is None else event.source,
+    )
 
 
 def event_finding(kind: Kind, event: Envelope, clock: float, **extra: object) -> Finding:
@@ -24,23 +58,74 @@ def event_finding(kind: Kind, event: Envelope, clock: float, **extra: object) ->
 
 
 def schema_violation(
-    event: Envelope, errors: list[str], interested: Sequence[Expectation], clock: float
+    event: Envelope,
+    errors: list[str],
+    interested: Sequence[Expectation],
+    clock: float,
+    against: str = "reader",
 ) -> Finding:
-    """Names the first expectation that waits for this type, and its rollout and owner."""
-    expectation = rollout = owner = None
-    if interested:
-        exp = interested[0]
-        expectation, owner = exp.name, exp.owner_of(event.type)
-        rollout = correlation_key(event.lookup(exp.correlate_path))
+    """`against` the writer schema (the registry's) or the reader schema (the file)."""
     return event_finding(
         Kind.SCHEMA_VIOLATION,
         event,
         clock,
         errors=tuple(errors),
-        expectation=expectation,
-        rollout=rollout,
-        owner=owner,
+        against=against,
+        **_waiting_for(event, interested),
     )
+
+
+def schema_not_found(
+    event: Envelope, writer: Writer, interested: Sequence[Expectation], clock: float
+) -> Finding:
+    """The registry has no usable schema for the id the record names."""
+    return event_finding(
+        Kind.SCHEMA_NOT_FOUND,
+        event,
+        clock,
+        schema_id=writer.schema_id,
+        reason=writer.problem,
+        **_waiting_for(event, interested),
+    )
+
+
+def schema_changed(
+    event: Envelope,
+    writer: Writer,
+    previous: int | str,
+    interested: Sequence[Expectation],
+    clock: float,
+) -> Finding:
+    """The first event of its type written with another schema than the ones before it; told
+    to the owner of the first expectation that waits for the type, with its `source`."""
+    waiting = _waiting_for(event, interested)
+    return Finding(
+        Kind.SCHEMA_CHANGED,
+        clock,
+        expectation=waiting["expectation"],
+        rollout=waiting["rollout"],
+        owner=waiting["owner"],
+        event_type=event.type,
+        event_id=event.id,
+        event_source=event.source if event.source is not None else event.origin,
+        schema_id=writer.schema_id,
+        previous_schema_id=previous,
+        subject=writer.subject,
+        version=writer.version,
+    )
+
+
+def _waiting_for(event: Envelope, interested: Sequence[Expectation]) -> dict[str, str | None]:
+    """The first expectation that waits for this type, its rollout and the step's owner, so
+    that the alert reaches the team that waits for the event."""
+    if not interested:
+        return {"expectation": None, "rollout": None, "owner": None}
+    exp = interested[0]
+    return {
+        "expectation": exp.name,
+        "rollout": correlation_key(event.lookup(exp.correlate_path)),
+        "owner": exp.owner_of(event.type),
+    }
 
 
 def uncorrelated(exp: Expectation, event: Envelope, clock: float) -> Finding:

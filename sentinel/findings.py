@@ -29,6 +29,9 @@ class Kind(StrEnum):
     MALFORMED = "malformed"
     # Not an engine finding: raised by the live watcher when the bus itself goes quiet.
     BUS_SILENT = "bus_silent"
+    # With a schema registry (contract section 10).
+    SCHEMA_CHANGED = "schema_changed"
+    SCHEMA_NOT_FOUND = "schema_not_found"
 
 
 GOOD_KINDS = frozenset({Kind.COMPLETED, Kind.RECOVERED, Kind.ROLLED_BACK})
@@ -65,6 +68,13 @@ class Finding:
     reason: str | None = None
     # Where the event came from (`source`, or the Kafka topic/partition/offset): for event findings.
     event_source: str | None = None
+    # Which schema a `schema_violation` failed: "writer" (the registry's) or "reader" (the file).
+    against: str | None = None
+    # The writer schema of `schema_changed` (and of `schema_not_found`: the id not found).
+    schema_id: int | str | None = None
+    previous_schema_id: int | str | None = None
+    subject: str | None = None
+    version: int | str | None = None
 
     @property
     def is_problem(self) -> bool:
@@ -81,6 +91,8 @@ class Finding:
             parts = (self.kind, self.event_type)
         elif self.kind == Kind.BUS_SILENT:
             parts = (self.kind, format_rfc3339(self.at))
+        elif self.kind == Kind.SCHEMA_CHANGED:
+            parts = (self.kind, self.event_type, self.schema_id)
         else:
             parts = (self.kind, self.expectation, self.event_source, self.event_id, self.reason)
         joined = "\x1f".join("" if part is None else str(part) for part in parts)
@@ -107,6 +119,11 @@ class Finding:
             "duration_s": self.duration_s,
             "reason": self.reason,
             "event_source": self.event_source,
+            "against": self.against,
+            "schema_id": self.schema_id,
+            "previous_schema_id": self.previous_schema_id,
+            "subject": self.subject,
+            "version": self.version,
             "id": self.id,
         }
 
@@ -131,6 +148,11 @@ class Finding:
             duration_s=data.get("duration_s"),
             reason=data.get("reason"),
             event_source=data.get("event_source"),
+            against=data.get("against"),
+            schema_id=data.get("schema_id"),
+            previous_schema_id=data.get("previous_schema_id"),
+            subject=data.get("subject"),
+            version=data.get("version"),
         )
 
 

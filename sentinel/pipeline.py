@@ -7,17 +7,18 @@ Kafka: the watcher's async shell fetches, and commits what `process` says it may
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from sentinel.engine import Engine
+from sentinel.engine import Engine, EngineChanges
 from sentinel.envelope import Envelope, Malformed
 from sentinel.findings import Finding
 from sentinel.records import Partition, Record
 from sentinel.rollout import RolloutState
 from sentinel.storage import StateStore, StoredState
 from sentinel.views import RolloutView
+from sentinel.writers import Need, Writer, WriterLookup
 
 
 class Decoder(Protocol):
@@ -113,6 +114,10 @@ class Kept:
 
     findings: list[Finding]  # new findings, in clock order: write them now
     offsets: dict[Partition, int]  # next offset per partition read: commit these to Kafka
+    # Partitions stopped at a record whose writer schema must be read from the registry
+    # first (the offset to read again from), and what to read.
+    waiting: dict[Partition, int] = field(default_factory=dict)
+    needs: list[Need] = field(default_factory=list)
 
 
 class _NullObserver:
@@ -143,6 +148,8 @@ class Pipeline:
     positions: dict[Partition, int] = field(default_factory=dict)
     # The largest event time read so far: how far the stream itself has got.
     event_clock: float = float("-inf")
+    # A schema registry's writer schemas (contract section 10), or None without a registry.
+    writers: WriterLookup | None = None
 
     def process(
         self,
@@ -154,6 +161,8 @@ class Pipeline:
         """One batch, in this order (the only place that holds it):
 
         1. Decode each record not applied before into an envelope, or a malformed record.
+           With a registry, a record whose writer schema was never read stops its partition
+           for this batch (`Kept.waiting`): the shell reads it, then the records again.
         2. Fire every deadline strictly earlier than the largest event time read so far
            (capped at the clock's reading), so that the deadlines before an event fire before
            it (contract section 4); apply the record at the clock's reading; fire at once a
@@ -163,8 +172,10 @@ class Pipeline:
            stream has not reached (unless held); in replay it is where the stream is already.
         4. Keep, in one store transaction: the findings not emitted before (with `extra`, the
            shell's own, such as bus silence), the alerts they cause (outbox), the engine's
-           changes, the rollouts that closed (their last view and findings, to the history)
-           and the next offset of each partition. A failure keeps none of it.
+           changes (with each new finding added to the rollout it names, while that rollout
+           is open or closes in this batch), the rollouts that closed (their last view and
+           findings, to the history) and the next offset of each partition. A failure keeps
+           none of it.
         5. Return the new findings and the offsets. The caller then writes the findings,
            waits for `store.flush()` and only then commits the offsets to Kafka: a crash at
            any point reads records again, and the kept finding ids make that say nothing twice.
@@ -175,12 +186,26 @@ class Pipeline:
         skews: list[float] = []
         positions = self.positions
         latest = self.event_clock
+        waiting: dict[Partition, int] = {}
+        needs: list[Need] = []
+        writers = self.writers
         for record in records:
             partition = record.partition
             position = taken.get(partition, positions.get(partition))
-            if position is not None and record.offset < position:
+            if (position is not None and record.offset < position) or partition in waiting:
                 continue
             item = self.decoder.decode(record)
+            writer: Writer | None = None
+            if writers is not None and isinstance(item, Envelope):
+                found = writers.writer(item, partition.topic)
+                if isinstance(found, Need):
+                    # Not guessed: the record and those after it in its partition wait, and
+                    # so do the deadlines of the rollouts it feeds (it may be on time).
+                    waiting[partition] = record.offset
+                    needs.append(found)
+                    held = {*held, partition}
+                    continue
+                writer = found
             now = clock.at(record, item)
             event_time = item.time if isinstance(item, Envelope) else None
             if event_time is not None and event_time > latest:
@@ -189,12 +214,8 @@ class Pipeline:
             # never beyond the clock (a producer's clock may run ahead of ours).
             passed = now if latest > now or latest == _NEVER else latest
             findings += engine.advance(passed, held)
-            if self.route is None:
-                findings += engine.apply(item, now, feed=partition)
-                primary = True
-            else:
-                only, primary = self.route(record)
-                findings += engine.apply(item, now, feed=partition, only=only, primary=primary)
+            only, primary = (None, True) if self.route is None else self.route(record)
+            findings += engine.apply(item, now, partition, only, primary, writer)
             deadlines = engine.deadlines
             if deadlines and deadlines[0][0] < passed:
                 # Set by this record and already behind: due at once, whatever comes next.
@@ -211,11 +232,11 @@ class Pipeline:
                 if fresh:
                     self.alerts.accept(fresh, engine.view, clock.now)
                 self.alerts.flush_due(clock.now)
-            changes = engine.take_changes()
+            changes = _with_findings(engine.take_changes(), engine.rollouts, fresh)
             batch.write(changes, fresh, taken, engine.view)
         positions.update(taken)
         self.observer.batch_kept(len(records), fresh, skews, changes.rollouts.keys())
-        return Kept(fresh, taken)
+        return Kept(fresh, taken, waiting, needs)
 
     def restore(self, partitions: Collection[Partition] | None = None) -> StoredState:
         """Fill the engine from the store: everything (None), or the rollouts of `partitions`
@@ -239,3 +260,23 @@ class Pipeline:
             self.positions.pop(partition, None)
         self.positions.update(state.offsets)
         return state
+
+
+def _with_findings(
+    changes: EngineChanges,
+    rollouts: Mapping[str, Mapping[str, RolloutState]],
+    fresh: Sequence[Finding],
+) -> EngineChanges:
+    """Each new finding kept with the rollout it names too, for its page and the history: a
+    rollout the engine holds that is open or closes in this batch (late events of a closed
+    rollout leave it as it closed). Only what is emitted, so a restart adds nothing twice."""
+    touched: dict[tuple[str, str], RolloutState | None] = {}
+    for finding in fresh:
+        if finding.expectation is None or finding.rollout is None:
+            continue
+        identity = (finding.expectation, finding.rollout)
+        rollout = rollouts.get(finding.expectation, {}).get(finding.rollout)
+        if rollout is not None and (rollout.closed_at is None or identity in changes.rollouts):
+            rollout.findings = (*rollout.findings, finding)
+            touched[identity] = rollout
+    return replace(changes, rollouts={**changes.rollouts, **touched}) if touched else changes

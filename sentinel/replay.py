@@ -7,18 +7,21 @@ the lines (or events) and `read_at`, the wall-clock time for events read before 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from sentinel.decoders import LineDecoder
 from sentinel.engine import Engine
 from sentinel.envelope import Envelope, Malformed
+from sentinel.errors import SentinelError
 from sentinel.findings import Finding
 from sentinel.pipeline import EventClock, Pipeline, WallClock
 from sentinel.records import Partition, Record
 from sentinel.storage import NullStore, StateStore
+from sentinel.writers import Need, WriterLookup
 
 # A log file is one partition; its offsets are line numbers (1 for the first line).
 LOG = Partition("log", 0)
+_FETCHES = 5
 
 
 class _Given:
@@ -45,29 +48,53 @@ def read_lines(lines: Iterable[bytes | str]) -> Iterator[Envelope | Malformed]:
         yield decoder.decode(record)
 
 
+# Asks the registry for what records wait for; raises a SentinelError when it cannot answer.
+Fetch = Callable[[Sequence[Need]], None]
+
+
 def replay_lines(
     lines: Iterable[bytes | str],
     engine: Engine,
     read_at: Callable[[], float],
     until: float | None = None,
     batch: int = 1,
+    writers: tuple[WriterLookup, Fetch] | None = None,
 ) -> Iterator[Finding]:
     """Findings in clock order, as the lines are read (a generator: the log may be endless).
 
     `batch` lines go through the pipeline at a time: more is faster, 1 says each finding as
-    soon as its line is read (for a log that is still being written).
+    soon as its line is read (for a log that is still being written). With `writers` (a
+    registry's lookup and how to fetch what it lacks), events are held to their writer
+    schemas too.
     """
-    pipeline = Pipeline(engine, NullStore(), LineDecoder())
+    lookup, fetch = writers if writers is not None else (None, None)
+    pipeline = Pipeline(engine, NullStore(), LineDecoder(), writers=lookup)
     clock = EventClock(read_at)
     pending: list[Record] = []
     for record in log_records(lines):
         pending.append(record)
         if len(pending) >= batch:
-            yield from pipeline.process(pending, clock).findings
+            yield from _through(pipeline, pending, clock, fetch)
             pending = []
     if pending:
-        yield from pipeline.process(pending, clock).findings
+        yield from _through(pipeline, pending, clock, fetch)
     yield from _finish(pipeline, clock, until)
+
+
+def _through(
+    pipeline: Pipeline, records: list[Record], clock: EventClock, fetch: Fetch | None
+) -> Iterator[Finding]:
+    """The records through the pipeline; those that wait for the registry once it answered
+    (records applied before are skipped by their offsets)."""
+    for _ in range(_FETCHES):
+        kept = pipeline.process(records, clock)
+        yield from kept.findings
+        if not kept.waiting:
+            return
+        if fetch is None:
+            raise SentinelError("a record names a writer schema, and no registry is given")
+        fetch(kept.needs)
+    raise SentinelError(f"the registry did not give {kept.needs[0]} after {_FETCHES} tries")
 
 
 def replay(

@@ -30,8 +30,8 @@ class RolloutState:
     feeds: tuple[Partition, ...] = ()
     # Per seen step, the event that was counted: (event id, source), for the audit trail.
     counted: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
-    # What was raised about it while open, in order: its page and the history show them. A
-    # tuple, shared while empty: most rollouts never have a finding.
+    # The findings emitted about it, in order (added by the pipeline): its page and the
+    # history show them. A tuple, shared while empty: most rollouts never have a finding.
     findings: tuple[Finding, ...] = ()
 
     @property

@@ -120,7 +120,32 @@ class StateStore(Protocol):
         ...
 
 
-class NullStore:
+class LocalStore:
+    """A store with nothing to connect, hand over, send or read from elsewhere (everything is
+    in this process): the Kafka-facing half of the lifecycle, as no-ops. Only the changelog
+    store has work to do when partitions move, before offsets are committed, or when the
+    history is read."""
+
+    async def start(self) -> None:
+        pass
+
+    async def assign(self, partitions: Collection[Partition]) -> None:
+        pass
+
+    async def revoke(self, partitions: Collection[Partition]) -> None:
+        pass
+
+    async def flush(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    async def refresh_history(self) -> None:
+        pass
+
+
+class NullStore(LocalStore):
     """Keeps nothing: for `sentinel replay`, which reads a whole log and resumes nothing.
 
     The engine never raises one finding twice within a run, so every finding is fresh.
@@ -144,24 +169,6 @@ class NullStore:
 
     def closed_rollout(self, expectation: str, key: str) -> ClosedRollout | None:
         return None
-
-    async def refresh_history(self) -> None:
-        pass
-
-    async def start(self) -> None:
-        pass
-
-    async def assign(self, partitions: Collection[Partition]) -> None:
-        pass
-
-    async def revoke(self, partitions: Collection[Partition]) -> None:
-        pass
-
-    async def flush(self) -> None:
-        pass
-
-    async def stop(self) -> None:
-        pass
 
     def close(self) -> None:
         pass

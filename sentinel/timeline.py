@@ -129,7 +129,21 @@ def _event_line(finding: Finding) -> str:
     ident = f" id={finding.event_id}" if finding.event_id else ""
     if finding.kind is Kind.SCHEMA_VIOLATION:
         detail = "; ".join(finding.errors or ())
-        return f"{_clock(finding.at)}  SCHEMA   {finding.event_type}{ident}{where}: {detail}"
+        against = f" (against the {finding.against} schema)" if finding.against else ""
+        return (
+            f"{_clock(finding.at)}  SCHEMA   {finding.event_type}{ident}{where}{against}: {detail}"
+        )
+    if finding.kind is Kind.SCHEMA_CHANGED:
+        named = f", {finding.subject} version {finding.version}" if finding.subject else ""
+        return (
+            f"{_clock(finding.at)}  SCHEMA CHANGED {finding.event_type}{where}: written with"
+            f" schema {finding.schema_id}{named}, before {finding.previous_schema_id}"
+        )
+    if finding.kind is Kind.SCHEMA_NOT_FOUND:
+        return (
+            f"{_clock(finding.at)}  SCHEMA NOT FOUND {finding.event_type}{ident}{where}:"
+            f" schema {finding.schema_id}: {finding.reason}"
+        )
     if finding.kind is Kind.UNREGISTERED_EVENT:
         return f"{_clock(finding.at)}  UNREGISTERED {finding.event_type}: no schema for this type"
     if finding.kind is Kind.UNCORRELATED:

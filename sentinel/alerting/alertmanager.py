@@ -31,6 +31,8 @@ ALERTNAMES = {
     Kind.UNCORRELATED: "EventUncorrelated",
     Kind.MALFORMED: "EventMalformed",
     Kind.BUS_SILENT: "EventBusSilent",
+    Kind.SCHEMA_CHANGED: "EventSchemaChanged",
+    Kind.SCHEMA_NOT_FOUND: "EventSchemaNotFound",
 }
 CRITICAL = frozenset({Kind.STALL, Kind.DEADLINE_EXCEEDED, Kind.BUS_SILENT})
 

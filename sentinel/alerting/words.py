@@ -23,6 +23,8 @@ TITLES = {
     Kind.UNCORRELATED: "Uncorrelated events",
     Kind.MALFORMED: "Malformed records",
     Kind.BUS_SILENT: "Bus silent",
+    Kind.SCHEMA_CHANGED: "Schema changed",
+    Kind.SCHEMA_NOT_FOUND: "Schema not found",
 }
 EMOJI = {
     Kind.STALL: "🔴",
@@ -124,7 +126,19 @@ def describe_event(finding: Finding) -> str:
         errors = finding.errors or ()
         first = errors[0] if errors else "no details"
         more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
-        return f"{event} fails its schema: {first}{more}"
+        which = {"writer": "the schema it was written with", "reader": "its consumers' schema"}
+        schema = which.get(finding.against or "", "its schema")
+        return f"{event} fails {schema}: {first}{more}"
+    if finding.kind == Kind.SCHEMA_CHANGED:
+        named = f" ({finding.subject} version {finding.version})" if finding.subject else ""
+        source = f" by {finding.event_source}" if finding.event_source else ""
+        return (
+            f"{finding.event_type} is now written{source} with schema {finding.schema_id}"
+            f"{named}, not {finding.previous_schema_id}: check that its consumers can read it"
+        )
+    if finding.kind == Kind.SCHEMA_NOT_FOUND:
+        why = finding.reason or "the registry does not have it"
+        return f"{event} names schema {finding.schema_id}: {why}; it advanced nothing"
     if finding.kind == Kind.UNREGISTERED_EVENT:
         return f"events of type {finding.event_type} have no schema; they are not validated"
     if finding.kind == Kind.UNCORRELATED:
@@ -153,6 +167,8 @@ def event_summary(
         Kind.UNCORRELATED: f"{event_type} events had no correlation key",
         Kind.MALFORMED: "records could not be read",
         Kind.BUS_SILENT: "bus silences",
+        Kind.SCHEMA_CHANGED: f"schema changes of {event_type}",
+        Kind.SCHEMA_NOT_FOUND: f"{event_type} events named a schema the registry does not have",
     }.get(kind, TITLES[kind])
     return f"{count} {what} {span}"
 

@@ -72,6 +72,11 @@ class Metrics:
             ["sink", "outcome"],
             registry=registry,
         )
+        self.registry_up = Gauge(
+            "sentinel_registry_up",
+            "1 when the last request to the schema registry succeeded (only with `registry`).",
+            registry=registry,
+        )
         # The sentinel's own health.
         self.build_info = Info(
             "sentinel_build", "Version of the running sentinel.", registry=registry

@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 
 from sentinel.app.metrics import Metrics
 from sentinel.app.observer import MetricsObserver
+from sentinel.app.registry_gate import NoGate, RegistryGate
 from sentinel.app.rules import RuleSet
 from sentinel.durations import format_duration
 from sentinel.findings import Finding, Kind
@@ -56,6 +57,8 @@ class Source(Protocol):
     async def fetch(self, max_records: int, timeout_s: float) -> list[Record]: ...
     async def commit(self, offsets: Mapping[Partition, int]) -> bool: ...
     async def seek(self, partition: Partition, offset: int) -> None: ...
+    def pause(self, partitions: Collection[Partition]) -> None: ...
+    def resume(self, partitions: Collection[Partition]) -> None: ...
     async def lags(self) -> dict[Partition, int | None]: ...
     def assigned(self) -> frozenset[Partition]: ...
 
@@ -124,6 +127,8 @@ class WatcherParts:
     out: LineSink
     http: HttpFace
     upstream: Upstream = field(default_factory=NoUpstream)
+    # The schema registry, when the config has one: records may wait for it.
+    registry: RegistryGate | NoGate = field(default_factory=NoGate)
     # Coroutines that run beside the loop until it stops (the alert sender).
     background: Sequence[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = ()
     # Extra /readyz details (alert sinks): name -> a function giving them.
@@ -182,6 +187,7 @@ class Watcher:
         await parts.http.start()
         log.info("watching", extra={"topics": list(self.settings.topics)})
         await parts.upstream.start()
+        await parts.registry.start()
         await self.store.start()
         await self.source.start(self)
         self._tasks = [
@@ -202,6 +208,7 @@ class Watcher:
         except Exception:  # the broker may be gone; the store still has the offsets
             log.warning("final commit failed; records will be read again", exc_info=True)
         await self.parts.upstream.stop()
+        await self.parts.registry.stop()
         await self.parts.http.stop()
         await self.store.stop()
         self.store.close()
@@ -235,6 +242,9 @@ class Watcher:
             mine = [record for record in records if record.partition in owned]
             held = await self._held(backlog=len(records) >= settings.max_batch)
             kept = self.pipeline.process(mine, WallClock(now), held, self._silence(now, records))
+            await self.parts.registry.hold(
+                kept.waiting, kept.needs, self.source, self.pipeline.positions
+            )
             self.metrics.pending_deadlines.set(self.engine.pending_deadlines)
             if kept.findings:
                 self.parts.out.write("".join(finding.to_json_line() for finding in kept.findings))
@@ -266,6 +276,8 @@ class Watcher:
                 held.add(partition)
         if self.parts.upstream.lagging:
             held.update(self._lags)
+        # Waiting for the registry counts as behind: the records after it may be on time.
+        held.update(self.parts.registry.waiting)
         if self._lags and not held:
             self._caught_up = True
         self.metrics.deadlines_held.set(1 if held else 0)
@@ -301,6 +313,7 @@ class Watcher:
             mine = {p: positions[p] for p in partitions if p in positions}
             if mine:
                 await self.source.commit(mine)
+            self.parts.registry.forget(partitions)
             dropped = self.engine.forget_feeds(partitions)
             self.parts.observer.recount(self.engine)
             for partition in partitions:
@@ -329,7 +342,8 @@ class Watcher:
     # ---- probes ---------------------------------------------------------------------------
 
     def _is_ready(self) -> bool:
-        return self._running and bool(self.source.assigned()) and self._caught_up
+        running = self._running and bool(self.source.assigned())
+        return running and self._caught_up and self.parts.registry.ready()
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         """/healthz: the loop runs and the consumer still gets answers from the bus."""
@@ -344,6 +358,9 @@ class Watcher:
             "caught_up": self._caught_up,
             "lags": {str(p): lag for p, lag in sorted(self._lags.items())},
         }
+        registry = self.parts.registry.status()
+        if registry:
+            details["registry"] = registry
         for name, detail in self.parts.details.items():
             details[name] = detail()
         return self._is_ready(), details

@@ -28,16 +28,18 @@ from sentinel.app.logs import configure_logging
 from sentinel.app.metrics import Metrics
 from sentinel.app.observer import MetricsObserver, PipelineObservers
 from sentinel.app.peers import Peers
+from sentinel.app.registry_gate import NoGate, RegistryGate
 from sentinel.app.rules import Rules, RuleSet, load_rules
 from sentinel.app.watcher import LineSink, LoopSettings, NoUpstream, Upstream, Watcher, WatcherParts
 from sentinel.config import Config, load_config
 from sentinel.decoders import BusDecoder
 from sentinel.engine import Engine
-from sentinel.errors import ExpectationFileError, SchemaDirError, SentinelError
 from sentinel.kafka.client import client_kwargs, topic_partitions
 from sentinel.kafka.repartition import CopyDecoder, Repartitioner, route
 from sentinel.kafka.source import KafkaSource
 from sentinel.pipeline import Decoder, Pipeline, Route
+from sentinel.registry.cache import SchemaCache
+from sentinel.registry.writers import RegistryWriters
 from sentinel.storage import StateStore
 from sentinel.store.changelog import ChangelogStore
 from sentinel.store.memory import MemoryStore
@@ -45,34 +47,21 @@ from sentinel.store.sqlite import SqliteStore
 
 log = logging.getLogger("sentinel.wiring")
 
-EXIT_OK, EXIT_UNREACHABLE, EXIT_CONFIG = 0, 1, 2
+EXIT_UNREACHABLE = 1
 
 
 def run_from_config(path: Path) -> int:
-    """The `sentinel run --config FILE` command: exit 0 after a clean stop, 2 on bad files."""
-    try:
-        config = load_config(path)
-    except SentinelError as error:
-        print(f"sentinel: {error}", file=sys.stderr)
-        return EXIT_CONFIG
+    """The `sentinel run --config FILE` command: exit 0 after a clean stop, 1 when Kafka
+    cannot be reached; a SentinelError (a bad file) goes to the command line's one message."""
+    config = load_config(path)
     configure_logging(config.log.level)
-    try:
-        watcher = build_watcher(config)
-    except (ExpectationFileError, SchemaDirError) as error:
-        print(error, file=sys.stderr)
-        return EXIT_CONFIG
-    except SentinelError as error:
-        print(f"sentinel: {error}", file=sys.stderr)
-        return EXIT_CONFIG
+    watcher = build_watcher(config)
     try:
         return asyncio.run(watcher.run())
     except KafkaConnectionError as error:
         servers = ",".join(config.kafka.bootstrap_servers)
         print(f"sentinel: cannot reach Kafka at {servers}: {error}", file=sys.stderr)
         return EXIT_UNREACHABLE
-    except SentinelError as error:  # e.g. an internal topic that cannot be created
-        print(f"sentinel: {error}", file=sys.stderr)
-        return EXIT_CONFIG
 
 
 def build_watcher(
@@ -100,6 +89,11 @@ def build_watcher(
     feed = LiveFeed(engine)
     observers = PipelineObservers(observer, feed)
     pipeline = Pipeline(engine, store, decoder, alerter, observers, route=copy_route)
+    gate: RegistryGate | NoGate = NoGate()
+    if config.registry is not None:
+        writers = RegistryWriters(SchemaCache(config.registry), rules.known_types)
+        pipeline.writers = writers
+        gate = RegistryGate(writers, metrics)
     http = HttpServer(config.http.host, config.http.port, metrics.registry)
     peers = Peers(
         config.http.peers, lambda: http.port, config.http.peer_timeout, config.http.basic_auth
@@ -124,13 +118,14 @@ def build_watcher(
             out=out if out is not None else sys.stdout,
             http=http,
             upstream=upstream,
+            registry=gate,
             background=() if alerter is None else (alerter.run_sender,),
             details={} if alerter is None else {"alerting": alerter.status},
             wall_clock=wall_clock,
         )
     )
     http.health, http.ready = watcher.health, watcher.readiness
-    ruleset.on_reload = lambda new: _reloaded(new, engine, observer, metrics)
+    ruleset.on_reload = lambda new: _reloaded(new, pipeline, observer, metrics)
     ruleset.on_refused = lambda problems: _refused(problems, metrics)
     _note_rules(rules, metrics, wall_clock())
     return watcher
@@ -142,13 +137,14 @@ def _input(
     """Where the engine's records come from: the input topics, or (several replicas with input
     not keyed by rollout) the repartition topic that a stage of its own fills from them."""
     kafka = config.kafka
+    framed = config.registry is not None
     if config.state.mode != "changelog" or kafka.input_keyed_by_rollout:
-        return NoUpstream(), BusDecoder(), None, kafka.topics
+        return NoUpstream(), BusDecoder(framed), None, kafka.topics
     target = f"{kafka.group_id}-repartition"
     stage = Repartitioner(
         kafka, target, lambda: tuple(engine.expectations.values()), tick=config.watch.tick
     )
-    return stage, CopyDecoder(), route, (target,)
+    return stage, CopyDecoder(framed), route, (target,)
 
 
 def open_store(config: Config, topics: Sequence[str]) -> StateStore:
@@ -181,8 +177,13 @@ async def _known(counts: dict[str, int]) -> dict[str, int]:
     return counts
 
 
-def _reloaded(rules: Rules, engine: Engine, observer: MetricsObserver, metrics: Metrics) -> None:
+def _reloaded(
+    rules: Rules, pipeline: Pipeline, observer: MetricsObserver, metrics: Metrics
+) -> None:
+    engine = pipeline.engine
     engine.reload(rules.expectations, rules.schemas)
+    if isinstance(pipeline.writers, RegistryWriters):
+        pipeline.writers.known_types = rules.known_types
     observer.known_types = rules.known_types
     observer.recount(engine)
     metrics.config_reloads.labels("success").inc()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
@@ -20,6 +19,7 @@ from aiokafka.errors import KafkaError
 from sentinel.errors import SentinelError
 from sentinel.kafka.client import consumer_kwargs
 from sentinel.kafka.settings import KafkaSettings
+from sentinel.records import Partition, Record
 
 _FETCH_MS = 1000
 _BATCH = 500
@@ -30,19 +30,9 @@ class HistoryError(SentinelError):
     partition stops short of its end offset."""
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryRecord:
-    """One record as `sentinel.envelope.from_kafka` takes it."""
-
-    value: bytes | None
-    headers: tuple[tuple[str, bytes], ...]
-    origin: str  # topic/partition@offset
-    timestamp: float | None  # broker time, epoch seconds
-
-
 async def read_history(
     settings: KafkaSettings, since_ms: int, stall_s: float = 30.0
-) -> AsyncIterator[HistoryRecord]:
+) -> AsyncIterator[Record]:
     """Every record of the configured topics from `since_ms` (epoch milliseconds) to the end
     offsets of the moment it starts. A partition that yields nothing for `stall_s` while
     short of its end offset is a HistoryError (records deleted under the reader, a broker
@@ -93,7 +83,7 @@ async def _merged(
     ends: dict[TopicPartition, int],
     since_ms: int,
     stall_s: float,
-) -> AsyncIterator[HistoryRecord]:
+) -> AsyncIterator[Record]:
     """A k-way merge by timestamp: each partition's next records wait in a small buffer."""
     buffers: dict[TopicPartition, deque[ConsumerRecord]] = {tp: deque() for tp in partitions}
     active = set(partitions)
@@ -105,11 +95,12 @@ async def _merged(
             return
         tp = min(active, key=lambda tp: (buffers[tp][0].timestamp, tp.topic, tp.partition))
         message = buffers[tp].popleft()
-        yield HistoryRecord(
+        yield Record(
+            Partition(tp.topic, tp.partition),
+            message.offset,
             message.value,
             tuple(message.headers),
-            f"{tp.topic}/{tp.partition}@{message.offset}",
-            message.timestamp / 1000 if message.timestamp >= 0 else None,
+            timestamp=message.timestamp / 1000 if message.timestamp >= 0 else None,
         )
 
 

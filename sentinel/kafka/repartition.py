@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
 
-from sentinel.envelope import Envelope, Malformed, correlation_key, from_kafka
+from sentinel.decoders import BusDecoder
+from sentinel.envelope import Envelope, Malformed, correlation_key
 from sentinel.expectations import Expectation, index_by_type
 from sentinel.kafka.client import client_kwargs, ensure_topic
 from sentinel.kafka.settings import KafkaSettings
@@ -74,12 +75,18 @@ def route(record: Record) -> tuple[str | None, bool]:
 class CopyDecoder:
     """Decodes a copy as its original record: findings about it say where it was first read."""
 
+    def __init__(self, registry: bool = False) -> None:
+        self._decoder = BusDecoder(registry)
+
     def decode(self, record: Record) -> Envelope | Malformed:
-        origin = record.origin
+        item = self._decoder.decode(record)
         for name, value in record.headers:
             if name == ORIGIN_HEADER:
                 origin = value.decode("utf-8", "replace")
-        return from_kafka(record.value, record.headers, origin=origin)
+                if isinstance(item, Malformed):
+                    return Malformed(item.reason, origin)
+                item.origin = origin
+        return item
 
 
 class Repartitioner:
@@ -98,6 +105,7 @@ class Repartitioner:
         self._settings = dataclasses.replace(settings, group_id=f"{settings.group_id}-repartition")
         self.source = KafkaSource(self._settings)
         self._producer: AIOKafkaProducer | None = None
+        self._decoder = BusDecoder(registry=True)
         self._by_type: Mapping[str, Sequence[Expectation]] = {}
         self._indexed: Sequence[Expectation] | None = None
         self.lagging = True  # until the input is known to be read to its end
@@ -142,7 +150,9 @@ class Repartitioner:
         offsets: dict[Partition, int] = {}
         for record in records:
             origin = record.origin
-            item = from_kafka(record.value, record.headers, origin=origin)
+            # Framed or not, the copies carry the value as it came; here only its type and
+            # rollout key matter.
+            item = self._decoder.decode(record)
             # The broker timestamp travels on: clock skew is measured against the original.
             stamp = None if record.timestamp is None else round(record.timestamp * 1000)
             for copy in copies_of(item, record.key, self._by_type):

@@ -6,7 +6,7 @@ import asyncio
 import heapq
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -150,6 +150,17 @@ class KafkaSource:
         took its last batches, behind it.
         """
         self._running().seek(TopicPartition(*partition), offset)
+
+    def pause(self, partitions: Collection[Partition]) -> None:
+        """Fetch nothing more from these partitions until `resume` (the group is kept)."""
+        assigned = self._running().assignment()
+        held = [tp for p in partitions if (tp := TopicPartition(*p)) in assigned]
+        self._running().pause(*held)
+
+    def resume(self, partitions: Collection[Partition]) -> None:
+        assigned = self._running().assignment()
+        held = [tp for p in partitions if (tp := TopicPartition(*p)) in assigned]
+        self._running().resume(*held)
 
     async def lags(self) -> dict[Partition, int | None]:
         """Records behind the partition's end, per assigned partition; None before a fetch."""

@@ -1,10 +1,11 @@
 """Which event types make one expectation, and which of them are its steps.
 
-Types belong together when they share rollouts: two types are linked when at least half of
-the rollouts of the rarer one also have the other, and each connected set of two or more
-types is one expectation. Its steps are the types that at least half of its rollouts without
-a rollback have; rarer types are left out (a step that most rollouts skip would stall them)
-and listed. Purely computational.
+Types belong together when they share rollouts: a type joins a group when at least half of
+its rollouts also have a type of that group (repeated until nothing joins), and each group of
+two or more types is one expectation. A rollback's trigger joins through whichever step came
+before it, even when that step differs from rollout to rollout. Its steps are the types that
+at least half of its rollouts without a rollback have; rarer types are left out (a step that
+most rollouts skip would stall them) and listed. Purely computational.
 """
 
 from __future__ import annotations
@@ -28,16 +29,12 @@ class Presence:
 
 
 def group_types(orders: Iterable[Sequence[int]]) -> list[list[int]]:
-    """Connected sets of two or more linked types, each in type-id order, first seen first."""
+    """Groups of two or more types, each in type-id order, first seen first."""
     sets = Counter(frozenset(order) for order in orders)
     count: Counter[int] = Counter()
-    shared: Counter[tuple[int, int]] = Counter()
     for types, rollouts in sets.items():
-        ordered = sorted(types)
-        for index, first in enumerate(ordered):
-            count[first] += rollouts
-            for second in ordered[index + 1 :]:
-                shared[(first, second)] += rollouts
+        for tid in types:
+            count[tid] += rollouts
     parent = {tid: tid for tid in count}
 
     def root(tid: int) -> int:
@@ -46,14 +43,25 @@ def group_types(orders: Iterable[Sequence[int]]) -> list[list[int]]:
             tid = parent[tid]
         return tid
 
-    for (first, second), together in shared.items():
-        if together >= LINK_SHARE * min(count[first], count[second]):
-            low, high = sorted((root(first), root(second)))
-            parent[high] = low
-    components: dict[int, list[int]] = {}
+    joined = True
+    while joined:
+        joined = False
+        # For each type and each other group: in how many of the type's rollouts it is.
+        shared: Counter[tuple[int, int]] = Counter()
+        for types, rollouts in sets.items():
+            groups = {root(tid) for tid in types}
+            for tid in types:
+                for group in groups - {root(tid)}:
+                    shared[(tid, group)] += rollouts
+        for (tid, group), together in sorted(shared.items()):
+            if together >= LINK_SHARE * count[tid] and root(tid) != root(group):
+                low, high = sorted((root(tid), root(group)))
+                parent[high] = low
+                joined = True
+    members: dict[int, list[int]] = {}
     for tid in sorted(count):
-        components.setdefault(root(tid), []).append(tid)
-    return [members for _, members in sorted(components.items()) if len(members) >= 2]
+        members.setdefault(root(tid), []).append(tid)
+    return [group for _, group in sorted(members.items()) if len(group) >= 2]
 
 
 def choose_steps(

@@ -30,6 +30,10 @@ def summary(result: LearnResult) -> list[str]:
             "correlation: no field groups events of two or more types; name one with"
             " --correlate (e.g. --correlate data.rollout_id)"
         )
+    if result.paths and not result.expectations:
+        lines.append(
+            f"nothing learned: no two event types share rollouts on {', '.join(result.paths)}"
+        )
     for expectation in result.expectations:
         lines.extend(_expectation(expectation))
     lines.extend(_ignored(result.reading))

@@ -18,8 +18,7 @@ from sentinel.history import (
 )
 from sentinel.outbox import Outbox
 from sentinel.records import Partition
-from sentinel.storage import Batch, StoredState
-from sentinel.store.base import LocalStore
+from sentinel.storage import Batch, LocalStore, StoredState
 from sentinel.store.codec import dump_body, load_rollout
 from sentinel.store.emitted import EmittedIds
 from sentinel.store.outbox import SqliteOutbox

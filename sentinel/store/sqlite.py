@@ -17,9 +17,8 @@ from sentinel.history import DEFAULT_HISTORY_RETENTION_S, ClosedRollout, ViewOf,
 from sentinel.outbox import Outbox
 from sentinel.records import Partition
 from sentinel.rollout import RolloutState
-from sentinel.storage import StoredState
+from sentinel.storage import LocalStore, StoredState
 from sentinel.store import history_table
-from sentinel.store.base import LocalStore
 from sentinel.store.codec import dump_body, load_rollout
 from sentinel.store.emitted import EmittedIds
 from sentinel.store.outbox import SqliteOutbox

@@ -63,6 +63,7 @@ def test_a_minimal_file_gets_every_default(folder: Path) -> None:
         log=LogSettings(),
         watch=WatchSettings(),
         alerting=None,
+        registry=None,
         state=StateSettings(),
         source=path,
     )

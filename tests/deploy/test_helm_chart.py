@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
+from registry.tls import self_signed
 
 from sentinel import __version__
 from sentinel.app.rules import load_rules
@@ -464,7 +465,9 @@ def test_the_sentinel_accepts_the_config_the_chart_renders(
             for file, text in files.items():
                 (folder / file).write_text(text)
     (root / "kafka-tls").mkdir()
-    (root / "kafka-tls" / "ca.crt").write_text("a CA certificate\n")
+    # A real certificate: the registry's ca_file is loaded at start (Kafka's only later).
+    certificate, _ = self_signed(tmp_path)
+    (root / "kafka-tls" / "ca.crt").write_bytes(certificate.read_bytes())
     for variable in container(docs).get("env", []):
         monkeypatch.setenv(variable["name"], "from-a-secret")
     # The ConfigMap's text as the pod reads it, with /etc/sentinel moved under tmp_path.
@@ -487,6 +490,8 @@ def test_the_sentinel_accepts_the_config_the_chart_renders(
         assert config.kafka.sasl_password == "from-a-secret"
         assert alerting.slack is not None and alerting.slack.token == "from-a-secret"
         assert alerting.sink_names == ("slack", "webhook")
+        assert config.registry is not None
+        assert (config.registry.username, config.registry.password) == ("sentinel", "from-a-secret")
 
 
 def test_the_chart_version_follows_the_package() -> None:

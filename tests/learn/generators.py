@@ -95,10 +95,31 @@ def rollout_events(
     if compensations and number % ROLLBACK_EVERY == ROLLBACK_EVERY - 1:
         comp = compensations[number // ROLLBACK_EVERY % len(compensations)]
         kept = rng.randint(1, len(events) - 1)
-        trigger_at = events[kept - 1][0] + rng.uniform(1.0, 5.0)
+        latest = _latest_trigger(family, events[:kept])
+        if latest <= events[kept - 1][0]:
+            kept, latest = 1, _latest_trigger(family, events[:1])
+        trigger_at = events[kept - 1][0] + rng.uniform(0.1, 0.9) * (latest - events[kept - 1][0])
         done_at = trigger_at + rng.uniform(0.3, 1.0) * (comp.within or 0.0)
         events = [*events[:kept], (trigger_at, comp.trigger), (done_at, comp.expect)]
     return events
+
+
+def _latest_trigger(family: Family, seen: list[tuple[float, str]]) -> float:
+    """The latest a rollback may start after `seen` so that no step is overdue when it does,
+    whatever windows are learned: a step that waits for others is never learned a window
+    shorter than the shortest wait any rollout shows (a hurried step's), and a root, whose
+    wait counts from the opening and may be nothing at all, is learned at least a second."""
+    at = {name: moment for moment, name in seen}
+    opening = seen[0][0]
+    latest = float("inf")
+    for step in family.expectation.steps:
+        if step.event in at or not all(p in at for p in step.after):
+            continue
+        if step.after:
+            latest = min(latest, max(at[p] for p in step.after) + 0.005 * (step.within or 0.0))
+        else:
+            latest = min(latest, opening + 1.0)
+    return latest
 
 
 def event_line(family: Family, key: str, event_id: str, event_type: str, at: float) -> bytes:

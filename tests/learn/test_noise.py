@@ -8,6 +8,7 @@ import orjson
 from sentinel.learning.learner import LearnOptions, learn
 from sentinel.learning.model import LearnResult
 from sentinel.learning.render import render_all
+from sentinel.learning.summary import summary
 from sentinel.replay import read_lines
 from sentinel.timefmt import format_rfc3339
 
@@ -71,6 +72,14 @@ def test_a_log_of_nothing_but_noise_learns_nothing_and_says_why() -> None:
     assert result.paths == ()
     assert result.reading.malformed == 2
     assert dict(result.reading.unrelated) == {"Lone": 1}
+    assert "name one with --correlate" in summary(result)[1]
+
+
+def test_a_given_path_that_no_event_has_learns_nothing_and_says_so() -> None:
+    result = learn(read_lines(clean_log()), LearnOptions(correlate="data.nope"))
+
+    assert result.expectations == ()
+    assert "nothing learned: no two event types share rollouts on data.nope" in summary(result)
 
 
 def test_events_without_a_time_are_dated_by_the_clock_and_counted_before_any_time() -> None:

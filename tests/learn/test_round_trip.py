@@ -20,6 +20,7 @@ from sentinel.replay import read_lines, replay
 from .generators import T0, Family, families, write_log
 
 FAULTS = {Kind.STALL, Kind.OUT_OF_ORDER, Kind.DEADLINE_EXCEEDED}
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @st.composite
@@ -86,3 +87,24 @@ def test_a_few_rollouts_out_of_order_leave_the_edges_and_are_listed(
         learned = learned_for(result, family)
         assert edges_of(learned) == family.reduced_edges
         assert {b.rollout for b in learned.broken} == set(spoiled[family.prefix])
+
+
+def test_the_shipped_game_release_with_its_fan_out_and_fan_in_comes_back_from_its_log() -> None:
+    (shipped,) = load_expectations(
+        [ROOT / "expectations" / "game-feature-weekly.yaml"]
+    ).expectations
+    family = Family(shipped, "G")
+    lines, _ = write_log([family], seed=13)
+
+    learned = learned_for(learn(read_lines(lines), LearnOptions()), family)
+
+    assert edges_of(learned) == {
+        ("FeatureFlags_Staged", "Matchmaking_Updated"),
+        ("FeatureFlags_Staged", "Leaderboard_Migrated"),
+        ("Matchmaking_Updated", "TournamentService_Enabled"),
+        ("Leaderboard_Migrated", "TournamentService_Enabled"),
+        ("TournamentService_Enabled", "Release_Announced"),
+    }
+    assert [(c.trigger, c.expect) for c in learned.compensations] == [
+        ("Release_Rollback_Started", "Release_Rollback_Done")
+    ]

@@ -9,6 +9,7 @@ import pytest
 from sentinel.registry.settings import RegistrySettings
 
 from .fake_registry import FakeRegistry
+from .producer import Producer
 
 
 @pytest.fixture
@@ -22,3 +23,10 @@ def fake_registry() -> Iterator[FakeRegistry]:
 def settings(fake_registry: FakeRegistry) -> RegistrySettings:
     """Confluent API settings with short times, so that failing tests fail fast."""
     return RegistrySettings(url=fake_registry.url, timeout=1.0, backoff=0.01, backoff_max=0.05)
+
+
+@pytest.fixture
+def producer(fake_registry: FakeRegistry) -> Iterator[Producer]:
+    made = Producer(fake_registry)
+    yield made
+    made.client.close()  # its httpx client: an open socket is a warning, an error here

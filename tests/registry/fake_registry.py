@@ -143,6 +143,11 @@ class FakeRegistry:
         """Answer again, on the same port."""
         self.start()
 
+    @property
+    def running(self) -> bool:
+        """Whether it answers (not stopped)."""
+        return self._runner is not None
+
     def close(self) -> None:
         self.stop()
         self._loop.call_soon_threadsafe(self._loop.stop)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from sentinel.cli import main
 from sentinel.expectations import Compensation, Expectation, Step
 from sentinel.registry.check import registry_report
 from sentinel.registry.settings import RegistrySettings
@@ -97,3 +100,19 @@ async def test_a_registry_that_does_not_answer_is_one_clear_line(
     assert len(lines) == 1
     assert lines[0].startswith(f"registry: cannot check writer schemas: {fake_registry.url}/")
     assert "cannot connect" in lines[0]
+
+
+def test_the_command_line_prints_the_report_and_fails_when_the_registry_is_unreachable(
+    fake_registry: FakeRegistry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shipped = Path(__file__).resolve().parents[2] / "expectations"
+    for name in ("SchemaV2_Ready", "UserServiceV2_Running"):
+        fake_registry.register(name, {"title": name})
+    args = ["check", "--schemas", str(shipped / "schemas"), str(shipped)]
+    assert main([*args[:1], "--registry", fake_registry.url, *args[1:]]) == 0
+    err = capsys.readouterr().err
+    assert "SchemaV2_Ready: writer schema subject 'SchemaV2_Ready' version 1" in err
+    assert "warning: MessagingService_Reconfigured: no writer schema" in err
+    fake_registry.stop()
+    assert main([*args[:1], "--registry", fake_registry.url, *args[1:]]) == 1
+    assert "registry: cannot check writer schemas" in capsys.readouterr().err

@@ -8,20 +8,14 @@ them back.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from typing import Any
 
 import orjson
-import pytest
 from confluent_kafka.schema_registry import (
     Schema,
     SchemaReference,
-    SchemaRegistryClient,
     header_schema_id_serializer,
-    record_subject_name_strategy,
 )
 from confluent_kafka.schema_registry.json_schema import JSONSerializer
-from confluent_kafka.serialization import MessageField, SerializationContext
 
 from sentinel.framing import IdKind, SchemaRef, Unframed, unframe
 from sentinel.registry.cache import Latest, SchemaCache, Unusable
@@ -29,8 +23,8 @@ from sentinel.registry.compiler import CompiledSchema
 from sentinel.registry.settings import RegistrySettings
 
 from .fake_registry import FakeRegistry
+from .producer import TOPIC, Producer
 
-TOPIC = "rollout.events"
 DEPLOYED = {
     "$schema": "http://json-schema.org/draft-07/schema#",
     "title": "Deployed",
@@ -57,34 +51,6 @@ DEPLOYED_V2 = {
         },
     },
 }
-
-
-class Producer:
-    """A confluent-kafka JSON producer's serializing half, against the fake registry."""
-
-    def __init__(self, registry: FakeRegistry) -> None:
-        self.client = SchemaRegistryClient({"url": registry.url})
-
-    def serializer(self, schema: dict[str, Any] | Schema, **conf: Any) -> JSONSerializer:
-        text = schema if isinstance(schema, Schema) else json.dumps(schema)
-        options = {"subject.name.strategy": record_subject_name_strategy, **conf}
-        serializer: JSONSerializer = JSONSerializer(text, self.client, conf=options)
-        return serializer
-
-    def frame(
-        self, serializer: JSONSerializer, value: dict[str, Any]
-    ) -> tuple[bytes, list[tuple[str, bytes]]]:
-        headers: list[tuple[str, str | bytes | None]] = []
-        framed = serializer(value, SerializationContext(TOPIC, MessageField.VALUE, headers))
-        assert framed is not None
-        return framed, [(name, raw) for name, raw in headers if isinstance(raw, bytes)]
-
-
-@pytest.fixture
-def producer(fake_registry: FakeRegistry) -> Iterator[Producer]:
-    made = Producer(fake_registry)
-    yield made
-    made.client.close()  # its httpx client: an open socket is a warning, an error here
 
 
 async def read_back(

@@ -11,12 +11,16 @@ from prometheus_client import CollectorRegistry
 
 from sentinel.app.metrics import Metrics
 from sentinel.app.observer import MetricsObserver
+from sentinel.app.registry_gate import NoGate, RegistryGate
 from sentinel.app.rules import RuleSet, load_rules
 from sentinel.app.watcher import LoopSettings, PartitionListener, Watcher, WatcherParts
 from sentinel.decoders import BusDecoder
 from sentinel.engine import Engine
 from sentinel.pipeline import Pipeline
 from sentinel.records import Partition, Record
+from sentinel.registry.cache import SchemaCache
+from sentinel.registry.settings import RegistrySettings
+from sentinel.registry.writers import RegistryWriters
 from sentinel.storage import StateStore
 from sentinel.store.memory import MemoryStore
 
@@ -37,11 +41,18 @@ class FakeSource:
         # Records that `fetch` gives before reading the logs: a batch fetched before a
         # rebalance, say.
         self.pending: list[Record] = []
+        self.paused: set[Partition] = set()
 
-    def append(self, partition: Partition, value: bytes, timestamp: float | None = None) -> Record:
+    def append(
+        self,
+        partition: Partition,
+        value: bytes,
+        timestamp: float | None = None,
+        headers: Sequence[tuple[str, bytes]] = (),
+    ) -> Record:
         """Produce: the record at the next offset of `partition`."""
         log = self.logs[partition]
-        record = Record(partition, len(log), value, timestamp=timestamp)
+        record = Record(partition, len(log), value, tuple(headers), timestamp=timestamp)
         log.append(record)
         return record
 
@@ -71,7 +82,7 @@ class FakeSource:
 
     async def fetch(self, max_records: int, timeout_s: float) -> list[Record]:
         records, self.pending = self.pending[:max_records], self.pending[max_records:]
-        for partition in sorted(self._assigned):
+        for partition in sorted(self._assigned - self.paused):
             log = self.logs[partition]
             start = self.positions[partition]
             taken = log[start : start + max_records - len(records)]
@@ -87,6 +98,12 @@ class FakeSource:
 
     async def seek(self, partition: Partition, offset: int) -> None:
         self.positions[partition] = offset
+
+    def pause(self, partitions: Iterable[Partition]) -> None:
+        self.paused.update(partitions)
+
+    def resume(self, partitions: Iterable[Partition]) -> None:
+        self.paused.difference_update(partitions)
 
     async def lags(self) -> dict[Partition, int | None]:
         return {p: len(self.logs[p]) - self.positions[p] for p in self._assigned}
@@ -123,6 +140,7 @@ def fake_watcher(
     source: FakeSource,
     clock: Clock,
     store: StateStore | None = None,
+    registry: RegistrySettings | None = None,
     **settings: Any,
 ) -> tuple[Watcher, Findings]:
     """The watcher as wiring builds it, but on `source`, `clock` and (by default) memory."""
@@ -130,7 +148,12 @@ def fake_watcher(
     metrics = Metrics(CollectorRegistry())
     observer = MetricsObserver(metrics, rules.known_types)
     engine = Engine(rules.expectations, rules.schemas, observer)
-    pipeline = Pipeline(engine, store or MemoryStore(), BusDecoder(), None, observer)
+    decoder = BusDecoder(registry=registry is not None)
+    pipeline = Pipeline(engine, store or MemoryStore(), decoder, None, observer)
+    gate: RegistryGate | NoGate = NoGate()
+    if registry is not None:
+        pipeline.writers = RegistryWriters(SchemaCache(registry), rules.known_types)
+        gate = RegistryGate(pipeline.writers, metrics)
     findings = Findings()
     watcher = Watcher(
         WatcherParts(
@@ -142,6 +165,7 @@ def fake_watcher(
             observer=observer,
             out=findings,
             http=NoHttp(),
+            registry=gate,
             wall_clock=clock,
         )
     )
