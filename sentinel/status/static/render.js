@@ -195,6 +195,11 @@ window.sentinelRender = (function () {
       case "rolled_back": return "rolled back in " + shortDuration((finding.duration_s || 0) * 1000);
       case "schema_violation":
         return (finding.event_type || "") + ": " + (finding.errors || []).join("; ");
+      case "schema_changed":
+        return (finding.event_type || "") + " now written with schema " + finding.schema_id
+          + ", was " + finding.previous_schema_id;
+      case "schema_not_found":
+        return (finding.event_type || "") + ": the registry has no schema " + finding.schema_id;
       default: return String(finding.reason || finding.event_type || "");
     }
   }
