@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from runtime.test_replicas import holding
 from runtime.watcher_support import MESSAGING, SCHEMA, SERVICE, Process, cloud_event, make_config
 
 from sentinel.app.peers import LOCAL_HEADER
@@ -67,8 +68,13 @@ async def test_either_replica_lists_every_rollout_and_names_the_one_that_stopped
         replicas.append(Process(config.source, tmp_path, name))
     processes += replicas
     first, second = replicas
-    await eventually(lambda: _ready(first, second), "both replicas assigned")
-    await asyncio.sleep(2)  # the group settles on its final assignment
+    every = {f"{topic}/{number}" for number in range(4)}
+
+    async def settled() -> bool:  # the group's final assignment: all four, split in two
+        mine, theirs = holding(first), holding(second)
+        return bool(mine) and bool(theirs) and not mine & theirs and mine | theirs == every
+
+    await eventually(settled, "both replicas holding their share of the partitions")
     for rollout in OPEN + DONE:
         await produce(topic, cloud_event("SchemaV2_Ready", rollout, f"{rollout}-1", **SCHEMA),
                       key=rollout.encode())  # fmt: skip
@@ -99,7 +105,3 @@ async def test_either_replica_lists_every_rollout_and_names_the_one_that_stopped
 
 def _keys(body: dict[str, Any]) -> list[str]:
     return [row["rollout"] for row in body["rollouts"]]
-
-
-async def _ready(*processes: Process) -> bool:
-    return all(process.log_has("partitions assigned") for process in processes)
