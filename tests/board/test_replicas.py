@@ -11,8 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runtime.test_replicas import holding
-from runtime.watcher_support import MESSAGING, SCHEMA, SERVICE, Process, cloud_event, make_config
+from runtime.watcher_support import (
+    MESSAGING,
+    SCHEMA,
+    SERVICE,
+    Process,
+    cloud_event,
+    holding,
+    make_config,
+)
 
 from sentinel.app.peers import LOCAL_HEADER
 from sentinel.kafka.broker import EmbeddedBroker
@@ -61,7 +68,7 @@ async def test_either_replica_lists_every_rollout_and_names_the_one_that_stopped
         folder.mkdir()
         config = make_config(
             folder, broker, topic, group_id=f"board-{topic}", state_path=folder / "state.db",
-            window="1h", state_mode="changelog",
+            window="1h", state_mode="changelog", session_timeout="3s",
             kafka_extra="  input_keyed_by_rollout: true\n  replication_factor: 1\n",
             http=f"  listen: 127.0.0.1:{port}\n  peers: [{peers}]\n",
         )  # fmt: skip

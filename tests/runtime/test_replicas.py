@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import json
 import signal
 import time
 from pathlib import Path
@@ -16,7 +15,16 @@ import pytest
 
 from sentinel.kafka.broker import EmbeddedBroker
 
-from .watcher_support import MESSAGING, SCHEMA, SERVICE, Process, cloud_event, make_config, wait_for
+from .watcher_support import (
+    MESSAGING,
+    SCHEMA,
+    SERVICE,
+    Process,
+    cloud_event,
+    holding,
+    make_config,
+    wait_for,
+)
 
 pytestmark = pytest.mark.broker
 
@@ -30,22 +38,10 @@ def replica_config(directory: Path, broker: EmbeddedBroker, topic: str, name: st
     folder.mkdir()
     config = make_config(
         folder, broker, topic, group_id=f"replicas-{topic}", state_path=folder / "state.db",
-        window=f"{WINDOW_S}s", state_mode="changelog",
+        window=f"{WINDOW_S}s", state_mode="changelog", session_timeout="3s",
         kafka_extra="  input_keyed_by_rollout: true\n  replication_factor: 1\n",
     )  # fmt: skip
     return config.source
-
-
-def holding(process: Process) -> set[str]:
-    """The partitions the process holds now, as its log says (the last rebalance's word)."""
-    held: set[str] = set()
-    for line in process.err.read_text().splitlines():
-        entry = json.loads(line) if line.startswith("{") else {}
-        if entry.get("message") == "partitions assigned":
-            held = set(entry["partitions"])
-        elif entry.get("message") == "partitions revoked":
-            held = set()
-    return held
 
 
 async def start_pair(
@@ -60,7 +56,7 @@ async def start_pair(
         mine, theirs = holding(first), holding(second)
         return bool(mine) and bool(theirs) and not mine & theirs and mine | theirs == every
 
-    await wait_for(settled, 40, "both replicas holding their share of the partitions")
+    await wait_for(settled, 60, "both replicas holding their share of the partitions")
     return first, second
 
 
