@@ -1,4 +1,5 @@
-"""Replay throughput (envelope + schemas + engine) and memory per open rollout (issue 2)."""
+"""Replay throughput (envelope + schemas + engine) and memory per open rollout (issue 2), also
+once it has stalled and keeps its finding (issue 12)."""
 
 from __future__ import annotations
 
@@ -92,13 +93,23 @@ def main() -> dict[str, float]:
         pass
     gc.collect()
     after, peak = tracemalloc.get_traced_memory()
+    # Then each stalls: its stall finding is kept in it, for its page and the history.
+    stalls = sum(1 for _ in replay_lines([], engine, read_at=time.time, until=T0 + 11 * 60))
+    gc.collect()
+    stalled = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     per_rollout = (after - before) / 100_000
+    per_stalled = (stalled - before) / stalls
     print(
         f"memory: {per_rollout:,.0f} bytes per open rollout (100,000 open, incl. its deadline and "
-        f"event id); peak {(peak - before) / 2**20:,.1f} MiB"
+        f"event id); peak {(peak - before) / 2**20:,.1f} MiB; {per_stalled:,.0f} bytes once it "
+        "has stalled (with its finding)"
     )
-    return {"replay_events_per_s": rate, "bytes_per_open_rollout": per_rollout}
+    return {
+        "replay_events_per_s": rate,
+        "bytes_per_open_rollout": per_rollout,
+        "bytes_per_stalled_rollout": per_stalled,
+    }
 
 
 if __name__ == "__main__":

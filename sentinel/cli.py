@@ -1,7 +1,8 @@
 """The `sentinel` command line (contract section 6): parse arguments, load files, call in.
 
 Every user mistake ends as one clear message on standard error and an exit code; never a
-traceback. Exit codes: replay 0 clean / 1 problems / 2 bad usage or files; check 0 / 1 / 2.
+traceback. Exit codes: replay 0 clean / 1 problems / 2 bad usage or files; check 0 / 1 / 2;
+report 0 written / 2 bad usage or files.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, NoReturn
+from typing import IO, Any, NoReturn
 
 from sentinel import __version__
+from sentinel.app.logfile import open_log
 from sentinel.engine import Engine
 from sentinel.errors import ExpectationFileError, SchemaDirError, SentinelError, UsageError
 from sentinel.expectation_loader import LoadedExpectations, load_expectations
@@ -80,8 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--for", dest="duration", type=float, metavar="SECONDS", help="stop after this long"
     )
     from sentinel.learning import command as learn_command  # noqa: PLC0415 (only when parsing)
+    from sentinel.status.command import add_report_arguments  # noqa: PLC0415 (only when parsing)
 
     learn_command.add_parser(commands)
+    report = commands.add_parser(
+        "report", help="the audit report of a period: from the history, or from an event log"
+    )
+    add_report_arguments(report)
     return parser
 
 
@@ -134,9 +141,22 @@ def _dispatch(args: argparse.Namespace) -> int:
         from sentinel.learning.command import run as run_learn  # noqa: PLC0415 (heavy imports)
 
         return run_learn(args)
+    if args.command == "report":
+        from sentinel.status.command import run_report  # noqa: PLC0415 (heavy imports)
+
+        return run_report(args, read_history)
     from sentinel.demo import run_demo  # noqa: PLC0415 (heavy imports)
 
     return run_demo(speed=args.speed, duration_s=args.duration)
+
+
+def read_history(path: Path) -> Iterator[dict[str, Any]]:
+    """The full rollouts of a state file's history (`sentinel report --state`)."""
+    from sentinel.status.api import full  # noqa: PLC0415 (only for a report)
+    from sentinel.store.history_table import read_file  # noqa: PLC0415 (only for a report)
+
+    for entry in read_file(path):
+        yield full(entry.view, entry.findings)
 
 
 def _check(paths: Sequence[str], schemas_dir: str | None, registry_url: str | None) -> int:
@@ -196,7 +216,7 @@ def _replay(args: argparse.Namespace) -> int:
     # A file is read in batches; standard input line by line, so that each finding comes
     # out as soon as its line is in (the log may still be being written).
     batch = 1 if args.log == "-" else REPLAY_BATCH
-    with _open_log(args.log) as log, _writers(args.registry, engine) as writers:
+    with open_log(args.log, "replay") as log, _writers(args.registry, engine) as writers:
         findings = replay_lines(
             log, engine, read_at=time.time, until=until, batch=batch, writers=writers
         )
@@ -237,17 +257,3 @@ def _write(findings: Iterator[Finding], engine: Engine, fmt: str, out: IO[str]) 
         out.write(timeline.render(views, engine.clock))
     out.flush()
     return problems
-
-
-@contextmanager
-def _open_log(name: str) -> Iterator[IO[bytes]]:
-    """The log file as binary lines; `-` is standard input. A missing file is a usage error."""
-    if name == "-":
-        yield sys.stdin.buffer
-        return
-    try:
-        handle = Path(name).open("rb")  # noqa: SIM115 (closed below)
-    except OSError as error:
-        raise UsageError(f"cannot read {name}: {error.strerror}") from None
-    with handle:
-        yield handle

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -12,6 +12,7 @@ import yaml
 from sentinel.alerting.config import AlertingSettings, parse_alerting
 from sentinel.configkit import Section, existing_path, resolve_path
 from sentinel.errors import ConfigError
+from sentinel.history import DEFAULT_HISTORY_RETENTION_S
 from sentinel.kafka.settings import KafkaSettings, parse_kafka
 from sentinel.registry.settings import RegistrySettings, parse_registry
 
@@ -23,11 +24,24 @@ _LISTEN = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:\[\]]+)):(?P<po
 
 
 @dataclass(frozen=True)
+class BasicAuth:
+    """The one user of the board and the rollout API (contract section 11)."""
+
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class HttpSettings:
-    """Where /metrics, /healthz and /readyz are served."""
+    """Where /metrics, /healthz, /readyz, the status board and the rollout API are served."""
 
     host: str = "127.0.0.1"
     port: int = 9464
+    # `host:port` names, each resolving to one or more replicas (a headless Service): the
+    # board and the API ask every address but this replica's own.
+    peers: tuple[str, ...] = ()
+    peer_timeout: float = 2.0
+    basic_auth: BasicAuth | None = None
 
     @property
     def listen(self) -> str:
@@ -60,6 +74,13 @@ class StateSettings:
 
 
 @dataclass(frozen=True)
+class HistorySettings:
+    """How long closed rollouts are kept, in full, for the API and `sentinel report`."""
+
+    retention: float = DEFAULT_HISTORY_RETENTION_S
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything `sentinel run` needs, with paths made absolute."""
 
@@ -73,6 +94,7 @@ class Config:
     registry: RegistrySettings | None
     state: StateSettings
     source: Path  # the config file itself
+    history: HistorySettings = field(default_factory=HistorySettings)
 
 
 def load_config(path: Path | str) -> Config:
@@ -107,7 +129,8 @@ def _config(top: Section, source: Path) -> Config:
     base = source.parent
     raw_expectations = top.string("expectations", None)
     raw_schemas = top.string("schemas", None)
-    sections = {name: top.section(name) for name in ("kafka", "http", "log", "watch", "state")}
+    names = ("kafka", "http", "log", "watch", "state", "history")
+    sections = {name: top.section(name) for name in names}
     alerting = top.section("alerting")
     registry = top.section("registry")
     # Unknown keys first: a misspelt `kafak:` must not be reported as a missing `kafka.topics`.
@@ -130,16 +153,57 @@ def _config(top: Section, source: Path) -> Config:
         registry=parse_registry(registry, base) if top.has("registry") else None,
         state=_state(sections["state"], base),
         source=source,
+        history=_history(sections["history"]),
     )
 
 
 def _http(http: Section) -> HttpSettings:
     listen = http.string("listen", "127.0.0.1:9464")
+    peers = http.str_list("peers", ())
+    peer_timeout = http.duration("peer_timeout", 2.0)
+    auth = _basic_auth(http.section("basic_auth")) if http.has("basic_auth") else None
     http.done()
-    match = _LISTEN.fullmatch(listen.strip())
+    host, port = _address(http, "listen", listen, "127.0.0.1:9464")
+    for peer in peers:
+        _address(http, "peers", peer, "sentinel-peers.monitoring.svc:9464")
+    return HttpSettings(
+        host=host,
+        port=port,
+        peers=tuple(peer.strip() for peer in peers),
+        peer_timeout=peer_timeout,
+        basic_auth=auth,
+    )
+
+
+def _address(section: Section, key: str, text: str, example: str) -> tuple[str, int]:
+    match = _LISTEN.fullmatch(text.strip())
     if match is None or int(match["port"]) > 65535:
-        raise http.fail("listen", f"must be host:port such as 127.0.0.1:9464, not {listen!r}")
-    return HttpSettings(host=match["v6"] or match["host"], port=int(match["port"]))
+        raise section.fail(key, f"must be host:port such as {example}, not {text!r}")
+    return match["v6"] or match["host"], int(match["port"])
+
+
+def _basic_auth(auth: Section) -> BasicAuth:
+    username = auth.string("username", None)
+    password = auth.secret("password")
+    # Unknown keys first: a misspelt `pasword:` must not be reported as a missing password.
+    auth.done()
+    if username is None:
+        raise auth.fail("username", "is required")
+    if password is None:
+        raise auth.fail("password", "is required (or password_env: VARIABLE_NAME)")
+    if not username or ":" in username:
+        raise auth.fail("username", "must be a name without a colon (basic auth splits there)")
+    if not password:
+        raise auth.fail("password", "must not be empty")
+    return BasicAuth(username, password)
+
+
+def _history(history: Section) -> HistorySettings:
+    settings = HistorySettings(
+        retention=history.duration("retention", DEFAULT_HISTORY_RETENTION_S),
+    )
+    history.done()
+    return settings
 
 
 def _log(log: Section) -> LogSettings:

@@ -75,6 +75,9 @@ def scaled(rules: Rules, speed: float) -> Rules:
 
 async def _demo(speed: float, duration_s: float | None) -> int:
     expectations = shipped_expectations()
+    listen = f"127.0.0.1:{_free_port(9464)}"
+    # First of all: the one thing a newcomer needs, before the broker's start takes seconds.
+    print(f"rollout-sentinel demo: open the status board at http://{listen}/", flush=True)
     workdir = Path(tempfile.mkdtemp(prefix="sentinel-demo-"))
     broker = EmbeddedBroker(log_path=workdir / "broker.log")
     await broker.start_async()
@@ -82,7 +85,6 @@ async def _demo(speed: float, duration_s: float | None) -> int:
     try:
         await registry.start()
         await broker.create_topics([TOPIC], partitions=3)
-        listen = f"127.0.0.1:{_free_port(9464)}"
         config_path = workdir / "config.yaml"
         config_path.write_text(
             f"expectations: {expectations}\n"
@@ -180,7 +182,8 @@ def slack_section() -> str:
 
 def _banner(listen: str, expectations: Path, speed: float) -> None:
     print(
-        f"rollout-sentinel demo: embedded broker, topic {TOPIC}, expectations from {expectations}\n"
+        f"  embedded broker, topic {TOPIC}, expectations from {expectations}\n"
+        f"  board: http://{listen}/   API: http://{listen}/api/v1/rollouts\n"
         f"  metrics: http://{listen}/metrics   ready: http://{listen}/readyz\n"
         f"  windows run {speed:g}x faster (minutes become seconds); Ctrl-C stops everything\n"
         "  a schema registry too: every record names the schema its producer wrote it with\n"

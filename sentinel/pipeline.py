@@ -7,11 +7,11 @@ Kafka: the watcher's async shell fetches, and commits what `process` says it may
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Container, Sequence
+from collections.abc import Callable, Collection, Container, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from sentinel.engine import Engine
+from sentinel.engine import Engine, EngineChanges
 from sentinel.envelope import Envelope, Malformed, Skipped
 from sentinel.findings import Finding
 from sentinel.records import Partition, Record
@@ -60,10 +60,17 @@ class Alerts(Protocol):
 
 
 class PipelineObserver(Protocol):
-    """Told once per kept batch; metrics implement it."""
+    """Told once per kept batch; metrics and the status board's live feed implement it."""
 
-    def batch_kept(self, records: int, findings: Sequence[Finding], skews: Sequence[float]) -> None:
-        """`skews`: broker timestamp minus event time, for each timed record that has both."""
+    def batch_kept(
+        self,
+        records: int,
+        findings: Sequence[Finding],
+        skews: Sequence[float],
+        changed: Collection[tuple[str, str]],
+    ) -> None:
+        """`skews`: broker timestamp minus event time, for each timed record that has both;
+        `changed`: the (expectation, key) of every rollout the batch changed or forgot."""
         ...
 
 
@@ -120,7 +127,13 @@ class Kept:
 
 
 class _NullObserver:
-    def batch_kept(self, records: int, findings: Sequence[Finding], skews: Sequence[float]) -> None:
+    def batch_kept(
+        self,
+        records: int,
+        findings: Sequence[Finding],
+        skews: Sequence[float],
+        changed: Collection[tuple[str, str]],
+    ) -> None:
         pass
 
 
@@ -167,7 +180,10 @@ class Pipeline:
            stream has not reached (unless held); in replay it is where the stream is already.
         4. Keep, in one store transaction: the findings not emitted before (with `extra`, the
            shell's own, such as bus silence), the alerts they cause (outbox), the engine's
-           changes and the next offset of each partition. A failure keeps none of it.
+           changes (with each new finding added to the rollout it names, while that rollout
+           is open or closes in this batch), the rollouts that closed (their last view and
+           findings, to the history) and the next offset of each partition. A failure keeps
+           none of it.
         5. Return the new findings and the offsets. The caller then writes the findings,
            waits for `store.flush()` and only then commits the offsets to Kafka: a crash at
            any point reads records again, and the kept finding ids make that say nothing twice.
@@ -227,9 +243,10 @@ class Pipeline:
                 if fresh:
                     self.alerts.accept(fresh, engine.view, clock.now)
                 self.alerts.flush_due(clock.now)
-            batch.write(engine.take_changes(), fresh, taken)
+            changes = _with_findings(engine.take_changes(), engine.rollouts, fresh)
+            batch.write(changes, fresh, taken, engine.view)
         positions.update(taken)
-        self.observer.batch_kept(len(records), fresh, skews)
+        self.observer.batch_kept(len(records), fresh, skews, changes.rollouts.keys())
         return Kept(fresh, taken, waiting, needs)
 
     def restore(self, partitions: Collection[Partition] | None = None) -> StoredState:
@@ -254,3 +271,23 @@ class Pipeline:
             self.positions.pop(partition, None)
         self.positions.update(state.offsets)
         return state
+
+
+def _with_findings(
+    changes: EngineChanges,
+    rollouts: Mapping[str, Mapping[str, RolloutState]],
+    fresh: Sequence[Finding],
+) -> EngineChanges:
+    """Each new finding kept with the rollout it names too, for its page and the history: a
+    rollout the engine holds that is open or closes in this batch (late events of a closed
+    rollout leave it as it closed). Only what is emitted, so a restart adds nothing twice."""
+    touched: dict[tuple[str, str], RolloutState | None] = {}
+    for finding in fresh:
+        if finding.expectation is None or finding.rollout is None:
+            continue
+        identity = (finding.expectation, finding.rollout)
+        rollout = rollouts.get(finding.expectation, {}).get(finding.rollout)
+        if rollout is not None and (rollout.closed_at is None or identity in changes.rollouts):
+            rollout.findings = (*rollout.findings, finding)
+            touched[identity] = rollout
+    return replace(changes, rollouts={**changes.rollouts, **touched}) if touched else changes

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sentinel.expectations import Compensation, Expectation, Step
+from sentinel.findings import Finding
 from sentinel.records import Partition
 from sentinel.views import Phase, RolloutView, StepState, StepStatus
 
@@ -31,6 +32,9 @@ class RolloutState:
     feeds: tuple[Partition, ...]
     # Per seen step, the event that was counted: (event id, source), for the audit trail.
     counted: dict[str, tuple[str | None, str | None]]
+    # The findings emitted about it, in order (added by the pipeline): its page and the
+    # history show them. A tuple, shared while empty: most rollouts never have a finding.
+    findings: tuple[Finding, ...]
 
     def __init__(
         self,
@@ -47,6 +51,7 @@ class RolloutState:
         closed_at: float | None = None,
         feeds: tuple[Partition, ...] = (),
         counted: dict[str, tuple[str | None, str | None]] | None = None,
+        findings: tuple[Finding, ...] = (),
     ) -> None:
         self.expectation = expectation
         self.key = key
@@ -61,6 +66,7 @@ class RolloutState:
         self.closed_at = closed_at
         self.feeds = feeds
         self.counted = {} if counted is None else counted
+        self.findings = findings
 
     @property
     def home(self) -> Partition | None:

@@ -41,16 +41,7 @@ class SchemaRegistry:
         validator = self._validators.get(event_type)
         if validator is None:
             return None
-        if validator.is_valid(data):
-            return []
-        messages = []
-        for error in validator.iter_errors(data):
-            where = "/" + "/".join(str(part) for part in error.instance_path)
-            messages.append(f"{where}: {error.message}")
-            if len(messages) == MAX_ERRORS:
-                messages.append("(further errors not shown)")
-                break
-        return messages
+        return validation_errors(validator, data)
 
     @classmethod
     def load(cls, directory: str | Path) -> SchemaRegistry:
@@ -82,6 +73,21 @@ class SchemaRegistry:
         if problems:
             raise SchemaDirError(problems)
         return cls(validators, root)
+
+
+def validation_errors(validator: Any, data: Any) -> list[str]:
+    """A jsonschema-rs validator's messages about `data`, each prefixed with the JSON pointer
+    of the offending value, at most MAX_ERRORS of them ([] when valid)."""
+    if validator.is_valid(data):
+        return []
+    messages = []
+    for error in validator.iter_errors(data):
+        where = "/" + "/".join(str(part) for part in error.instance_path)
+        messages.append(f"{where}: {error.message}")
+        if len(messages) == MAX_ERRORS:
+            messages.append("(further errors not shown)")
+            break
+    return messages
 
 
 def _read_document(path: Path) -> Any:

@@ -8,7 +8,7 @@ no-ops where they mean nothing, so no caller asks which store it has.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -16,6 +16,7 @@ from typing import Protocol
 from sentinel.engine import EngineChanges
 from sentinel.errors import StoreError
 from sentinel.findings import Finding
+from sentinel.history import ClosedRollout, ViewOf
 from sentinel.outbox import Outbox
 from sentinel.records import Partition
 from sentinel.rollout import RolloutState
@@ -48,8 +49,14 @@ class Batch(Protocol):
         changes: EngineChanges,
         findings: Sequence[Finding],
         offsets: Mapping[Partition, int],
+        view: ViewOf | None = None,
     ) -> None:
-        """The engine's changes, the findings as emitted, the next offset per partition."""
+        """The engine's changes, the findings as emitted, the next offset per partition.
+
+        With `view` (a rollout's view as of now), the rollouts that closed in the batch go to
+        the history (`sentinel.history.closed_in`); history older than its retention on the
+        changes' clock is forgotten.
+        """
         ...
 
 
@@ -72,6 +79,18 @@ class StateStore(Protocol):
 
     def outbox(self) -> Outbox:
         """The alert outbox, whose writes inside `transaction()` are part of the batch."""
+        ...
+
+    def history(self, expectation: str | None = None) -> Iterable[ClosedRollout]:
+        """The closed rollouts of the history (of one expectation), newest opened first."""
+        ...
+
+    def closed_rollout(self, expectation: str, key: str) -> ClosedRollout | None:
+        """One rollout of the history, or None."""
+        ...
+
+    async def refresh_history(self) -> None:
+        """Bring in what other replicas closed since the last call (changelog mode)."""
         ...
 
     async def start(self) -> None:
@@ -101,7 +120,32 @@ class StateStore(Protocol):
         ...
 
 
-class NullStore:
+class LocalStore:
+    """A store with nothing to connect, hand over, send or read from elsewhere (everything is
+    in this process): the Kafka-facing half of the lifecycle, as no-ops. Only the changelog
+    store has work to do when partitions move, before offsets are committed, or when the
+    history is read."""
+
+    async def start(self) -> None:
+        pass
+
+    async def assign(self, partitions: Collection[Partition]) -> None:
+        pass
+
+    async def revoke(self, partitions: Collection[Partition]) -> None:
+        pass
+
+    async def flush(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    async def refresh_history(self) -> None:
+        pass
+
+
+class NullStore(LocalStore):
     """Keeps nothing: for `sentinel replay`, which reads a whole log and resumes nothing.
 
     The engine never raises one finding twice within a run, so every finding is fresh.
@@ -120,20 +164,11 @@ class NullStore:
     def outbox(self) -> Outbox:
         raise StoreError("alerts need a state store: a replay keeps nothing")
 
-    async def start(self) -> None:
-        pass
+    def history(self, expectation: str | None = None) -> Iterable[ClosedRollout]:
+        return ()
 
-    async def assign(self, partitions: Collection[Partition]) -> None:
-        pass
-
-    async def revoke(self, partitions: Collection[Partition]) -> None:
-        pass
-
-    async def flush(self) -> None:
-        pass
-
-    async def stop(self) -> None:
-        pass
+    def closed_rollout(self, expectation: str, key: str) -> ClosedRollout | None:
+        return None
 
     def close(self) -> None:
         pass
@@ -148,5 +183,6 @@ class _NullBatch:
         changes: EngineChanges,
         findings: Sequence[Finding],
         offsets: Mapping[Partition, int],
+        view: ViewOf | None = None,
     ) -> None:
         pass

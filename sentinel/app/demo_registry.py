@@ -13,6 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
+from sentinel.app.http import serve
+
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 
 
@@ -53,13 +55,7 @@ class DemoRegistry:
         app.router.add_get("/schemas/ids/{id}/versions", self._where)
         app.router.add_get("/subjects", self._subject_names)
         app.router.add_get("/subjects/{subject}/versions/{version}", self._version)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        if server is not None and server.sockets:  # type: ignore[attr-defined]
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self._runner, self.port = await serve(app, "127.0.0.1", 0)
 
     async def stop(self) -> None:
         if self._runner is not None:

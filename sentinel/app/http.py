@@ -1,4 +1,5 @@
-"""The sentinel's HTTP face: /metrics for Prometheus, /healthz and /readyz for Kubernetes."""
+"""The sentinel's HTTP face: /metrics for Prometheus, /healthz and /readyz for Kubernetes; the
+status board and the rollout API are mounted on the same app (sentinel.app.api)."""
 
 from __future__ import annotations
 
@@ -28,14 +29,7 @@ class HttpServer:
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        if self.port == 0:  # tests ask for any free port: tell them which
-            server = site._server
-            if server is not None and server.sockets:  # type: ignore[attr-defined]
-                self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self._runner, self.port = await serve(self.app, self.host, self.port)
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -59,3 +53,15 @@ class HttpServer:
 
 def _not_yet() -> tuple[bool, dict[str, Any]]:
     return False, {"loop": False}
+
+
+async def serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Serve `app` on host:port; the port it got (port 0 asks for any free one: tests, demo)."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    server = site._server
+    if port == 0 and server is not None and server.sockets:  # type: ignore[attr-defined]
+        port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+    return runner, port

@@ -3,7 +3,7 @@ names: the one place that knows both the observer protocols and the metric famil
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from prometheus_client import Counter, Gauge
 
@@ -12,6 +12,7 @@ from sentinel.app.histograms import Series
 from sentinel.app.metrics import OTHER_TYPE, Metrics
 from sentinel.engine import Engine
 from sentinel.findings import Finding
+from sentinel.pipeline import PipelineObserver
 
 
 class MetricsObserver:
@@ -70,7 +71,13 @@ class MetricsObserver:
             )
         child.observe(wait_s)
 
-    def batch_kept(self, records: int, findings: Sequence[Finding], skews: Sequence[float]) -> None:
+    def batch_kept(
+        self,
+        records: int,
+        findings: Sequence[Finding],
+        skews: Sequence[float],
+        changed: Collection[tuple[str, str]],
+    ) -> None:
         self._flush_events()
         for expectation, change in self._opened.items():
             if change:
@@ -131,3 +138,20 @@ class MetricsObserver:
         self._open.clear()
         for name, count in counts.items():
             self.metrics.rollouts_open.labels(name).set(count)
+
+
+class PipelineObservers:
+    """Several pipeline observers (metrics, the board's live feed), told in turn."""
+
+    def __init__(self, *observers: PipelineObserver) -> None:
+        self._observers = observers
+
+    def batch_kept(
+        self,
+        records: int,
+        findings: Sequence[Finding],
+        skews: Sequence[float],
+        changed: Collection[tuple[str, str]],
+    ) -> None:
+        for observer in self._observers:
+            observer.batch_kept(records, findings, skews, changed)

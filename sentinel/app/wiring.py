@@ -19,17 +19,21 @@ from aiokafka.errors import KafkaConnectionError
 from prometheus_client import CollectorRegistry
 
 from sentinel.alerting.alerter import Alerter
+from sentinel.app.api import mount
+from sentinel.app.cluster import Cluster
+from sentinel.app.feed import LiveFeed
 from sentinel.app.http import HttpServer
+from sentinel.app.local import Replica
 from sentinel.app.logs import configure_logging
 from sentinel.app.metrics import Metrics
-from sentinel.app.observer import MetricsObserver
+from sentinel.app.observer import MetricsObserver, PipelineObservers
+from sentinel.app.peers import Peers
 from sentinel.app.registry_gate import NoGate, RegistryGate
 from sentinel.app.rules import Rules, RuleSet, load_rules
 from sentinel.app.watcher import LineSink, LoopSettings, NoUpstream, Upstream, Watcher, WatcherParts
 from sentinel.config import Config, load_config
 from sentinel.decoders import BusDecoder
 from sentinel.engine import Engine
-from sentinel.errors import ExpectationFileError, SchemaDirError, SentinelError
 from sentinel.kafka.client import client_kwargs, topic_partitions
 from sentinel.kafka.repartition import CopyDecoder, Repartitioner, route
 from sentinel.kafka.source import KafkaSource
@@ -43,34 +47,21 @@ from sentinel.store.sqlite import SqliteStore
 
 log = logging.getLogger("sentinel.wiring")
 
-EXIT_OK, EXIT_UNREACHABLE, EXIT_CONFIG = 0, 1, 2
+EXIT_UNREACHABLE = 1
 
 
 def run_from_config(path: Path) -> int:
-    """The `sentinel run --config FILE` command: exit 0 after a clean stop, 2 on bad files."""
-    try:
-        config = load_config(path)
-    except SentinelError as error:
-        print(f"sentinel: {error}", file=sys.stderr)
-        return EXIT_CONFIG
+    """The `sentinel run --config FILE` command: exit 0 after a clean stop, 1 when Kafka
+    cannot be reached; a SentinelError (a bad file) goes to the command line's one message."""
+    config = load_config(path)
     configure_logging(config.log.level)
-    try:
-        watcher = build_watcher(config)
-    except (ExpectationFileError, SchemaDirError) as error:
-        print(error, file=sys.stderr)
-        return EXIT_CONFIG
-    except SentinelError as error:
-        print(f"sentinel: {error}", file=sys.stderr)
-        return EXIT_CONFIG
+    watcher = build_watcher(config)
     try:
         return asyncio.run(watcher.run())
     except KafkaConnectionError as error:
         servers = ",".join(config.kafka.bootstrap_servers)
         print(f"sentinel: cannot reach Kafka at {servers}: {error}", file=sys.stderr)
         return EXIT_UNREACHABLE
-    except SentinelError as error:  # e.g. an internal topic that cannot be created
-        print(f"sentinel: {error}", file=sys.stderr)
-        return EXIT_CONFIG
 
 
 def build_watcher(
@@ -95,13 +86,20 @@ def build_watcher(
     alerter = None
     if config.alerting is not None:
         alerter = Alerter(config.alerting, store.outbox(), observer)
-    pipeline = Pipeline(engine, store, decoder, alerter, observer, route=copy_route)
+    feed = LiveFeed(engine)
+    observers = PipelineObservers(observer, feed)
+    pipeline = Pipeline(engine, store, decoder, alerter, observers, route=copy_route)
     gate: RegistryGate | NoGate = NoGate()
     if config.registry is not None:
         writers = RegistryWriters(SchemaCache(config.registry), rules.known_types)
         pipeline.writers = writers
         gate = RegistryGate(writers, metrics)
     http = HttpServer(config.http.host, config.http.port, metrics.registry)
+    peers = Peers(
+        config.http.peers, lambda: http.port, config.http.peer_timeout, config.http.basic_auth
+    )
+    cluster = Cluster(Replica(engine, store, feed, wall_clock), peers)
+    mount(http.app, cluster, feed, config.http.basic_auth)
     watcher = Watcher(
         WatcherParts(
             settings=LoopSettings(
@@ -164,15 +162,15 @@ def open_store(config: Config, topics: Sequence[str]) -> StateStore:
             return topic_partitions(kafka, topics)
 
         return ChangelogStore(
-            SqliteStore(path),
+            SqliteStore(path, config.history.retention),
             kafka.group_id,
             client_kwargs(kafka),
             kafka.replication_factor,
             partitions,
         )
     if settings.path is None:
-        return MemoryStore()
-    return SqliteStore(settings.path)
+        return MemoryStore(config.history.retention)
+    return SqliteStore(settings.path, config.history.retention)
 
 
 async def _known(counts: dict[str, int]) -> dict[str, int]:

@@ -12,11 +12,10 @@ import argparse
 import asyncio
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from sentinel.app.logfile import open_log
 from sentinel.decoders import BusDecoder
 from sentinel.durations import parse_duration
 from sentinel.errors import SentinelError, UsageError
@@ -74,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if args.config is not None:
         _read_kafka(args, learner)
     else:
-        with _open_log(args.log) as log:
+        with open_log(args.log, "learn") as log:
             learner.feed(read_lines(log))
     result = learner.finish()
     for line in summary(result):
@@ -172,17 +171,3 @@ def _ours(path: Path) -> bool:
             return handle.read(len(_OURS)) == _OURS
     except OSError:
         return False
-
-
-@contextmanager
-def _open_log(name: str) -> Iterator[IO[bytes]]:
-    """The log as binary lines; `-` is standard input. A missing file is a usage error."""
-    if name == "-":
-        yield sys.stdin.buffer
-        return
-    try:
-        handle = Path(name).open("rb")  # noqa: SIM115 (closed below)
-    except OSError as error:
-        raise UsageError(f"learn: cannot read {name}: {error.strerror}") from None
-    with handle:
-        yield handle

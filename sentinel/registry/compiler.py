@@ -17,7 +17,7 @@ import orjson
 from sentinel.framing import SchemaRef
 from sentinel.registry.client import RegisteredSchema
 from sentinel.registry.errors import InvalidSchema, UnsupportedSchemaType
-from sentinel.schemas import MAX_ERRORS
+from sentinel.schemas import validation_errors
 
 _NOT_DECLARED: Any = object()
 # Where jsonschema-rs resolves a relative `$ref` when the schema has no `$id`.
@@ -43,17 +43,7 @@ class CompiledSchema:
 
     def check(self, data: Any) -> list[str]:
         """The validator's messages, as `SchemaRegistry.check` words them ([] = valid)."""
-        validator = self._validator
-        if validator.is_valid(data):
-            return []
-        messages = []
-        for error in validator.iter_errors(data):
-            where = "/" + "/".join(str(part) for part in error.instance_path)
-            messages.append(f"{where}: {error.message}")
-            if len(messages) == MAX_ERRORS:
-                messages.append("(further errors not shown)")
-                break
-        return messages
+        return validation_errors(self._validator, data)
 
     def __repr__(self) -> str:
         return f"CompiledSchema({self.ref}, subject={self.subject!r}, version={self.version!r})"

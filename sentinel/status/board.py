@@ -1,6 +1,7 @@
 """The status board (`GET /`): every open rollout grouped by expectation, problems first, and
-the recent findings. Server-rendered HTML that reads without script; `board.js` then keeps
-it live from `/api/v1/stream`. Purely computational."""
+the recent findings; or, with `phase=closed`, the newest closed rollouts of the history.
+Server-rendered HTML that reads without script; `board.js` then keeps it live from
+`/api/v1/stream`. Purely computational."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sentinel.expectations import Expectation
+from sentinel.status.api import OPEN_PHASES
 from sentinel.status.filters import owners
 from sentinel.status.markup import (
     badge,
@@ -21,6 +23,9 @@ from sentinel.status.markup import (
 from sentinel.status.words import PROBLEMS, epoch, short_duration
 
 RECENT_ON_BOARD = 50
+# The closed view shows the newest of the history, not all of it: the API pages the rest.
+CLOSED_ON_BOARD = 200
+VIEWS = ("open", "closed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,20 +36,28 @@ class BoardFilters:
     owner: str | None = None
     problem: bool = False
     search: str | None = None  # part of a rollout key
+    phase: str = "open"  # which rollouts: open ones, or the closed ones of the history
 
     @classmethod
     def from_query(cls, params: Mapping[str, str]) -> BoardFilters:
         """From the board's query string; it is a page for people, so nothing here is an error."""
+        phase = params.get("phase", "open")
         return cls(
             expectation=params.get("expectation") or None,
             owner=params.get("owner") or None,
             problem=params.get("problem", "").lower() in ("true", "1", "on"),
             search=params.get("q", "").strip() or None,
+            phase=phase if phase in VIEWS else "open",
         )
+
+    @property
+    def closed(self) -> bool:
+        return self.phase == "closed"
 
     def admits(self, summary: Mapping[str, Any]) -> bool:
         return (
-            (self.expectation is None or summary["expectation"] == self.expectation)
+            (summary["phase"] in OPEN_PHASES) != self.closed
+            and (self.expectation is None or summary["expectation"] == self.expectation)
             and (self.owner is None or self.owner in owners(summary))
             and (not self.problem or bool(summary["problems"]))
             and (self.search is None or self.search.lower() in summary["rollout"].lower())
@@ -59,16 +72,17 @@ def render_board(
     filters: BoardFilters,
     partial: Sequence[str] = (),
 ) -> str:
-    """The board: `summaries` are open rollouts (API summaries), `recent_findings` contract
-    finding objects newest first; `clock` is the sentinel's clock (epoch seconds); `partial`
-    names the peers that did not answer (their rollouts are missing, and the page says so)."""
+    """The board: `summaries` are API summaries (those of the view that `filters.phase`
+    chooses are shown), `recent_findings` contract finding objects newest first; `clock` is the
+    sentinel's clock (epoch seconds); `partial` names the peers that did not answer (their
+    rollouts are missing, and the page says so)."""
     shown = [summary for summary in summaries if filters.admits(summary)]
     problems = [summary for summary in shown if summary["problems"]]
     body = [
         _partial(partial),
         _filter_form(expectations, filters),
-        _attention(problems, clock, len(shown)),
-        '<div class="groups" id="groups">',
+        _closed_heading(len(shown)) if filters.closed else _attention(problems, clock, len(shown)),
+        f'<div class="groups" id="groups" data-view="{esc(filters.phase)}">',
         *_groups(shown, expectations, filters, clock),
         "</div>",
         '<section class="recent" aria-labelledby="recent-title">'
@@ -96,8 +110,13 @@ def _filter_form(expectations: Sequence[Expectation], filters: BoardFilters) -> 
         | {exp.owner_of(step.event) or "" for exp in expectations for step in exp.steps} - {""}
     )
     checked = " checked" if filters.problem else ""
+    views = "".join(
+        f'<option value="{view}"{" selected" if view == filters.phase else ""}>{view}</option>'
+        for view in VIEWS
+    )
     return (
         '<form class="filters" id="filters" method="get" action="/" role="search">'
+        f'<label>Rollouts <select name="phase">{views}</select></label>'
         f"{_select('expectation', 'Expectation', names, filters.expectation)}"
         f"{_select('owner', 'Owner', people, filters.owner)}"
         '<label class="search">Rollout key '
@@ -119,11 +138,22 @@ def _select(name: str, label: str, options: Sequence[str], chosen: str | None) -
     return f'<label>{esc(label)} <select name="{esc(name)}">{"".join(items)}</select></label>'
 
 
+def _closed_heading(shown: int) -> str:
+    return (
+        '<section class="attention calm" id="attention" aria-labelledby="attention-title">'
+        '<h2 id="attention-title">Closed rollouts</h2>'
+        f'<p class="meta">the <span class="count-shown">{shown}</span> most recently opened of '
+        "the history shown; "
+        '<a href="/">back to the open ones</a></p></section>'
+    )
+
+
 def _attention(problems: Sequence[Mapping[str, Any]], clock: float, shown: int) -> str:
     """Problems first: one line per rollout that needs someone, the longest overdue on top."""
     heading = (
         f'<h2 id="attention-title">Needs attention <span class="count">{len(problems)}'
-        f'</span></h2><p class="meta">{shown} open rollout(s) shown</p>'
+        f'</span></h2><p class="meta"><span class="count-shown">{shown}</span> open rollout(s)'
+        " shown</p>"
     )
     if not problems:
         return (
@@ -140,7 +170,7 @@ def _attention(problems: Sequence[Mapping[str, Any]], clock: float, shown: int) 
             f' data-rollout="{esc(summary["rollout"])}">'
             f'<a href="{esc(href)}">{esc(summary["expectation"])} / '
             f'<span class="key">{esc(summary["rollout"])}</span></a>{kinds}'
-            f'<span class="why">{esc(_why(summary, clock))}</span></li>'
+            f'<span class="why">{_why(summary, clock)}</span></li>'
         )
     return (
         '<section class="attention" id="attention" aria-labelledby="attention-title">'
@@ -175,9 +205,15 @@ def _groups(
         if exp is not None and exp.description:
             meta.append(esc(exp.description))
         problem_count = sum(1 for row in rows if row["problems"])
-        meta.append(f"{len(rows)} open, {problem_count} with problems")
+        # board.js keeps the counts right as rows come and go.
+        if filters.closed:
+            meta.append(f'<span class="counts">{len(rows)} closed</span>')
+        else:
+            meta.append(
+                f'<span class="counts">{len(rows)} open, {problem_count} with problems</span>'
+            )
         body = "".join(rollout_row(row, clock) for row in rows)
-        empty = "" if rows else '<p class="empty">No open rollout.</p>'
+        empty = "" if rows else f'<p class="empty">No {esc(filters.phase)} rollout.</p>'
         sections.append(
             f'<section class="group" data-expectation="{esc(name)}">'
             f'<h2>{esc(name)}</h2><p class="meta">{" · ".join(meta)}</p>'
@@ -198,14 +234,20 @@ def _overdue(summary: Mapping[str, Any], clock: float) -> float:
 
 
 def _why(summary: Mapping[str, Any], clock: float) -> str:
+    """Why it needs someone, as markup: a stalled step's "overdue" ticks (board.js)."""
     for step in _all_steps(summary):
         if step["state"] == "stalled":
-            owner = f", {step['owner']}" if step["owner"] else ""
+            owner = f", {esc(step['owner'])}" if step["owner"] else ""
             due = epoch(step["due"])
-            late = f" overdue {short_duration(clock - due)}" if due is not None else " stalled"
-            return f"{step['step']}{late}{owner}"
+            late = " stalled"
+            if due is not None:
+                late = (
+                    f' <span data-tick="stalled" data-due="{esc(step["due"])}">'
+                    f"overdue {esc(short_duration(clock - due))}</span>"
+                )
+            return f"{esc(step['step'])}{late}{owner}"
     if summary["phase"] == "rolling_back" and summary.get("compensation"):
-        return f"waiting for {summary['compensation']['step']}"
+        return f"waiting for {esc(summary['compensation']['step'])}"
     return "deadline passed"
 
 

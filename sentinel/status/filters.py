@@ -73,18 +73,22 @@ def parse_finding_query(params: Mapping[str, str]) -> FindingQuery:
 def select_rollouts(
     summaries: Iterable[Mapping[str, Any]], query: RolloutQuery
 ) -> list[Mapping[str, Any]]:
-    """The summaries (or full rollouts) that pass the filters, newest opened first."""
-    chosen = [
-        summary
-        for summary in summaries
-        if _in_phase(summary, query.phase)
-        and (query.expectation is None or summary["expectation"] == query.expectation)
-        and (query.owner is None or query.owner in owners(summary))
-        and (not query.problem or summary["problems"])
-    ]
+    """The summaries (or full rollouts) that pass the filters, newest opened first (then by
+    expectation and key), at most `limit`."""
+    chosen = [summary for summary in summaries if admits(summary, query)]
     chosen.sort(key=lambda summary: (summary["expectation"], summary["rollout"]))
     chosen.sort(key=lambda summary: parse_rfc3339(summary["opened_at"]), reverse=True)
     return chosen if query.limit is None else chosen[: query.limit]
+
+
+def admits(summary: Mapping[str, Any], query: RolloutQuery) -> bool:
+    """Whether one summary passes the filters (all of them but `limit`)."""
+    return bool(
+        _in_phase(summary, query.phase)
+        and (query.expectation is None or summary["expectation"] == query.expectation)
+        and (query.owner is None or query.owner in owners(summary))
+        and (not query.problem or summary["problems"])
+    )
 
 
 def select_findings(

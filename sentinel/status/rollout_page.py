@@ -4,7 +4,7 @@ computational; `board.js` keeps the steps live."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sentinel.expectations import Expectation
@@ -119,3 +119,23 @@ def _timeline(full: Mapping[str, Any], clock: float) -> str:
     entries.sort(key=lambda entry: (entry[0], entry[1]))
     items = "".join(f'<li class="entry">{html}</li>' for _, _, html in entries)
     return f'<ol class="timeline">{items}</ol>'
+
+
+def render_not_found(
+    expectation: str, rollout: str, clock: float, partial: Sequence[str] = ()
+) -> str:
+    """The page of a rollout that is neither open nor in the history; `partial` names the
+    peers that did not answer (it may be one of theirs)."""
+    missing = ""
+    if partial:
+        missing = (
+            '<p class="partial" role="alert"><span aria-hidden="true">✕</span> Not answering: '
+            f"{', '.join(esc(peer) for peer in partial)}. The rollout may be one of theirs.</p>"
+        )
+    body = (
+        '<nav class="crumbs"><a href="/">← All rollouts</a></nav>'
+        f'<h1><span class="exp">{esc(expectation)}</span> / <span class="key">{esc(rollout)}'
+        f'</span></h1>{missing}<p class="empty">No such rollout: it is neither open nor in the '
+        "history.</p>"
+    )
+    return page(f"{expectation} / {rollout} · Rollout sentinel", body, clock, "missing")

@@ -122,6 +122,13 @@ def describe_finding(finding: Mapping[str, Any], clock: float | None = None) -> 
         return f"{verb} in {format_duration(finding.get('duration_s') or 0)}"
     if kind == "schema_violation":
         return f"{finding.get('event_type')}: {'; '.join(finding.get('errors') or ())}"
+    if kind == "schema_changed":
+        return (
+            f"{finding.get('event_type')} now written with schema {finding.get('schema_id')},"
+            f" was {finding.get('previous_schema_id')}"
+        )
+    if kind == "schema_not_found":
+        return f"{finding.get('event_type')}: the registry has no schema {finding.get('schema_id')}"
     if kind in ("uncorrelated", "malformed"):
         return str(finding.get("reason") or "")
     return str(finding.get("event_type") or finding.get("reason") or "")

@@ -12,16 +12,17 @@ it. Its records, keyed so that compaction keeps one per key:
 
 A batch is committed locally first (one SQLite transaction, as in single mode), its records
 are queued, and `flush()` sends them and waits for the broker: the watcher awaits it before it
-commits offsets to Kafka. On assignment a partition is restored from the changelog: only its
-tail when this replica's file holds the partition as of a known changelog offset, the whole
-(compacted) partition otherwise. Event ids and emitted finding ids stay local: a record read
+commits offsets to Kafka. Closed rollouts also go to the history topic (history_topic.py).
+On assignment a partition is restored from the changelog: only its tail when this replica's
+file holds the partition as of a known changelog offset, the whole (compacted) partition
+otherwise. Event ids and emitted finding ids stay local: a record read
 again after a move is skipped by its offset, and its rollout already holds its effects.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,13 +36,15 @@ from aiokafka.errors import KafkaError
 from sentinel.engine import EngineChanges
 from sentinel.errors import StoreError
 from sentinel.findings import Finding
+from sentinel.history import ClosedRollout, ViewOf
 from sentinel.kafka.topics import create_topics
 from sentinel.outbox import Outbox
 from sentinel.records import Partition
 from sentinel.rollout import RolloutState
 from sentinel.storage import Batch, StoredState
 from sentinel.store.codec import dump_body
-from sentinel.store.sqlite import SqliteStore, StoredRollout
+from sentinel.store.history_topic import HistoryTopic
+from sentinel.store.sqlite import SqliteBatch, SqliteStore, StoredRollout
 
 _ROLLOUT, _TYPE, _POSITION = b"r", b"u", b"o"
 # Compaction works on closed segments only: small segments keep a restore short.
@@ -99,6 +102,7 @@ class ChangelogStore:
         # The changelog offsets read by the last restore of each partition: (from, to).
         self.restores: dict[Partition, tuple[int, int]] = {}
         self.writer = local.writer_id()
+        self.history_topic = HistoryTopic(local, group_id, self._client, replication_factor)
 
     # ---- Kafka ----------------------------------------------------------------------------
 
@@ -110,6 +114,7 @@ class ChangelogStore:
             raise StoreError(f"cannot reach Kafka for the state changelog: {error}") from None
         if self._input_partitions is not None:
             await self.ensure_topics(await self._input_partitions())
+        await self.history_topic.start()
 
     async def stop(self) -> None:
         """Send what is queued, then let go of Kafka (the local file stays open: `close()`)."""
@@ -119,6 +124,7 @@ class ChangelogStore:
             finally:
                 await self._producer.stop()
                 self._producer = None
+                await self.history_topic.stop()
 
     async def ensure_topics(self, partitions: Mapping[str, int]) -> None:
         """Create the changelog of each input topic (name -> partition count) if it is missing."""
@@ -139,6 +145,11 @@ class ChangelogStore:
 
     async def flush(self) -> None:
         """Send every queued record and wait until the broker has them all."""
+        await self._flush_changelog()
+        if self._producer is not None:
+            await self.history_topic.send(self._producer)
+
+    async def _flush_changelog(self) -> None:
         pending, self._pending = self._pending, []
         if not pending:
             return
@@ -196,16 +207,29 @@ class ChangelogStore:
             batch = _ChangelogBatch(self, local)
             yield batch
         # Committed locally: now worth sending (a crash before `flush` republishes from the
-        # file on the next assignment, since the partitions were marked dirty).
+        # file on the next assignment, since the partitions were marked dirty; history entries
+        # were marked unsent, and `start` sends them).
         self._pending += [record for record in batch.records if record[0] in self._assigned]
+        self.history_topic.queue(batch.history)
 
     def outbox(self) -> Outbox:
         return self._local.outbox()
+
+    def history(self, expectation: str | None = None) -> Iterable[ClosedRollout]:
+        return self._local.history(expectation)
+
+    def closed_rollout(self, expectation: str, key: str) -> ClosedRollout | None:
+        return self._local.closed_rollout(expectation, key)
+
+    async def refresh_history(self) -> None:
+        """What other replicas closed since the last read (a short wait: people are asking)."""
+        await self.history_topic.read(timeout_s=5.0)
 
     def close(self) -> None:
         """Close the file; records not flushed are dropped, as in a crash (the next `assign`
         of their partitions sends them from the file)."""
         self._pending.clear()
+        self.history_topic.drop_pending()
         self._local.close()
 
     def _records(
@@ -361,10 +385,11 @@ def _rollout_value(rollout: RolloutState) -> bytes:
 class _ChangelogBatch:
     """The local batch, plus the changelog records it makes (sent after the commit)."""
 
-    def __init__(self, store: ChangelogStore, local: Batch) -> None:
+    def __init__(self, store: ChangelogStore, local: SqliteBatch) -> None:
         self._store = store
         self._local = local
         self.records: list[_Pending] = []
+        self.history: list[tuple[tuple[str, str], bytes | None]] = []
 
     def fresh(self, findings: Sequence[Finding]) -> list[Finding]:
         return self._local.fresh(findings)
@@ -374,11 +399,14 @@ class _ChangelogBatch:
         changes: EngineChanges,
         findings: Sequence[Finding],
         offsets: Mapping[Partition, int],
+        view: ViewOf | None = None,
     ) -> None:
         store = self._store
         records, touched = store._records(changes, offsets)
         # Dirty until the broker has the records: also a partition no longer assigned, whose
         # snapshot is then read again in full should it come back.
         store._local.mark_dirty(touched)
-        self._local.write(changes, findings, offsets)
+        tombstones = store.history_topic.before_write(changes.clock, store._assigned)
+        self._local.write(changes, findings, offsets, view)
         self.records = records + store._tail(changes, touched)
+        self.history = tombstones + store.history_topic.after_write(self._local.closed)

@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from sentinel.errors import StoreError
+from sentinel.findings import Finding
 from sentinel.records import Partition
 from sentinel.rollout import RolloutState
 from sentinel.views import Phase
@@ -30,8 +31,14 @@ def dump_body(rollout: RolloutState) -> bytes:
             rollout.rollback,
             [tuple(feed) for feed in rollout.feeds],
             rollout.counted,
+            [_finding(finding) for finding in rollout.findings],
         ]
     )
+
+
+def _finding(finding: Finding) -> dict[str, Any]:
+    # Nulls and the id (a hash of the rest) are most of a finding's bytes: left out.
+    return {k: v for k, v in finding.to_json_dict().items() if v is not None and k != "id"}
 
 
 def load_rollout(
@@ -47,6 +54,7 @@ def load_rollout(
         # Version 0.1 wrote eight fields, with partitions as "topic/index" and no events.
         opened_at, seen, due, stalled, remaining, deadline_at, rollback, feeds = fields[:8]
         counted = fields[8] if len(fields) > 8 else {}
+        findings = fields[9] if len(fields) > 9 else ()  # written since the history came
         if not (isinstance(seen, dict) and isinstance(due, dict) and isinstance(counted, dict)):
             raise TypeError("seen, due and counted are not objects")
         return RolloutState(
@@ -63,6 +71,7 @@ def load_rollout(
             closed_at,
             tuple(_partition(feed) for feed in feeds),
             {step: (event[0], event[1]) for step, event in counted.items()},
+            tuple(Finding.from_json_dict(finding) for finding in findings),
         )
     except (orjson.JSONDecodeError, TypeError, ValueError, KeyError, IndexError) as error:
         raise StoreError(

@@ -9,11 +9,17 @@ from contextlib import contextmanager
 
 from sentinel.engine import EngineChanges
 from sentinel.findings import Finding
+from sentinel.history import (
+    DEFAULT_HISTORY_RETENTION_S,
+    ClosedRollout,
+    ViewOf,
+    closed_in,
+    load_closed,
+)
 from sentinel.outbox import Outbox
 from sentinel.records import Partition
 from sentinel.retention import forget_before
-from sentinel.storage import Batch, StoredState
-from sentinel.store.base import LocalStore
+from sentinel.storage import Batch, LocalStore, StoredState
 from sentinel.store.codec import dump_body, load_rollout
 from sentinel.store.emitted import EmittedIds
 from sentinel.store.outbox import SqliteOutbox
@@ -27,7 +33,12 @@ class MemoryStore(LocalStore):
     was not committed. Bytes are also smaller and quicker to make than copies.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, history_retention_s: float = DEFAULT_HISTORY_RETENTION_S) -> None:
+        self.history_retention_s = history_retention_s
+        # (expectation, key) -> (opened_at, closed_at, entry as ClosedRollout.dump wrote it)
+        self._history: dict[tuple[str, str], tuple[float, float, bytes]] = {}
+        # (closed_at, expectation, key) in commit order, which is clock order: for pruning.
+        self._history_closed: deque[tuple[float, str, str]] = deque()
         # (expectation, key) -> (phase, closed_at, body as written by codec.dump_body)
         self._rollouts: dict[tuple[str, str], tuple[str, float | None, bytes]] = {}
         # (closed_at, expectation, key) in commit order, which is clock order: for pruning.
@@ -79,6 +90,7 @@ class MemoryStore(LocalStore):
             raise
         if batch.changes is not None:
             self._apply(batch.changes, batch.findings, batch.offsets)
+            self._keep_history(batch.changes.clock, batch.closed)
         if connection is not None:
             connection.execute("COMMIT")
 
@@ -87,6 +99,20 @@ class MemoryStore(LocalStore):
             self._outbox_connection = sqlite3.connect(":memory:", isolation_level=None)
             self._outbox = SqliteOutbox(self._outbox_connection)
         return self._outbox
+
+    def history(self, expectation: str | None = None) -> Iterator[ClosedRollout]:
+        chosen = [
+            (opened_at, identity, entry)
+            for identity, (opened_at, _, entry) in self._history.items()
+            if expectation is None or identity[0] == expectation
+        ]
+        chosen.sort(reverse=True)
+        for _, _, entry in chosen:
+            yield load_closed(entry)
+
+    def closed_rollout(self, expectation: str, key: str) -> ClosedRollout | None:
+        kept = self._history.get((expectation, key))
+        return None if kept is None else load_closed(kept[2])
 
     def close(self) -> None:
         if self._outbox_connection is not None:
@@ -113,6 +139,20 @@ class MemoryStore(LocalStore):
         self._clock = max(self._clock, changes.clock)
         self._prune(changes.horizon)
 
+    def _keep_history(self, clock: float, closed: Sequence[ClosedRollout]) -> None:
+        for entry in closed:
+            view = entry.view
+            closed_at = view.closed_at if view.closed_at is not None else view.opened_at
+            self._history[entry.identity] = (view.opened_at, closed_at, entry.dump())
+            self._history_closed.append((closed_at, *entry.identity))
+        horizon = clock - self.history_retention_s
+        order = self._history_closed
+        while order and order[0][0] < horizon:
+            closed_at, name, key = order.popleft()
+            kept = self._history.get((name, key))
+            if kept is not None and kept[1] == closed_at:
+                del self._history[(name, key)]
+
     def _prune(self, horizon: float) -> None:
         """Closed rollouts and event ids older than the horizon go.
 
@@ -135,6 +175,7 @@ class _MemoryBatch:
         self.changes: EngineChanges | None = None
         self.findings: Sequence[Finding] = ()
         self.offsets: Mapping[Partition, int] = {}
+        self.closed: Sequence[ClosedRollout] = ()
 
     def fresh(self, findings: Sequence[Finding]) -> list[Finding]:
         return self._emitted.fresh(findings)
@@ -144,5 +185,7 @@ class _MemoryBatch:
         changes: EngineChanges,
         findings: Sequence[Finding],
         offsets: Mapping[Partition, int],
+        view: ViewOf | None = None,
     ) -> None:
         self.changes, self.findings, self.offsets = changes, findings, offsets
+        self.closed = [] if view is None else closed_in(changes, view)

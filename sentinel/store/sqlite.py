@@ -13,81 +13,21 @@ from pathlib import Path
 from sentinel.engine import EngineChanges
 from sentinel.errors import StoreError
 from sentinel.findings import Finding
+from sentinel.history import DEFAULT_HISTORY_RETENTION_S, ClosedRollout, ViewOf, closed_in
 from sentinel.outbox import Outbox
 from sentinel.records import Partition
 from sentinel.rollout import RolloutState
-from sentinel.storage import Batch, StoredState
-from sentinel.store.base import LocalStore
+from sentinel.storage import LocalStore, StoredState
+from sentinel.store import history_table
 from sentinel.store.codec import dump_body, load_rollout
 from sentinel.store.emitted import EmittedIds
 from sentinel.store.outbox import SqliteOutbox
 from sentinel.store.sqlite_file import Checkpointer, lock_file
+from sentinel.store.sqlite_schema import APPLICATION_ID, MIGRATIONS, SCHEMA, SCHEMA_VERSION
 
-SCHEMA_VERSION = 2
-# PRAGMA application_id: tells our file from any other SQLite file ("RSNT").
-APPLICATION_ID = 0x52534E54
 # Past this many WAL pages (64 MiB), a commit checkpoints itself: the background thread can
 # fall behind when writes never pause, and the WAL must not grow without bound.
 _WAL_PAGES_MAX = 16384
-
-# The changelog mode's bookkeeping (sentinel.store.changelog): which store wrote a changelog
-# record, and per partition the changelog offset this file is a snapshot of, unless `dirty`
-# (a local commit not yet acknowledged by the broker). Files of version 1 may have them.
-_CHANGELOG_TABLES = (
-    "CREATE TABLE IF NOT EXISTS changelog_writer (id TEXT NOT NULL)",
-    """CREATE TABLE IF NOT EXISTS changelog_positions (
-        topic TEXT NOT NULL,
-        partition INTEGER NOT NULL,
-        changelog_next INTEGER NOT NULL,
-        dirty INTEGER NOT NULL,
-        PRIMARY KEY (topic, partition)
-    ) WITHOUT ROWID""",
-)
-_SCHEMA = (
-    "CREATE TABLE schema_version (version INTEGER NOT NULL)",
-    # One row; NULL until the engine's clock has read its first event.
-    "CREATE TABLE engine_clock (clock REAL)",
-    """CREATE TABLE rollouts (
-        expectation TEXT NOT NULL,
-        key TEXT NOT NULL,
-        phase TEXT NOT NULL,
-        closed_at REAL,
-        state BLOB NOT NULL,
-        -- The partition that owns it (RolloutState.home), where the changelog mode keeps it.
-        -- Not indexed: it is searched on a partition's assignment only, and an index costs
-        -- 80 bytes a row.
-        home_topic TEXT,
-        home_partition INTEGER,
-        PRIMARY KEY (expectation, key)
-    ) WITHOUT ROWID""",
-    "CREATE INDEX rollouts_closed ON rollouts (closed_at) WHERE closed_at IS NOT NULL",
-    # No index at all: the engine never reports an id twice, and rows arrive in clock order,
-    # so the oldest are the first rowids (pruning walks them). Half the cost of a keyed table.
-    "CREATE TABLE seen_events (source TEXT NOT NULL, id TEXT NOT NULL, at REAL NOT NULL)",
-    "CREATE TABLE unregistered_types (type TEXT PRIMARY KEY) WITHOUT ROWID",
-    # Finding ids are hashes: a keyed table would write a random page for each. They are
-    # looked up in memory instead (one retention's worth), and only appended here.
-    "CREATE TABLE emitted_findings (id TEXT NOT NULL, at REAL NOT NULL)",
-    """CREATE TABLE offsets (
-        topic TEXT NOT NULL,
-        partition INTEGER NOT NULL,
-        next_offset INTEGER NOT NULL,
-        PRIMARY KEY (topic, partition)
-    ) WITHOUT ROWID""",
-    *_CHANGELOG_TABLES,
-)
-# From version 1: the owning partition in two columns instead of one "topic/partition" text.
-_MIGRATE_FROM_1 = (
-    "ALTER TABLE rollouts ADD COLUMN home_topic TEXT",
-    "ALTER TABLE rollouts ADD COLUMN home_partition INTEGER",
-    # Kafka topic names have no "/", so the first one separates topic and partition.
-    """UPDATE rollouts SET home_topic = substr(feed, 1, instr(feed, '/') - 1),
-        home_partition = CAST(substr(feed, instr(feed, '/') + 1) AS INTEGER)
-        WHERE feed IS NOT NULL""",
-    "ALTER TABLE rollouts DROP COLUMN feed",
-    *_CHANGELOG_TABLES,
-    "UPDATE schema_version SET version = 2",
-)
 
 # A rollout as written: phase, closed_at, and the body of codec.dump_body.
 StoredRollout = tuple[str, float | None, bytes]
@@ -100,8 +40,11 @@ class SqliteStore(LocalStore):
     """State, emitted finding ids, offsets and the alert outbox in one file; one batch is one
     transaction."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(
+        self, path: str | Path, history_retention_s: float = DEFAULT_HISTORY_RETENTION_S
+    ) -> None:
         self.path = Path(path)
+        self.history_retention_s = history_retention_s
         self._lock = lock_file(self.path)
         try:
             # Autocommit mode: transactions are opened and closed here, never implicitly,
@@ -151,7 +94,7 @@ class SqliteStore(LocalStore):
         tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'")
         if application_id == 0 and tables.fetchone()[0] == 0:
             self._run_in_transaction(
-                *_SCHEMA,
+                *SCHEMA,
                 f"INSERT INTO schema_version VALUES ({SCHEMA_VERSION})",
                 "INSERT INTO engine_clock VALUES (NULL)",
                 f"PRAGMA application_id={APPLICATION_ID}",
@@ -162,9 +105,9 @@ class SqliteStore(LocalStore):
                 "at a file of its own"
             )
         version = conn.execute("SELECT version FROM schema_version").fetchone()
-        if version is not None and version[0] == 1:
-            self._run_in_transaction(*_MIGRATE_FROM_1)
-            version = (2,)
+        while version is not None and version[0] in MIGRATIONS:
+            self._run_in_transaction(*MIGRATIONS[version[0]])
+            version = (version[0] + 1,)
         if version is None or version[0] != SCHEMA_VERSION:
             found = "no" if version is None else version[0]
             raise StoreError(
@@ -219,9 +162,9 @@ class SqliteStore(LocalStore):
             raise self._unreadable(error) from None
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Batch]:
+    def transaction(self) -> Iterator[SqliteBatch]:
         conn = self._conn
-        batch = _SqliteBatch(self)
+        batch = SqliteBatch(self)
         try:
             conn.execute("BEGIN IMMEDIATE")
             yield batch
@@ -244,12 +187,29 @@ class SqliteStore(LocalStore):
             self._outbox = SqliteOutbox(self._conn)
         return self._outbox
 
+    def history(self, expectation: str | None = None) -> Iterator[ClosedRollout]:
+        try:
+            yield from history_table.newest_first(self._conn, expectation)
+        except sqlite3.DatabaseError as error:
+            raise self._unreadable(error) from None
+
+    def closed_rollout(self, expectation: str, key: str) -> ClosedRollout | None:
+        try:
+            return history_table.one(self._conn, expectation, key)
+        except sqlite3.DatabaseError as error:
+            raise self._unreadable(error) from None
+
+    def history_horizon(self, clock: float) -> float | None:
+        """Entries closed before this are forgotten by a batch on this clock."""
+        return _finite(clock - self.history_retention_s)
+
     def _write(
         self,
         changes: EngineChanges,
         findings: Sequence[Finding],
         offsets: Mapping[Partition, int],
         emitted: list[tuple[str, float]],
+        closed: Sequence[ClosedRollout],
     ) -> None:
         """A batch's rows, inside the open transaction."""
         conn = self._conn
@@ -274,6 +234,10 @@ class SqliteStore(LocalStore):
             _drop_older(conn, "seen_events", horizon)
             _drop_older(conn, "emitted_findings", horizon)
             conn.execute("DELETE FROM rollouts WHERE closed_at < ?", (horizon,))
+        history_table.put(conn, closed)
+        history_horizon = self.history_horizon(changes.clock)
+        if history_horizon is not None:
+            history_table.prune(conn, history_horizon)
 
     def _put_offsets(self, offsets: Mapping[Partition, int]) -> None:
         self._conn.executemany(
@@ -401,6 +365,44 @@ class SqliteStore(LocalStore):
             _roll_back(self._conn)
             raise StoreError(f"{self.path}: cannot write the state ({error})") from None
 
+    # ---- for the changelog mode: the history topic ------------------------------------------
+
+    def history_closed_before(self, clock: float) -> dict[tuple[str, str], Partition]:
+        """Entries that a batch on this clock prunes, with the partition that owned them."""
+        horizon = self.history_horizon(clock)
+        return {} if horizon is None else history_table.closed_before(self._conn, horizon)
+
+    def mark_history_unsent(self, identities: Iterable[tuple[str, str]]) -> None:
+        """Inside a batch: these entries are not in the history topic yet."""
+        self._conn.executemany("INSERT OR IGNORE INTO history_unsent VALUES (?, ?)", identities)
+
+    def unsent_history(self) -> list[ClosedRollout]:
+        """Entries closed here that the history topic never acknowledged (a crash)."""
+        rows = self._conn.execute("SELECT expectation, key FROM history_unsent").fetchall()
+        found = [history_table.one(self._conn, name, key) for name, key in rows]
+        return [entry for entry in found if entry is not None]
+
+    def put_history(
+        self,
+        rows: Sequence[history_table.HistoryRow],
+        gone: Sequence[tuple[str, str]],
+        sent: Sequence[tuple[str, str]],
+    ) -> None:
+        """One transaction: entries read from the history topic (`gone`: its tombstones), and
+        the identities it acknowledged."""
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(history_table.PUT, rows)
+            conn.executemany("DELETE FROM history WHERE expectation = ? AND key = ?", gone)
+            conn.executemany(
+                "DELETE FROM history_unsent WHERE expectation = ? AND key = ?", [*sent, *gone]
+            )
+            conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            _roll_back(conn)
+            raise StoreError(f"{self.path}: cannot write the history ({error})") from None
+
     def _unreadable(self, error: sqlite3.Error) -> StoreError:
         return StoreError(f"{self.path}: cannot read the state ({error}): {_START_OVER}")
 
@@ -414,13 +416,14 @@ class SqliteStore(LocalStore):
         self._lock = -1
 
 
-class _SqliteBatch:
+class SqliteBatch:
     """A batch's writes, straight into the open transaction."""
 
     def __init__(self, store: SqliteStore) -> None:
         self._store = store
         self.emitted: list[tuple[str, float]] = []
         self.horizon = float("-inf")
+        self.closed: list[ClosedRollout] = []  # what `write` put in the history
 
     def fresh(self, findings: Sequence[Finding]) -> list[Finding]:
         return self._store._emitted.fresh(findings)
@@ -430,10 +433,12 @@ class _SqliteBatch:
         changes: EngineChanges,
         findings: Sequence[Finding],
         offsets: Mapping[Partition, int],
+        view: ViewOf | None = None,
     ) -> None:
         self.emitted = self._store._emitted.rows(findings)
         self.horizon = changes.horizon
-        self._store._write(changes, findings, offsets, self.emitted)
+        self.closed = [] if view is None else closed_in(changes, view)
+        self._store._write(changes, findings, offsets, self.emitted, self.closed)
 
 
 def _row(rollout: RolloutState) -> tuple[object, ...]:

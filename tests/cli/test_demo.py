@@ -39,6 +39,7 @@ def test_the_demo_shows_the_four_rollouts_and_stops_cleanly_on_ctrl_c(tmp_path: 
             if demo.poll() is None:
                 demo.kill()
     lines = out.read_text().splitlines()
+    assert lines[0].startswith("rollout-sentinel demo: open the status board at http://127.0.0.1:")
     seen = {(line.split()[1], line.split()[2]) for line in lines}
     assert ("COMPLETED", "user-service-v2/r-complete") in seen
     assert ("STALL", "user-service-v2/r-silent") in seen

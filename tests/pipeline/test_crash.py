@@ -19,6 +19,7 @@ from sentinel.decoders import BusDecoder
 from sentinel.engine import Engine
 from sentinel.envelope import Envelope, Malformed
 from sentinel.findings import Finding
+from sentinel.history import ViewOf
 from sentinel.pipeline import Pipeline, WallClock
 from sentinel.records import Partition, Record
 from sentinel.storage import Batch, StateStore
@@ -115,9 +116,15 @@ class _Watched:
     def fresh(self, findings: Sequence[Finding]) -> list[Finding]:
         return self._batch.fresh(findings)
 
-    def write(self, changes: Any, findings: Sequence[Finding], offsets: Mapping[Any, int]) -> None:
+    def write(
+        self,
+        changes: Any,
+        findings: Sequence[Finding],
+        offsets: Mapping[Any, int],
+        view: ViewOf | None = None,
+    ) -> None:
         self.findings = list(findings)
-        self._batch.write(changes, findings, offsets)
+        self._batch.write(changes, findings, offsets, view)
 
 
 def run_through(

@@ -48,11 +48,11 @@ def test_events_read_reach_the_counter_when_their_batch_is_kept() -> None:
     observer.event_read("Gossip", "unregistered")
     labels = {"type": "Deployed", "outcome": "valid"}
     assert registry.get_sample_value("sentinel_events_total", labels) is None
-    observer.batch_kept(4, [], [])
+    observer.batch_kept(4, [], [], ())
     assert registry.get_sample_value("sentinel_events_total", labels) == 3
     other = {"type": "_other", "outcome": "unregistered"}
     assert registry.get_sample_value("sentinel_events_total", other) == 1
-    observer.batch_kept(0, [], [])
+    observer.batch_kept(0, [], [], ())
     assert registry.get_sample_value("sentinel_events_total", labels) == 3
 
 
@@ -62,7 +62,7 @@ def test_open_rollouts_move_by_what_a_batch_opened_and_closed() -> None:
     observer.rollout_opened("deploy")
     observer.rollout_opened("deploy")
     observer.rollout_closed("deploy", "completed", 12.0)
-    observer.batch_kept(3, [], [])
+    observer.batch_kept(3, [], [], ())
     assert registry.get_sample_value("sentinel_rollouts_open", {"expectation": "deploy"}) == 1
     durations = {"expectation": "deploy", "outcome": "completed"}
     assert registry.get_sample_value("sentinel_rollout_duration_seconds_count", durations) == 1

@@ -15,12 +15,22 @@ import pytest
 
 from sentinel.kafka.broker import EmbeddedBroker
 
-from .watcher_support import MESSAGING, SCHEMA, SERVICE, Process, cloud_event, make_config, wait_for
+from .watcher_support import (
+    MESSAGING,
+    SCHEMA,
+    SERVICE,
+    Process,
+    cloud_event,
+    holding,
+    make_config,
+    wait_for,
+)
 
 pytestmark = pytest.mark.broker
 
 ROLLOUTS = [f"m{number}" for number in range(12)]
 WINDOW_S = 12
+SLACK_S = 8
 
 
 def replica_config(directory: Path, broker: EmbeddedBroker, topic: str, name: str) -> Path:
@@ -28,14 +38,10 @@ def replica_config(directory: Path, broker: EmbeddedBroker, topic: str, name: st
     folder.mkdir()
     config = make_config(
         folder, broker, topic, group_id=f"replicas-{topic}", state_path=folder / "state.db",
-        window=f"{WINDOW_S}s", state_mode="changelog",
+        window=f"{WINDOW_S}s", state_mode="changelog", session_timeout="3s",
         kafka_extra="  input_keyed_by_rollout: true\n  replication_factor: 1\n",
     )  # fmt: skip
     return config.source
-
-
-def assigned(process: Process) -> bool:
-    return process.log_has("partitions assigned")
 
 
 async def start_pair(
@@ -44,17 +50,25 @@ async def start_pair(
     first = Process(replica_config(tmp_path, broker, topic, "a"), tmp_path, "a")
     second = Process(replica_config(tmp_path, broker, topic, "b"), tmp_path, "b")
     processes += [first, second]
-    await wait_for(lambda: assigned(first) and assigned(second), 40, "both replicas assigned")
-    await asyncio.sleep(2)  # let the group settle on its final assignment
+    every = {f"{topic}/{number}" for number in range(6)}
+
+    def settled() -> bool:  # the group's final assignment: all six, split between the two
+        mine, theirs = holding(first), holding(second)
+        return bool(mine) and bool(theirs) and not mine & theirs and mine | theirs == every
+
+    await wait_for(settled, 60, "both replicas holding their share of the partitions")
     return first, second
 
 
 async def open_rollouts(produce: Any, topic: str) -> float:
-    """Every rollout opens; the even ones complete, the odd ones will stall."""
+    """Every rollout opens; the even ones complete, the odd ones will stall. The odd ones
+    open a little later by their event time: their stalls are due SLACK_S + WINDOW_S after
+    the sending, time enough to kill a replica first however slow the machine is."""
     sent = time.time()
-    for rollout in ROLLOUTS:
+    for number, rollout in enumerate(ROLLOUTS):
         key = rollout.encode()
-        await produce(topic, cloud_event("SchemaV2_Ready", rollout, f"{rollout}-1", at=sent,
+        at = sent + (SLACK_S if number % 2 else 0)
+        await produce(topic, cloud_event("SchemaV2_Ready", rollout, f"{rollout}-1", at=at,
                                          **SCHEMA), key=key)  # fmt: skip
     for rollout in ROLLOUTS[::2]:
         key = rollout.encode()
@@ -105,7 +119,7 @@ async def test_a_survivor_restores_a_killed_replicas_rollouts_and_reports_their_
     sent = await open_rollouts(produce, topic)
     completions = collections.Counter(("completed", r) for r in ROLLOUTS[::2])
     await wait_for(lambda: by_rollout(first, second) == completions, 30, "the completions")
-    assert time.time() < sent + WINDOW_S, "the stalls must still be pending at the kill"
+    assert time.time() < sent + SLACK_S + WINDOW_S, "the stalls must still be pending at the kill"
     assert await asyncio.to_thread(second.stop, signal.SIGKILL) == -signal.SIGKILL
     await wait_for(lambda: by_rollout(first, second) == expected(), 60, "every stall")
     await asyncio.sleep(1)

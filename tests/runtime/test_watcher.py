@@ -102,8 +102,9 @@ async def test_a_silent_stall_is_reported_with_no_further_traffic(
     stall = await running.findings.wait_kind("stall")
     assert stall["step"] == "UserServiceV2_Running"
     assert stall["owner"] == "team-users"
-    # Due 2s after the event; fired by the wall clock, no event needed, within a second.
-    assert 0 <= time.time() - (sent + 2) < 5
+    # Due 2s after the event; fired by the wall clock, no event needed, and never early (how
+    # soon after is a figure of `make bench`, not a test: the machine may be busy).
+    assert time.time() >= sent + 2
 
 
 async def test_an_event_that_breaks_its_schema_is_reported_and_advances_nothing(

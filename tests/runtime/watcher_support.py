@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import signal
 import subprocess
 import sys
@@ -79,9 +80,13 @@ def make_config(
     bus_silence: str | None = None,
     state_path: Path | None = None,
     window: str = "2s",
+    # Tansu holds a JoinGroup for half of it: short keeps joins quick; several processes on a
+    # busy machine want longer, or a late heartbeat starts another rebalance.
+    session_timeout: str = "1s",
     state_mode: str | None = None,
     kafka_extra: str = "",
     extra: str = "",
+    http: str = "  listen: 127.0.0.1:0\n",
 ) -> Config:
     """A config file in `directory` (with its expectation folder), loaded like `sentinel run`."""
     expectations = directory / "expectations"
@@ -96,10 +101,9 @@ def make_config(
         f"  topics: [{topic}]\n"
         f"  group_id: {group}\n"
         "  auto_offset_reset: earliest\n"
-        "  session_timeout: 1s\n"
+        f"  session_timeout: {session_timeout}\n"
         f"  max_batch: {max_batch}\n"
-        f"  lag_threshold: {lag_threshold}\n" + kafka_extra + "http:\n  listen: 127.0.0.1:0\n"
-        "watch:\n"
+        f"  lag_threshold: {lag_threshold}\n" + kafka_extra + "http:\n" + http + "watch:\n"
         "  tick: 0.2s\n"
         f"  reload_poll: {reload_poll}\n"
         + (f"  bus_silence: {bus_silence}\n" if bus_silence else "")
@@ -173,3 +177,15 @@ class Process:
     def stop(self, signum: int = signal.SIGTERM) -> int:
         self.popen.send_signal(signum)
         return self.popen.wait(30)
+
+
+def holding(process: Process) -> set[str]:
+    """The partitions the process holds now, as its log says (the last rebalance's word)."""
+    held: set[str] = set()
+    for line in process.err.read_text().splitlines():
+        entry = json.loads(line) if line.startswith("{") else {}
+        if entry.get("message") == "partitions assigned":
+            held = set(entry["partitions"])
+        elif entry.get("message") == "partitions revoked":
+            held = set()
+    return held

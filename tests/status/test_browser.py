@@ -6,8 +6,6 @@ report prints to PDF."""
 from __future__ import annotations
 
 import copy
-import os
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ from sentinel.status.report import build_report, render_report
 from sentinel.timefmt import parse_rfc3339
 
 from .board_server import BoardServer
-from .helpers import EXAMPLE_CLOCK, HOSTILE_ID, HOSTILE_KEY, ROOT, Example, hostile_rollout
+from .helpers import EXAMPLE_CLOCK, HOSTILE_ID, HOSTILE_KEY, Example, hostile_rollout
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -106,12 +104,10 @@ def row(page: Page, rollout: str) -> Any:
     )
 
 
-async def screenshot(page: Page, tmp_path: Path, name: str, docs: bool = False) -> Path:
-    """A test artefact; with `docs`, also docs/<name> when SENTINEL_SCREENSHOTS=1."""
+async def screenshot(page: Page, tmp_path: Path, name: str) -> Path:
+    """A test artefact (docs/board.png comes from the running demo: tests/board)."""
     path = tmp_path / name
     await page.screenshot(path=str(path), full_page=True)
-    if docs and os.environ.get("SENTINEL_SCREENSHOTS") == "1":
-        shutil.copyfile(path, ROOT / "docs" / name)
     return path
 
 
@@ -132,7 +128,7 @@ async def test_the_board_shows_every_open_rollout_grouped_by_expectation(
     await expect(stalled.locator(".detail")).to_contain_text("overdue")
     await expect(tab.locator("#attention li")).to_have_count(2)
     await expect(tab.locator("#findings li.finding")).to_have_count(12)
-    assert (await screenshot(tab, tmp_path, "board.png", docs=True)).stat().st_size > 10_000
+    assert (await screenshot(tab, tmp_path, "board.png")).stat().st_size > 10_000
 
 
 async def test_a_stall_on_the_stream_turns_the_row_stalled_without_a_reload(

@@ -7,6 +7,7 @@ from dataclasses import fields
 import pytest
 
 from sentinel.errors import StoreError
+from sentinel.findings import Finding, Kind
 from sentinel.records import Partition
 from sentinel.rollout import RolloutState
 from sentinel.store.codec import dump_body, load_rollout
@@ -26,6 +27,10 @@ EVERY_FIELD_SET = RolloutState(
     closed_at=99.0,
     feeds=(Partition("t", 0), Partition("t", 3)),
     counted={"A": ("e-1", "/src"), "Undo": (None, None)},
+    findings=(
+        Finding(Kind.STALL, 50.5, "exp", "42", step="B", owner="team", deadline=50.0),
+        Finding(Kind.ROLLBACK, 60.0, "exp", "42", event_type="Undo", event_id="e-9"),
+    ),
 )
 
 

@@ -52,9 +52,9 @@ def test_a_file_of_another_schema_version_is_refused_with_what_to_do(tmp_path: P
     path = tmp_path / "state.db"
     filled(path)
     with sqlite3.connect(path) as raw:
-        raw.execute("UPDATE schema_version SET version = 3")
+        raw.execute("UPDATE schema_version SET version = 4")
     raw.close()
-    with pytest.raises(StoreError, match="schema version 3, this sentinel reads version 2") as err:
+    with pytest.raises(StoreError, match="schema version 4, this sentinel reads version 3") as err:
         SqliteStore(path)
     assert "move the file away" in str(err.value)
 
@@ -242,7 +242,7 @@ VERSION_1 = (
 )
 
 
-def test_a_file_of_version_1_is_brought_to_version_2_and_keeps_its_rollouts(
+def test_a_file_of_version_1_is_brought_to_the_current_version_and_keeps_its_rollouts(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "state.db"
@@ -264,5 +264,6 @@ def test_a_file_of_version_1_is_brought_to_version_2_and_keeps_its_rollouts(
     finally:
         store.close()
     with sqlite3.connect(path) as raw:
-        assert raw.execute("SELECT version FROM schema_version").fetchone() == (2,)
+        assert raw.execute("SELECT version FROM schema_version").fetchone() == (3,)
+        assert raw.execute("SELECT count(*) FROM history").fetchone() == (0,)
     raw.close()

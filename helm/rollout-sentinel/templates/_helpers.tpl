@@ -74,6 +74,9 @@ in values so that a user's setting is never silently replaced.
 {{- if hasKey $http "listen" }}
 {{- fail "config.http.listen is set by the chart: choose the port with service.port instead" }}
 {{- end }}
+{{- if and (eq $mode "changelog") (hasKey $http "peers") }}
+{{- fail "config.http.peers is set by the chart in changelog mode (the headless Service, which resolves to every pod): remove it" }}
+{{- end }}
 {{- $state := get $cfg "state" | default dict }}
 {{- if and (eq $mode "single") (hasKey $state "path") }}
 {{- fail "config.state.path is set by the chart in single mode (/var/lib/sentinel/state.db, on the persistence volume): remove it" }}
@@ -81,6 +84,10 @@ in values so that a user's setting is never silently replaced.
 {{- $_ := set $cfg "expectations" "/etc/sentinel/expectations" }}
 {{- $_ = set $cfg "schemas" "/etc/sentinel/schemas" }}
 {{- $_ = set $http "listen" (printf "0.0.0.0:%d" (int .Values.service.port)) }}
+{{- if eq $mode "changelog" }}
+{{- /* Every replica's board and API ask the others: the headless Service names them all. */}}
+{{- $_ = set $http "peers" (printf "%s.%s.svc:%d" (include "rollout-sentinel.fullname" .) .Release.Namespace (int .Values.service.port)) }}
+{{- end }}
 {{- $_ = set $cfg "http" $http }}
 {{- if eq $mode "single" }}
 {{- $_ = set $state "path" "/var/lib/sentinel/state.db" }}

@@ -1,6 +1,7 @@
-// Keeps the board and the rollout page live: ticks countdowns every second, and on each
-// finding from /api/v1/stream re-fetches the rollout it names and redraws it (render.js
-// builds the pieces).
+// Keeps the board and the rollout page live: ticks countdowns every second; on each finding
+// from /api/v1/stream re-fetches the rollout it names and redraws it, on each `rollout` event
+// redraws the row from the summary it carries, on `resync` (or a reconnection) re-reads the
+// list (render.js builds the pieces).
 "use strict";
 
 (function () {
@@ -11,6 +12,8 @@
   const body = document.body;
   const RECENT = 50;
   const RESYNC_MS = 30000;
+  const RESYNC_AT_MOST_MS = 3000;
+  const CLOSED_ON_BOARD = 200;
 
   function rows(expectation, rollout) {
     return Array.from(document.querySelectorAll("article.rollout")).filter(
@@ -31,6 +34,7 @@
     const form = document.getElementById("filters");
     const data = form ? new FormData(form) : new FormData();
     return {
+      phase: data.get("phase") === "closed" ? "closed" : "open",
       expectation: data.get("expectation") || "",
       owner: data.get("owner") || "",
       problem: data.get("problem") === "true",
@@ -44,8 +48,13 @@
     return all.filter(Boolean);
   }
 
+  function isClosed(summary) {
+    return summary.phase === "completed" || summary.phase === "rolled_back";
+  }
+
   function admits(summary, wanted) {
-    return (!wanted.expectation || summary.expectation === wanted.expectation)
+    return isClosed(summary) === (wanted.phase === "closed")
+      && (!wanted.expectation || summary.expectation === wanted.expectation)
       && (!wanted.owner || owners(summary).includes(wanted.owner))
       && (!wanted.problem || summary.problems.length > 0);
   }
@@ -66,10 +75,9 @@
     const fresh = renderRow(summary);
     const old = rows(summary.expectation, summary.rollout);
     const wanted = filters();
-    const closed = summary.phase === "completed" || summary.phase === "rolled_back";
     if (old.length) {
       old.forEach((row) => row.replaceWith(fresh.cloneNode(true)));
-    } else if (!closed && admits(summary, wanted)) {
+    } else if (admits(summary, wanted)) {
       const group = groupFor(summary.expectation);
       const empty = group.querySelector(":scope > p.empty");
       if (empty) empty.remove();
@@ -81,6 +89,25 @@
       if (flash) row.classList.add("flash");
     }
     placeAttention(summary);
+    recount();
+  }
+
+  // The counts the page was served with, kept right as rows come, change phase and go.
+  function recount() {
+    const closedView = filters().phase === "closed";
+    let shown = 0;
+    for (const group of document.querySelectorAll("section.group")) {
+      const inView = Array.from(group.querySelectorAll("article.rollout")).filter(
+        (row) => isClosed(row.dataset) === closedView);
+      shown += inView.length;
+      const counts = group.querySelector(".counts");
+      if (!counts) continue;
+      const problems = inView.filter((row) => row.dataset.problems).length;
+      counts.textContent = closedView ? inView.length + " closed"
+        : inView.length + " open, " + problems + " with problems";
+    }
+    const total = document.querySelector("#attention .count-shown");
+    if (total) total.textContent = String(shown);
   }
 
 
@@ -111,6 +138,7 @@
     placeAttention({ expectation: row.dataset.expectation, rollout: row.dataset.rollout,
       problems: [] });
     row.remove();
+    recount();
   }
 
   function signature(summary) {
@@ -164,7 +192,8 @@
   // Rollouts open without a finding: a periodic look at the list brings the new ones in.
   async function resync() {
     const wanted = filters();
-    const query = new URLSearchParams({ phase: "open" });
+    const query = new URLSearchParams({ phase: wanted.phase });
+    if (wanted.phase === "closed") query.set("limit", String(CLOSED_ON_BOARD));
     if (wanted.expectation) query.set("expectation", wanted.expectation);
     if (wanted.owner) query.set("owner", wanted.owner);
     if (wanted.problem) query.set("problem", "true");
@@ -182,6 +211,24 @@
     }
   }
 
+  // A burst of changes asks for the whole list: once, however many ask within a few seconds.
+  let resyncQueued = false;
+  function resyncSoon() {
+    if (resyncQueued || body.dataset.page !== "board") return;
+    resyncQueued = true;
+    setTimeout(() => {
+      resyncQueued = false;
+      resync().catch(() => {});
+    }, RESYNC_AT_MOST_MS);
+  }
+
+  function showsRollout(expectation, rollout) {
+    if (body.dataset.page !== "rollout") return true;
+    const single = document.querySelector("article.rollout.single");
+    return Boolean(single) && single.dataset.expectation === expectation
+      && single.dataset.rollout === rollout;
+  }
+
   function listen() {
     const live = document.getElementById("live");
     const show = (state, symbol, word) => {
@@ -192,19 +239,36 @@
       live.replaceChildren(sym, " " + word);
     };
     const stream = new EventSource("/api/v1/stream");
-    stream.addEventListener("open", () => show("live", "●", "live"));
-    stream.addEventListener("error", () => show("lost", "✕", "reconnecting"));
+    let lost = false;
+    stream.addEventListener("open", () => {
+      show("live", "●", "live");
+      if (lost) resyncSoon();  // what happened while the stream was down
+      lost = false;
+    });
+    stream.addEventListener("error", () => {
+      lost = true;
+      show("lost", "✕", "reconnecting");
+    });
     stream.addEventListener("finding", (message) => {
       let finding;
       try { finding = JSON.parse(message.data); } catch (error) { return; }
-      const page = body.dataset.page;
-      if (page === "board") addFinding(finding);
+      if (body.dataset.page === "board") addFinding(finding);
       if (!finding.expectation || !finding.rollout) return;
-      const single = document.querySelector("article.rollout.single");
-      if (page === "rollout" && !(single && single.dataset.expectation === finding.expectation
-        && single.dataset.rollout === finding.rollout)) return;
+      if (!showsRollout(finding.expectation, finding.rollout)) return;
       refreshRollout(finding.expectation, finding.rollout).catch(() => {});
     });
+    // A rollout changed without a finding (a step seen, a rollout opened): its new summary.
+    stream.addEventListener("rollout", (message) => {
+      let summary;
+      try { summary = JSON.parse(message.data); } catch (error) { return; }
+      if (!summary || !Array.isArray(summary.steps)) return;
+      if (body.dataset.page === "board") {
+        placeRow(summary, false);
+      } else if (showsRollout(summary.expectation, summary.rollout)) {
+        refreshRollout(summary.expectation, summary.rollout).catch(() => {});
+      }
+    });
+    stream.addEventListener("resync", resyncSoon);
   }
 
   function searchAsYouType() {

@@ -146,22 +146,32 @@ window.sentinelRender = (function () {
     link.append(el("span", "key", summary.rollout));
     item.append(link);
     for (const kind of summary.problems) item.append(badge("problem", PROBLEMS, kind));
-    item.append(el("span", "why", why(summary)));
+    item.append(why(summary));
     return item;
   }
 
+  // The same words as the server's: a stalled step's "overdue" ticks with the countdowns.
   function why(summary) {
+    const node = el("span", "why");
     const steps = summary.steps.concat(summary.compensation ? [summary.compensation] : []);
     const stalled = steps.find((step) => step.state === "stalled");
     if (stalled) {
-      const late = stalled.due ? " overdue " + shortDuration(now() - Date.parse(stalled.due))
-        : " stalled";
-      return stalled.step + late + (stalled.owner ? ", " + stalled.owner : "");
+      node.append(stalled.step + " ");
+      if (stalled.due) {
+        const late = el("span", "", tickText("stalled", stalled.due));
+        late.dataset.tick = "stalled";
+        late.dataset.due = stalled.due;
+        node.append(late);
+      } else {
+        node.append("stalled");
+      }
+      if (stalled.owner) node.append(", " + stalled.owner);
+    } else if (summary.phase === "rolling_back" && summary.compensation) {
+      node.append("waiting for " + summary.compensation.step);
+    } else {
+      node.append("deadline passed");
     }
-    if (summary.phase === "rolling_back" && summary.compensation) {
-      return "waiting for " + summary.compensation.step;
-    }
-    return "deadline passed";
+    return node;
   }
 
   function nodeStatus(step) {
@@ -185,6 +195,11 @@ window.sentinelRender = (function () {
       case "rolled_back": return "rolled back in " + shortDuration((finding.duration_s || 0) * 1000);
       case "schema_violation":
         return (finding.event_type || "") + ": " + (finding.errors || []).join("; ");
+      case "schema_changed":
+        return (finding.event_type || "") + " now written with schema " + finding.schema_id
+          + ", was " + finding.previous_schema_id;
+      case "schema_not_found":
+        return (finding.event_type || "") + ": the registry has no schema " + finding.schema_id;
       default: return String(finding.reason || finding.event_type || "");
     }
   }

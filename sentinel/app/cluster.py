@@ -1,0 +1,128 @@
+"""Every replica's answer as one: this replica's, and its peers' (asked at the same time),
+merged and filtered again. A question from a peer (`local`) is answered for this replica only.
+Each method returns the answer and `partial`: the peers that did not answer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+from sentinel.app.local import Replica
+from sentinel.app.peers import Answers, Peers
+from sentinel.status.filters import (
+    FindingQuery,
+    RolloutQuery,
+    select_findings,
+    select_rollouts,
+)
+from sentinel.timefmt import format_rfc3339, parse_rfc3339
+
+Rows = list[Mapping[str, Any]]
+
+
+class Cluster:
+    """This replica and its peers (none without `http.peers`)."""
+
+    def __init__(self, replica: Replica, peers: Peers) -> None:
+        self.replica = replica
+        self.peers = peers
+
+    async def rollouts(self, query: RolloutQuery, local: bool) -> tuple[Rows, list[str]]:
+        if local:
+            return await self.replica.rollouts(query), []
+        mine, answers = await asyncio.gather(
+            self.replica.rollouts(query), self.peers.ask("/api/v1/rollouts", _params(query))
+        )
+        theirs = _lists(answers, "rollouts", _summary_shaped)
+        # A rollout that closed while being moved may come twice: the closed one wins.
+        merged: dict[tuple[str, str], Mapping[str, Any]] = {}
+        for row in [*mine, *theirs]:
+            identity = (row["expectation"], row["rollout"])
+            if identity not in merged or row.get("closed_at") is not None:
+                merged[identity] = row
+        return select_rollouts(merged.values(), query), answers.partial
+
+    async def rollout(
+        self, expectation: str, key: str, local: bool
+    ) -> tuple[Mapping[str, Any] | None, list[str]]:
+        found = await self.replica.rollout(expectation, key)
+        if found is not None or local:
+            return found, []
+        path = f"/api/v1/rollouts/{quote(expectation, safe='')}/{quote(key, safe='')}"
+        answers = await self.peers.ask(path)
+        for body in answers.ok():
+            if isinstance(body, dict) and isinstance(body.get("steps"), list):
+                return body, []
+        return None, answers.partial
+
+    async def findings(self, query: FindingQuery, local: bool) -> tuple[Rows, list[str]]:
+        mine = self.replica.findings(query)
+        if local:
+            return mine, []
+        answers = await self.peers.ask("/api/v1/findings", _finding_params(query))
+        theirs = _lists(answers, "findings", _finding_shaped)
+        merged = {row.get("id") or id(row): row for row in [*mine, *theirs]}
+        return select_findings(merged.values(), query), answers.partial
+
+
+def _lists(answers: Answers, key: str, shaped: Callable[[Any], bool]) -> Rows:
+    """The rows of every answer that has them in the API's shape; an answer that does not is
+    no answer (its peer joins `partial`)."""
+    rows: Rows = []
+    for address, status, body in answers.bodies:
+        listed = body.get(key) if status == 200 and isinstance(body, dict) else None
+        if isinstance(listed, list) and all(shaped(row) for row in listed):
+            rows += listed
+        else:
+            answers.partial.append(address)
+    return rows
+
+
+def _summary_shaped(row: Any) -> bool:
+    return (
+        _texts(row, ("expectation", "rollout", "phase", "opened_at"))
+        and _is_time(row["opened_at"])
+        and isinstance(row.get("problems"), list)
+        and isinstance(row.get("steps"), list)
+        and all(_texts(step, ("step", "state")) for step in row["steps"])
+    )
+
+
+def _finding_shaped(row: Any) -> bool:
+    return _texts(row, ("kind", "at")) and _is_time(row["at"])
+
+
+def _is_time(text: str) -> bool:
+    try:
+        parse_rfc3339(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _texts(row: Any, names: Iterable[str]) -> bool:
+    return isinstance(row, dict) and all(isinstance(row.get(name), str) for name in names)
+
+
+def _params(query: RolloutQuery) -> dict[str, str]:
+    params = {"phase": query.phase}
+    if query.expectation is not None:
+        params["expectation"] = query.expectation
+    if query.owner is not None:
+        params["owner"] = query.owner
+    if query.problem:
+        params["problem"] = "true"
+    if query.limit is not None:
+        params["limit"] = str(query.limit)
+    return params
+
+
+def _finding_params(query: FindingQuery) -> dict[str, str]:
+    params = {}
+    if query.since is not None:
+        params["since"] = format_rfc3339(query.since)
+    if query.limit is not None:
+        params["limit"] = str(query.limit)
+    return params

@@ -1,0 +1,187 @@
+"""The other replicas, asked for what they own (contract section 11): the `http.peers` names
+resolved to every address (a headless Service), this replica's own left out, each asked
+concurrently with a short timeout. A peer that does not answer is named (`partial`), never
+silently left out. A request to a peer carries LOCAL_HEADER, so the peer answers for itself
+only and a question never travels further."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import socket
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from sentinel.config import BasicAuth
+
+log = logging.getLogger("sentinel.peers")
+
+LOCAL_HEADER = "X-Sentinel-Local"
+# A followed stream that ends or fails is opened again after this long.
+FOLLOW_RETRY_S = 5.0
+
+
+@dataclass
+class Answers:
+    """What the peers said: (address, HTTP status, JSON body) each, and who did not answer."""
+
+    bodies: list[tuple[str, int, Any]] = field(default_factory=list)
+    partial: list[str] = field(default_factory=list)
+
+    def ok(self) -> list[Any]:
+        """The bodies of the 200 answers."""
+        return [body for _, status, body in self.bodies if status == 200]
+
+
+def is_local(request: web.Request) -> bool:
+    """Asked by a peer: answer for this replica only."""
+    return LOCAL_HEADER in request.headers
+
+
+class Peers:
+    """The replicas named by `http.peers`; without names there are none and nothing is asked."""
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        own_port: Callable[[], int],
+        timeout_s: float = 2.0,
+        auth: BasicAuth | None = None,
+    ) -> None:
+        self.names = tuple(names)
+        self._own_port = own_port
+        self._timeout_s = timeout_s
+        self._headers = {LOCAL_HEADER: "1", "Accept": "application/json"}
+        if auth is not None:
+            # Every replica has the same config: a peer asks with the user it would ask for.
+            token = base64.b64encode(f"{auth.username}:{auth.password}".encode()).decode()
+            self._headers["Authorization"] = f"Basic {token}"
+        self._session: aiohttp.ClientSession | None = None
+        self._local_ips: dict[str, bool] = {}
+
+    async def start(self) -> None:
+        if self.names and self._session is None:
+            self._session = aiohttp.ClientSession(headers=self._headers)
+
+    async def stop(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def addresses(self) -> tuple[list[str], list[str]]:
+        """(every peer's `host:port`, the names that did not resolve)."""
+        loop = asyncio.get_running_loop()
+        resolved = await asyncio.gather(
+            *(_resolve(loop, name) for name in self.names), return_exceptions=True
+        )
+        found: list[str] = []
+        unresolved: list[str] = []
+        for name, result in zip(self.names, resolved, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("peer name did not resolve", extra={"peer": name, "error": str(result)})
+                unresolved.append(name)
+                continue
+            for host, port in result:
+                address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+                if address not in found and not self._is_own(host, port):
+                    found.append(address)
+        return found, unresolved
+
+    async def ask(self, path: str, params: Mapping[str, str] | None = None) -> Answers:
+        """GET `path` from every peer at once; JSON answers, and who did not give one."""
+        session = self._session
+        answers = Answers()
+        if session is None:
+            return answers
+        addresses, answers.partial = await self.addresses()
+        results = await asyncio.gather(
+            *(self._get(session, address, path, params) for address in addresses)
+        )
+        for address, result in zip(addresses, results, strict=True):
+            if result is None:
+                answers.partial.append(address)
+            else:
+                answers.bodies.append((address, *result))
+        return answers
+
+    async def follow(self, address: str, deliver: Callable[[bytes], None]) -> None:
+        """Forward each message of a peer's /api/v1/stream to `deliver`, reconnecting until
+        cancelled (keepalive comments stay behind)."""
+        timeout = aiohttp.ClientTimeout(total=None, connect=self._timeout_s, sock_read=None)
+        while self._session is not None:
+            try:
+                async with self._session.get(
+                    f"http://{address}/api/v1/stream", timeout=timeout
+                ) as answer:
+                    if answer.status == 200:
+                        await _forward(answer.content, deliver)
+            except (aiohttp.ClientError, TimeoutError) as error:
+                log.debug("peer stream lost", extra={"peer": address, "error": str(error)})
+            await asyncio.sleep(FOLLOW_RETRY_S)
+
+    async def _get(
+        self,
+        session: aiohttp.ClientSession,
+        address: str,
+        path: str,
+        params: Mapping[str, str] | None,
+    ) -> tuple[int, Any] | None:
+        timeout = aiohttp.ClientTimeout(total=self._timeout_s)
+        try:
+            async with session.get(
+                f"http://{address}{path}", params=params, timeout=timeout
+            ) as answer:
+                if answer.status not in (200, 404):
+                    log.warning("peer refused", extra={"peer": address, "status": answer.status})
+                    return None
+                return answer.status, await answer.json()
+        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+            log.warning("peer did not answer", extra={"peer": address, "error": str(error)})
+            return None
+
+    def _is_own(self, host: str, port: int) -> bool:
+        """This replica: its port, on an address of this machine (one it can bind to)."""
+        if port != self._own_port():
+            return False
+        if host not in self._local_ips:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            with socket.socket(family, socket.SOCK_DGRAM) as probe:
+                try:
+                    probe.bind((host, 0))
+                    self._local_ips[host] = True
+                except OSError:
+                    self._local_ips[host] = False
+        return self._local_ips[host]
+
+
+async def _resolve(loop: asyncio.AbstractEventLoop, name: str) -> list[tuple[str, int]]:
+    host, _, port = name.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    infos = await loop.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+    return [(str(info[4][0]), int(info[4][1])) for info in infos]
+
+
+async def _forward(content: aiohttp.StreamReader, deliver: Callable[[bytes], None]) -> None:
+    message: list[bytes] = []
+    async for line in content:
+        if line in (b"\n", b"\r\n"):
+            if message:
+                deliver(b"".join(message) + b"\n")
+            message = []
+        elif not line.startswith(b":"):
+            message.append(line)
+
+
+async def cancel(tasks: Sequence[asyncio.Task[None]]) -> None:
+    """Cancel the tasks and wait until they are gone."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

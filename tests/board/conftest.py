@@ -1,0 +1,79 @@
+"""Fixtures of the board tests: a started sentinel over the contract's example expectation and
+a second one, and the events that put rollouts in every state."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import pytest
+from engine.helpers import MIN, T0, event, user_service
+from runtime.watcher_support import Process
+
+from sentinel.envelope import Envelope
+from sentinel.expectations import Expectation, Step
+
+from .server import Sentinel
+
+NAME = "user-service-v2"
+StartSentinel = Callable[..., Awaitable[Sentinel]]
+
+
+def billing() -> Expectation:
+    """A second expectation, of another team, for the filters."""
+    return Expectation(
+        name="billing-v3",
+        owner="team-billing",
+        correlate="data.rollout_id",
+        steps=(Step("Ledger_Migrated"), Step("Invoices_Switched", after=("Ledger_Migrated",))),
+    )
+
+
+def every_state() -> list[Envelope]:
+    """Read at T0+12m: `done` completed, `stuck` stalled (due T0+10m), `back` rolling back,
+    `fresh` waiting inside its window, `ledger` a billing rollout."""
+    return [
+        event("SchemaV2_Ready", T0, "done", "e-done-1"),
+        event("UserServiceV2_Running", T0 + MIN, "done", "e-done-2"),
+        event("MessagingService_Reconfigured", T0 + 2 * MIN, "done", "e-done-3"),
+        event("SchemaV2_Ready", T0, "stuck", "e-stuck-1"),
+        event("SchemaV2_Ready", T0 + MIN, "back", "e-back-1"),
+        event("Rollback_Initiated", T0 + 3 * MIN, "back", "e-back-2"),
+        event("SchemaV2_Ready", T0 + 8 * MIN, "fresh", "e-fresh-1"),
+        event("Ledger_Migrated", T0 + 9 * MIN, "ledger", "e-ledger-1"),
+    ]
+
+
+@pytest.fixture
+def processes() -> Iterator[list[Process]]:
+    """`sentinel run` processes a test started: killed if still running at its end."""
+    started: list[Process] = []
+    yield started
+    for process in started:
+        if process.popen.poll() is None:
+            process.popen.kill()
+            process.popen.wait()
+
+
+@pytest.fixture
+async def start_sentinel() -> AsyncIterator[StartSentinel]:
+    """`await start_sentinel(**Sentinel options)`: started, stopped after the test."""
+    started: list[Sentinel] = []
+
+    async def start(**options: Any) -> Sentinel:
+        options.setdefault("wall_clock", T0)
+        sentinel = Sentinel([user_service(), billing()], **options)
+        started.append(await sentinel.start())
+        return sentinel
+
+    yield start
+    for sentinel in started:
+        await sentinel.stop()
+
+
+@pytest.fixture
+async def sentinel(start_sentinel: StartSentinel) -> Sentinel:
+    """A sentinel that has read `every_state()` at T0+12m."""
+    running = await start_sentinel()
+    running.events(every_state(), T0 + 12 * MIN)
+    return running

@@ -1,0 +1,113 @@
+"""The sentinel's real HTTP server (the board, the rollout API, the probes) on a real port, on a
+real engine, store and pipeline as `sentinel run` wires them, fed by the test instead of Kafka:
+`process` hands records to the pipeline exactly as the watcher does."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import aiohttp
+from pipeline.helpers import record
+from prometheus_client import CollectorRegistry
+
+from sentinel.app.api import mount
+from sentinel.app.cluster import Cluster
+from sentinel.app.feed import LiveFeed
+from sentinel.app.http import HttpServer
+from sentinel.app.local import Replica
+from sentinel.app.peers import Peers
+from sentinel.config import BasicAuth
+from sentinel.decoders import BusDecoder
+from sentinel.engine import Engine
+from sentinel.engine_hooks import SchemaCheck
+from sentinel.envelope import Envelope
+from sentinel.expectations import Expectation
+from sentinel.findings import Finding
+from sentinel.pipeline import Clock, Decoder, Pipeline, WallClock
+from sentinel.records import Partition, Record
+from sentinel.storage import StateStore
+from sentinel.store.memory import MemoryStore
+
+P0 = Partition("rollout.events", 0)
+
+
+class Lenient:
+    """Schemas for every type: an event is valid unless its data says `broken`."""
+
+    def check(self, event_type: str, data: object) -> list[str] | None:
+        broken = isinstance(data, dict) and data.get("broken")
+        return ["broken: the producer broke it"] if broken else []
+
+
+class Sentinel:
+    """One replica's HTTP face over its own engine and store."""
+
+    def __init__(
+        self,
+        expectations: Sequence[Expectation],
+        *,
+        store: StateStore | None = None,
+        decoder: Decoder | None = None,
+        basic_auth: BasicAuth | None = None,
+        peers: Sequence[str] = (),
+        port: int = 0,
+        retention_s: float = 24 * 3600.0,
+        wall_clock: float = 0.0,
+        schemas: SchemaCheck | None = None,
+    ) -> None:
+        checks = schemas if schemas is not None else Lenient()
+        self.engine = Engine(expectations, checks, retention_s=retention_s)
+        self.store = store if store is not None else MemoryStore()
+        self.feed = LiveFeed(self.engine)
+        self.pipeline = Pipeline(
+            self.engine, self.store, decoder or BusDecoder(), observer=self.feed
+        )
+        self.http = HttpServer("127.0.0.1", port, CollectorRegistry())
+        self.http.health = self.http.ready = lambda: (True, {})
+        self.peers = Peers(peers, lambda: self.http.port, 1.0, basic_auth)
+        replica = Replica(self.engine, self.store, self.feed, lambda: wall_clock)
+        mount(self.http.app, Cluster(replica, self.peers), self.feed, basic_auth)
+        self._offset = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http.port}"
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.http.port}"
+
+    async def start(self) -> Sentinel:
+        self.pipeline.restore()
+        await self.http.start()
+        return self
+
+    async def stop(self) -> None:
+        await self.http.stop()
+
+    def events(self, events: Sequence[Envelope], now: float) -> list[Finding]:
+        """One batch of events read at `now` (the wall clock), as the watcher hands it over."""
+        records = []
+        for item in events:
+            records.append(record(item, self._offset, P0, read_at=now))
+            self._offset += 1
+        return self.process(records, WallClock(now))
+
+    def process(self, records: Sequence[Record], clock: Clock) -> list[Finding]:
+        return self.pipeline.process(records, clock).findings
+
+
+async def get(
+    url: str, path: str, *, headers: dict[str, str] | None = None, **params: str
+) -> tuple[int, Any, Any]:
+    """(status, JSON body or text, headers) of one GET."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(url + path, params=params, headers=headers) as answer,
+    ):
+        text = await answer.text()
+        body: Any = text
+        if answer.content_type == "application/json":
+            body = await answer.json()
+        return answer.status, body, answer.headers

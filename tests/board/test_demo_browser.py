@@ -1,0 +1,132 @@
+"""What a newcomer sees after `make demo`, in a real browser (Debian's chromium, driven by
+Playwright): the address it prints first opens the board, the four simulated rollouts appear
+and move, a stall turns its row red without a reload, and a rollout's page shows its steps.
+With SENTINEL_SCREENSHOTS=1 the board's screenshot becomes docs/board.png."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Locator, Page, async_playwright, expect
+from status.test_browser import CHROMIUM, CHROMIUM_ARGS, Watch
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.broker,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"
+    ),
+]
+ROOT = Path(__file__).resolve().parents[2]
+ROLLOUTS = ["r-complete", "r-silent", "r-renamed", "r-rollback"]
+# At the demo's speed (60: minutes become seconds) the first stalls come 10 s in.
+WAIT_MS = 30_000
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[str]:
+    """`sentinel demo` as `make demo` runs it; the board's address from its first line."""
+    out, err = tmp_path / "demo.out", tmp_path / "demo.err"
+    with out.open("wb") as sink, err.open("wb") as errors:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sentinel", "demo"], cwd=ROOT, stdout=sink, stderr=errors
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while not out.read_text().endswith("\n"):
+            assert process.poll() is None, err.read_text()
+            assert time.monotonic() < deadline, "the demo printed nothing"
+            time.sleep(0.05)
+        first = out.read_text().splitlines()[0]
+        assert first.startswith("rollout-sentinel demo: open the status board at ")
+        url = first.rsplit(" ", 1)[1]
+        _wait_until_served(url, process, deadline)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def _wait_until_served(url: str, process: subprocess.Popen[bytes], deadline: float) -> None:
+    while True:
+        try:
+            with urllib.request.urlopen(url + "healthz", timeout=1):
+                return
+        except urllib.error.HTTPError:
+            return  # it answers (503 until Kafka has assigned the partitions)
+        except OSError:
+            assert process.poll() is None, "the demo stopped"
+            assert time.monotonic() < deadline, "the board never answered"
+            time.sleep(0.1)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture
+async def tab(browser: Browser) -> AsyncIterator[Page]:
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    watch = Watch(page)
+    yield page
+    await context.close()
+    assert watch.dialogs == []
+    assert watch.errors == []
+
+
+def row(tab: Page, rollout: str) -> Locator:
+    return tab.locator("#groups article.rollout").filter(has=tab.locator("a.key", has_text=rollout))
+
+
+async def test_the_demos_board_shows_its_rollouts_moving_and_a_stall_turning_red(
+    demo: str, tab: Page, tmp_path: Path
+) -> None:
+    await tab.goto(demo)
+    await expect(tab.locator("#live")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    await tab.evaluate("window.__sameDocument = true")
+    group = tab.locator('section.group[data-expectation="user-service-v2"]')
+    for rollout in ROLLOUTS:
+        await expect(group.locator("a.key", has_text=rollout)).to_have_count(1, timeout=WAIT_MS)
+    silent = row(tab, "r-silent")
+    stalled = silent.locator('li.step[data-step="UserServiceV2_Running"]')
+    await expect(stalled).to_have_class("step state-stalled", timeout=WAIT_MS)
+    await expect(stalled).to_contain_text("stalled")
+    await expect(stalled).to_contain_text("team-users")
+    # The countdown runs on the sentinel's clock, read from the page.
+    await expect(stalled.locator(".detail")).to_contain_text(re.compile(r"overdue [2-9]s"))
+    await expect(tab.locator("#attention li", has_text="r-silent")).to_have_count(1)
+    await expect(row(tab, "r-complete").locator(".badge.phase-completed")).to_have_count(1)
+    await expect(tab.locator("#findings li", has_text="r-silent").first).to_be_visible()
+    assert await tab.evaluate("window.__sameDocument") is True  # no reload did this
+    counts = group.locator(".counts")
+    await expect(counts).to_have_text("2 open, 2 with problems")
+    path = tmp_path / "board.png"
+    await tab.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 10_000
+    if os.environ.get("SENTINEL_SCREENSHOTS") == "1":
+        shutil.copyfile(path, ROOT / "docs" / "board.png")
+
+    await tab.goto(demo + "rollouts/user-service-v2/r-silent")
+    await expect(tab.locator("h1")).to_have_text("user-service-v2 / r-silent")
+    steps = tab.locator("table.steps-table tbody tr")
+    await expect(steps).to_have_count(3)
+    await expect(steps.nth(0)).to_contain_text("/demo/r-silent")  # the counted event's source
+    await expect(steps.nth(1)).to_contain_text("stalled")
+    await tab.screenshot(path=str(tmp_path / "rollout.png"), full_page=True)
