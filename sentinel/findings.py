@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -75,6 +75,8 @@ class Finding:
     previous_schema_id: int | str | None = None
     subject: str | None = None
     version: int | str | None = None
+    # The id, once computed: the store, the output, the alerts and the history each ask.
+    _id: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def is_problem(self) -> bool:
@@ -84,6 +86,8 @@ class Finding:
     @property
     def id(self) -> str:
         """Deterministic identity: the same finding raised twice (replay, restart) has one id."""
+        if self._id is not None:
+            return self._id
         parts: tuple[object, ...]
         if self.kind in ROLLOUT_KINDS:
             parts = (self.kind, self.expectation, self.rollout, self.step)
@@ -96,7 +100,9 @@ class Finding:
         else:
             parts = (self.kind, self.expectation, self.event_source, self.event_id, self.reason)
         joined = "\x1f".join("" if part is None else str(part) for part in parts)
-        return hashlib.sha256(joined.encode()).hexdigest()[:24]
+        found = hashlib.sha256(joined.encode()).hexdigest()[:24]
+        object.__setattr__(self, "_id", found)  # frozen: a cache, not a change of value
+        return found
 
     def to_json_line(self) -> str:
         """One line of `replay --format jsonl` and of `sentinel run`'s output (the same, always)."""

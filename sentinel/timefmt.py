@@ -18,6 +18,11 @@ def parse_rfc3339(text: str) -> float:
 def format_rfc3339(epoch: float) -> str:
     """UTC, `Z`-suffixed; milliseconds only when the time has a fraction."""
     moment = datetime.fromtimestamp(epoch, UTC)
-    if moment.microsecond:
+    if moment.year >= 1000:
+        # Cut from isoformat() (`2026-11-25T10:00:00.123456+00:00`): twice as fast as
+        # strftime, and every finding has one or two times to write.
+        text = moment.isoformat()
+        return text[:19] + ("." + text[20:23] + "Z" if moment.microsecond else "Z")
+    if moment.microsecond:  # strftime writes years before 1000 without zeros in front
         return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
