@@ -19,6 +19,8 @@ from sentinel.views import Phase
 ROLLOUT_DEADLINE = ""
 # Below this size a heap is never worth rebuilding.
 COMPACT_MIN = 1024
+# Deadlines due further ahead than this, when set, wait in the far heap.
+NEAR_S = 3600.0
 
 Entry = tuple[float, str, str, str]  # (due, expectation, rollout key, step)
 Rollouts = dict[str, dict[str, RolloutState]]
@@ -54,38 +56,52 @@ def pending(rollout: RolloutState) -> int:
 
 
 class DeadlineHeap:
-    """Entries in due order; `stale` estimates how many no longer match their rollout."""
+    """Entries in due order; `stale` estimates how many no longer match their rollout.
+
+    Two heaps, popped as one (the smaller top first, so the order is the one heap's): the
+    deadlines due within `NEAR_S` of the clock when they were set, and the later ones. Every
+    event pushes and pops near deadlines, and with a million rollouts open for days a single
+    heap made each push and pop climb twenty levels of cold memory; the far ones are pushed
+    once, in about the order they fall due, and popped once.
+    """
 
     def __init__(self) -> None:
-        self.entries: list[Entry] = []
+        self.near: list[Entry] = []
+        self.far: list[Entry] = []
         self.stale = 0
         self.compactions = 0  # how often the heap was rebuilt (for tests and the benchmark)
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return len(self.near) + len(self.far)
 
     def __bool__(self) -> bool:
-        return bool(self.entries)
+        return bool(self.near) or bool(self.far)
 
     @property
     def next_due(self) -> float:
         """When the earliest entry is due (perhaps a stale one); infinity when none is."""
-        entries = self.entries
-        return entries[0][0] if entries else float("inf")
+        near, far = self.near, self.far
+        if near:
+            return near[0][0] if not far or near[0][0] <= far[0][0] else far[0][0]
+        return far[0][0] if far else float("inf")
 
-    def push(self, entry: Entry) -> None:
-        heapq.heappush(self.entries, entry)
+    def push(self, entry: Entry, now: float) -> None:
+        """`entry`, set at clock `now`."""
+        heapq.heappush(self.far if entry[0] - now > NEAR_S else self.near, entry)
 
     def pop(self) -> Entry:
-        return heapq.heappop(self.entries)
+        near, far = self.near, self.far
+        if near and (not far or near[0] <= far[0]):
+            return heapq.heappop(near)
+        return heapq.heappop(far)
 
     def cancelled(self, count: int, rollouts: Rollouts) -> None:
         """`count` entries went stale (their deadlines were met, cancelled or dropped)."""
         self.stale += count
-        entries = self.entries
-        if self.stale * 2 > len(entries) and len(entries) >= COMPACT_MIN:
-            self.entries = [entry for entry in entries if live_rollout(rollouts, entry)]
-            heapq.heapify(self.entries)
+        size = len(self.near) + len(self.far)
+        if self.stale * 2 > size and size >= COMPACT_MIN:
+            self.near = _live(self.near, rollouts)
+            self.far = _live(self.far, rollouts)
             self.stale = 0
             self.compactions += 1
 
@@ -94,7 +110,15 @@ class DeadlineHeap:
         if self.stale > 0:
             self.stale -= 1
 
-    def extend(self, entries: list[Entry]) -> None:
-        """Add many entries at once (a restore)."""
-        self.entries.extend(entries)
-        heapq.heapify(self.entries)
+    def extend(self, entries: list[Entry], now: float) -> None:
+        """Add many entries at once (a restore at clock `now`)."""
+        for entry in entries:
+            (self.far if entry[0] - now > NEAR_S else self.near).append(entry)
+        heapq.heapify(self.near)
+        heapq.heapify(self.far)
+
+
+def _live(entries: list[Entry], rollouts: Rollouts) -> list[Entry]:
+    kept = [entry for entry in entries if live_rollout(rollouts, entry)]
+    heapq.heapify(kept)
+    return kept

@@ -180,7 +180,7 @@ class Engine:
         findings: list[Finding] = []
         for feed in [feed for feed in self._parked if feed not in held_feeds]:
             for entry in self._parked.pop(feed):
-                heap.push(entry)
+                heap.push(entry, now)
         while heap.next_due < now:
             entry = heap.pop()
             rollout = live_rollout(self.rollouts, entry)
@@ -253,7 +253,7 @@ class Engine:
             entries += entries_of(rollout)
             if rollout.closed_at is not None:
                 self._closed.append((rollout.closed_at, rollout.expectation, rollout.key))
-        self.deadlines.extend(entries)
+        self.deadlines.extend(entries, self.clock)
         self._closed = deque(sorted(self._closed))
         for source, event_id, at in sorted(seen_events, key=lambda row: row[2]):
             self.seen_events[(source, event_id)] = at
@@ -353,7 +353,8 @@ class Engine:
                 self._schedule(rollout, root.event, at + root.within)
         if exp.deadline is not None:
             rollout.deadline_at = at + exp.deadline
-            self.deadlines.push((rollout.deadline_at, exp.name, key, ROLLOUT_DEADLINE))
+            entry = (rollout.deadline_at, exp.name, key, ROLLOUT_DEADLINE)
+            self.deadlines.push(entry, self.clock)
         self.observer.rollout_opened(exp.name)
         return rollout
 
@@ -461,7 +462,7 @@ class Engine:
         if rollout.due.get(step) is not None:
             self.deadlines.cancelled(1, self.rollouts)  # moved: the old entry is stale
         rollout.due[step] = due
-        self.deadlines.push((due, rollout.expectation, rollout.key, step))
+        self.deadlines.push((due, rollout.expectation, rollout.key, step), self.clock)
 
     def _cancel_all(self, rollout: RolloutState) -> None:
         stale = pending(rollout)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sentinel.deadlines import COMPACT_MIN
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sentinel.deadlines import COMPACT_MIN, DeadlineHeap
 from sentinel.engine import Engine
 from sentinel.expectations import Expectation, Step
 
@@ -48,3 +51,26 @@ def test_a_heap_below_its_minimum_size_is_left_alone() -> None:
     engine = Engine([QUICK])
     run_rollouts(engine, finished=COMPACT_MIN // 4, left_open=0)
     assert engine.deadlines.compactions == 0
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(0, 10_000),
+            st.sampled_from("ab"),
+            st.sampled_from("xy"),
+            st.just(""),
+            st.floats(0, 10_000),
+        )
+    )
+)
+def test_near_and_far_deadlines_come_out_as_one_heap_would_give_them(
+    pushed: list[tuple[float, str, str, str, float]],
+) -> None:
+    """Each entry goes to the near or the far heap by when it was set; popping compares the
+    two tops, so the order is the one of a single heap, ties included."""
+    heap = DeadlineHeap()
+    for due, name, key, step, now in pushed:
+        heap.push((due, name, key, step), now)
+    popped = [heap.pop() for _ in range(len(heap))]
+    assert popped == sorted(entry[:4] for entry in pushed)
