@@ -33,6 +33,8 @@ COMPILED = [
     "sentinel/event_findings.py",
     "sentinel/writers.py",
     "sentinel/schemas.py",
+    "sentinel/history.py",
+    "sentinel/store/codec.py",
     "sentinel/engine.py",
     "sentinel/pipeline.py",
 ]

@@ -42,9 +42,10 @@ def _finding(finding: Finding) -> dict[str, Any]:
 
 
 def load_rollout(
-    expectation: str, key: str, phase: str, closed_at: float | None, body: bytes
+    expectation: str, key: str, phase: str, closed_at: float | None, body: bytes | str
 ) -> RolloutState:
-    """The rollout written by `dump_body`; StoreError when the bytes are not one.
+    """The rollout written by `dump_body` (text in files of version 1); StoreError when the
+    bytes are not one.
 
     Checked for shape, not value by value: this runs 100,000 times on a restore, and the
     bytes are our own (a damaged page is caught by SQLite or by the JSON parser).
@@ -82,7 +83,8 @@ def load_rollout(
 
 def _partition(stored: Any) -> Partition:
     if isinstance(stored, str):  # version 0.1
-        topic, _, index = stored.rpartition("/")
-        return Partition(topic, int(index))
+        name, _, number = stored.rpartition("/")
+        return Partition(name, int(number))
+    # Names of their own: compiled, a variable keeps the type of its first assignment (str).
     topic, index = stored
     return Partition(topic, index)
