@@ -99,7 +99,7 @@ class DeadlineHeap:
         """`count` entries went stale (their deadlines were met, cancelled or dropped)."""
         self.stale += count
         size = len(self.near) + len(self.far)
-        if self.stale * 2 > size and size >= COMPACT_MIN:
+        if size >= COMPACT_MIN and self.stale * 2 > size:
             self.near = _live(self.near, rollouts)
             self.far = _live(self.far, rollouts)
             self.stale = 0
