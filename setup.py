@@ -35,6 +35,7 @@ COMPILED = [
     "sentinel/schemas.py",
     "sentinel/history.py",
     "sentinel/store/codec.py",
+    "sentinel/registry/writers.py",
     "sentinel/engine.py",
     "sentinel/pipeline.py",
 ]
