@@ -15,8 +15,9 @@ from typing import Any
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
-# What profiling showed to matter (docs/design.md): the pipeline's loop and all it calls per
-# record. Not the adapters: their time is spent in aiokafka, SQLite and the network.
+# What profiling showed to matter (docs/design.md, "Speed"): the pipeline's loop and all it
+# calls per record or per batch. Not the rest of the adapters: their time is spent in
+# aiokafka, SQLite and the network.
 COMPILED = [
     "sentinel/records.py",
     "sentinel/timefmt.py",
@@ -46,15 +47,16 @@ def _say(message: str) -> None:
 
 
 def _compiler() -> str | None:
-    configured = str(sysconfig.get_config_var("CC") or "cc").split()[0]
-    for name in (os.environ.get("CC", "").split() or [configured])[:1] + ["cc", "gcc"]:
+    """The C compiler setuptools would run ($CC, else Python's own), else cc or gcc."""
+    named = os.environ.get("CC", "").split() or str(sysconfig.get_config_var("CC") or "").split()
+    for name in [*named[:1], "cc", "gcc"]:
         if shutil.which(name):
             return name
     return None
 
 
 def _extensions() -> list[Any]:
-    if os.environ.get("SENTINEL_PURE"):
+    if os.environ.get("SENTINEL_PURE", "") not in ("", "0"):
         _say("SENTINEL_PURE is set: pure-Python modules, not compiled")
         return []
     if _compiler() is None:
@@ -65,7 +67,13 @@ def _extensions() -> list[Any]:
     # Imports of other packages are not needed to compile (and not installed in an isolated
     # build): they are typed Any here and checked by `make lint`.
     options = ["--ignore-missing-imports", "--no-warn-unused-ignores", "--no-warn-return-any"]
-    extensions: list[Any] = mypycify([*options, *COMPILED], opt_level="3", group_name="sentinel")
+    try:
+        extensions: list[Any] = mypycify(
+            [*options, *COMPILED], opt_level="3", group_name="sentinel"
+        )
+    except (Exception, SystemExit) as error:  # mypyc exits on a type error it cannot compile
+        _say(f"mypyc refused the sources ({type(error).__name__}): pure-Python modules")
+        return []
     return extensions
 
 
@@ -75,7 +83,7 @@ class _OptionalBuildExt(build_ext):  # type: ignore[misc]
     def run(self) -> None:
         try:
             super().run()
-        except Exception as error:  # noqa: BLE001 - any compiler failure means the same
+        except Exception as error:  # any compiler failure means the same
             # All or nothing: a module compiled without the shared library it needs would
             # not import.
             for ext in self.extensions:
