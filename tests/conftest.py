@@ -10,6 +10,8 @@ from typing import Protocol
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from browser_support import CHROMIUM, CHROMIUM_ARGS
+from playwright.async_api import Browser, async_playwright
 
 from sentinel import speed
 from sentinel.kafka.broker import EmbeddedBroker
@@ -94,3 +96,14 @@ async def produce(broker: EmbeddedBroker) -> AsyncIterator[Produce]:
     yield send
     if producer is not None:
         await producer.stop()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """Headless Debian chromium, for tests marked `browser`."""
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield launched
+        await launched.close()

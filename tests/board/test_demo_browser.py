@@ -17,8 +17,8 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Locator, Page, async_playwright, expect
-from status.test_browser import CHROMIUM, CHROMIUM_ARGS, Watch
+from browser_support import CHROMIUM, Watch
+from playwright.async_api import Browser, Locator, Page, expect
 
 pytestmark = [
     pytest.mark.browser,
@@ -68,16 +68,6 @@ def _wait_until_served(url: str, process: subprocess.Popen[bytes], deadline: flo
             assert process.poll() is None, "the demo stopped"
             assert time.monotonic() < deadline, "the board never answered"
             time.sleep(0.1)
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield launched
-        await launched.close()
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from playwright.async_api import Browser, ConsoleMessage, Dialog, Page, async_playwright, expect
+from browser_support import CHROMIUM, Watch
+from playwright.async_api import Browser, Page, expect
 
 from sentinel.findings import Finding, Kind
 from sentinel.status.assets import CONTENT_SECURITY_POLICY
@@ -23,16 +24,6 @@ from sentinel.timefmt import parse_rfc3339
 from .board_server import BoardServer
 from .helpers import EXAMPLE_CLOCK, HOSTILE_ID, HOSTILE_KEY, Example, hostile_rollout
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(
@@ -56,35 +47,6 @@ async def board(example: Example) -> AsyncIterator[tuple[BoardServer, str]]:
     yield server, f"http://127.0.0.1:{port}"
     server.close_streams()
     await runner.cleanup()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield launched
-        await launched.close()
-
-
-class Watch:
-    """What a page did that it must not: dialogs opened, errors logged (CSP refusals)."""
-
-    def __init__(self, page: Page) -> None:
-        self.dialogs: list[str] = []
-        self.errors: list[str] = []
-        page.on("dialog", self._dialog)
-        page.on("console", self._console)
-        page.on("pageerror", lambda error: self.errors.append(str(error)))
-
-    async def _dialog(self, dialog: Dialog) -> None:
-        self.dialogs.append(dialog.message)
-        await dialog.dismiss()
-
-    def _console(self, message: ConsoleMessage) -> None:
-        if message.type == "error":
-            self.errors.append(message.text)
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -11,8 +11,10 @@ import pytest
 
 from sentinel.engine import EngineChanges
 from sentinel.findings import Finding
+from sentinel.kafka.broker import EmbeddedBroker
 from sentinel.records import Partition
 from sentinel.storage import Batch, StateStore
+from sentinel.store.changelog import ChangelogStore
 from sentinel.store.memory import MemoryStore
 from sentinel.store.sqlite import SqliteStore
 
@@ -80,3 +82,36 @@ def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stores]:
     yield opened
     if opened.current is not None:
         opened.current.close()
+
+
+# `await replica("a", history_retention_s=...)`: a started changelog store on its own file.
+Replica = Callable[..., Awaitable[ChangelogStore]]
+
+
+@pytest.fixture
+async def topic(topic_factory: Callable[..., Awaitable[str]]) -> str:
+    """The input topic of the changelog tests: two partitions."""
+    return await topic_factory(partitions=2)
+
+
+@pytest.fixture
+async def replica(broker: EmbeddedBroker, topic: str, tmp_path: Path) -> AsyncIterator[Replica]:
+    """A started changelog store per name, on its own file (the same file for the same name)."""
+    opened: list[ChangelogStore] = []
+
+    async def open_replica(name: str, **local: Any) -> ChangelogStore:
+        store = ChangelogStore(
+            SqliteStore(tmp_path / f"{name}.db", **local),
+            group_id=topic,
+            client={"bootstrap_servers": broker.bootstrap_servers},
+            replication_factor=1,
+        )
+        await store.start()
+        await store.ensure_topics({topic: 2})
+        opened.append(store)
+        return store
+
+    yield open_replica
+    for store in opened:
+        await store.stop()
+        store.close()

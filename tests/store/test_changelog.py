@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 
 import pytest
 from engine.helpers import MIN, T0, event, user_service
@@ -12,44 +11,15 @@ from pipeline.helpers import TraceClock, record
 from sentinel.decoders import BusDecoder
 from sentinel.engine import Engine
 from sentinel.errors import StoreError
-from sentinel.kafka.broker import EmbeddedBroker
 from sentinel.pipeline import Pipeline, WallClock
 from sentinel.records import Partition, Record
 from sentinel.store.changelog import ChangelogStore, changelog_topic
-from sentinel.store.sqlite import SqliteStore
+
+from .conftest import Replica
 
 pytestmark = pytest.mark.broker
 NAME = "user-service-v2"
-Replica = Callable[[str], Awaitable[ChangelogStore]]
 Produce = Callable[..., Awaitable[tuple[int, int]]]  # the `produce` fixture of tests/conftest.py
-
-
-@pytest.fixture
-async def topic(topic_factory: Callable[..., Awaitable[str]]) -> str:
-    return await topic_factory(partitions=2)
-
-
-@pytest.fixture
-async def replica(broker: EmbeddedBroker, topic: str, tmp_path: Path) -> AsyncIterator[Replica]:
-    """`await replica("a")`: a started store on its own file (the same file for the same name)."""
-    opened: list[ChangelogStore] = []
-
-    async def open_replica(name: str) -> ChangelogStore:
-        store = ChangelogStore(
-            SqliteStore(tmp_path / f"{name}.db"),
-            group_id=topic,
-            client={"bootstrap_servers": broker.bootstrap_servers},
-            replication_factor=1,
-        )
-        await store.start()
-        await store.ensure_topics({topic: 2})
-        opened.append(store)
-        return store
-
-    yield open_replica
-    for store in opened:
-        await store.stop()
-        store.close()
 
 
 class Feeder:

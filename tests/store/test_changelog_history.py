@@ -4,19 +4,16 @@ broker had it, and past the retention its owner's tombstone removes it everywher
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 
 import pytest
 from engine.helpers import MIN, T0, user_service
 
 from sentinel.decoders import BusDecoder
 from sentinel.engine import Engine
-from sentinel.kafka.broker import EmbeddedBroker
 from sentinel.pipeline import Pipeline
 from sentinel.records import Partition
 from sentinel.store.changelog import ChangelogStore
-from sentinel.store.sqlite import SqliteStore
 
 from .test_changelog import Feeder, process
 
@@ -25,34 +22,6 @@ NAME = "user-service-v2"
 HOUR = 60 * MIN
 STEPS = ("SchemaV2_Ready", "UserServiceV2_Running", "MessagingService_Reconfigured")
 Replica = Callable[..., Awaitable[ChangelogStore]]
-
-
-@pytest.fixture
-async def topic(topic_factory: Callable[..., Awaitable[str]]) -> str:
-    return await topic_factory(partitions=2)
-
-
-@pytest.fixture
-async def replica(broker: EmbeddedBroker, topic: str, tmp_path: Path) -> AsyncIterator[Replica]:
-    """`await replica("a", retention_s=...)`: a started store on its own file."""
-    opened: list[ChangelogStore] = []
-
-    async def open_replica(name: str, retention_s: float = 400 * 24 * HOUR) -> ChangelogStore:
-        store = ChangelogStore(
-            SqliteStore(tmp_path / f"{name}.db", retention_s),
-            group_id=topic,
-            client={"bootstrap_servers": broker.bootstrap_servers},
-            replication_factor=1,
-        )
-        await store.start()
-        await store.ensure_topics({topic: 2})
-        opened.append(store)
-        return store
-
-    yield open_replica
-    for store in opened:
-        await store.stop()
-        store.close()
 
 
 def pipeline_of(store: ChangelogStore) -> Pipeline:
@@ -102,7 +71,7 @@ async def test_an_entry_kept_locally_but_never_sent_is_sent_after_a_restart(
 async def test_past_the_retention_the_owner_tombstones_the_entry_for_everyone(
     topic: str, replica: Replica
 ) -> None:
-    a, b = await replica("a", retention_s=HOUR), await replica("b")
+    a, b = await replica("a", history_retention_s=HOUR), await replica("b")
     pipeline = await close_r0(a, topic)
     await a.flush()
     await b.refresh_history()
