@@ -3,12 +3,15 @@
 # virtual environment, run as a non-root user. Build from the repository root:
 #   docker build -t rollout-sentinel:0.1.0 .
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+# The same Python with a C compiler: setup.py compiles the hot path with mypyc (docs/design.md,
+# "Speed"); the runtime image gets the compiled modules and no compiler.
+ARG BUILD_IMAGE=python:3.11-bookworm
 
-FROM ${PYTHON_IMAGE} AS build
+FROM ${BUILD_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 # README.md* rather than README.md: the build still works in a tree without one.
-COPY pyproject.toml README.md* ./
+COPY pyproject.toml setup.py README.md* ./
 COPY sentinel ./sentinel
 # The project's wheel (made as tests/deploy/test_dockerfile.py makes it), installed with its
 # dependencies into a virtual environment that has no pip or setuptools of its own.

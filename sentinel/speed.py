@@ -49,13 +49,18 @@ def pure_requested() -> bool:
 
 
 def stale_sources(package: str) -> list[str]:
-    """Sources in the `package` folder changed after they were compiled.
+    """Sources in the `package` folder of a checkout changed after they were compiled.
 
     An editable install compiles in place, and Python prefers the compiled module to the
     source beside it: edited code would not run until compiled again. Modules of one build
     also call into each other's compiled classes directly, so a stale one cannot be swapped
     alone: `sentinel/__init__.py` then runs every module pure (`make` compiles them again).
+
+    Only in a checkout (`setup.py` beside the package): an installed wheel's files get the
+    times of their installation, in any order, and nobody edits them.
     """
+    if not os.path.isfile(os.path.join(package, os.pardir, "setup.py")):
+        return []
     suffixes = importlib.machinery.EXTENSION_SUFFIXES
     stale = []
     for name in sorted(os.listdir(package)):

@@ -43,15 +43,30 @@ def test_the_compiled_modules_run_where_they_were_built() -> None:
     assert "'sentinel.engine'" in loaded(pure=False)
 
 
-def test_a_source_changed_after_it_was_compiled_is_stale(tmp_path: Path) -> None:
+def compiled_package(root: Path) -> Path:
+    """A package whose engine.py changed after it was compiled, and records.py did not."""
+    package = root / "sentinel"
+    package.mkdir(parents=True)
     for name in ("engine", "records"):
-        (tmp_path / f"{name}.py").write_text("")
-        (tmp_path / f"{name}{SUFFIX}").write_bytes(b"")
-    os.utime(tmp_path / "engine.py", ns=(0, 2_000_000_000))
-    os.utime(tmp_path / f"engine{SUFFIX}", ns=(0, 1_000_000_000))
-    os.utime(tmp_path / "records.py", ns=(0, 1_000_000_000))
-    os.utime(tmp_path / f"records{SUFFIX}", ns=(0, 2_000_000_000))
-    assert speed.stale_sources(str(tmp_path)) == [str(tmp_path / "engine.py")]
+        (package / f"{name}.py").write_text("")
+        (package / f"{name}{SUFFIX}").write_bytes(b"")
+    os.utime(package / "engine.py", ns=(0, 2_000_000_000))
+    os.utime(package / f"engine{SUFFIX}", ns=(0, 1_000_000_000))
+    os.utime(package / "records.py", ns=(0, 1_000_000_000))
+    os.utime(package / f"records{SUFFIX}", ns=(0, 2_000_000_000))
+    return package
+
+
+def test_a_source_changed_after_it_was_compiled_in_a_checkout_is_stale(tmp_path: Path) -> None:
+    (tmp_path / "setup.py").write_text("")
+    package = compiled_package(tmp_path)
+    assert speed.stale_sources(str(package)) == [str(package / "engine.py")]
+
+
+def test_an_installed_package_is_never_stale_whatever_its_files_times(tmp_path: Path) -> None:
+    # pip writes a wheel's files in any order: a source may be newer than its module.
+    package = compiled_package(tmp_path / "site-packages")
+    assert speed.stale_sources(str(package)) == []
 
 
 def test_the_source_finder_leaves_other_packages_alone() -> None:
