@@ -16,8 +16,8 @@ whatever order the events arrived in. Semantics: contract section 4.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sentinel.deadlines import (
@@ -42,7 +42,7 @@ from sentinel.records import Partition
 from sentinel.retention import forget_before
 from sentinel.rollout import RolloutState, active_compensation, view_of
 from sentinel.views import Phase, RolloutView
-from sentinel.writers import Writer, WriterIds, check_writer
+from sentinel.writers import Writer, WriterIds, WriterMemory, check_writer
 
 DEFAULT_RETENTION_S = 24 * 3600.0
 # Forgetting old rollouts and event ids is batched: once per minute of clock time is plenty.
@@ -58,6 +58,8 @@ class EngineChanges:
     new_unregistered: list[str]  # event types reported as unregistered for the first time
     clock: float
     horizon: float  # event ids and closed rollouts older than this may be deleted
+    # Types whose writer schema memory changed (`WriterIds`), with all of it.
+    writer_ids: dict[str, WriterMemory] = field(default_factory=dict)
 
 
 class Engine:
@@ -231,7 +233,8 @@ class Engine:
         events, self._new_events = self._new_events, []
         unregistered, self._new_unregistered = self._new_unregistered, []
         self._changed = set()
-        return EngineChanges(changed, events, unregistered, self.clock, self._pruned_horizon)
+        writers, horizon = self._writer_ids.take_changed(), self._pruned_horizon
+        return EngineChanges(changed, events, unregistered, self.clock, horizon, writers)
 
     def restore(
         self,
@@ -239,6 +242,7 @@ class Engine:
         seen_events: Iterable[tuple[str, str, float]],
         clock: float,
         unregistered_types: Iterable[str] = (),
+        writer_ids: Mapping[str, WriterMemory] | None = None,
     ) -> None:
         """Rebuild from stored state: deadlines are recomputed from the rollouts themselves."""
         self.clock = max(self.clock, clock)
@@ -258,6 +262,7 @@ class Engine:
         for source, event_id, at in sorted(seen_events, key=lambda row: row[2]):
             self.seen_events[(source, event_id)] = at
         self.unregistered_types.update(unregistered_types)
+        self._writer_ids.restore(writer_ids or {})
 
     def forget_feeds(self, feeds: Collection[Partition]) -> int:
         """Drop the rollouts that live in `feeds` (partitions now owned by another replica).

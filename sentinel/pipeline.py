@@ -255,7 +255,10 @@ class Pipeline:
         reading resumes at each partition's stored offset (the returned state's `offsets`)."""
         state = self.store.load(partitions)
         engine = self.engine
-        engine.restore(state.rollouts, state.seen_events, state.clock, state.unregistered_types)
+        engine.restore(
+            state.rollouts, state.seen_events, state.clock, state.unregistered_types,
+            state.writer_ids,
+        )  # fmt: skip
         orphans: dict[tuple[str, str], RolloutState | None] = {
             (rollout.expectation, rollout.key): None
             for rollout in state.rollouts

@@ -20,6 +20,7 @@ from sentinel.history import ClosedRollout, ViewOf
 from sentinel.outbox import Outbox
 from sentinel.records import Partition
 from sentinel.rollout import RolloutState
+from sentinel.writers import WriterMemory
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class StoredState:
     rollouts: Sequence[RolloutState] = ()
     seen_events: Sequence[tuple[str, str, float]] = ()
     unregistered_types: Sequence[str] = ()
+    writer_ids: Mapping[str, WriterMemory] = field(default_factory=dict)
     clock: float = float("-inf")
     # Next offset to read per partition, as of the last batch whose effects were kept.
     offsets: Mapping[Partition, int] = field(default_factory=dict)

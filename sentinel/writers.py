@@ -7,7 +7,7 @@ a `WriterLookup`, which never waits: a `Need` makes the record wait for the asyn
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -77,14 +77,25 @@ class Checked:
         self.passed = passed
 
 
+SchemaId = int | str
+# What is remembered of a type, and kept by the state store: its last event's writer schema
+# id, and the ids a `schema_changed` was said for, in the order said.
+WriterMemory = tuple[SchemaId, tuple[SchemaId, ...]]
+
+
 class WriterIds:
     """The writer schema id of each type's last event: a new one is a `schema_changed`, said
     once per (type, new id) before the event is checked, since the first event a producer
-    writes with a new schema is the one on-call must see."""
+    writes with a new schema is the one on-call must see.
+
+    Kept across restarts (`take_changed`, `restore`): a producer that changes its schema
+    while the sentinel is down is still reported, and a change is never said twice.
+    """
 
     def __init__(self) -> None:
-        self._last: dict[str, int | str] = {}
-        self._said: set[tuple[str, int | str]] = set()
+        self._last: dict[str, SchemaId] = {}
+        self._said: dict[str, list[SchemaId]] = {}
+        self._changed: set[str] = set()
 
     def change(
         self,
@@ -96,12 +107,33 @@ class WriterIds:
         schema_id = writer.schema_id
         if schema_id is None:
             return None
-        previous = self._last.get(event.type)
-        self._last[event.type] = schema_id
-        if previous is None or previous == schema_id or (event.type, schema_id) in self._said:
+        event_type = event.type
+        previous = self._last.get(event_type)
+        if previous == schema_id:
             return None
-        self._said.add((event.type, schema_id))
+        self._last[event_type] = schema_id
+        self._changed.add(event_type)
+        said = self._said.setdefault(event_type, [])
+        if previous is None or schema_id in said:
+            return None
+        said.append(schema_id)
         return schema_changed(event, writer, previous, interested, clock)
+
+    def take_changed(self) -> dict[str, WriterMemory]:
+        """What changed since the last call, per type, for a state store; resets the record."""
+        changed = {
+            event_type: (self._last[event_type], tuple(self._said.get(event_type, ())))
+            for event_type in sorted(self._changed)
+        }
+        self._changed = set()
+        return changed
+
+    def restore(self, memory: Mapping[str, WriterMemory]) -> None:
+        """Remember what a store kept; types seen since (a partition restored late) win."""
+        for event_type, (last, said) in memory.items():
+            if event_type not in self._last:
+                self._last[event_type] = last
+                self._said[event_type] = list(said)
 
 
 def check_writer(

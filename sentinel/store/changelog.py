@@ -16,7 +16,8 @@ commits offsets to Kafka. Closed rollouts also go to the history topic (history_
 On assignment a partition is restored from the changelog: only its tail when this replica's
 file holds the partition as of a known changelog offset, the whole (compacted) partition
 otherwise. Event ids and emitted finding ids stay local: a record read
-again after a move is skipped by its offset, and its rollout already holds its effects.
+again after a move is skipped by its offset, and its rollout already holds its effects. So do
+the writer schema ids per type (`schema_changed`): each replica remembers the types it read.
 """
 
 from __future__ import annotations
@@ -194,6 +195,7 @@ class ChangelogStore:
             rollouts=state.rollouts,
             seen_events=whole.seen_events,
             unregistered_types=whole.unregistered_types,
+            writer_ids=whole.writer_ids,
             clock=whole.clock,
             offsets=state.offsets,
         )

@@ -11,6 +11,7 @@ from sentinel.findings import Finding
 from sentinel.records import Partition
 from sentinel.rollout import RolloutState
 from sentinel.views import Phase
+from sentinel.writers import WriterMemory
 
 _PHASES = {str(phase): phase for phase in Phase}
 
@@ -88,3 +89,22 @@ def _partition(stored: Any) -> Partition:
     # Names of their own: compiled, a variable keeps the type of its first assignment (str).
     topic, index = stored
     return Partition(topic, index)
+
+
+def dump_writer_memory(memory: WriterMemory) -> bytes:
+    last, said = memory
+    return orjson.dumps([last, list(said)])
+
+
+def load_writer_memory(event_type: str, body: bytes | str) -> WriterMemory:
+    """What `dump_writer_memory` wrote; StoreError when the bytes are not that."""
+    try:
+        last, said = orjson.loads(body)
+        if not isinstance(last, int | str) or not all(isinstance(i, int | str) for i in said):
+            raise TypeError("schema ids are numbers or strings")
+        return last, tuple(said)
+    except (orjson.JSONDecodeError, TypeError, ValueError) as error:
+        raise StoreError(
+            f"the stored writer schemas of type {event_type} are damaged ({error!r}): "
+            "move the state file away to start from Kafka's committed offsets"
+        ) from None

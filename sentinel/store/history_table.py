@@ -11,7 +11,7 @@ from pathlib import Path
 from sentinel.errors import StoreError
 from sentinel.history import ClosedRollout, load_closed
 from sentinel.records import Partition
-from sentinel.store.sqlite_schema import APPLICATION_ID, SCHEMA_VERSION
+from sentinel.store.sqlite_schema import APPLICATION_ID, HISTORY_SINCE, SCHEMA_VERSION
 
 # A history entry as written: (expectation, key, opened_at, closed_at, topic, partition, entry).
 HistoryRow = tuple[str, str, float, float, str | None, int | None, bytes]
@@ -107,7 +107,7 @@ def _check(conn: sqlite3.Connection, path: Path) -> None:
     if application_id != APPLICATION_ID:
         raise StoreError(f"{path}: not a sentinel state file")
     version = conn.execute("SELECT version FROM schema_version").fetchone()[0]
-    if version < SCHEMA_VERSION:
+    if version < HISTORY_SINCE:
         raise StoreError(
             f"{path}: the state file has schema version {version}, from before the history "
             "was kept: run `sentinel run` on it once to upgrade it (its history starts then)"

@@ -23,6 +23,7 @@ from sentinel.storage import Batch, LocalStore, StoredState
 from sentinel.store.codec import dump_body, load_rollout
 from sentinel.store.emitted import EmittedIds
 from sentinel.store.outbox import SqliteOutbox
+from sentinel.writers import WriterMemory
 
 
 class MemoryStore(LocalStore):
@@ -45,6 +46,7 @@ class MemoryStore(LocalStore):
         self._closed: deque[tuple[float, str, str]] = deque()
         self._seen: dict[tuple[str, str], float] = {}
         self._unregistered: dict[str, None] = {}  # an ordered set
+        self._writer_ids: dict[str, WriterMemory] = {}
         self._emitted = EmittedIds()
         self._offsets: dict[Partition, int] = {}
         self._clock = float("-inf")
@@ -68,6 +70,7 @@ class MemoryStore(LocalStore):
             rollouts=rollouts,
             seen_events=[(source, id_, at) for (source, id_), at in self._seen.items()],
             unregistered_types=list(self._unregistered),
+            writer_ids=dict(self._writer_ids),
             clock=self._clock,
             offsets=dict(self._offsets),
         )
@@ -134,6 +137,7 @@ class MemoryStore(LocalStore):
         for source, event_id, at in changes.new_events:
             self._seen.setdefault((source, event_id), at)
         self._unregistered.update(dict.fromkeys(changes.new_unregistered))
+        self._writer_ids.update(changes.writer_ids)
         self._emitted.kept(self._emitted.rows(findings), changes.horizon)
         self._offsets.update(offsets)
         self._clock = max(self._clock, changes.clock)

@@ -19,7 +19,7 @@ from sentinel.records import Partition
 from sentinel.rollout import RolloutState
 from sentinel.storage import LocalStore, StoredState
 from sentinel.store import history_table
-from sentinel.store.codec import dump_body, load_rollout
+from sentinel.store.codec import dump_body, dump_writer_memory, load_rollout, load_writer_memory
 from sentinel.store.emitted import EmittedIds
 from sentinel.store.outbox import SqliteOutbox
 from sentinel.store.sqlite_file import Checkpointer, lock_file
@@ -140,10 +140,12 @@ class SqliteStore(LocalStore):
             ]
             seen = conn.execute("SELECT source, id, at FROM seen_events").fetchall()
             unregistered = [row[0] for row in conn.execute("SELECT type FROM unregistered_types")]
+            writers = conn.execute("SELECT type, memory FROM writer_schemas")
             return StoredState(
                 rollouts=rollouts,
                 seen_events=seen,
                 unregistered_types=unregistered,
+                writer_ids={row[0]: load_writer_memory(*row) for row in writers},
                 clock=self._clock(),
                 offsets=self.offsets(),
             )
@@ -225,6 +227,10 @@ class SqliteStore(LocalStore):
         conn.executemany(
             "INSERT OR IGNORE INTO unregistered_types VALUES (?)",
             [(event_type,) for event_type in changes.new_unregistered],
+        )
+        conn.executemany(
+            "INSERT OR REPLACE INTO writer_schemas VALUES (?, ?)",
+            [(name, dump_writer_memory(memory)) for name, memory in changes.writer_ids.items()],
         )
         conn.executemany("INSERT INTO emitted_findings VALUES (?, ?)", emitted)
         self._put_offsets(offsets)

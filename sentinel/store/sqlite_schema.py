@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+# Files of this version or later have the history table (`sentinel report --state` reads it).
+HISTORY_SINCE = 3
 # PRAGMA application_id: tells our file from any other SQLite file ("RSNT").
 APPLICATION_ID = 0x52534E54
 
@@ -41,6 +43,11 @@ _HISTORY_TABLES = (
         PRIMARY KEY (expectation, key)
     ) WITHOUT ROWID""",
 )
+# Per event type, what the engine remembers of its writer schemas (writers.WriterMemory):
+# [last id, [ids a schema_changed was said for]] as JSON (ids are numbers or GUIDs).
+_WRITER_TABLES = (
+    "CREATE TABLE writer_schemas (type TEXT PRIMARY KEY, memory BLOB NOT NULL) WITHOUT ROWID",
+)
 SCHEMA = (
     "CREATE TABLE schema_version (version INTEGER NOT NULL)",
     # One row; NULL until the engine's clock has read its first event.
@@ -74,6 +81,7 @@ SCHEMA = (
     ) WITHOUT ROWID""",
     *_CHANGELOG_TABLES,
     *_HISTORY_TABLES,
+    *_WRITER_TABLES,
 )
 # Version -> the statements that bring a file of that version to the next one, in one
 # transaction each.
@@ -92,4 +100,6 @@ MIGRATIONS = {
     ),
     # The history of closed rollouts; it starts empty (rollouts closed before were not kept).
     2: (*_HISTORY_TABLES, "UPDATE schema_version SET version = 3"),
+    # Writer schema ids per type; it starts empty (the first event of each type sets it).
+    3: (*_WRITER_TABLES, "UPDATE schema_version SET version = 4"),
 }

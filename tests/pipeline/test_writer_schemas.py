@@ -11,11 +11,13 @@ from engine.helpers import MIN, T0, event, kinds, user_service
 from sentinel.decoders import BusDecoder
 from sentinel.engine import Engine
 from sentinel.envelope import Envelope
+from sentinel.findings import Finding
 from sentinel.framing import IdKind, SchemaRef
 from sentinel.pipeline import Pipeline, WallClock
 from sentinel.records import Partition, Record
 from sentinel.schemas import SchemaRegistry
 from sentinel.store.memory import MemoryStore
+from sentinel.store.sqlite import SqliteStore
 from sentinel.writers import Need, Writer
 
 from .helpers import P0, P1, as_bytes
@@ -104,6 +106,60 @@ def test_a_renamed_field_passes_the_new_writer_schema_and_fails_the_reader_schem
     assert [(f.kind, f.rollout, f.step) for f in later if f.rollout == "r1"] == [
         ("stall", "r1", "UserServiceV2_Running")
     ]
+
+
+def restarted(registry: Registry, path: Path) -> Pipeline:
+    """A sentinel started on the state file at `path`, as after a restart."""
+    engine = Engine([user_service()], SHIPPED_SCHEMAS)
+    store = SqliteStore(path)
+    sentinel = Pipeline(engine, store, BusDecoder(registry=True), writers=registry)
+    sentinel.restore()
+    return sentinel
+
+
+def changes_said(found: list[Finding]) -> list[tuple[object, object]]:
+    return [(f.previous_schema_id, f.schema_id) for f in found if f.kind == "schema_changed"]
+
+
+def test_a_schema_changed_while_the_sentinel_was_down_is_reported_after_its_restart(
+    tmp_path: Path,
+) -> None:
+    registry = Registry({1: V1, 2: V2, 7: READY})
+    running = {"rollout_id": "r0", "version": "2.0.0", "replicas": 3}
+    first = restarted(registry, tmp_path / "state.db")
+    first.process([framed("UserServiceV2_Running", running, 1, 0)], WallClock(T0))
+    first.store.close()
+
+    second = restarted(registry, tmp_path / "state.db")
+    renamed = framed("UserServiceV2_Running", RENAMED, 2, 1, T0 + MIN)
+    found = second.process([renamed], WallClock(T0 + MIN)).findings
+    assert changes_said(found) == [(1, 2)]
+
+
+def test_a_schema_change_said_before_a_restart_is_not_said_again_after_it(tmp_path: Path) -> None:
+    # A rolling deploy: old and new producers write side by side, across the restart.
+    registry = Registry({1: V1, 2: V2, 7: READY})
+    old = {"rollout_id": "r0", "version": "2.0.0", "replicas": 3}
+    first = restarted(registry, tmp_path / "state.db")
+    found = first.process(
+        [
+            framed("UserServiceV2_Running", old, 1, 0),
+            framed("UserServiceV2_Running", RENAMED, 2, 1),
+        ],
+        WallClock(T0),
+    ).findings
+    assert changes_said(found) == [(1, 2)]
+    first.store.close()
+
+    second = restarted(registry, tmp_path / "state.db")
+    found = second.process(
+        [
+            framed("UserServiceV2_Running", old, 1, 2, T0 + MIN),
+            framed("UserServiceV2_Running", RENAMED, 2, 3, T0 + MIN),
+        ],
+        WallClock(T0 + MIN),
+    ).findings
+    assert changes_said(found) == [(2, 1)], "back to 1 is new; 2 was said before the restart"
 
 
 def test_a_record_naming_an_unknown_id_is_schema_not_found_and_advances_nothing() -> None:

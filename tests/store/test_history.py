@@ -118,6 +118,7 @@ def test_a_state_file_of_version_2_gains_an_empty_history(tmp_path: Path) -> Non
     with sqlite3.connect(path) as raw:
         raw.execute("DROP TABLE history")
         raw.execute("DROP TABLE history_unsent")
+        raw.execute("DROP TABLE writer_schemas")
         raw.execute("UPDATE schema_version SET version = 2")
     raw.close()
     store = SqliteStore(path)
@@ -158,6 +159,21 @@ def test_reading_the_history_of_something_else_is_a_store_error(
     prepare(path)
     with pytest.raises(StoreError, match=message):
         list(history_table.read_file(path))
+
+
+def test_the_history_of_a_file_of_version_3_is_read_without_upgrading_it(tmp_path: Path) -> None:
+    # `sentinel report --state` on the file of a sentinel one release older.
+    path = tmp_path / "state.db"
+    store = SqliteStore(path)
+    try:
+        run(Engine([user_service()]), completed("audited", T0), store=store)
+    finally:
+        store.close()
+    with sqlite3.connect(path) as raw:
+        raw.execute("DROP TABLE writer_schemas")
+        raw.execute("UPDATE schema_version SET version = 3")
+    raw.close()
+    assert [entry.view.rollout for entry in history_table.read_file(path)] == ["audited"]
 
 
 def test_a_file_from_before_the_history_says_how_to_upgrade_it(tmp_path: Path) -> None:

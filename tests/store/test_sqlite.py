@@ -52,9 +52,9 @@ def test_a_file_of_another_schema_version_is_refused_with_what_to_do(tmp_path: P
     path = tmp_path / "state.db"
     filled(path)
     with sqlite3.connect(path) as raw:
-        raw.execute("UPDATE schema_version SET version = 4")
+        raw.execute("UPDATE schema_version SET version = 5")
     raw.close()
-    with pytest.raises(StoreError, match="schema version 4, this sentinel reads version 3") as err:
+    with pytest.raises(StoreError, match="schema version 5, this sentinel reads version 4") as err:
         SqliteStore(path)
     assert "move the file away" in str(err.value)
 
@@ -264,6 +264,7 @@ def test_a_file_of_version_1_is_brought_to_the_current_version_and_keeps_its_rol
     finally:
         store.close()
     with sqlite3.connect(path) as raw:
-        assert raw.execute("SELECT version FROM schema_version").fetchone() == (3,)
+        assert raw.execute("SELECT version FROM schema_version").fetchone() == (4,)
         assert raw.execute("SELECT count(*) FROM history").fetchone() == (0,)
+        assert raw.execute("SELECT count(*) FROM writer_schemas").fetchone() == (0,)
     raw.close()

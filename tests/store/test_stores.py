@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from engine.helpers import MIN, T0, event, run, user_service
 
@@ -245,3 +247,16 @@ def test_the_same_rollout_changed_in_two_batches_keeps_the_second(stores: Stores
     assert done.phase is Phase.COMPLETED
     assert done.closed_at == T0 + 3 * MIN
     assert set(done.seen) == {step.event for step in user_service().steps}
+
+
+def test_writer_schema_ids_per_type_are_kept_as_last_written(stores: Stores) -> None:
+    store = stores.open()
+    first = {"UserServiceV2_Running": (2, (2,)), "SchemaV2_Ready": (7, ())}
+    commit(store, replace(changes(), writer_ids=first))
+    commit(store, replace(changes(), writer_ids={"UserServiceV2_Running": (1, (2, 1))}))
+    stores.crash()
+    state = stores.open().load()
+    assert dict(state.writer_ids) == {
+        "UserServiceV2_Running": (1, (2, 1)),
+        "SchemaV2_Ready": (7, ()),
+    }
