@@ -265,11 +265,8 @@ class Engine:
         self._writer_ids.restore(writer_ids or {})
 
     def forget_feeds(self, feeds: Collection[Partition]) -> int:
-        """Drop the rollouts that live in `feeds` (partitions now owned by another replica).
-
-        Nothing is recorded as changed: the store keeps them for whoever owns them now.
-        Returns how many were dropped.
-        """
+        """Drop the rollouts that live in `feeds` (partitions now owned by another replica) and
+        say how many; nothing is recorded as changed: the store keeps them for their owner."""
         dropped = stale = 0
         for name, by_key in self.rollouts.items():
             for key in [k for k, r in by_key.items() if r.home in feeds]:
