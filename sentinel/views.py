@@ -27,7 +27,11 @@ class StepState(StrEnum):
     CANCELLED = "cancelled"  # a rollback took it off the script
 
 
-@dataclass(frozen=True, slots=True)
+# Views are snapshots, never changed once made, yet not `frozen`: a frozen dataclass sets each
+# field through object.__setattr__ in an interpreted `__init__`, and a view is made for every
+# closed rollout (its history entry) and every row of the board. An `__init__` of their own
+# is compiled by mypyc (docs/design.md, "Speed"): a view costs a third of what it did.
+@dataclass(slots=True, init=False)
 class StepStatus:
     """One step of a rollout: when it was seen, when it is due, whether it stalled."""
 
@@ -37,13 +41,35 @@ class StepStatus:
     seen_at: float | None
     due_at: float | None  # None until every prerequisite is seen, or when it has no window
     stalled: bool  # it stalled once, even if it was seen later
-    state: StepState = StepState.PENDING
+    state: StepState
     # The event that was counted when the step was seen.
-    event_id: str | None = None
-    source: str | None = None
+    event_id: str | None
+    source: str | None
+
+    def __init__(
+        self,
+        step: str,
+        owner: str | None,
+        after: tuple[str, ...],
+        seen_at: float | None,
+        due_at: float | None,
+        stalled: bool,
+        state: StepState = StepState.PENDING,
+        event_id: str | None = None,
+        source: str | None = None,
+    ) -> None:
+        self.step = step
+        self.owner = owner
+        self.after = after
+        self.seen_at = seen_at
+        self.due_at = due_at
+        self.stalled = stalled
+        self.state = state
+        self.event_id = event_id
+        self.source = source
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False)  # made per closed rollout and per board row: as StepStatus
 class RolloutView:
     """A whole rollout at one moment; times are epoch seconds."""
 
@@ -55,9 +81,33 @@ class RolloutView:
     deadline_at: float | None
     steps: tuple[StepStatus, ...]
     # During a rollback: the compensation's expected event as a step of its own.
-    compensation: StepStatus | None = None
-    closed_at: float | None = None
-    deadline_exceeded: bool = False  # the deadline passed while the rollout was open
+    compensation: StepStatus | None
+    closed_at: float | None
+    deadline_exceeded: bool  # the deadline passed while the rollout was open
+
+    def __init__(
+        self,
+        expectation: str,
+        rollout: str,
+        owner: str | None,
+        phase: Phase,
+        opened_at: float,
+        deadline_at: float | None,
+        steps: tuple[StepStatus, ...],
+        compensation: StepStatus | None = None,
+        closed_at: float | None = None,
+        deadline_exceeded: bool = False,
+    ) -> None:
+        self.expectation = expectation
+        self.rollout = rollout
+        self.owner = owner
+        self.phase = phase
+        self.opened_at = opened_at
+        self.deadline_at = deadline_at
+        self.steps = steps
+        self.compensation = compensation
+        self.closed_at = closed_at
+        self.deadline_exceeded = deadline_exceeded
 
 
 def view_to_json(view: RolloutView) -> dict[str, Any]:
