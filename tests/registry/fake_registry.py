@@ -150,9 +150,18 @@ class FakeRegistry:
 
     def close(self) -> None:
         self.stop()
+        asyncio.run_coroutine_threadsafe(self._cancel_answers(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()
+
+    async def _cancel_answers(self) -> None:
+        """Answers still waiting out a `delay` end here, not as tasks destroyed pending."""
+        current = asyncio.current_task()
+        answers = [task for task in asyncio.all_tasks() if task is not current]
+        for task in answers:
+            task.cancel()
+        await asyncio.gather(*answers, return_exceptions=True)
 
     def __enter__(self) -> FakeRegistry:
         return self.start()
