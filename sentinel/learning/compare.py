@@ -25,11 +25,10 @@ from sentinel.learning.order import (
     precedence,
     step_orders,
     successors_of,
+    supported,
 )
 from sentinel.learning.sequences import Collector, PathSequences, select
 from sentinel.learning.timing import Observed, observe
-
-_EPSILON = 1e-9
 
 
 def compare(
@@ -99,7 +98,7 @@ def compare(
             found = precedence(before, ids[prerequisite], ids[step.event])
             if found.both == 0:
                 evidence = "no rollout has both"
-            elif found.before < min_support * found.both - _EPSILON:
+            elif not supported(found.before, found.both, min_support):
                 evidence = (
                     f"{prerequisite} came first in only {found.before} of {found.both} rollouts"
                     f" that have both ({found.support:.0%}; the minimum support is"

@@ -16,8 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sentinel.learning.grouping import STEP_PRESENCE
-
-_EPSILON = 1e-9
+from sentinel.learning.order import supported
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +81,12 @@ def _follower(
         for tid in set(later):
             if tid in rare and tid != trigger:
                 follows[tid] += count
-    if stopped < min_support * rollouts - _EPSILON or not follows:
+    if not supported(stopped, rollouts, min_support) or not follows:
         return None
     expect, followed = min(follows.items(), key=lambda item: (-item[1], item[0]))
-    if followed < min_support * rollouts - _EPSILON:
+    if not supported(followed, rollouts, min_support):
         return None
-    if _announced(orders, expect, rare) < min_support * present[expect] - _EPSILON:
+    if not supported(_announced(orders, expect, rare), present[expect], min_support):
         return None
     return FoundCompensation(trigger, expect, rollouts, followed)
 

@@ -76,13 +76,18 @@ def precedence(before: Mapping[tuple[int, int], int], first: int, then: int) -> 
     return Precedence(first, then, count, count + before.get((then, first), 0))
 
 
+def supported(count: int, total: int, min_support: float) -> bool:
+    """Whether `count` of `total` rollouts reach the ratio `min_support`."""
+    return count >= min_support * total - _EPSILON
+
+
 def learn_order(before: Mapping[tuple[int, int], int], min_support: float) -> LearnedOrder:
     """The reduced graph of the orders with at least `min_support`, and the near misses."""
     strong: list[Precedence] = []
     weak: list[Precedence] = []
     for first, then in before:
         found = precedence(before, first, then)
-        if found.before >= min_support * found.both - _EPSILON:
+        if supported(found.before, found.both, min_support):
             strong.append(found)
         elif found.before * 2 > found.both:
             weak.append(found)

@@ -8,7 +8,13 @@ from html import escape
 from typing import Any
 
 from sentinel.status.report_charts import duration_histogram, stalls_by_step
-from sentinel.status.words import PHASES, describe_finding, kind_label, short_duration
+from sentinel.status.words import (
+    PHASES,
+    describe_finding,
+    kind_label,
+    most_stalled,
+    short_duration,
+)
 
 _STYLE = """
 @page { size: A4; margin: 14mm 12mm; }
@@ -86,11 +92,7 @@ def _figures_table(expectations: list[Mapping[str, Any]]) -> str:
     )
     rows = []
     for figures in expectations:
-        most = figures["most_stalled_step"]
-        stalls = "-"
-        if most is not None:
-            owner = f" ({most['owner']})" if most["owner"] else ""
-            stalls = f"{_e(most['step'])}{_e(owner)}: {most['stalls']} stall(s)"
+        stalls = _e(most_stalled(figures))
         rows.append(
             f"<tr><td>{_e(figures['expectation'])}</td><td class=n>{figures['rollouts']}</td>"
             f"<td class=n>{figures['completed']}</td><td class=n>{figures['rolled_back']}</td>"

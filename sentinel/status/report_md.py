@@ -7,7 +7,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from sentinel.status.words import PHASES, describe_finding, kind_label, short_duration
+from sentinel.status.words import (
+    PHASES,
+    describe_finding,
+    kind_label,
+    most_stalled,
+    short_duration,
+)
 
 # Characters that make emphasis, code, links, images, headings, entities, raw HTML or a new
 # table cell anywhere in a line; list markers only matter at a line's start, where bus data
@@ -32,11 +38,7 @@ def render(report: Mapping[str, Any]) -> str:
         "|---|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
     for figures in report["expectations"]:
-        most = figures["most_stalled_step"]
-        stalls = "-"
-        if most is not None:
-            owner = f" ({most['owner']})" if most["owner"] else ""
-            stalls = f"{md(most['step'] + owner)}: {most['stalls']} stall(s)"
+        stalls = md(most_stalled(figures))
         lines.append(
             f"| {md(figures['expectation'])} | {figures['rollouts']} | {figures['completed']} "
             f"| {figures['rolled_back']} | {figures['stalled']} | {figures['open']} "

@@ -33,6 +33,15 @@ PROBLEMS = {
 GOOD_KINDS = frozenset({"completed", "recovered", "rolled_back"})
 
 
+def most_stalled(figures: Mapping[str, Any]) -> str:
+    """An expectation's report figures' step that stalls most, and whose: `-` when none."""
+    most = figures["most_stalled_step"]
+    if most is None:
+        return "-"
+    owner = f" ({most['owner']})" if most["owner"] else ""
+    return f"{most['step']}{owner}: {most['stalls']} stall(s)"
+
+
 def kind_label(kind: str) -> tuple[str, str]:
     """(symbol, word) of a finding kind."""
     return ("✓" if kind in GOOD_KINDS else "⚠"), kind.replace("_", " ")
