@@ -6,6 +6,7 @@ import sqlite3
 from collections import deque
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 from sentinel.engine import EngineChanges
 from sentinel.findings import Finding
@@ -149,26 +150,31 @@ class MemoryStore(LocalStore):
             closed_at = view.closed_at if view.closed_at is not None else view.opened_at
             self._history[entry.identity] = (view.opened_at, closed_at, entry.dump())
             self._history_closed.append((closed_at, *entry.identity))
-        horizon = clock - self.history_retention_s
-        order = self._history_closed
-        while order and order[0][0] < horizon:
-            closed_at, name, key = order.popleft()
-            kept = self._history.get((name, key))
-            if kept is not None and kept[1] == closed_at:
-                del self._history[(name, key)]
+        _forget_closed(self._history_closed, self._history, clock - self.history_retention_s)
 
     def _prune(self, horizon: float) -> None:
         """Closed rollouts and event ids older than the horizon go.
 
         Both are kept in insertion order, which is clock order, so the oldest are in front.
         """
-        closed = self._closed
-        while closed and closed[0][0] < horizon:
-            closed_at, name, key = closed.popleft()
-            kept = self._rollouts.get((name, key))
-            if kept is not None and kept[1] == closed_at:
-                del self._rollouts[(name, key)]
+        _forget_closed(self._closed, self._rollouts, horizon)
         forget_before(self._seen, horizon)
+
+
+# A row keyed by (expectation, key) whose second field is its closed time.
+_Row = TypeVar("_Row", bound=tuple[Any, ...])
+
+
+def _forget_closed(
+    order: deque[tuple[float, str, str]], rows: dict[tuple[str, str], _Row], horizon: float
+) -> None:
+    """The rows closed before `horizon` go; `order` holds (closed_at, expectation, key) in
+    clock order, so the oldest are in front (a row written again since keeps its place)."""
+    while order and order[0][0] < horizon:
+        closed_at, name, key = order.popleft()
+        kept = rows.get((name, key))
+        if kept is not None and kept[1] == closed_at:
+            del rows[(name, key)]
 
 
 class _MemoryBatch:
