@@ -12,6 +12,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from browser_support import CHROMIUM, CHROMIUM_ARGS
 from playwright.async_api import Browser, async_playwright
+from runtime.watcher_support import Process
 
 from sentinel import speed
 from sentinel.kafka.broker import EmbeddedBroker
@@ -38,6 +39,36 @@ def pytest_report_header() -> str:
     """Whether these tests run the compiled hot path or the pure-Python one (`make test` runs
     the property tests on both)."""
     return speed.describe()
+
+
+# The outcome of each test's call phase, for fixtures that say more when it failed.
+CALL_FAILED = pytest.StashKey[bool]()
+LOG_TAIL_LINES = 40
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item) -> Iterator[pytest.TestReport]:
+    report: pytest.TestReport = yield
+    if report.when == "call":
+        item.stash[CALL_FAILED] = report.failed
+    return report
+
+
+@pytest.fixture
+def processes(request: pytest.FixtureRequest) -> Iterator[list[Process]]:
+    """`sentinel run` processes a test started: killed if still running at its end; when the
+    test failed, the end of each one's log and findings is printed (pytest shows it)."""
+    started: list[Process] = []
+    yield started
+    for process in started:
+        if process.popen.poll() is None:
+            process.popen.kill()
+            process.popen.wait()
+    if request.node.stash.get(CALL_FAILED, False):
+        for process in started:
+            for path in (process.err, process.out):
+                lines = path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+                print(f"---- {path.name} (last {len(lines)} lines)", *lines, sep="\n")
 
 
 @pytest.fixture(scope="session")

@@ -3,12 +3,11 @@ a second one, and the events that put rollouts in every state."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 from engine.helpers import MIN, T0, event, user_service
-from runtime.watcher_support import Process
 
 from sentinel.envelope import Envelope
 from sentinel.expectations import Expectation, Step
@@ -42,17 +41,6 @@ def every_state() -> list[Envelope]:
         event("SchemaV2_Ready", T0 + 8 * MIN, "fresh", "e-fresh-1"),
         event("Ledger_Migrated", T0 + 9 * MIN, "ledger", "e-ledger-1"),
     ]
-
-
-@pytest.fixture
-def processes() -> Iterator[list[Process]]:
-    """`sentinel run` processes a test started: killed if still running at its end."""
-    started: list[Process] = []
-    yield started
-    for process in started:
-        if process.popen.poll() is None:
-            process.popen.kill()
-            process.popen.wait()
 
 
 @pytest.fixture

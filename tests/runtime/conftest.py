@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from typing import Any
 
@@ -15,8 +15,6 @@ from sentinel.kafka.broker import EmbeddedBroker
 from sentinel.kafka.settings import KafkaSettings
 from sentinel.kafka.source import KafkaSource
 from sentinel.records import Partition, Record
-
-from .watcher_support import Process
 
 # Tansu holds a new member's JoinGroup for about half the session timeout (at least 1 s):
 # 2 s keeps every join near one second instead of five.
@@ -109,13 +107,3 @@ def fetch_at_least() -> Callable[..., Awaitable[list[Record]]]:
 def make_listener() -> type[RecordingListener]:
     """`make_listener()`: a listener that records every rebalance callback."""
     return RecordingListener
-
-
-@pytest.fixture
-def processes() -> Iterator[list[Process]]:
-    started: list[Process] = []
-    yield started
-    for process in started:
-        if process.popen.poll() is None:
-            process.popen.kill()
-            process.popen.wait()

@@ -88,6 +88,18 @@ def by_rollout(*processes: Process) -> collections.Counter[tuple[str, str]]:
     )
 
 
+async def wait_findings(
+    want: collections.Counter[tuple[str, str]], replicas: tuple[Process, ...], timeout_s: float,
+    what: str,
+) -> None:  # fmt: skip
+    """Wait until the replicas together reported exactly `want`; else say what differs."""
+    try:
+        await wait_for(lambda: by_rollout(*replicas) == want, timeout_s, what)
+    except AssertionError as error:
+        seen = by_rollout(*replicas)
+        raise AssertionError(f"{error}: missing {want - seen}, extra {seen - want}") from None
+
+
 def expected() -> collections.Counter[tuple[str, str]]:
     return collections.Counter(
         [("completed", r) for r in ROLLOUTS[::2]] + [("stall", r) for r in ROLLOUTS[1::2]]
@@ -101,7 +113,7 @@ async def test_two_replicas_share_the_partitions_and_report_every_finding_once(
     topic = await topic_factory(partitions=6)
     first, second = await start_pair(broker, topic, tmp_path, processes)
     await open_rollouts(produce, topic)
-    await wait_for(lambda: by_rollout(first, second) == expected(), 60, "every finding")
+    await wait_findings(expected(), (first, second), 60, "every finding")
     await asyncio.sleep(1)
     assert by_rollout(first, second) == expected(), "each exactly once"
     mine = {rollout for _, rollout in by_rollout(first)}
@@ -118,9 +130,9 @@ async def test_a_survivor_restores_a_killed_replicas_rollouts_and_reports_their_
     first, second = await start_pair(broker, topic, tmp_path, processes)
     sent = await open_rollouts(produce, topic)
     completions = collections.Counter(("completed", r) for r in ROLLOUTS[::2])
-    await wait_for(lambda: by_rollout(first, second) == completions, 30, "the completions")
+    await wait_findings(completions, (first, second), 30, "the completions")
     assert time.time() < sent + SLACK_S + WINDOW_S, "the stalls must still be pending at the kill"
     assert await asyncio.to_thread(second.stop, signal.SIGKILL) == -signal.SIGKILL
-    await wait_for(lambda: by_rollout(first, second) == expected(), 60, "every stall")
+    await wait_findings(expected(), (first, second), 60, "every stall")
     await asyncio.sleep(1)
     assert by_rollout(first, second) == expected(), "each exactly once"
