@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -37,12 +37,14 @@ class KafkaSource:
         self._consumer: AIOKafkaConsumer | None = None
         self._last_answer = 0  # newest fetch answer, in aiokafka's epoch milliseconds
         self.last_fetch_ok: float | None = None  # time.monotonic() of the last broker answer
+        self._rebalance: _Rebalance | None = None
 
     async def start(self, listener: PartitionListener) -> None:
         """Connect and join the group, telling `listener` about every rebalance."""
         self._listener = listener
+        self._rebalance = _Rebalance(listener)
         consumer = AIOKafkaConsumer(**consumer_kwargs(self._settings))
-        consumer.subscribe(list(self._settings.topics), listener=_Rebalance(listener))
+        consumer.subscribe(list(self._settings.topics), listener=self._rebalance)
         self._consumer = consumer
         await consumer.start()
 
@@ -51,22 +53,31 @@ class KafkaSource:
 
         aiokafka itself does not call the revoke callback on stop; calling it here gives a
         stop and a rebalance one code path. Records not committed by then are read again.
+        After a failed rebalance nothing is revoked or committed: the state of what is held
+        is not known to be whole, and the next owner starts from the store.
         """
         if self._consumer is None:
             return
         consumer = self._consumer
         held = _pairs(consumer.assignment())
         try:
-            if held and self._listener is not None:
+            if held and self._listener is not None and self.failure is None:
                 await self._listener.on_revoked(held)
         finally:
             self._consumer = None
             await consumer.stop()
 
+    @property
+    def failure(self) -> Exception | None:
+        """What a rebalance callback raised, if one did: the member must not go on."""
+        return None if self._rebalance is None else self._rebalance.failure
+
     async def fetch(self, max_records: int, timeout_s: float) -> list[Record]:
         """Up to `max_records` records, merged by broker time across partitions (each in its
-        offset order); [] after `timeout_s`."""
+        offset order); [] after `timeout_s`. Raises what a rebalance callback raised."""
         consumer = self._running()
+        if self.failure is not None:
+            raise self.failure
         batches = await consumer.getmany(
             timeout_ms=round(timeout_s * 1000), max_records=max_records
         )
@@ -162,18 +173,42 @@ class KafkaSource:
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    """aiokafka's listener interface, forwarded with plain (topic, partition) pairs."""
+    """aiokafka's listener interface, forwarded with plain (topic, partition) pairs.
+
+    aiokafka logs what a callback raises and carries on with the new assignment: partitions
+    whose state was not restored (or not handed over) would then be read as if it were, and
+    their open rollouts would never be reported. The first error is kept instead, and the
+    source raises it at the next fetch.
+    """
 
     def __init__(self, listener: PartitionListener) -> None:
         self._listener = listener
+        self.failure: Exception | None = None
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         # aiokafka also calls this before the first join, with nothing held: not a revoke.
-        if partitions := _pairs(revoked):
-            await self._listener.on_revoked(partitions)
+        if (partitions := _pairs(revoked)) and self.failure is None:
+            await self._guarded(self._listener.on_revoked, partitions, "hand over")
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        await self._listener.on_assigned(_pairs(assigned))
+        if self.failure is None:
+            await self._guarded(self._listener.on_assigned, _pairs(assigned), "take over")
+
+    async def _guarded(
+        self,
+        callback: Callable[[frozenset[Partition]], Awaitable[None]],
+        partitions: frozenset[Partition],
+        verb: str,
+    ) -> None:
+        try:
+            await callback(partitions)
+        except Exception as error:
+            self.failure = error
+            log.error(
+                "could not %s partitions %s: %s; stopping without committing them, so that"
+                " a restart takes them over from the state store",
+                verb, ", ".join(sorted(map(str, partitions))), error or type(error).__name__,
+            )  # fmt: skip
 
 
 def _pairs(partitions: Iterable[TopicPartition]) -> frozenset[Partition]:

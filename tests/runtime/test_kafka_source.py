@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from sentinel.errors import ConfigError
+from sentinel.errors import ConfigError, StoreError
 from sentinel.kafka.client import consumer_kwargs
 from sentinel.kafka.settings import KafkaSettings
 from sentinel.kafka.source import KafkaSource
@@ -333,5 +333,54 @@ async def _commit_once(settings: KafkaSettings, offsets: dict[Partition, int]) -
     try:
         consumer.assign([TopicPartition(*partition) for partition in offsets])
         await consumer.commit({TopicPartition(*p): offset for p, offset in offsets.items()})
+    finally:
+        await consumer.stop()
+
+
+class FailingListener:
+    """Cannot take partitions over (a state changelog that does not answer, say)."""
+
+    def __init__(self) -> None:
+        self.revoked: list[frozenset[Partition]] = []
+
+    async def on_revoked(self, partitions: frozenset[Partition]) -> None:
+        self.revoked.append(partitions)
+
+    async def on_assigned(self, partitions: frozenset[Partition]) -> None:
+        raise StoreError("cannot read the state changelog sentinel-changelog[0]: no answer")
+
+
+@pytest.mark.broker
+async def test_a_failed_take_over_stops_the_member_at_its_next_fetch_without_a_commit(
+    topic_factory, produce, kafka_settings
+) -> None:
+    """aiokafka would log the callback's error and go on reading partitions whose state was
+    never restored; their open rollouts would then never be reported."""
+    topic = await topic_factory()
+    await produce(topic, b"an event")
+    settings = kafka_settings([topic])
+    listener = FailingListener()
+    source = KafkaSource(settings)
+    await source.start(listener)
+    try:
+        deadline = time.monotonic() + 15
+        while source.failure is None:
+            assert time.monotonic() < deadline, "the group never assigned the partition"
+            assert await source.fetch(10, 0.2) == [], "a record read after a failed take-over"
+        with pytest.raises(StoreError, match="cannot read the state changelog"):
+            await source.fetch(10, 0.2)
+    finally:
+        await source.stop()
+
+    assert listener.revoked == [], "nothing is handed over (or committed) after the failure"
+    assert await _committed(settings, (topic, 0)) is None
+
+
+async def _committed(settings: KafkaSettings, partition: Partition) -> int | None:
+    consumer = AIOKafkaConsumer(**consumer_kwargs(settings))
+    await consumer.start()
+    try:
+        committed: int | None = await consumer.committed(TopicPartition(*partition))
+        return committed
     finally:
         await consumer.stop()

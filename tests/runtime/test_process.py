@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from sentinel.kafka.broker import EmbeddedBroker
+from sentinel.store.changelog import changelog_topic
 
 from .watcher_support import MESSAGING, SCHEMA, SERVICE, Process, cloud_event, make_config, wait_for
 
@@ -129,3 +130,27 @@ def test_an_unreachable_broker_is_one_line_and_exit_1(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "sentinel: cannot reach Kafka at 127.0.0.1:9" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_a_replica_that_cannot_restore_its_partitions_stops_with_the_reason(
+    broker: EmbeddedBroker, topic_factory: Any, produce: Any, tmp_path: Path,
+    processes: list[Process],
+) -> None:  # fmt: skip
+    """Reading on without the partition's state would lose its open rollouts in silence."""
+    topic = await topic_factory()
+    group = f"unrestorable-{topic}"
+    changelog = changelog_topic(group, topic)
+    await broker.create_topics([changelog], partitions=1)
+    await produce(changelog, b"{}", key=b"r[1, 2", partition=0)  # a rollout key, cut short
+    config = make_config(
+        tmp_path, broker, topic, group_id=group, state_path=tmp_path / "state.db",
+        state_mode="changelog", kafka_extra="  input_keyed_by_rollout: true\n",
+    )  # fmt: skip
+    replica = Process(config.source, tmp_path, "replica")
+    processes.append(replica)
+
+    assert await asyncio.to_thread(replica.popen.wait, 60) == 2
+    stderr = replica.err.read_text()
+    assert f"could not take over partitions {topic}" in stderr
+    assert f"sentinel: {changelog}[0] at offset 0 is not a sentinel changelog record" in stderr
+    assert "Traceback" not in stderr
