@@ -184,9 +184,10 @@ class Pipeline:
            is open or closes in this batch), the rollouts that closed (their last view and
            findings, to the history) and the next offset of each partition. A failure keeps
            none of it.
-        5. Return the new findings and the offsets. The caller then writes the findings,
-           waits for `store.flush()` and only then commits the offsets to Kafka: a crash at
-           any point reads records again, and the kept finding ids make that say nothing twice.
+        5. Return the new findings and the offsets. The caller then waits for `store.flush()`
+           (the changelog has the batch), writes the findings and only then commits the offsets
+           to Kafka: a crash at any point reads records again, and the kept finding ids (or,
+           after a move, the changelog's offsets) make that say nothing twice.
         """
         engine = self.engine
         findings: list[Finding] = []

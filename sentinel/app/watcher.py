@@ -246,10 +246,13 @@ class Watcher:
                 kept.waiting, kept.needs, self.source, self.pipeline.positions
             )
             self.metrics.pending_deadlines.set(self.engine.pending_deadlines)
+            # Told only once the state that raised them is where the next owner of their
+            # partition will look (the changelog): a replica killed after printing a finding
+            # leaves nothing to be raised, and printed, a second time.
+            await self.store.flush()
             if kept.findings:
                 self.parts.out.write("".join(finding.to_json_line() for finding in kept.findings))
                 self.parts.out.flush()
-            await self.store.flush()
         # Committing is a broker round trip: at most once per COMMIT_EVERY_S while records
         # flow. Until then the store holds the offsets, and a crash re-reads a little more.
         if records and time.monotonic() >= self._next_commit:

@@ -11,6 +11,7 @@ import pytest
 
 from sentinel.app.watcher import Watcher
 from sentinel.records import Partition
+from sentinel.store.memory import MemoryStore
 from sentinel.store.sqlite import SqliteStore
 
 from .fake_source import Clock, FakeSource, fake_watcher, kinds_of
@@ -118,6 +119,31 @@ async def test_offsets_are_committed_after_the_batch_is_kept_and_at_most_once_a_
     assert (source.committed, watcher.store.offsets()) == ({P0: 1}, {P0: 2})
     await watcher.close()
     assert source.committed == {P0: 2}  # a stop commits what was taken
+
+
+class FlushRecorder(MemoryStore):
+    """The memory store, noting how many findings had been printed when each flush began."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.findings = Findings()
+        self.printed_at_flush: list[int] = []
+
+    async def flush(self) -> None:
+        self.printed_at_flush.append(len(self.findings.items))
+        await super().flush()
+
+
+async def test_a_finding_is_printed_only_after_the_store_flushed_its_batch(start: Start) -> None:
+    """In changelog mode the flush puts the batch where a partition's next owner looks: a
+    replica killed after printing must leave nothing for that owner to raise again."""
+    store = FlushRecorder()
+    source, clock = FakeSource([P0]), Clock(T0)
+    watcher, store.findings = await start(source, clock, store=store)
+    source.append(P0, cloud_event("Unregistered_Thing", "r1", "u1", at=T0))
+    await watcher.step()
+    assert kinds_of(store.findings) == ["unregistered_event"]
+    assert store.printed_at_flush == [0]
 
 
 async def test_records_fetched_before_a_rebalance_for_a_lost_partition_are_left_alone(
