@@ -55,6 +55,8 @@ class Alerter:
         self._silences_checked = float("-inf")
         self._last_prune = float("-inf")
         self._flush_kick = asyncio.Event()
+        self._released = asyncio.Event()
+        self._released.set()
         self._workers: dict[str, SinkWorker] = {}
         self._reload_silences()
 
@@ -139,6 +141,16 @@ class Alerter:
                 worker.kick.set()
         self._update_depth(touched)
 
+    def hold(self) -> None:
+        """Take no new item from the outbox until `release`: the watcher holds deliveries
+        from a batch's transaction until the broker has its changelog records, so that an
+        alert is never sent for a batch that a replica's death could make its successor
+        raise again."""
+        self._released.clear()
+
+    def release(self) -> None:
+        self._released.set()
+
     async def run_sender(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set: a worker per sink, and the grouping windows' flusher."""
         transports = build_transports(self._settings)
@@ -150,6 +162,7 @@ class Alerter:
                 self._clock,
                 self._settings.retry_initial,
                 self._settings.retry_max,
+                self._released,
             )
             for transport in transports
         }

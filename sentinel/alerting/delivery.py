@@ -79,10 +79,13 @@ class SinkWorker:
         clock: Callable[[], float],
         retry_initial: float,
         retry_max: float,
+        released: asyncio.Event | None = None,
     ) -> None:
+        """`released`, while cleared, keeps the worker from taking items (see `Alerter.hold`)."""
         self.transport = transport
         self.name = transport.name
         self.kick = asyncio.Event()
+        self._released = released
         self._outbox = outbox
         self._observer = observer
         self._clock = clock
@@ -118,6 +121,9 @@ class SinkWorker:
             now = self._clock()
             if self._paused_until > now:
                 await wait_any(stop, None, self._paused_until - now)
+                continue
+            if self._released is not None and not self._released.is_set():
+                await wait_any(stop, self._released, None)
                 continue
             await self._maybe_refresh(now)
             items = self._outbox.take_due(self.name, now, BATCH)

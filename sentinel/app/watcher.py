@@ -88,6 +88,23 @@ class NoUpstream:
         pass
 
 
+class HeldDeliveries(Protocol):
+    """The alert sender, held while a batch is between its transaction and its flush."""
+
+    def hold(self) -> None: ...
+    def release(self) -> None: ...
+
+
+class NoDeliveries:
+    """No alert sinks configured: nothing to hold."""
+
+    def hold(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
+
+
 class LineSink(Protocol):
     """Where findings go as JSON lines: standard output, or the demo's readable printer."""
 
@@ -131,6 +148,7 @@ class WatcherParts:
     registry: RegistryGate | NoGate = field(default_factory=NoGate)
     # Coroutines that run beside the loop until it stops (the alert sender).
     background: Sequence[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = ()
+    deliveries: HeldDeliveries = field(default_factory=NoDeliveries)
     # Extra /readyz details (alert sinks): name -> a function giving them.
     details: Mapping[str, Callable[[], Any]] = field(default_factory=dict)
     wall_clock: Callable[[], float] = time.time
@@ -241,15 +259,20 @@ class Watcher:
             # Fetched before a rebalance: another replica reads these now.
             mine = [record for record in records if record.partition in owned]
             held = await self._held(backlog=len(records) >= settings.max_batch)
-            kept = self.pipeline.process(mine, WallClock(now), held, self._silence(now, records))
-            await self.parts.registry.hold(
-                kept.waiting, kept.needs, self.source, self.pipeline.positions
-            )
+            # Findings are told (printed, alerted) only once the state that raised them is
+            # where the next owner of their partition will look (the changelog): a replica
+            # killed after telling leaves nothing for its successor to raise a second time.
+            self.parts.deliveries.hold()
+            try:
+                silence = self._silence(now, records)
+                kept = self.pipeline.process(mine, WallClock(now), held, silence)
+                await self.parts.registry.hold(
+                    kept.waiting, kept.needs, self.source, self.pipeline.positions
+                )
+                await self.store.flush()
+            finally:
+                self.parts.deliveries.release()
             self.metrics.pending_deadlines.set(self.engine.pending_deadlines)
-            # Told only once the state that raised them is where the next owner of their
-            # partition will look (the changelog): a replica killed after printing a finding
-            # leaves nothing to be raised, and printed, a second time.
-            await self.store.flush()
             if kept.findings:
                 self.parts.out.write("".join(finding.to_json_line() for finding in kept.findings))
                 self.parts.out.flush()

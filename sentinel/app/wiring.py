@@ -30,7 +30,15 @@ from sentinel.app.observer import MetricsObserver, PipelineObservers
 from sentinel.app.peers import Peers
 from sentinel.app.registry_gate import NoGate, RegistryGate
 from sentinel.app.rules import Rules, RuleSet, load_rules
-from sentinel.app.watcher import LineSink, LoopSettings, NoUpstream, Upstream, Watcher, WatcherParts
+from sentinel.app.watcher import (
+    LineSink,
+    LoopSettings,
+    NoDeliveries,
+    NoUpstream,
+    Upstream,
+    Watcher,
+    WatcherParts,
+)
 from sentinel.config import Config, load_config
 from sentinel.decoders import BusDecoder
 from sentinel.engine import Engine
@@ -120,6 +128,7 @@ def build_watcher(
             upstream=upstream,
             registry=gate,
             background=() if alerter is None else (alerter.run_sender,),
+            deliveries=NoDeliveries() if alerter is None else alerter,
             details={} if alerter is None else {"alerting": alerter.status},
             wall_clock=wall_clock,
         )

@@ -51,6 +51,21 @@ async def test_a_finding_raised_again_is_alerted_once_even_after_a_restart(
     assert len(slack_api.requests) == 1
 
 
+async def test_nothing_is_delivered_while_the_watcher_holds_deliveries(
+    slack_api: FakeSlack,
+) -> None:
+    """The watcher holds them from a batch's transaction until its changelog is acknowledged."""
+    sentinel = Alerter(slack_settings(slack_api.base_url), SqliteOutbox(":memory:"), None)
+    async with sending(sentinel):
+        sentinel.hold()
+        sentinel.accept([stall()], views_of(view()), time.time())
+        sentinel.flush_due(time.time())
+        await settle(0.5)
+        assert slack_api.messages == []
+        sentinel.release()
+        await eventually(lambda: len(slack_api.messages) == 1)
+
+
 async def test_accept_only_writes_to_the_outbox(slack_api: FakeSlack) -> None:
     sentinel = Alerter(slack_settings(slack_api.base_url), SqliteOutbox(":memory:"), None)
     rollouts = [str(number) for number in range(500)]

@@ -13,7 +13,14 @@ from sentinel.app.metrics import Metrics
 from sentinel.app.observer import MetricsObserver
 from sentinel.app.registry_gate import NoGate, RegistryGate
 from sentinel.app.rules import RuleSet, load_rules
-from sentinel.app.watcher import LoopSettings, PartitionListener, Watcher, WatcherParts
+from sentinel.app.watcher import (
+    HeldDeliveries,
+    LoopSettings,
+    NoDeliveries,
+    PartitionListener,
+    Watcher,
+    WatcherParts,
+)
 from sentinel.decoders import BusDecoder
 from sentinel.engine import Engine
 from sentinel.pipeline import Pipeline
@@ -141,6 +148,7 @@ def fake_watcher(
     clock: Clock,
     store: StateStore | None = None,
     registry: RegistrySettings | None = None,
+    deliveries: HeldDeliveries | None = None,
     **settings: Any,
 ) -> tuple[Watcher, Findings]:
     """The watcher as wiring builds it, but on `source`, `clock` and (by default) memory."""
@@ -166,6 +174,7 @@ def fake_watcher(
             out=findings,
             http=NoHttp(),
             registry=gate,
+            deliveries=deliveries or NoDeliveries(),
             wall_clock=clock,
         )
     )

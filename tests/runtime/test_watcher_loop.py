@@ -121,29 +121,45 @@ async def test_offsets_are_committed_after_the_batch_is_kept_and_at_most_once_a_
     assert source.committed == {P0: 2}  # a stop commits what was taken
 
 
-class FlushRecorder(MemoryStore):
-    """The memory store, noting how many findings had been printed when each flush began."""
+class Deliveries:
+    """Whether the watcher holds the alert sender now."""
 
-    def __init__(self) -> None:
+    held = False
+
+    def hold(self) -> None:
+        self.held = True
+
+    def release(self) -> None:
+        self.held = False
+
+
+class FlushRecorder(MemoryStore):
+    """The memory store, noting at each flush how many findings had been printed by then and
+    whether alert deliveries were held."""
+
+    def __init__(self, deliveries: Deliveries) -> None:
         super().__init__()
         self.findings = Findings()
-        self.printed_at_flush: list[int] = []
+        self.deliveries = deliveries
+        self.at_flush: list[tuple[int, bool]] = []
 
     async def flush(self) -> None:
-        self.printed_at_flush.append(len(self.findings.items))
+        self.at_flush.append((len(self.findings.items), self.deliveries.held))
         await super().flush()
 
 
-async def test_a_finding_is_printed_only_after_the_store_flushed_its_batch(start: Start) -> None:
+async def test_a_finding_is_told_only_after_the_store_flushed_its_batch(start: Start) -> None:
     """In changelog mode the flush puts the batch where a partition's next owner looks: a
-    replica killed after printing must leave nothing for that owner to raise again."""
-    store = FlushRecorder()
+    replica killed after printing or alerting must leave nothing for that owner to raise."""
+    deliveries = Deliveries()
+    store = FlushRecorder(deliveries)
     source, clock = FakeSource([P0]), Clock(T0)
-    watcher, store.findings = await start(source, clock, store=store)
+    watcher, store.findings = await start(source, clock, store=store, deliveries=deliveries)
     source.append(P0, cloud_event("Unregistered_Thing", "r1", "u1", at=T0))
     await watcher.step()
     assert kinds_of(store.findings) == ["unregistered_event"]
-    assert store.printed_at_flush == [0]
+    assert store.at_flush == [(0, True)], "nothing printed, alerts held, while it flushes"
+    assert not deliveries.held, "released once the batch is flushed"
 
 
 async def test_records_fetched_before_a_rebalance_for_a_lost_partition_are_left_alone(
