@@ -79,7 +79,7 @@ class SinkWorker:
         clock: Callable[[], float],
         retry_initial: float,
         retry_max: float,
-        released: asyncio.Event | None = None,
+        released: asyncio.Event,
     ) -> None:
         """`released`, while cleared, keeps the worker from taking items (see `Alerter.hold`)."""
         self.transport = transport
@@ -122,7 +122,7 @@ class SinkWorker:
             if self._paused_until > now:
                 await wait_any(stop, None, self._paused_until - now)
                 continue
-            if self._released is not None and not self._released.is_set():
+            if not self._released.is_set():
                 await wait_any(stop, self._released, None)
                 continue
             await self._maybe_refresh(now)

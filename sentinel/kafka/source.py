@@ -33,7 +33,6 @@ class KafkaSource:
 
     def __init__(self, settings: KafkaSettings) -> None:
         self._settings = settings
-        self._listener: PartitionListener | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._last_answer = 0  # newest fetch answer, in aiokafka's epoch milliseconds
         self.last_fetch_ok: float | None = None  # time.monotonic() of the last broker answer
@@ -41,7 +40,6 @@ class KafkaSource:
 
     async def start(self, listener: PartitionListener) -> None:
         """Connect and join the group, telling `listener` about every rebalance."""
-        self._listener = listener
         self._rebalance = _Rebalance(listener)
         consumer = AIOKafkaConsumer(**consumer_kwargs(self._settings))
         consumer.subscribe(list(self._settings.topics), listener=self._rebalance)
@@ -60,9 +58,10 @@ class KafkaSource:
             return
         consumer = self._consumer
         held = _pairs(consumer.assignment())
+        rebalance = self._rebalance
         try:
-            if held and self._listener is not None and self.failure is None:
-                await self._listener.on_revoked(held)
+            if held and rebalance is not None and rebalance.failure is None:
+                await rebalance.listener.on_revoked(held)
         finally:
             self._consumer = None
             await consumer.stop()
@@ -182,17 +181,17 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     """
 
     def __init__(self, listener: PartitionListener) -> None:
-        self._listener = listener
+        self.listener = listener
         self.failure: Exception | None = None
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         # aiokafka also calls this before the first join, with nothing held: not a revoke.
         if (partitions := _pairs(revoked)) and self.failure is None:
-            await self._guarded(self._listener.on_revoked, partitions, "hand over")
+            await self._guarded(self.listener.on_revoked, partitions, "hand over")
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         if self.failure is None:
-            await self._guarded(self._listener.on_assigned, _pairs(assigned), "take over")
+            await self._guarded(self.listener.on_assigned, _pairs(assigned), "take over")
 
     async def _guarded(
         self,
