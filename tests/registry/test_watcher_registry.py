@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runtime.fake_source import Clock, FakeSource, fake_watcher
-from runtime.watcher_support import FAST_EXPECTATION, SHIPPED_SCHEMAS, Findings
+from runtime.fake_source import Clock, FakeSource, opened_watchers
+from runtime.watcher_support import FAST_EXPECTATION, Findings
 
 from sentinel.app.watcher import Watcher
 from sentinel.records import Partition
@@ -86,22 +86,11 @@ async def start(tmp_path: Path, fake_registry: FakeRegistry) -> AsyncIterator[St
     folder = tmp_path / "expectations"
     folder.mkdir()
     (folder / "fast.yaml").write_text(FAST_EXPECTATION)  # windows of 2s
-    opened: list[Watcher] = []
     settings = RegistrySettings(
         url=fake_registry.url, timeout=0.3, retries=0, backoff=0.02, backoff_max=0.1
     )
-
-    async def open_watcher(source: FakeSource, clock: Clock) -> tuple[Watcher, Findings]:
-        watcher, findings = fake_watcher(
-            folder, SHIPPED_SCHEMAS, source, clock, registry=settings, lag_threshold=0
-        )
-        await watcher.open()
-        opened.append(watcher)
-        return watcher, findings
-
-    yield open_watcher
-    for watcher in opened:
-        await watcher.close()
+    async with opened_watchers(folder, registry=settings, lag_threshold=0) as open_watcher:
+        yield open_watcher
 
 
 async def steps_until(watcher: Watcher, condition: Callable[[], bool], what: str) -> None:

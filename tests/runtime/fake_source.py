@@ -3,7 +3,8 @@ a position and a committed offset per partition, and rebalances when the test sa
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from sentinel.registry.writers import RegistryWriters
 from sentinel.storage import StateStore
 from sentinel.store.memory import MemoryStore
 
-from .watcher_support import Findings
+from .watcher_support import SHIPPED_SCHEMAS, Findings
 
 
 class FakeSource:
@@ -179,6 +180,32 @@ def fake_watcher(
         )
     )
     return watcher, findings
+
+
+OpenWatcher = Callable[..., Awaitable[tuple[Watcher, Findings]]]
+
+
+@asynccontextmanager
+async def opened_watchers(expectations: Path, **defaults: Any) -> AsyncIterator[OpenWatcher]:
+    """`await open_watcher(source, clock, **fake_watcher options)` inside the block: a fake
+    watcher on the shipped schemas (with `defaults`), opened; every one is closed at its end."""
+    opened: list[Watcher] = []
+
+    async def open_watcher(
+        source: FakeSource, clock: Clock, **options: Any
+    ) -> tuple[Watcher, Findings]:
+        watcher, findings = fake_watcher(
+            expectations, SHIPPED_SCHEMAS, source, clock, **{**defaults, **options}
+        )
+        await watcher.open()
+        opened.append(watcher)
+        return watcher, findings
+
+    try:
+        yield open_watcher
+    finally:
+        for watcher in opened:
+            await watcher.close()
 
 
 def kinds_of(findings: Findings) -> list[str]:

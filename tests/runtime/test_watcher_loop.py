@@ -9,12 +9,11 @@ from typing import Any
 
 import pytest
 
-from sentinel.app.watcher import Watcher
 from sentinel.records import Partition
 from sentinel.store.memory import MemoryStore
 from sentinel.store.sqlite import SqliteStore
 
-from .fake_source import Clock, FakeSource, fake_watcher, kinds_of
+from .fake_source import Clock, FakeSource, fake_watcher, kinds_of, opened_watchers
 from .watcher_support import (
     FAST_EXPECTATION,
     MESSAGING,
@@ -41,19 +40,8 @@ def expectations(tmp_path: Path) -> Path:
 @pytest.fixture
 async def start(expectations: Path) -> AsyncIterator[Start]:
     """`await start(source, clock, **loop settings)`: an opened watcher and its findings."""
-    opened: list[Watcher] = []
-
-    async def open_watcher(
-        source: FakeSource, clock: Clock, **settings: Any
-    ) -> tuple[Watcher, Findings]:
-        watcher, findings = fake_watcher(expectations, SHIPPED_SCHEMAS, source, clock, **settings)
-        await watcher.open()
-        opened.append(watcher)
-        return watcher, findings
-
-    yield open_watcher
-    for watcher in opened:
-        await watcher.close()
+    async with opened_watchers(expectations) as open_watcher:
+        yield open_watcher
 
 
 def opened(rollout: str, at: float, event_id: str | None = None) -> bytes:
