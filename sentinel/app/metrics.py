@@ -141,12 +141,18 @@ class Metrics:
         )
         self.deadlines_held = Gauge(
             "sentinel_deadlines_held",
-            "1 while a lagging partition holds back the deadlines of the rollouts it feeds.",
+            "1 while deadlines are held: a partition behind, the registry awaited, or the bus"
+            " unreachable.",
             registry=registry,
         )
         self.last_fetch = Gauge(
             "sentinel_last_fetch_timestamp_seconds",
-            "Wall-clock time of the last successful fetch from Kafka, records or not.",
+            "Wall-clock time of the last answer from the Kafka broker, records or not.",
+            registry=registry,
+        )
+        self.kafka_reachable = Gauge(
+            "sentinel_kafka_reachable",
+            "0 once no broker has answered for kafka.unreachable_after; 1 otherwise.",
             registry=registry,
         )
         self.pending_deadlines = Gauge(
