@@ -1,0 +1,146 @@
+"""The HTTP face under a crowd (issue 22): GET / and GET /api/v1/rollouts with 200,000 open
+rollouts, their time and size, and how long /healthz waits meanwhile (the liveness probe)."""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import sys
+import threading
+import time
+
+import aiohttp
+from prometheus_client import CollectorRegistry
+
+from sentinel.app.api import mount
+from sentinel.app.cluster import Cluster
+from sentinel.app.feed import LiveFeed
+from sentinel.app.http import HttpServer
+from sentinel.app.local import Replica
+from sentinel.app.peers import Peers
+from sentinel.engine import Engine
+from sentinel.expectations import Compensation, Expectation, Step
+from sentinel.records import Partition
+from sentinel.rollout import RolloutState
+from sentinel.store.memory import MemoryStore
+
+OPEN_ROLLOUTS = 200_000
+T0 = 1_795_600_800.0  # 2026-11-25T10:00:00Z
+FEED = Partition("rollout.events", 0)
+# Every 100th rollout has stalled: the board puts it first.
+STALLED_EVERY = 100
+PROBE_EVERY_S = 0.01
+
+
+def expectation() -> Expectation:
+    """The contract's example rollout: schema, user service within 10m, messaging within 5m."""
+    return Expectation(
+        name="user-service-v2",
+        owner="team-identity",
+        correlate="data.rollout_id",
+        steps=(
+            Step("SchemaV2_Ready"),
+            Step("UserServiceV2_Running", after=("SchemaV2_Ready",), within=600.0),
+            Step("MessagingService_Reconfigured", after=("UserServiceV2_Running",), within=300.0),
+        ),
+        compensation=(Compensation("Rollback_Initiated", "Rollback_Complete", 900.0),),
+    )
+
+
+def crowd(count: int, now: float) -> list[RolloutState]:
+    """`count` open rollouts opened a second apart before `now`, their first step seen; every
+    STALLED_EVERY-th one stalled on the second, the others waiting inside its window."""
+    rollouts = []
+    for n in range(count):
+        opened = now - count + n
+        stalled = n % STALLED_EVERY == 0
+        rollouts.append(
+            RolloutState(
+                "user-service-v2",
+                f"r-{n:06d}",
+                opened,
+                seen={"SchemaV2_Ready": opened},
+                due={} if stalled else {"UserServiceV2_Running": now + 600.0},
+                stalled=("UserServiceV2_Running",) if stalled else (),
+                remaining=2,
+                feeds=(FEED,),
+            )
+        )
+    return rollouts
+
+
+async def serve(count: int) -> tuple[HttpServer, str]:
+    """The real HTTP face (as `sentinel run` mounts it) over an engine holding the crowd."""
+    engine = Engine([expectation()])
+    engine.restore(crowd(count, T0), [], T0)
+    store = MemoryStore()
+    feed = LiveFeed(engine)
+    http = HttpServer("127.0.0.1", 0, CollectorRegistry())
+    http.health = http.ready = lambda: (True, {})
+    peers = Peers([], lambda: http.port)
+    mount(http.app, Cluster(Replica(engine, store, feed), peers), feed, None)
+    await http.start()
+    return http, f"http://127.0.0.1:{http.port}"
+
+
+async def measure(url: str, path: str) -> tuple[float, int, float]:
+    """(seconds, bytes) of one GET of `path`, and the longest /healthz wait meanwhile."""
+    waits: list[float] = []
+    async with aiohttp.ClientSession() as session:
+        done = asyncio.Event()
+
+        async def probe() -> None:
+            while not done.is_set():
+                started = time.perf_counter()
+                async with session.get(url + "/healthz") as answer:
+                    await answer.read()
+                waits.append(time.perf_counter() - started)
+                await asyncio.sleep(PROBE_EVERY_S)
+
+        prober = asyncio.create_task(probe())
+        await asyncio.sleep(0.05)
+        started = time.perf_counter()
+        async with session.get(url + path, timeout=aiohttp.ClientTimeout(total=600)) as answer:
+            body = await answer.read()
+        elapsed = time.perf_counter() - started
+        done.set()
+        await prober
+    return elapsed, len(body), max(waits, default=0.0)
+
+
+async def run(url: str, count: int) -> dict[str, float]:
+    """Each GET with /healthz asked meanwhile, from this thread's loop (the server's is busy)."""
+    figures: dict[str, float] = {}
+    for path in ("/", "/api/v1/rollouts"):
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        seconds, size, wait = await measure(url, path)
+        grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before
+        print(
+            f"board: GET {path} with {count:,} open rollouts: {seconds * 1000:,.0f} ms,"
+            f" {size / 1000:,.1f} kB; /healthz waited at most {wait * 1000:,.0f} ms"
+            f" meanwhile; peak RSS +{grown / 1024:,.0f} MiB"
+        )
+        name = "board" if path == "/" else "api"
+        figures[f"{name}_s"], figures[f"{name}_bytes"] = seconds, size
+        figures[f"{name}_healthz_s"] = wait
+    return figures
+
+
+def main(count: int = OPEN_ROLLOUTS) -> dict[str, float]:
+    """The server on a loop of its own thread, as in production the watcher's loop; the
+    questions from this thread, so that a blocked server loop shows as a wait."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    http, url = asyncio.run_coroutine_threadsafe(serve(count), loop).result()
+    try:
+        return asyncio.run(run(url, count))
+    finally:
+        asyncio.run_coroutine_threadsafe(http.stop(), loop).result()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else OPEN_ROLLOUTS)
