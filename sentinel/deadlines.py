@@ -11,9 +11,12 @@ majority (each rebuild is paid for by as many cancellations as entries it keeps)
 from __future__ import annotations
 
 import heapq
+from collections.abc import Collection
 
+from sentinel.records import Partition
 from sentinel.rollout import RolloutState
 from sentinel.views import Phase
+from sentinel.watermarks import Watermarks
 
 # A heap key whose step is "" is the rollout's overall deadline.
 ROLLOUT_DEADLINE = ""
@@ -116,6 +119,48 @@ class DeadlineHeap:
             (self.far if entry[0] - now > NEAR_S else self.near).append(entry)
         heapq.heapify(self.near)
         heapq.heapify(self.far)
+
+
+class Parked:
+    """Due deadlines that wait for a feed: one lagging (held), or one whose watermark has not
+    passed them yet. Kept aside per feed, earliest first, so that a long catch-up does not pop
+    and push each of them again on every batch; `None` is the shared floor of every feed."""
+
+    def __init__(self) -> None:
+        self._by_feed: dict[Partition | None, list[Entry]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._by_feed)
+
+    def __len__(self) -> int:
+        return sum(len(entries) for entries in self._by_feed.values())
+
+    def park(self, feed: Partition | None, entry: Entry) -> None:
+        heapq.heappush(self._by_feed.setdefault(feed, []), entry)
+
+    def release(
+        self,
+        held: Collection[Partition],
+        marks: Watermarks | None,
+        heap: DeadlineHeap,
+        now: float,
+    ) -> None:
+        """Back into `heap`, every entry whose feed is no longer held and, with watermarks,
+        due before that feed's watermark (the heap's loop checks the rollout again)."""
+        for feed in [feed for feed in self._by_feed if feed not in held]:
+            entries = self._by_feed[feed]
+            if marks is None:
+                limit = float("inf")
+            else:
+                limit = marks.floor if feed is None else marks.of(feed)
+            while entries and entries[0][0] < limit:
+                heap.push(heapq.heappop(entries), now)
+            if not entries:
+                del self._by_feed[feed]
+
+    def forget(self, feeds: Collection[Partition]) -> None:
+        for feed in feeds:
+            self._by_feed.pop(feed, None)
 
 
 def _live(entries: list[Entry], rollouts: Rollouts) -> list[Entry]:

@@ -17,23 +17,28 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from sentinel.deadlines import (
     ROLLOUT_DEADLINE,
     DeadlineHeap,
     Entry,
+    Parked,
     entries_of,
     live_rollout,
     pending,
 )
-from sentinel.engine_hooks import EngineObserver, NoSchemas, NullObserver, SchemaCheck
+from sentinel.engine_hooks import (
+    EngineChanges,
+    EngineObserver,
+    NoSchemas,
+    NullObserver,
+    SchemaCheck,
+)
 from sentinel.envelope import Envelope, Malformed, Skipped, correlation_key
+from sentinel.event_checks import EventChecks
 from sentinel.event_findings import (
-    event_finding,
     rollout_finding,
-    schema_violation,
     uncorrelated,
 )
 from sentinel.expectations import Compensation, Expectation, Step, index_by_type
@@ -42,24 +47,12 @@ from sentinel.records import Partition
 from sentinel.retention import forget_before
 from sentinel.rollout import RolloutState, active_compensation, view_of
 from sentinel.views import Phase, RolloutView
-from sentinel.writers import Writer, WriterIds, WriterMemory, check_writer
+from sentinel.watermarks import Watermarks
+from sentinel.writers import Writer, WriterMemory
 
 DEFAULT_RETENTION_S = 24 * 3600.0
 # Forgetting old rollouts and event ids is batched: once per minute of clock time is plenty.
 PRUNE_EVERY_S = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class EngineChanges:
-    """Everything a store must write after a batch; a rollout of None was forgotten."""
-
-    rollouts: dict[tuple[str, str], RolloutState | None]
-    new_events: list[tuple[str, str, float]]  # (source, id, clock when read)
-    new_unregistered: list[str]  # event types reported as unregistered for the first time
-    clock: float
-    horizon: float  # event ids and closed rollouts older than this may be deleted
-    # Types whose writer schema memory changed (`WriterIds`), with all of it.
-    writer_ids: dict[str, WriterMemory] = field(default_factory=dict)
 
 
 class Engine:
@@ -73,30 +66,24 @@ class Engine:
         retention_s: float = DEFAULT_RETENTION_S,
     ) -> None:
         self.expectations = {exp.name: exp for exp in expectations}
-        self.schemas: SchemaCheck = schemas if schemas is not None else NoSchemas()
         self.observer: EngineObserver = observer if observer is not None else NullObserver()
+        self.checks = EventChecks(schemas if schemas is not None else NoSchemas(), self.observer)
         self.retention_s = retention_s
         self.clock = float("-inf")
         self.rollouts: dict[str, dict[str, RolloutState]] = {name: {} for name in self.expectations}
         self.deadlines = DeadlineHeap()
         # (source, id) -> clock when first read; insertion order is clock order (pruning).
         self.seen_events: dict[tuple[str, str], float] = {}
-        self.unregistered_types: set[str] = set()
-        # Types no expectation names and no schema describes, already reported unregistered:
-        # a decoder that can read a record's type without its value passes these over.
-        self.skippable: set[str] = set()
         self._closed: deque[tuple[float, str, str]] = deque()
         self._next_prune = float("-inf")
         # What the engine last forgot below: a store may forget the same, not more.
         self._pruned_horizon = float("-inf")
-        # Due deadlines of rollouts whose feed lags, by feed (see `advance`).
-        self._parked: dict[Partition, list[Entry]] = {}
+        # Due deadlines waiting for a lagging feed or its watermark (see `advance`).
+        self._parked = Parked()
         # What changed since the last `take_changes()`: what a state store must write.
         self._changed: set[tuple[str, str]] = set()
         self._new_events: list[tuple[str, str, float]] = []
-        self._new_unregistered: list[str] = []
         self._by_type = index_by_type(expectations)
-        self._writer_ids = WriterIds()
 
     # ---- the two entry points -------------------------------------------------------------
 
@@ -137,29 +124,8 @@ class Engine:
             self._new_events.append((*identity, self.clock))
         findings: list[Finding] = []
         interested = self._by_type.get(item.type, ())
-        if writer is not None:
-            checked = check_writer(item, writer, primary, interested, self._writer_ids, self.clock)
-            findings += checked.findings
-            if not checked.passed:
-                if primary:
-                    self.observer.event_read(item.type, "invalid")
-                return findings
-        errors = self.schemas.check(item.type, item.data)
-        if errors:
-            if primary:
-                self.observer.event_read(item.type, "invalid")
-                findings.append(schema_violation(item, errors, interested, self.clock))
+        if not self.checks.passes(item, interested, only, primary, writer, self.clock, findings):
             return findings
-        if primary and errors is None and writer is None:
-            self.observer.event_read(item.type, "unregistered")
-            if item.type not in self.unregistered_types:
-                self.unregistered_types.add(item.type)
-                self._new_unregistered.append(item.type)
-                findings.append(event_finding(Kind.UNREGISTERED_EVENT, item, self.clock))
-            if not interested and only is None and item.schema_ref is None:
-                self.skippable.add(item.type)
-        elif primary:
-            self.observer.event_read(item.type, "valid")
         at = item.time if item.time is not None else now
         for exp in interested:
             key = correlation_key(item.lookup(exp.correlate_path))
@@ -170,20 +136,30 @@ class Engine:
                 self._route(exp, key, item, at, feed, findings)
         return findings
 
-    def advance(self, now: float, held_feeds: Collection[Partition] = ()) -> list[Finding]:
+    def advance(
+        self,
+        now: float,
+        held_feeds: Collection[Partition] = (),
+        marks: Watermarks | None = None,
+    ) -> list[Finding]:
         """Move the clock to `now`: every deadline strictly before it fires, in heap order.
 
-        Deadlines of rollouts fed by a feed in `held_feeds` (a lagging partition) wait.
+        Deadlines of rollouts fed by a feed in `held_feeds` (a lagging partition) wait; with
+        `marks` (live), so does every deadline that a record still unread could meet (no
+        earlier than the watermark of each partition that can feed its rollout).
         """
         self.clock = max(self.clock, now)
         heap = self.deadlines
-        if heap.next_due >= now and not self._parked and self.clock < self._next_prune:
+        before = now
+        if marks is not None and marks.shared:
+            before = min(now, marks.floor)
+        if heap.next_due >= before and not self._parked and self.clock < self._next_prune:
             return []  # nothing due: the common case, once per record
         findings: list[Finding] = []
-        for feed in [feed for feed in self._parked if feed not in held_feeds]:
-            for entry in self._parked.pop(feed):
-                heap.push(entry, now)
-        while heap.next_due < now:
+        if self._parked:
+            self._parked.release(held_feeds, marks, heap, now)
+        per_rollout = marks is not None and not marks.shared
+        while heap.next_due < before:
             entry = heap.pop()
             rollout = live_rollout(self.rollouts, entry)
             if rollout is None:
@@ -195,8 +171,11 @@ class Engine:
                 if lagging is not None:
                     # Parked until its feed catches up: popping it again on every batch of a
                     # long catch-up would cost a heap operation per batch per deadline.
-                    self._parked.setdefault(lagging, []).append(entry)
+                    self._parked.park(lagging, entry)
                     continue
+            if per_rollout and marks is not None and due >= marks.limit(rollout.feeds):
+                self._parked.park(marks.slowest(rollout.feeds), entry)
+                continue
             self._changed.add((name, key))
             if step == ROLLOUT_DEADLINE:
                 rollout.deadline_at = None
@@ -214,6 +193,19 @@ class Engine:
 
     # ---- reading the state ----------------------------------------------------------------
 
+    @property
+    def skippable(self) -> set[str]:
+        """Types a decoder may pass over unread (`EventChecks.skippable`)."""
+        return self.checks.skippable
+
+    @property
+    def schemas(self) -> SchemaCheck:
+        return self.checks.schemas
+
+    @property
+    def unregistered_types(self) -> set[str]:
+        return self.checks.unregistered_types
+
     def view(self, expectation: str, key: str) -> RolloutView | None:
         """A snapshot of one rollout for people, or None when it is unknown."""
         exp = self.expectations.get(expectation)
@@ -223,7 +215,7 @@ class Engine:
     @property
     def pending_deadlines(self) -> int:
         """Deadlines waiting to fire (some may be stale until popped)."""
-        return len(self.deadlines) + sum(len(parked) for parked in self._parked.values())
+        return len(self.deadlines) + len(self._parked)
 
     def take_changes(self) -> EngineChanges:
         """What changed since the last call, for a state store; resets the record."""
@@ -231,9 +223,10 @@ class Engine:
         for name, key in self._changed:
             changed[(name, key)] = self.rollouts.get(name, {}).get(key)
         events, self._new_events = self._new_events, []
-        unregistered, self._new_unregistered = self._new_unregistered, []
+        checks = self.checks
+        unregistered, checks.new_unregistered = checks.new_unregistered, []
         self._changed = set()
-        writers, horizon = self._writer_ids.take_changed(), self._pruned_horizon
+        writers, horizon = checks.writer_ids.take_changed(), self._pruned_horizon
         return EngineChanges(changed, events, unregistered, self.clock, horizon, writers)
 
     def restore(
@@ -261,8 +254,8 @@ class Engine:
         self._closed = deque(sorted(self._closed))
         for source, event_id, at in sorted(seen_events, key=lambda row: row[2]):
             self.seen_events[(source, event_id)] = at
-        self.unregistered_types.update(unregistered_types)
-        self._writer_ids.restore(writer_ids or {})
+        self.checks.unregistered_types.update(unregistered_types)
+        self.checks.writer_ids.restore(writer_ids or {})
 
     def forget_feeds(self, feeds: Collection[Partition]) -> int:
         """Drop the rollouts that live in `feeds` (partitions now owned by another replica) and
@@ -273,8 +266,7 @@ class Engine:
                 stale += pending(by_key.pop(key))
                 self._changed.discard((name, key))
                 dropped += 1
-        for feed in feeds:
-            self._parked.pop(feed, None)
+        self._parked.forget(feeds)
         self.deadlines.cancelled(stale, self.rollouts)
         return dropped
 
@@ -295,9 +287,9 @@ class Engine:
         self.expectations = {exp.name: exp for exp in expectations}
         for name in self.expectations:
             self.rollouts.setdefault(name, {})
-        self.schemas = schemas
+        self.checks.schemas = schemas
         self._by_type = index_by_type(expectations)
-        self.skippable = set()  # a type may be named or described now
+        self.checks.skippable = set()  # a type may be named or described now
 
     def open_rollouts(self) -> Iterable[RolloutState]:
         for by_key in self.rollouts.values():

@@ -1,11 +1,29 @@
-"""What the engine needs from around it: a schema check, and an observer that counts (metrics).
+"""What the engine needs from around it (a schema check, an observer that counts) and what it
+hands a store after a batch (`EngineChanges`).
 
-Both are protocols with do-nothing defaults, so replay and the tests need neither.
+The two needs are protocols with do-nothing defaults, so replay and the tests need neither.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Protocol
+
+from sentinel.rollout import RolloutState
+from sentinel.writers import WriterMemory
+
+
+@dataclass(frozen=True, slots=True)
+class EngineChanges:
+    """Everything a store must write after a batch; a rollout of None was forgotten."""
+
+    rollouts: dict[tuple[str, str], RolloutState | None]
+    new_events: list[tuple[str, str, float]]  # (source, id, clock when read)
+    new_unregistered: list[str]  # event types reported as unregistered for the first time
+    clock: float
+    horizon: float  # event ids and closed rollouts older than this may be deleted
+    # Types whose writer schema memory changed (`WriterIds`), with all of it.
+    writer_ids: dict[str, WriterMemory] = field(default_factory=dict)
 
 
 class SchemaCheck(Protocol):

@@ -35,3 +35,7 @@ class ConfigError(SentinelError):
 
 class StoreError(SentinelError):
     """The state store cannot be opened or is not ours (wrong version, corrupt file)."""
+
+
+class BusUnreachable(SentinelError):
+    """No Kafka broker answers at the configured address (the watcher keeps trying)."""

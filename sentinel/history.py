@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from sentinel.engine import EngineChanges
+from sentinel.engine_hooks import EngineChanges
 from sentinel.errors import StoreError
 from sentinel.findings import Finding
 from sentinel.records import Partition

@@ -11,13 +11,15 @@ from collections.abc import Callable, Collection, Container, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from sentinel.engine import Engine, EngineChanges
+from sentinel.engine import Engine
+from sentinel.engine_hooks import EngineChanges
 from sentinel.envelope import Envelope, Malformed, Skipped
 from sentinel.findings import Finding
 from sentinel.records import Partition, Record
 from sentinel.rollout import RolloutState
 from sentinel.storage import StateStore, StoredState
 from sentinel.views import RolloutView
+from sentinel.watermarks import Watermarks
 from sentinel.writers import Need, Writer, WriterLookup
 
 
@@ -156,6 +158,9 @@ class Pipeline:
     event_clock: float = float("-inf")
     # A schema registry's writer schemas (contract section 10), or None without a registry.
     writers: WriterLookup | None = None
+    # Live: how far each partition is known to have got; deadlines wait for them (contract
+    # section 4). None in replay, where the stream's own time is the clock.
+    watermarks: Watermarks | None = None
 
     def process(
         self,
@@ -175,7 +180,8 @@ class Pipeline:
            (capped at the clock's reading), so that the deadlines before an event fire before
            it (contract section 4); apply the record at the clock's reading; fire at once a
            deadline it set that is already behind. Deadlines of rollouts fed by a `held`
-           (lagging) partition wait.
+           (lagging) partition wait; live, so does every deadline not yet behind the
+           watermark of each partition that can feed its rollout (`watermarks`).
         3. Advance to the clock at the end of the batch: live, the wall clock fires what the
            stream has not reached (unless held); in replay it is where the stream is already.
         4. Keep, in one store transaction: the findings not emitted before (with `extra`, the
@@ -198,6 +204,7 @@ class Pipeline:
         waiting: dict[Partition, int] = {}
         needs: list[Need] = []
         writers = self.writers
+        marks = self.watermarks
         decoder = self.decoder
         skip = engine.skippable
         for record in records:
@@ -221,22 +228,25 @@ class Pipeline:
                 writer = found
             now = clock.at(record, item)
             event_time = None if isinstance(item, Malformed) else item.time
-            if event_time is not None and event_time > latest:
-                latest = event_time
+            if event_time is not None:
+                latest = max(latest, event_time)
+                if marks is not None:
+                    marks.read(partition, event_time)
             # Deadlines are in event time: they fire as the stream's own time passes them,
-            # never beyond the clock (a producer's clock may run ahead of ours).
-            passed = now if latest > now or latest == _NEVER else latest
-            findings += engine.advance(passed, held)
+            # never beyond the clock (a producer's clock may run ahead of ours). Live, the
+            # watermarks say how far the stream's time has got on every partition.
+            passed = now if latest > now or latest == _NEVER or marks is not None else latest
+            findings += engine.advance(passed, held, marks)
             only, primary = (None, True) if self.route is None else self.route(record)
             findings += engine.apply(item, now, partition, only, primary, writer)
             if engine.deadlines.next_due < passed:
                 # Set by this record and already behind: due at once, whatever comes next.
-                findings += engine.advance(passed, held)
+                findings += engine.advance(passed, held, marks)
             if event_time is not None and record.timestamp is not None and primary:
                 skews.append(record.timestamp - event_time)
             taken[partition] = record.offset + 1
         self.event_clock = latest
-        findings += engine.advance(clock.now, held)
+        findings += engine.advance(clock.now, held, marks)
         findings += extra
         with self.store.transaction() as batch:
             fresh = batch.fresh(findings)

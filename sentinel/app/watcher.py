@@ -10,6 +10,7 @@ protocol, so a fake source tests it in milliseconds; `wiring.py` builds the real
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import time
@@ -24,16 +25,22 @@ from sentinel.app.observer import MetricsObserver
 from sentinel.app.registry_gate import NoGate, RegistryGate
 from sentinel.app.rules import RuleSet
 from sentinel.durations import format_duration
+from sentinel.errors import BusUnreachable
 from sentinel.findings import Finding, Kind
 from sentinel.pipeline import Pipeline, WallClock
 from sentinel.records import Partition, Record
 from sentinel.storage import StateStore
+from sentinel.timefmt import format_rfc3339
+from sentinel.watermarks import Answer
 
 log = logging.getLogger("sentinel.watcher")
 
 # The loop wakes at least this often without records, and at most this early for a deadline.
 MIN_WAIT_S = 0.005
 COMMIT_EVERY_S = 1.0
+# Joining while no broker answers: the first wait, doubled up to the longest.
+JOIN_RETRY_S = 1.0
+JOIN_RETRY_MAX_S = 30.0
 
 
 class PartitionListener(Protocol):
@@ -48,8 +55,17 @@ class Source(Protocol):
     fake one in the tests. Nothing is committed unless `commit` says so."""
 
     last_fetch_ok: float | None  # time.monotonic() of the last answer from the bus
+    answered_at: float | None  # wall time of the last answer from the bus
 
-    async def start(self, listener: PartitionListener) -> None: ...
+    @property
+    def last_error(self) -> str | None:
+        """What the client last complained of, to name on /readyz."""
+        ...
+
+    async def start(self, listener: PartitionListener) -> None:
+        """Join; raises BusUnreachable when no broker answers (then it may be called again)."""
+        ...
+
     async def stop(self) -> None:
         """Revoke every partition through the listener (which commits), then let go."""
         ...
@@ -59,7 +75,7 @@ class Source(Protocol):
     async def seek(self, partition: Partition, offset: int) -> None: ...
     def pause(self, partitions: Collection[Partition]) -> None: ...
     def resume(self, partitions: Collection[Partition]) -> None: ...
-    async def lags(self) -> dict[Partition, int | None]: ...
+    async def answers(self) -> dict[Partition, Answer]: ...
     def assigned(self) -> frozenset[Partition]: ...
 
 
@@ -129,6 +145,7 @@ class LoopSettings:
     tick: float = 1.0  # longest sleep in a fetch when nothing is due
     bus_silence: float | None = None
     fetch_watchdog: float = 60.0
+    unreachable_after: float = 10.0  # no answer from the bus this long: unreachable
 
 
 @dataclass
@@ -176,6 +193,11 @@ class Watcher:
         self._last_record_at = parts.wall_clock()
         self._silent_since: float | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._joining = False
+        self._join_started: float | None = None
+        self._join_error: str | None = None
+        # Offsets whose batches were kept and told: what a stop may commit.
+        self._told: dict[Partition, int] = {}
 
     @property
     def registry(self) -> CollectorRegistry:
@@ -207,12 +229,37 @@ class Watcher:
         await parts.upstream.start()
         await parts.registry.start()
         await self.store.start()
-        await self.source.start(self)
-        self._tasks = [
-            asyncio.create_task(job(self._stop)) for job in (parts.upstream.run, *parts.background)
-        ]
+        self._tasks = [asyncio.create_task(job(self._stop)) for job in parts.background]
+        await self._join()
+        self._tasks.append(asyncio.create_task(parts.upstream.run(self._stop)))
         self._running = True
         self.metrics.up.set(1)
+
+    async def _join(self) -> None:
+        """Join the group, trying again while no broker answers: the probes say why meanwhile
+        (the process stays up, so Kubernetes does not back off its restarts for minutes)."""
+        self._joining, self._join_started = True, self.parts.wall_clock()
+        self.metrics.up.set(1)
+        delay = JOIN_RETRY_S
+        try:
+            while not self._stop.is_set():
+                try:
+                    await self.source.start(self)
+                    self._join_error = None
+                    return
+                except BusUnreachable as error:
+                    first = self._join_error is None
+                    self._join_error = str(error)
+                    self._note_bus(self.parts.wall_clock())
+                    log.log(
+                        logging.WARNING if first else logging.DEBUG,
+                        "%s; trying again every %ss at most", error, JOIN_RETRY_MAX_S,
+                    )  # fmt: skip
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), delay)
+                delay = min(delay * 2, JOIN_RETRY_MAX_S)
+        finally:
+            self._joining = False
 
     async def close(self) -> None:
         """Stop the tasks beside the loop, hand the partitions back (committing), let go."""
@@ -221,7 +268,7 @@ class Watcher:
         self._stop.set()
         await asyncio.gather(*self._tasks)
         try:
-            # Revokes every partition first: `on_revoked` commits what was taken.
+            # Revokes every partition first: `on_revoked` commits what was told.
             await self.source.stop()
         except Exception:  # the broker may be gone; the store still has the offsets
             log.warning("final commit failed; records will be read again", exc_info=True)
@@ -276,10 +323,13 @@ class Watcher:
             if kept.findings:
                 self.parts.out.write("".join(finding.to_json_line() for finding in kept.findings))
                 self.parts.out.flush()
+            # Only now may a stop commit them: a failure before this point leaves the batch
+            # to be read again (in memory, nothing else would bring its findings back).
+            self._told.update(kept.offsets)
         # Committing is a broker round trip: at most once per COMMIT_EVERY_S while records
         # flow. Until then the store holds the offsets, and a crash re-reads a little more.
         if records and time.monotonic() >= self._next_commit:
-            await self.source.commit(self.pipeline.positions)
+            await self.source.commit(self._told)
             self._next_commit = time.monotonic() + COMMIT_EVERY_S
         return len(records)
 
@@ -289,8 +339,13 @@ class Watcher:
         return max(MIN_WAIT_S, wait)
 
     async def _held(self, backlog: bool) -> frozenset[Partition]:
-        """Partitions too far behind to let their rollouts' deadlines fire."""
-        self._lags = await self.source.lags()
+        """Partitions too far behind to let their rollouts' deadlines fire; on the way, what
+        the broker's answers prove (watermarks) and whether it answers at all."""
+        answers = await self.source.answers()
+        self._lags = {partition: answer.lag for partition, answer in answers.items()}
+        if self.pipeline.watermarks is not None:
+            self.pipeline.watermarks.answered(answers)
+        reachable = self._note_bus(self.parts.wall_clock())
         held = set()
         for partition, lag in self._lags.items():
             if lag is not None:
@@ -304,9 +359,41 @@ class Watcher:
         held.update(self.parts.registry.waiting)
         if self._lags and not held:
             self._caught_up = True
-        self.metrics.deadlines_held.set(1 if held else 0)
+        # Unreachable, nothing is proven caught up: the watermarks hold every deadline.
+        self.metrics.deadlines_held.set(1 if held or not reachable else 0)
         self.metrics.ready.set(1 if self._is_ready() else 0)
         return frozenset(held)
+
+    def _note_bus(self, now: float) -> bool:
+        """Whether a broker answered within `unreachable_after`; the metrics say it too."""
+        answered = self.source.answered_at
+        if answered is not None:
+            self.metrics.last_fetch.set(answered)
+        reachable = self._reachable(now)
+        self.metrics.kafka_reachable.set(1 if reachable else 0)
+        if not reachable:
+            self.metrics.deadlines_held.set(1)
+        return reachable
+
+    def _reachable(self, now: float) -> bool:
+        last = self.source.answered_at
+        if last is None:
+            last = self._join_started if self._join_started is not None else now
+        return now - last <= self.settings.unreachable_after
+
+    def _bus_status(self) -> dict[str, Any]:
+        """/readyz's word on the bus: reachable or not, since when, and the client's last error."""
+        now = self.parts.wall_clock()
+        last = self.source.answered_at
+        reachable = self._running and self._reachable(now)
+        status: dict[str, Any] = {"reachable": reachable}
+        if not reachable:
+            since = last if last is not None else self._join_started
+            status["since"] = None if since is None else format_rfc3339(since)
+            status["error"] = (
+                self._join_error or self.source.last_error or ("no answer from the broker")
+            )
+        return status
 
     def _silence(self, now: float, records: Sequence[Record]) -> list[Finding]:
         """No record at all for `bus_silence`: the sentinel says it cannot see anything."""
@@ -333,11 +420,12 @@ class Watcher:
         async with self._rebalancing:
             # The store first: the next owner restores from it, then reads from the commit.
             await self.store.revoke(partitions)
-            positions = self.pipeline.positions
-            mine = {p: positions[p] for p in partitions if p in positions}
+            mine = {p: self._told.pop(p) for p in partitions if p in self._told}
             if mine:
                 await self.source.commit(mine)
             self.parts.registry.forget(partitions)
+            if self.pipeline.watermarks is not None:
+                self.pipeline.watermarks.revoke(partitions)
             dropped = self.engine.forget_feeds(partitions)
             self.parts.observer.recount(self.engine)
             for partition in partitions:
@@ -352,6 +440,8 @@ class Watcher:
         async with self._rebalancing:
             await self.store.assign(partitions)
             state = self.pipeline.restore(partitions)
+            if self.pipeline.watermarks is not None:
+                self.pipeline.watermarks.assign(partitions)
             self.parts.observer.recount(self.engine)
             for partition, offset in state.offsets.items():
                 # The store is the truth about what was applied: forward past records whose
@@ -367,17 +457,21 @@ class Watcher:
 
     def _is_ready(self) -> bool:
         running = self._running and bool(self.source.assigned())
-        return running and self._caught_up and self.parts.registry.ready()
+        reachable = self._reachable(self.parts.wall_clock())
+        return running and reachable and self._caught_up and self.parts.registry.ready()
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        """/healthz: the loop runs and the consumer still gets answers from the bus."""
+        """/healthz: the loop runs (or waits for the bus to answer at all) and the consumer
+        still gets answers from the bus."""
         last = self.source.last_fetch_ok
         stuck = last is not None and time.monotonic() - last > self.settings.fetch_watchdog
-        return self._running and not stuck, {"loop": self._running, "consumer_stuck": stuck}
+        alive = self._running or self._joining
+        return alive and not stuck, {"loop": alive, "consumer_stuck": stuck}
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         """/readyz: partitions held and caught up; what each part says of itself."""
         details: dict[str, Any] = {
+            "kafka": self._bus_status(),
             "partitions": len(self.source.assigned()),
             "caught_up": self._caught_up,
             "lags": {str(p): lag for p, lag in sorted(self._lags.items())},

@@ -52,6 +52,7 @@ from sentinel.storage import StateStore
 from sentinel.store.changelog import ChangelogStore
 from sentinel.store.memory import MemoryStore
 from sentinel.store.sqlite import SqliteStore
+from sentinel.watermarks import Watermarks
 
 log = logging.getLogger("sentinel.wiring")
 
@@ -97,6 +98,9 @@ def build_watcher(
     feed = LiveFeed(engine)
     observers = PipelineObservers(observer, feed)
     pipeline = Pipeline(engine, store, decoder, alerter, observers, route=copy_route)
+    # Input not keyed by rollout: any partition may carry any rollout's next event.
+    keyed = config.state.mode == "changelog" or config.kafka.input_keyed_by_rollout
+    pipeline.watermarks = Watermarks(shared=not keyed)
     gate: RegistryGate | NoGate = NoGate()
     if config.registry is not None:
         writers = RegistryWriters(SchemaCache(config.registry), rules.known_types)
@@ -117,6 +121,7 @@ def build_watcher(
                 tick=config.watch.tick,
                 bus_silence=config.watch.bus_silence,
                 fetch_watchdog=config.kafka.fetch_watchdog,
+                unreachable_after=config.kafka.unreachable_after,
             ),
             pipeline=pipeline,
             source=KafkaSource(dataclasses.replace(config.kafka, topics=topics)),

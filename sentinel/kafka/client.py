@@ -29,6 +29,8 @@ def consumer_kwargs(settings: KafkaSettings) -> dict[str, Any]:
         kwargs["session_timeout_ms"] = session_ms
         # Kafka wants heartbeats well inside the session: a third is its own advice.
         kwargs["heartbeat_interval_ms"] = max(1, min(3000, session_ms // 3))
+    if settings.group_instance_id:
+        kwargs["group_instance_id"] = settings.group_instance_id
     if settings.security_protocol.startswith("SASL_"):
         kwargs["sasl_mechanism"] = settings.sasl_mechanism
         kwargs["sasl_plain_username"] = settings.sasl_username

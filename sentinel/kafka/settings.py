@@ -46,6 +46,16 @@ class KafkaSettings:
     max_batch: int = 500
     session_timeout: float | None = None  # seconds; None keeps the client's default (10 s)
     fetch_watchdog: float = 60.0  # seconds without a fetch answer before the consumer is stuck
+    # Seconds without any answer from the broker before the bus counts as unreachable
+    # (/readyz 503, every deadline held: contract section 7).
+    unreachable_after: float = 10.0
+    # After the broker stopped answering for a while, producers resend what they buffered:
+    # for this long after it answers again, no partition counts as caught up (contract
+    # section 4), so the events they created in time meet their deadlines.
+    outage_grace: float = 5.0
+    # Static group membership (KIP-345): a restarted member with the same id takes its
+    # partitions back at once instead of waiting for the old one's session to expire.
+    group_instance_id: str | None = None
     # Several replicas (state.mode: changelog) need each rollout in one partition. Unless the
     # producers key records by rollout, events go through a repartition topic first.
     input_keyed_by_rollout: bool = False
@@ -90,6 +100,9 @@ def parse_kafka(kafka: Section, base: Path) -> KafkaSettings:
         max_batch=kafka.integer("max_batch", 500, minimum=1),
         session_timeout=kafka.duration("session_timeout", None),
         fetch_watchdog=kafka.duration("fetch_watchdog", 60.0),
+        unreachable_after=kafka.duration("unreachable_after", 10.0),
+        outage_grace=kafka.duration("outage_grace", 5.0),
+        group_instance_id=kafka.secret("group_instance_id"),
         input_keyed_by_rollout=kafka.boolean("input_keyed_by_rollout", False),
         repartition_partitions=kafka.integer("repartition_partitions", 6, minimum=1),
         replication_factor=kafka.integer("replication_factor", 3, minimum=1),

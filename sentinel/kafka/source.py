@@ -9,13 +9,18 @@ from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaConnectionError
 
+from sentinel.errors import BusUnreachable
 from sentinel.kafka.client import consumer_kwargs
 from sentinel.kafka.settings import KafkaSettings
 from sentinel.records import Partition, Record, from_messages, merged_by_time
+from sentinel.watermarks import Answer
 
 log = logging.getLogger(__name__)
+# aiokafka answers an idle partition's fetch at least every fetch_max_wait_ms (0.5 s): a longer
+# silence means the broker (or this process) was away, and producers buffered meanwhile.
+OUTAGE_GAP_S = 2.0
 
 
 class PartitionListener(Protocol):
@@ -36,15 +41,36 @@ class KafkaSource:
         self._consumer: AIOKafkaConsumer | None = None
         self._last_answer = 0  # newest fetch answer, in aiokafka's epoch milliseconds
         self.last_fetch_ok: float | None = None  # time.monotonic() of the last broker answer
+        self.answered_at: float | None = None  # time.time() of the last broker answer
         self._rebalance: _Rebalance | None = None
+        self._answers: dict[TopicPartition, _AnswerTimes] = {}
+        self._errors = _LastError()
+
+    @property
+    def last_error(self) -> str | None:
+        """What the Kafka client last complained of (connection refused, timeouts)."""
+        return self._errors.message
 
     async def start(self, listener: PartitionListener) -> None:
-        """Connect and join the group, telling `listener` about every rebalance."""
+        """Connect and join the group, telling `listener` about every rebalance.
+
+        Raises BusUnreachable when no bootstrap server can be reached; a failed start leaves
+        nothing behind, so it can be called again.
+        """
         self._rebalance = _Rebalance(listener)
         consumer = AIOKafkaConsumer(**consumer_kwargs(self._settings))
         consumer.subscribe(list(self._settings.topics), listener=self._rebalance)
+        logging.getLogger("aiokafka").addHandler(self._errors)
+        try:
+            await consumer.start()
+        except KafkaConnectionError as error:
+            await consumer.stop()
+            servers = ",".join(self._settings.bootstrap_servers)
+            raise BusUnreachable(f"cannot reach Kafka at {servers}: {error}") from None
+        except BaseException:
+            await consumer.stop()
+            raise
         self._consumer = consumer
-        await consumer.start()
 
     async def stop(self) -> None:
         """Revoke every partition (the listener commits), then leave the group.
@@ -65,6 +91,7 @@ class KafkaSource:
         finally:
             self._consumer = None
             await consumer.stop()
+            logging.getLogger("aiokafka").removeHandler(self._errors)
 
     @property
     def failure(self) -> Exception | None:
@@ -95,6 +122,7 @@ class KafkaSource:
         # A member without partitions has nothing to fetch; /readyz reports that case.
         if got_records or not assignment or newest != self._last_answer:
             self.last_fetch_ok = time.monotonic()
+            self.answered_at = time.time()
         self._last_answer = newest
 
     async def commit(
@@ -160,6 +188,33 @@ class KafkaSource:
             lags[Partition(tp.topic, tp.partition)] = lag
         return lags
 
+    async def answers(self) -> dict[Partition, Answer]:
+        """Per assigned partition, the broker's last answer: its end offset, the consumer's
+        position, and a time the answer is known to postdate (sentinel.watermarks).
+
+        aiokafka stamps an answer when it arrives, and asks a broker again only once the
+        previous answer arrived: so an answer was given after the previous one this source
+        saw. After a silence longer than OUTAGE_GAP_S, answers prove nothing for
+        `outage_grace`: producers are still resending what they buffered.
+        """
+        consumer = self._running()
+        answers: dict[Partition, Answer] = {}
+        assignment = consumer.assignment()
+        for tp in [tp for tp in self._answers if tp not in assignment]:
+            del self._answers[tp]
+        for tp in assignment:
+            try:
+                position = await consumer.position(tp)
+            except IllegalStateError:  # revoked while we asked
+                continue
+            stamp = consumer.last_poll_timestamp(tp)
+            times = self._answers.setdefault(tp, _AnswerTimes())
+            since = None if not stamp else times.seen(stamp / 1000, self._settings.outage_grace)
+            answers[Partition(tp.topic, tp.partition)] = Answer(
+                consumer.highwater(tp), position, since
+            )
+        return answers
+
     def assigned(self) -> frozenset[Partition]:
         if self._consumer is None:
             return frozenset()
@@ -208,6 +263,39 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
                 " a restart takes them over from the state store",
                 verb, ", ".join(sorted(map(str, partitions))), error or type(error).__name__,
             )  # fmt: skip
+
+
+class _AnswerTimes:
+    """When one partition's answers came, as far as this source saw them."""
+
+    def __init__(self) -> None:
+        self.stamp: float | None = None  # the last answer seen
+        self.previous: float | None = None  # the one seen before it
+        self.trusted_from = float("-inf")  # answers before this prove nothing
+
+    def seen(self, stamp: float, grace: float) -> float | None:
+        """Note the latest answer; the time it is known to postdate, if it proves anything."""
+        if stamp != self.stamp:
+            if self.stamp is not None and stamp - self.stamp > OUTAGE_GAP_S:
+                self.trusted_from = stamp + grace
+            self.previous, self.stamp = self.stamp, stamp
+        if self.previous is None or self.previous < self.trusted_from:
+            return None
+        return self.previous
+
+
+class _LastError(logging.Handler):
+    """Keeps the Kafka client's last warning or error, for /readyz to name."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.message: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.message = record.getMessage()[:300]
+        except Exception:  # a log call with bad arguments must not break the client
+            self.message = str(record.msg)[:300]
 
 
 def _pairs(partitions: Iterable[TopicPartition]) -> frozenset[Partition]:

@@ -34,7 +34,7 @@ from aiokafka import TopicPartition as KafkaPartition
 from aiokafka.admin import NewTopic
 from aiokafka.errors import KafkaError
 
-from sentinel.engine import EngineChanges
+from sentinel.engine_hooks import EngineChanges
 from sentinel.errors import StoreError
 from sentinel.findings import Finding
 from sentinel.history import ClosedRollout, ViewOf

@@ -8,7 +8,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sentinel.engine import EngineChanges
+from sentinel.engine_hooks import EngineChanges
 from sentinel.findings import Finding
 from sentinel.history import (
     DEFAULT_HISTORY_RETENTION_S,

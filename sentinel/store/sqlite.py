@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from sentinel.engine import EngineChanges
+from sentinel.engine_hooks import EngineChanges
 from sentinel.errors import StoreError
 from sentinel.findings import Finding
 from sentinel.history import DEFAULT_HISTORY_RETENTION_S, ClosedRollout, ViewOf, closed_in

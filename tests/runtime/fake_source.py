@@ -24,6 +24,7 @@ from sentinel.app.watcher import (
 )
 from sentinel.decoders import BusDecoder
 from sentinel.engine import Engine
+from sentinel.errors import BusUnreachable
 from sentinel.pipeline import Pipeline
 from sentinel.records import Partition, Record
 from sentinel.registry.cache import SchemaCache
@@ -31,12 +32,18 @@ from sentinel.registry.settings import RegistrySettings
 from sentinel.registry.writers import RegistryWriters
 from sentinel.storage import StateStore
 from sentinel.store.memory import MemoryStore
+from sentinel.watermarks import Answer, Watermarks
 
 from .watcher_support import SHIPPED_SCHEMAS, Findings
 
 
 class FakeSource:
-    """What `sentinel.app.watcher.Source` promises, in memory; every call returns at once."""
+    """What `sentinel.app.watcher.Source` promises, in memory; every call returns at once.
+
+    The broker answers every fetch at once, at the time of `clock` (the watcher's, given by
+    `fake_watcher`); `frozen` makes it answer nothing, as a stopped broker process would, and
+    `unreachable` makes `start` fail as with no broker at the address.
+    """
 
     def __init__(self, partitions: Iterable[Partition]) -> None:
         self.logs: dict[Partition, list[Record]] = {p: [] for p in partitions}
@@ -50,6 +57,13 @@ class FakeSource:
         # rebalance, say.
         self.pending: list[Record] = []
         self.paused: set[Partition] = set()
+        self.clock: Callable[[], float] | None = None
+        self.answered_at: float | None = None
+        self.last_error: str | None = None
+        self.frozen = False
+        self.unreachable = False
+        # Per partition, the end offset in the broker's last answer and when it was given.
+        self._answered: dict[Partition, tuple[int, float]] = {}
 
     def append(
         self,
@@ -65,6 +79,8 @@ class FakeSource:
         return record
 
     async def start(self, listener: PartitionListener) -> None:
+        if self.unreachable:
+            raise BusUnreachable("cannot reach Kafka at fake:9: connection refused")
         self.listener = listener
         await self.assign(self.logs)
 
@@ -90,8 +106,13 @@ class FakeSource:
 
     async def fetch(self, max_records: int, timeout_s: float) -> list[Record]:
         records, self.pending = self.pending[:max_records], self.pending[max_records:]
+        if self.frozen:
+            return records
+        now = self.clock() if self.clock is not None else 0.0
+        self.answered_at = now
         for partition in sorted(self._assigned - self.paused):
             log = self.logs[partition]
+            self._answered[partition] = (len(log), now)
             start = self.positions[partition]
             taken = log[start : start + max_records - len(records)]
             records += taken
@@ -113,8 +134,12 @@ class FakeSource:
     def resume(self, partitions: Iterable[Partition]) -> None:
         self.paused.difference_update(partitions)
 
-    async def lags(self) -> dict[Partition, int | None]:
-        return {p: len(self.logs[p]) - self.positions[p] for p in self._assigned}
+    async def answers(self) -> dict[Partition, Answer]:
+        answers = {}
+        for partition in self._assigned:
+            end, at = self._answered.get(partition, (None, None))
+            answers[partition] = Answer(end, self.positions[partition], at)
+        return answers
 
     def assigned(self) -> frozenset[Partition]:
         return self._assigned
@@ -164,6 +189,8 @@ def fake_watcher(
         pipeline.writers = RegistryWriters(SchemaCache(registry), rules.known_types)
         gate = RegistryGate(pipeline.writers, metrics)
     findings = Findings()
+    source.clock = clock
+    pipeline.watermarks = Watermarks(shared=True)
     watcher = Watcher(
         WatcherParts(
             settings=LoopSettings(topics=("rollout.events",), **settings),

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from sentinel.engine import EngineChanges
+from sentinel.engine_hooks import EngineChanges
 from sentinel.findings import Finding
 from sentinel.kafka.broker import EmbeddedBroker
 from sentinel.records import Partition

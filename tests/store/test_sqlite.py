@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from engine.helpers import MIN, T0, event
 
-from sentinel.engine import Engine, EngineChanges
+from sentinel.engine import Engine
+from sentinel.engine_hooks import EngineChanges
 from sentinel.errors import StoreError
 from sentinel.records import Partition
 from sentinel.store.sqlite import SqliteStore
@@ -157,7 +158,7 @@ def test_a_killed_process_leaves_the_last_committed_batch_whole(tmp_path: Path) 
     writer = textwrap.dedent(
         f"""
         import sys
-        from sentinel.engine import EngineChanges
+        from sentinel.engine_hooks import EngineChanges
         from sentinel.rollout import RolloutState
         from sentinel.records import Partition
         from sentinel.store.sqlite import SqliteStore

@@ -7,7 +7,8 @@ from dataclasses import replace
 import pytest
 from engine.helpers import MIN, T0, event, run, user_service
 
-from sentinel.engine import Engine, EngineChanges
+from sentinel.engine import Engine
+from sentinel.engine_hooks import EngineChanges
 from sentinel.envelope import Envelope
 from sentinel.findings import Finding, Kind
 from sentinel.outbox import Held
