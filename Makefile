@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # there; a compiled module hides edits to its source, so a change to one installs again.
 CORE := $(wildcard sentinel/*.py)
 # The property tests, run a second time on the pure-Python modules (docs/design.md, "Speed").
-PROPERTIES := tests/engine/test_properties.py tests/pipeline/test_crash.py \
+PROPERTIES := tests/engine/test_properties.py tests/pipeline/test_crash.py tests/pipeline/test_watermarks.py \
 	tests/runtime/test_live_equals_replay.py tests/expectations/test_properties.py
 
 .PHONY: demo test lint bench clean

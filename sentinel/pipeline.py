@@ -19,7 +19,7 @@ from sentinel.records import Partition, Record
 from sentinel.rollout import RolloutState
 from sentinel.storage import StateStore, StoredState
 from sentinel.views import RolloutView
-from sentinel.watermarks import Watermarks
+from sentinel.watermarks import Answer, Watermarks
 from sentinel.writers import Need, Writer, WriterLookup
 
 
@@ -168,6 +168,7 @@ class Pipeline:
         clock: Clock,
         held: Collection[Partition] = (),
         extra: Sequence[Finding] = (),
+        answers: Mapping[Partition, Answer] | None = None,
     ) -> Kept:
         """One batch, in this order (the only place that holds it):
 
@@ -183,7 +184,9 @@ class Pipeline:
            (lagging) partition wait; live, so does every deadline not yet behind the
            watermark of each partition that can feed its rollout (`watermarks`).
         3. Advance to the clock at the end of the batch: live, the wall clock fires what the
-           stream has not reached (unless held); in replay it is where the stream is already.
+           stream has not reached (unless held), once the broker's `answers` (read after the
+           fetch) showed which partitions this batch brought up to their end; in replay it is
+           where the stream is already.
         4. Keep, in one store transaction: the findings not emitted before (with `extra`, the
            shell's own, such as bus silence), the alerts they cause (outbox), the engine's
            changes (with each new finding added to the rollout it names, while that rollout
@@ -246,6 +249,10 @@ class Pipeline:
                 skews.append(record.timestamp - event_time)
             taken[partition] = record.offset + 1
         self.event_clock = latest
+        if marks is not None and answers:
+            # Only now: a partition is caught up once its records up to the end are applied,
+            # and one waiting for the registry has records after the waiting one unapplied.
+            marks.answered({p: a for p, a in answers.items() if p not in waiting})
         findings += engine.advance(clock.now, held, marks)
         findings += extra
         with self.store.transaction() as batch:

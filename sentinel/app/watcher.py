@@ -198,6 +198,9 @@ class Watcher:
         self._join_error: str | None = None
         # Offsets whose batches were kept and told: what a stop may commit.
         self._told: dict[Partition, int] = {}
+        parts.metrics.kafka_reachable.set_function(
+            lambda: 1 if self._reachable(parts.wall_clock()) else 0
+        )
 
     @property
     def registry(self) -> CollectorRegistry:
@@ -240,6 +243,7 @@ class Watcher:
         (the process stays up, so Kubernetes does not back off its restarts for minutes)."""
         self._joining, self._join_started = True, self.parts.wall_clock()
         self.metrics.up.set(1)
+        self.metrics.deadlines_held.set(1)  # until a batch says otherwise
         delay = JOIN_RETRY_S
         try:
             while not self._stop.is_set():
@@ -305,14 +309,14 @@ class Watcher:
             owned = self.source.assigned()
             # Fetched before a rebalance: another replica reads these now.
             mine = [record for record in records if record.partition in owned]
-            held = await self._held(backlog=len(records) >= settings.max_batch)
+            held, answers = await self._held(backlog=len(records) >= settings.max_batch)
             # Findings are told (printed, alerted) only once the state that raised them is
             # where the next owner of their partition will look (the changelog): a replica
             # killed after telling leaves nothing for its successor to raise a second time.
             self.parts.deliveries.hold()
             try:
                 silence = self._silence(now, records)
-                kept = self.pipeline.process(mine, WallClock(now), held, silence)
+                kept = self.pipeline.process(mine, WallClock(now), held, silence, answers)
                 await self.parts.registry.hold(
                     kept.waiting, kept.needs, self.source, self.pipeline.positions
                 )
@@ -338,13 +342,11 @@ class Watcher:
         wait = min(self.settings.tick, self.engine.deadlines.next_due - self.parts.wall_clock())
         return max(MIN_WAIT_S, wait)
 
-    async def _held(self, backlog: bool) -> frozenset[Partition]:
-        """Partitions too far behind to let their rollouts' deadlines fire; on the way, what
-        the broker's answers prove (watermarks) and whether it answers at all."""
+    async def _held(self, backlog: bool) -> tuple[frozenset[Partition], dict[Partition, Answer]]:
+        """Partitions too far behind to let their rollouts' deadlines fire, and the broker's
+        last answers (for the watermarks); on the way, whether it answers at all."""
         answers = await self.source.answers()
         self._lags = {partition: answer.lag for partition, answer in answers.items()}
-        if self.pipeline.watermarks is not None:
-            self.pipeline.watermarks.answered(answers)
         reachable = self._note_bus(self.parts.wall_clock())
         held = set()
         for partition, lag in self._lags.items():
@@ -362,7 +364,7 @@ class Watcher:
         # Unreachable, nothing is proven caught up: the watermarks hold every deadline.
         self.metrics.deadlines_held.set(1 if held or not reachable else 0)
         self.metrics.ready.set(1 if self._is_ready() else 0)
-        return frozenset(held)
+        return frozenset(held), answers
 
     def _note_bus(self, now: float) -> bool:
         """Whether a broker answered within `unreachable_after`; the metrics say it too."""
@@ -370,7 +372,6 @@ class Watcher:
         if answered is not None:
             self.metrics.last_fetch.set(answered)
         reachable = self._reachable(now)
-        self.metrics.kafka_reachable.set(1 if reachable else 0)
         if not reachable:
             self.metrics.deadlines_held.set(1)
         return reachable
