@@ -28,6 +28,8 @@ class BusDecoder:
         return skim(value, headers, skip)
 
     def decode(self, record: Record) -> Envelope | Malformed:
+        if record.fault is not None:
+            return Malformed(record.fault, record.origin)
         unframed = unframe(record.value, record.headers)
         if unframed.reason is not None:
             return Malformed(unframed.reason, record.origin)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 
 _UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+# A hundred years: any window a rollout may have, and far inside what a time can be written as
+# (event times end in 2200: sentinel.timefmt).
+LONGEST_S = 36500 * 86400.0
 _COMPACT = re.compile(r"(?:(\d+(?:\.\d+)?)(ms|d|h|m|s))")
 _ISO = re.compile(
     r"P(?:(?P<d>\d+(?:\.\d+)?)D)?"
@@ -22,6 +25,8 @@ def parse_duration(text: str) -> float:
         )
     if seconds <= 0:
         raise ValueError(f"{text!r} is not a positive duration")
+    if seconds > LONGEST_S:
+        raise ValueError(f"{text!r} is longer than 36500d (100 years)")
     return seconds
 
 

@@ -17,7 +17,7 @@ import orjson
 
 from sentinel.framing import SchemaRef
 from sentinel.records import Header
-from sentinel.timefmt import format_rfc3339, parse_rfc3339
+from sentinel.timefmt import format_rfc3339, parse_event_time
 
 MISSING: Final[Any] = object()
 _CORE = frozenset({"id", "type", "source", "time", "data"})
@@ -212,7 +212,7 @@ def skim(value: bytes | None, headers: Sequence[Header], skip: Container[str]) -
     if time is None:
         return Skipped(event_type, None)
     try:
-        return Skipped(event_type, parse_rfc3339(time))
+        return Skipped(event_type, parse_event_time(time))
     except ValueError:
         return None
 
@@ -253,8 +253,10 @@ def _build(
         if type(time) is not str:
             return Malformed(f"time must be an RFC 3339 string, not {_json_kind(time)}", origin)
         try:
-            moment = parse_rfc3339(time)
-        except ValueError:
+            moment = parse_event_time(time)
+        except ValueError as error:
+            if "outside" in str(error):
+                return Malformed(str(error), origin)
             return Malformed(f"time {time!r} is not RFC 3339 (e.g. 2026-11-25T10:00:00Z)", origin)
     return Envelope(event_type, event_id or None, source, moment, data, attributes, origin)
 
@@ -262,16 +264,33 @@ def _build(
 def _decode(raw: bytes | str) -> Any:
     try:
         return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        pass
-    # orjson refuses a few things the JSON grammar allows (integers beyond 64 bits).
+    except orjson.JSONDecodeError as error:
+        if "surrogate in string" in str(error):
+            return Malformed(_SURROGATE)
+    # orjson refuses a few things the JSON grammar allows (nesting deeper than 1024).
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        return json.loads(text)
-    except UnicodeDecodeError:
-        return Malformed("not UTF-8 text")
+        decoded = json.loads(text)
+        # Python's own parser keeps a lone surrogate escape (`"\ud800"`): a string no
+        # UTF-8 can hold, which every later step (ids, the state file) would trip on.
+        json.dumps(decoded, ensure_ascii=False).encode("utf-8")
+    except UnicodeError:
+        return Malformed(_SURROGATE if isinstance(raw, str) or _valid_utf8(raw) else _NOT_UTF8)
     except (ValueError, RecursionError) as error:
         return Malformed(f"not valid JSON ({_short(str(error))})")
+    return decoded
+
+
+_NOT_UTF8 = "not UTF-8 text"
+_SURROGATE = "a \\u escape of a lone UTF-16 surrogate (such as \\ud800): not valid Unicode"
+
+
+def _valid_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _header_text(payload: bytes | None) -> str | None:

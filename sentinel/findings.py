@@ -100,7 +100,9 @@ class Finding:
         else:
             parts = (self.kind, self.expectation, self.event_source, self.event_id, self.reason)
         joined = "\x1f".join("" if part is None else str(part) for part in parts)
-        found = hashlib.sha256(joined.encode()).hexdigest()[:24]
+        # "surrogatepass": never raises, whatever a string holds (the decoders refuse lone
+        # surrogates, but an id must not be the thing that stops the sentinel).
+        found = hashlib.sha256(joined.encode("utf-8", "surrogatepass")).hexdigest()[:24]
         object.__setattr__(self, "_id", found)  # frozen: a cache, not a change of value
         return found
 

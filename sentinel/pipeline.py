@@ -14,7 +14,7 @@ from typing import Protocol
 from sentinel.engine import Engine
 from sentinel.engine_hooks import EngineChanges
 from sentinel.envelope import Envelope, Malformed, Skipped
-from sentinel.findings import Finding
+from sentinel.findings import Finding, Kind
 from sentinel.records import Partition, Record
 from sentinel.rollout import RolloutState
 from sentinel.storage import StateStore, StoredState
@@ -161,6 +161,9 @@ class Pipeline:
     # Live: how far each partition is known to have got; deadlines wait for them (contract
     # section 4). None in replay, where the stream's own time is the clock.
     watermarks: Watermarks | None = None
+    # Told of an unexpected error while processing one record (which is then reported as
+    # malformed) or while observing a kept batch: the live watcher logs it with its traceback.
+    on_error: Callable[[str, Exception], None] | None = None
 
     def process(
         self,
@@ -215,38 +218,43 @@ class Pipeline:
             position = taken.get(partition, positions.get(partition))
             if (position is not None and record.offset < position) or partition in waiting:
                 continue
-            item: Item | None = decoder.skim(record, skip) if skip else None
-            if item is None:
-                item = decoder.decode(record)
-            writer: Writer | None = None
-            if writers is not None and isinstance(item, Envelope):
-                found = writers.writer(item, partition.topic)
-                if isinstance(found, Need):
-                    # Not guessed: the record and those after it in its partition wait, and
-                    # so do the deadlines of the rollouts it feeds (it may be on time).
-                    waiting[partition] = record.offset
-                    needs.append(found)
-                    held = {*held, partition}
-                    continue
-                writer = found
-            now = clock.at(record, item)
-            event_time = None if isinstance(item, Malformed) else item.time
-            if event_time is not None:
-                latest = max(latest, event_time)
-                if marks is not None:
-                    marks.read(partition, event_time)
-            # Deadlines are in event time: they fire as the stream's own time passes them,
-            # never beyond the clock (a producer's clock may run ahead of ours). Live, the
-            # watermarks say how far the stream's time has got on every partition.
-            passed = now if latest > now or latest == _NEVER or marks is not None else latest
-            findings += engine.advance(passed, held, marks)
-            only, primary = (None, True) if self.route is None else self.route(record)
-            findings += engine.apply(item, now, partition, only, primary, writer)
-            if engine.deadlines.next_due < passed:
-                # Set by this record and already behind: due at once, whatever comes next.
+            try:
+                item: Item | None = decoder.skim(record, skip) if skip else None
+                if item is None:
+                    item = decoder.decode(record)
+                writer: Writer | None = None
+                if writers is not None and isinstance(item, Envelope):
+                    found = writers.writer(item, partition.topic)
+                    if isinstance(found, Need):
+                        # Not guessed: the record and those after it in its partition wait, and
+                        # so do the deadlines of the rollouts it feeds (it may be on time).
+                        waiting[partition] = record.offset
+                        needs.append(found)
+                        held = {*held, partition}
+                        continue
+                    writer = found
+                now = clock.at(record, item)
+                event_time = None if isinstance(item, Malformed) else item.time
+                if event_time is not None:
+                    latest = max(latest, event_time)
+                    if marks is not None:
+                        marks.read(partition, event_time)
+                # Deadlines are in event time: they fire as the stream's own time passes them,
+                # never beyond the clock (a producer's clock may run ahead of ours). Live, the
+                # watermarks say how far the stream's time has got on every partition.
+                passed = now if latest > now or latest == _NEVER or marks is not None else latest
                 findings += engine.advance(passed, held, marks)
-            if event_time is not None and record.timestamp is not None and primary:
-                skews.append(record.timestamp - event_time)
+                only, primary = (None, True) if self.route is None else self.route(record)
+                findings += engine.apply(item, now, partition, only, primary, writer)
+                if engine.deadlines.next_due < passed:
+                    # Set by this record and already behind: due at once, whatever comes next.
+                    findings += engine.advance(passed, held, marks)
+                if event_time is not None and record.timestamp is not None and primary:
+                    skews.append(record.timestamp - event_time)
+            except Exception as error:
+                # A bug, not the record's fault alone, but the record is what triggers it:
+                # reported as that record's finding, and the partition moves on past it.
+                findings.append(self._failed(record, error, engine.clock))
             taken[partition] = record.offset + 1
         self.event_clock = latest
         if marks is not None and answers:
@@ -264,8 +272,18 @@ class Pipeline:
             changes = _with_findings(engine.take_changes(), engine.rollouts, fresh)
             batch.write(changes, fresh, taken, engine.view)
         positions.update(taken)
-        self.observer.batch_kept(len(records), fresh, skews, changes.rollouts.keys())
+        try:
+            self.observer.batch_kept(len(records), fresh, skews, changes.rollouts.keys())
+        except Exception as error:  # the batch is kept: what watches it must not undo that
+            if self.on_error is not None:
+                self.on_error("a batch's observers", error)
         return Kept(fresh, taken, waiting, needs)
+
+    def _failed(self, record: Record, error: Exception, clock: float) -> Finding:
+        if self.on_error is not None:
+            self.on_error(f"record {record.origin}", error)
+        reason = f"the sentinel could not process this record ({type(error).__name__}: {error})"
+        return Finding(Kind.MALFORMED, clock, reason=reason[:500], event_source=record.origin)
 
     def restore(self, partitions: Collection[Partition] | None = None) -> StoredState:
         """Fill the engine from the store: everything (None), or the rollouts of `partitions`

@@ -36,6 +36,9 @@ class Record:
     headers: Sequence[Header]
     key: bytes | None
     timestamp: float | None  # the broker's timestamp in epoch seconds, if any
+    # Why the Kafka client could not hand this record over (its bytes are then unknown): the
+    # pipeline reports it as malformed and reads on.
+    fault: str | None
 
     def __init__(
         self,
@@ -45,6 +48,7 @@ class Record:
         headers: Sequence[Header] = (),
         key: bytes | None = None,
         timestamp: float | None = None,
+        fault: str | None = None,
     ) -> None:
         self.partition = partition
         self.offset = offset
@@ -52,6 +56,7 @@ class Record:
         self.headers = headers
         self.key = key
         self.timestamp = timestamp
+        self.fault = fault
 
     @property
     def origin(self) -> str:

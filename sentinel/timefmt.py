@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+# Event times the sentinel accepts: from the Unix epoch to the year 2200. Beyond them a time
+# is a producer's bug (a zero value, a sentinel date such as 9999-12-31), and a deadline set
+# from it might not be writable as RFC 3339 at all (years end at 9999).
+EARLIEST = 0.0  # 1970-01-01T00:00:00Z
+LATEST = 7_258_118_400.0  # 2200-01-01T00:00:00Z
+
 
 def parse_rfc3339(text: str) -> float:
     """Epoch seconds of an RFC 3339 timestamp; raises ValueError when it is not one."""
@@ -15,14 +21,26 @@ def parse_rfc3339(text: str) -> float:
     return parsed.timestamp()
 
 
+def parse_event_time(text: str) -> float:
+    """An event's `time`: RFC 3339 within [EARLIEST, LATEST); ValueError says which is wrong."""
+    moment = parse_rfc3339(text)
+    if not EARLIEST <= moment < LATEST:
+        raise ValueError(
+            f"time {text!r} is outside what the sentinel accepts"
+            " (1970-01-01T00:00:00Z up to 2200-01-01T00:00:00Z)"
+        )
+    return moment
+
+
 def format_rfc3339(epoch: float) -> str:
-    """UTC, `Z`-suffixed; milliseconds only when the time has a fraction."""
-    moment = datetime.fromtimestamp(epoch, UTC)
-    if moment.year >= 1000:
-        # Cut from isoformat() (`2026-11-25T10:00:00.123456+00:00`): twice as fast as
-        # strftime, and every finding has one or two times to write.
-        text = moment.isoformat()
-        return text[:19] + ("." + text[20:23] + "Z" if moment.microsecond else "Z")
-    if moment.microsecond:  # strftime writes years before 1000 without zeros in front
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """UTC, `Z`-suffixed; milliseconds only when the time has a fraction. ValueError for a
+    time no RFC 3339 string can hold (before year 1 or after 9999)."""
+    try:
+        moment = datetime.fromtimestamp(epoch, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f"{epoch!r} is not a time RFC 3339 can write") from None
+    # Cut from isoformat() (`2026-11-25T10:00:00.123456+00:00`): twice as fast as strftime,
+    # and every finding has one or two times to write. It pads years before 1000 to four
+    # digits, as RFC 3339 wants.
+    text = moment.isoformat()
+    return text[:19] + ("." + text[20:23] + "Z" if moment.microsecond else "Z")

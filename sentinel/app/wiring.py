@@ -101,6 +101,7 @@ def build_watcher(
     # Input not keyed by rollout: any partition may carry any rollout's next event.
     keyed = config.state.mode == "changelog" or config.kafka.input_keyed_by_rollout
     pipeline.watermarks = Watermarks(shared=not keyed)
+    pipeline.on_error = _log_failure
     gate: RegistryGate | NoGate = NoGate()
     if config.registry is not None:
         writers = RegistryWriters(SchemaCache(config.registry), rules.known_types)
@@ -189,6 +190,10 @@ def open_store(config: Config, topics: Sequence[str]) -> StateStore:
 
 async def _known(counts: dict[str, int]) -> dict[str, int]:
     return counts
+
+
+def _log_failure(what: str, error: Exception) -> None:
+    log.error("unexpected error on %s; reported and read past", what, exc_info=error)
 
 
 def _reloaded(

@@ -32,6 +32,8 @@ log = logging.getLogger("sentinel.repartition")
 SCOPE_HEADER = "sentinel-scope"
 PRIMARY_HEADER = "sentinel-primary"
 ORIGIN_HEADER = "sentinel-origin"
+# On the copy of an input record the Kafka client could not read: why (Record.fault).
+FAULT_HEADER = "sentinel-fault"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +86,9 @@ class CopyDecoder:
     def decode(self, record: Record) -> Envelope | Malformed:
         item = self._decoder.decode(record)
         for name, value in record.headers:
-            if name == ORIGIN_HEADER:
+            if name == FAULT_HEADER:
+                item = Malformed((value or b"").decode("utf-8", "replace"), record.origin)
+            elif name == ORIGIN_HEADER:
                 origin = (value or b"").decode("utf-8", "replace")
                 if isinstance(item, Malformed):
                     return Malformed(item.reason, origin)
@@ -159,8 +163,10 @@ class Repartitioner:
             # The broker timestamp travels on: clock skew is measured against the original.
             stamp = None if record.timestamp is None else round(record.timestamp * 1000)
             for copy in copies_of(item, record.key, self._by_type):
+                fault = () if record.fault is None else ((FAULT_HEADER, record.fault.encode()),)
                 headers = [
                     *record.headers,
+                    *fault,
                     (SCOPE_HEADER, copy.expectation.encode()),
                     (PRIMARY_HEADER, b"1" if copy.primary else b"0"),
                     (ORIGIN_HEADER, origin.encode()),

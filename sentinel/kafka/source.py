@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaConnectionError
+from aiokafka.errors import (
+    CommitFailedError,
+    CorruptRecordException,
+    IllegalStateError,
+    KafkaConnectionError,
+)
+from aiokafka.structs import ConsumerRecord
 
 from sentinel.errors import BusUnreachable
 from sentinel.kafka.client import consumer_kwargs
@@ -18,6 +25,13 @@ from sentinel.records import Partition, Record, from_messages, merged_by_time
 from sentinel.watermarks import Answer
 
 log = logging.getLogger(__name__)
+# What aiokafka raises while it decodes a fetched batch: UnicodeDecodeError for a header name
+# that is not UTF-8, CorruptRecordException for a batch whose checksum does not match, and
+# the parsing errors of a record cut short. Raised from getmany, with the records of the
+# batch before it lost unless this source reads again from where it handed records over.
+UNREADABLE = (UnicodeDecodeError, CorruptRecordException, ValueError, IndexError, struct.error)
+# How long the one-record fetches of `_read_carefully` wait for the broker.
+CAREFUL_WAIT_MS = 1000
 # aiokafka answers an idle partition's fetch at least every fetch_max_wait_ms (0.5 s): a longer
 # silence means the broker (or this process) was away, and producers buffered meanwhile.
 OUTAGE_GAP_S = 2.0
@@ -45,6 +59,8 @@ class KafkaSource:
         self._rebalance: _Rebalance | None = None
         self._answers: dict[TopicPartition, _AnswerTimes] = {}
         self._errors = _LastError()
+        # Per partition, the offset after the last record handed over.
+        self._next: dict[TopicPartition, int] = {}
 
     @property
     def last_error(self) -> str | None:
@@ -61,16 +77,18 @@ class KafkaSource:
         consumer = AIOKafkaConsumer(**consumer_kwargs(self._settings))
         consumer.subscribe(list(self._settings.topics), listener=self._rebalance)
         logging.getLogger("aiokafka").addHandler(self._errors)
+        self._consumer = consumer  # the rebalance callbacks may run before start returns
         try:
             await consumer.start()
         except KafkaConnectionError as error:
+            self._consumer = None
             await consumer.stop()
             servers = ",".join(self._settings.bootstrap_servers)
             raise BusUnreachable(f"cannot reach Kafka at {servers}: {error}") from None
         except BaseException:
+            self._consumer = None
             await consumer.stop()
             raise
-        self._consumer = consumer
 
     async def stop(self) -> None:
         """Revoke every partition (the listener commits), then leave the group.
@@ -100,19 +118,78 @@ class KafkaSource:
 
     async def fetch(self, max_records: int, timeout_s: float) -> list[Record]:
         """Up to `max_records` records, merged by broker time across partitions (each in its
-        offset order); [] after `timeout_s`. Raises what a rebalance callback raised."""
+        offset order); [] after `timeout_s`. Raises what a rebalance callback raised.
+
+        A record the Kafka client cannot decode (a header name that is not UTF-8, a corrupt
+        batch) comes back as a `Record` with its `fault`, and reading goes on after it.
+        """
         consumer = self._running()
         if self.failure is not None:
             raise self.failure
-        batches = await consumer.getmany(
-            timeout_ms=round(timeout_s * 1000), max_records=max_records
-        )
-        records = [
-            from_messages(Partition(tp.topic, tp.partition), messages)
-            for tp, messages in batches.items()
-        ]
+        for tp in consumer.assignment():
+            if tp not in self._next:  # where to come back to, should a fetch fail
+                self._next[tp] = await consumer.position(tp)
+        try:
+            batches = await consumer.getmany(
+                timeout_ms=round(timeout_s * 1000), max_records=max_records
+            )
+        except UNREADABLE as error:
+            log.warning("the Kafka client could not read a fetched record (%s); finding it", error)
+            records = await self._read_carefully(consumer, max_records)
+        else:
+            records = [self._took(tp, messages) for tp, messages in batches.items()]
         self._note_answer(consumer, bool(records))
         return merged_by_time(records)
+
+    def _took(self, tp: TopicPartition, messages: list[ConsumerRecord]) -> list[Record]:
+        if messages:
+            self._next[tp] = messages[-1].offset + 1
+        return from_messages(Partition(tp.topic, tp.partition), messages)
+
+    async def _read_carefully(
+        self, consumer: AIOKafkaConsumer, max_records: int
+    ) -> list[list[Record]]:
+        """After the client failed to decode a fetch: each partition alone, one record at a
+        time, so that the record it cannot read is found, reported as a fault and passed.
+
+        The failed call may have taken records of other partitions and never returned them:
+        every partition goes back to where this source last handed records over first.
+        """
+        for tp in consumer.assignment():
+            if tp in self._next:
+                consumer.seek(tp, self._next[tp])
+        found: list[list[Record]] = []
+        budget = max_records
+        for tp in sorted(consumer.assignment() - consumer.paused()):
+            taken = await self._read_partition_carefully(consumer, tp, budget)
+            found.append(taken)
+            budget -= len(taken)
+            if budget <= 0:
+                break
+        return found
+
+    async def _read_partition_carefully(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, budget: int
+    ) -> list[Record]:
+        partition = Partition(tp.topic, tp.partition)
+        records: list[Record] = []
+        while len(records) < budget:
+            position = await consumer.position(tp)
+            try:
+                batch = await consumer.getmany(tp, timeout_ms=CAREFUL_WAIT_MS, max_records=1)
+            except UNREADABLE as error:
+                # The record at `position` (the first one there, should compaction have left
+                # a gap) cannot be read: say so, and go on after it.
+                reason = f"the Kafka client cannot read this record: {type(error).__name__}"
+                records.append(Record(partition, position, None, fault=f"{reason}: {error}"))
+                consumer.seek(tp, position + 1)
+                self._next[tp] = position + 1
+                continue
+            messages = batch.get(tp, [])
+            if not messages:
+                break  # nothing more fetched in time: the next fetch goes on from here
+            records += self._took(tp, messages)
+        return records
 
     def _note_answer(self, consumer: AIOKafkaConsumer, got_records: bool) -> None:
         # An idle bus gives empty fetches, a stuck consumer too: what tells them apart is
@@ -162,7 +239,9 @@ class KafkaSource:
         store may be ahead of Kafka (a crash between the two commits) or, after a power loss
         took its last batches, behind it.
         """
-        self._running().seek(TopicPartition(*partition), offset)
+        tp = TopicPartition(*partition)
+        self._running().seek(tp, offset)
+        self._next[tp] = offset
 
     def pause(self, partitions: Collection[Partition]) -> None:
         """Fetch nothing more from these partitions until `resume` (the group is kept)."""
@@ -202,6 +281,8 @@ class KafkaSource:
         assignment = consumer.assignment()
         for tp in [tp for tp in self._answers if tp not in assignment]:
             del self._answers[tp]
+        for tp in [tp for tp in self._next if tp not in assignment]:
+            del self._next[tp]
         for tp in assignment:
             try:
                 position = await consumer.position(tp)

@@ -1,0 +1,64 @@
+"""One record that makes the sentinel fail (a bug it triggers) is that record's finding: the
+batch is kept, the records around it are applied, and the error reaches the log."""
+
+from __future__ import annotations
+
+from engine.helpers import T0, event, kinds, user_service
+
+from sentinel.decoders import BusDecoder
+from sentinel.engine import Engine
+from sentinel.pipeline import Pipeline, WallClock
+from sentinel.store.memory import MemoryStore
+
+from .helpers import P0, record
+
+
+class BrokenOn:
+    """A schema check with a bug that one event type triggers."""
+
+    def __init__(self, event_type: str) -> None:
+        self.event_type = event_type
+
+    def check(self, event_type: str, data: object) -> list[str] | None:
+        if event_type == self.event_type:
+            raise KeyError("a bug")
+        return []
+
+
+def test_a_record_the_sentinel_fails_on_is_reported_and_the_rest_is_kept() -> None:
+    store = MemoryStore()
+    errors: list[tuple[str, Exception]] = []
+    engine = Engine([user_service()], BrokenOn("Poison"))
+    sentinel = Pipeline(engine, store, BusDecoder())
+    sentinel.on_error = lambda what, error: errors.append((what, error))
+    batch = [
+        record(event("SchemaV2_Ready", T0, "r1"), 0),
+        record(event("Poison", T0, "r1"), 1),
+        record(event("UserServiceV2_Running", T0 + 1, "r1"), 2),
+    ]
+    kept = sentinel.process(batch, WallClock(T0 + 2))
+    assert kinds(kept.findings) == ["malformed"]
+    [failure] = kept.findings
+    assert failure.event_source == "rollout.events/0@1"
+    assert failure.reason == "the sentinel could not process this record (KeyError: 'a bug')"
+    assert kept.offsets == {P0: 3} and store.offsets() == {P0: 3}
+    view = engine.view("user-service-v2", "r1")
+    assert view is not None and [s.seen_at for s in view.steps][:2] == [T0, T0 + 1]
+    assert [(what, type(error)) for what, error in errors] == [
+        ("record rollout.events/0@1", KeyError)
+    ]
+
+
+class BrokenObserver:
+    def batch_kept(self, *args: object) -> None:
+        raise RuntimeError("a rendering bug")
+
+
+def test_an_observer_that_fails_does_not_undo_a_kept_batch() -> None:
+    store = MemoryStore()
+    errors: list[str] = []
+    sentinel = Pipeline(Engine([user_service()]), store, BusDecoder(), observer=BrokenObserver())
+    sentinel.on_error = lambda what, error: errors.append(what)
+    kept = sentinel.process([record(event("SchemaV2_Ready", T0, "r1"), 0)], WallClock(T0))
+    assert kept.offsets == {P0: 1} and store.offsets() == {P0: 1}
+    assert errors == ["a batch's observers"]
