@@ -2,6 +2,10 @@
 
 Alerting (routing, grouping, sinks) reads and writes it; a state store keeps it, in the same
 transaction as the batch that raised the findings. Plain data and a protocol: no I/O here.
+
+Deliveries wait in lanes: a lane is one sink and one destination (a Slack channel; "" for
+sinks with one). A lane is delivered strictly in order of (priority, enqueuing), and lanes do
+not wait for each other.
 """
 
 from __future__ import annotations
@@ -29,6 +33,14 @@ class Held:
     view: RolloutView | None
     held_at: float
     close_at: float
+    # How many findings this row stands for: 1, or, for the tally of a digest's kind beyond its
+    # sample (`Outbox.hold_sampled`), that many; `finding` is then the latest of them.
+    count: int = 1
+
+
+# Priorities within a lane: rollout alerts (and their resolutions) go ahead of event-level noise.
+ROLLOUT_PRIORITY = 0
+NOISE_PRIORITY = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +53,8 @@ class Item:
     enqueued_at: float  # when its first finding entered the outbox
     attempts: int = 0
     next_at: float = 0.0
+    lane: str = ""  # the destination whose order it keeps: a Slack channel, "" for one-lane sinks
+    priority: int = ROLLOUT_PRIORITY  # lower goes first within its lane
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +71,13 @@ class Thread:
     firing: tuple[Mapping[str, Any], ...] = ()
     # Slack: the findings so far, one line each, so the updated parent still shows the first.
     history: tuple[str, ...] = ()
+    # The lane of its deliveries: the channel as routed at first, kept when `channel` becomes
+    # Slack's id, so that replies and updates queue behind their parent.
+    lane: str = ""
+
+    @property
+    def delivery_lane(self) -> str:
+        return self.lane or self.channel
 
 
 def thread_key(expectation: str | None, rollout: str | None) -> str:
@@ -80,6 +101,15 @@ class Outbox(Protocol):
     def hold(self, held: Held) -> bool:
         """Put a finding in its grouping window; False (and nothing changes) if its key is known."""
 
+    def hold_sampled(self, held: Held, sample: int) -> bool:
+        """Hold a finding of a digest: whole while its window holds fewer than `sample` rows of
+        its kind, else only counted on the window's one tally row of that kind (its `count`
+        grows, its finding becomes this one). False if its key is known among the rows kept.
+        So a window holds at most `sample` + 1 rows per kind, whatever the flood."""
+
+    def forget_flushed(self, sink: str, bucket: str, before: float) -> None:
+        """Forget the bucket's findings flushed before `before` (a digest keeps one flush)."""
+
     def bucket_times(self, sink: str, bucket: str) -> tuple[float | None, float | None]:
         """(close time of the bucket's open window, time of its last flush)."""
 
@@ -92,11 +122,12 @@ class Outbox(Protocol):
     def enqueue(self, item: Item) -> bool:
         """Add a delivery; False (and nothing changes) if its key is known."""
 
-    def take_due(self, sink: str, now: float, limit: int) -> list[Item]:
-        """A sink's oldest pending deliveries, in order, up to the first not due by `now`."""
+    def take_due(self, sink: str, lane: str, now: float, limit: int) -> list[Item]:
+        """A lane's first pending deliveries by (priority, enqueuing), up to the first not due
+        by `now`."""
 
-    def next_due(self, sink: str) -> float | None:
-        """When the sink's oldest pending delivery is due."""
+    def lanes(self, sink: str) -> dict[str, float]:
+        """The sink's lanes with pending deliveries, and when the first of each is due."""
 
     def mark_delivered(self, key: str, now: float) -> None: ...
 
@@ -113,7 +144,7 @@ class Outbox(Protocol):
         """Threads with alerts still firing (Alertmanager re-sends them)."""
 
     def depth(self, sink: str) -> int:
-        """Alerts of the sink not yet delivered: held in a window or pending."""
+        """Alerts of the sink not yet delivered: findings held in a window, deliveries pending."""
 
     def failed(self, sink: str) -> int:
         """Deliveries of the sink that failed for good."""

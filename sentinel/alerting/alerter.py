@@ -12,9 +12,10 @@ from typing import Any
 from sentinel.alerting import alertmanager, slack, slack_webhook, webhook
 from sentinel.alerting.config import AlertingSettings, Silence, load_silences_file
 from sentinel.alerting.delivery import SinkWorker, wait_any
+from sentinel.alerting.digest import for_people
 from sentinel.alerting.grouper import Context, Planner, group
 from sentinel.alerting.observer import AlertObserver, NullAlertObserver
-from sentinel.alerting.router import close_at, route
+from sentinel.alerting.router import close_at, is_digest, route
 from sentinel.alerting.transports import build_transports
 from sentinel.errors import ConfigError
 from sentinel.findings import ROLLOUT_KINDS, Finding
@@ -29,6 +30,9 @@ PRUNE_EVERY = 3600.0
 SILENCES_CHECK = 1.0
 # The flusher looks at the outbox at least this often, even when nothing wakes it.
 IDLE = 1.0
+# A digest keeps this many findings of each kind per window whole; the rest are only counted,
+# so a flood of distinct event types costs a bounded number of rows.
+DIGEST_SAMPLE = 20
 
 
 class Alerter:
@@ -86,19 +90,21 @@ class Alerter:
                     closes[bucket] = close_at(
                         now, routed.window, routed.gap, open_close, last_flush
                     )
-                self._outbox.hold(
-                    Held(
-                        key=f"{finding.id}:{routed.sink}",
-                        sink=routed.sink,
-                        bucket=routed.bucket,
-                        destination=routed.destination,
-                        opens=routed.opens,
-                        finding=finding,
-                        view=snapshot,
-                        held_at=now,
-                        close_at=closes[bucket],
-                    )
+                held = Held(
+                    key=f"{finding.id}:{routed.sink}",
+                    sink=routed.sink,
+                    bucket=routed.bucket,
+                    destination=routed.destination,
+                    opens=routed.opens,
+                    finding=finding,
+                    view=snapshot,
+                    held_at=now,
+                    close_at=closes[bucket],
                 )
+                if routed.digest:
+                    self._outbox.hold_sampled(held, DIGEST_SAMPLE)
+                else:
+                    self._outbox.hold(held)
         self._flush_kick.set()
         self._update_depth({routed.sink for routed in decision.routed})
 
@@ -112,8 +118,14 @@ class Alerter:
         with self._outbox.transaction():
             closed = self._outbox.take_closed(now)
             by_sink: dict[str, list[Held]] = {}
+            digests: set[tuple[str, str]] = set()
             for held in closed:
                 by_sink.setdefault(held.sink, []).append(held)
+                if is_digest(held.bucket):
+                    digests.add((held.sink, held.bucket))
+            for sink, bucket in digests:
+                # Only the last flush's time matters to the next window of a digest.
+                self._outbox.forget_flushed(sink, bucket, now)
             for sink, batch in by_sink.items():
                 planner = self._planners.get(sink)
                 if planner is None:
@@ -244,9 +256,9 @@ class Alerter:
 def _planners(settings: AlertingSettings) -> dict[str, Planner]:
     planners: dict[str, Planner] = {}
     if settings.slack is not None:
-        planners[settings.slack.name] = slack.plan
+        planners[settings.slack.name] = for_people(slack.plan, bot=True)
     if settings.slack_webhook is not None:
-        planners[settings.slack_webhook.name] = slack_webhook.plan
+        planners[settings.slack_webhook.name] = for_people(slack_webhook.plan, bot=False)
     for hook in settings.webhooks:
         planners[hook.name] = webhook.plan
     if settings.alertmanager is not None:

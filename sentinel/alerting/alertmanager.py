@@ -16,7 +16,7 @@ from typing import Any
 from sentinel.alerting.grouper import Context, EventGroup, Plan, RolloutGroup, remember
 from sentinel.alerting.words import TITLES, describe, describe_event, event_summary, links
 from sentinel.findings import Finding, Kind
-from sentinel.outbox import Item, Thread, item_key
+from sentinel.outbox import NOISE_PRIORITY, ROLLOUT_PRIORITY, Item, Thread, item_key
 from sentinel.timefmt import format_rfc3339
 from sentinel.views import RolloutView
 
@@ -63,7 +63,7 @@ def plan(
         alert["annotations"]["summary"] = event_summary(
             group.kind, group.event_type, group.findings, group.count, ctx.tz
         )
-        result.items.append(_item(group.findings, group.held_at, ctx, [alert]))
+        result.items.append(_item(group.findings, group.held_at, ctx, [alert], NOISE_PRIORITY))
     return result
 
 
@@ -142,12 +142,18 @@ def _identity(alert: Mapping[str, Any]) -> str:
 
 
 def _item(
-    findings: Sequence[Finding], since: float, ctx: Context, alerts: list[dict[str, Any]]
+    findings: Sequence[Finding],
+    since: float,
+    ctx: Context,
+    alerts: list[dict[str, Any]],
+    priority: int = ROLLOUT_PRIORITY,
 ) -> Item:
+    # One lane: one Alertmanager. Event-level alerts queue behind the rollouts' alerts.
     return Item(
         key=item_key(findings, ctx.sink, "alerts"),
         sink=ctx.sink,
         payload={"alerts": alerts},
         enqueued_at=since,
         next_at=ctx.now,
+        priority=priority,
     )

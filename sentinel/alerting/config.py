@@ -115,6 +115,11 @@ class AlertingSettings:
         return ZoneInfo(self.timezone)
 
     @property
+    def human_sinks(self) -> frozenset[str]:
+        """The sinks people read (Slack): they get grouping windows and event digests."""
+        return frozenset(sink.name for sink in (self.slack, self.slack_webhook) if sink is not None)
+
+    @property
     def sink_names(self) -> tuple[str, ...]:
         names = [sink.name for sink in (self.slack, self.slack_webhook) if sink is not None]
         names.extend(hook.name for hook in self.webhooks)

@@ -1,8 +1,12 @@
-"""Delivery from the outbox, one worker per sink: in order, honouring Retry-After, backing off
-on errors, and stopping a sink (not retrying forever) when its configuration is wrong.
+"""Delivery from the outbox, one worker per sink and a task per busy lane: in order within a
+lane, honouring Retry-After, backing off on errors, and stopping a sink (not retrying forever)
+when its configuration is wrong.
 
-A sink's deliveries go out strictly in order: a failed one holds back those behind it, so a
-reply never overtakes its thread's parent and a resolution never overtakes its alert.
+A lane (one sink and one destination: a Slack channel) goes out strictly in order of priority
+and enqueuing: a failed delivery holds back those behind it, so a reply never overtakes its
+thread's parent and a resolution never overtakes its alert (a rollout's thread lives in one
+channel). Lanes do not wait for each other: one channel's backlog, rate limit or back-off
+never delays another's alerts.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from contextlib import suppress
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sentinel.alerting.observer import AlertObserver
@@ -18,7 +23,8 @@ from sentinel.outbox import Item, Outbox
 from sentinel.timefmt import format_rfc3339
 
 log = logging.getLogger("sentinel.alerting")
-BATCH = 50
+# Lanes of one sink delivering at the same time (HTTP calls in flight); the others wait.
+LANES_AT_ONCE = 8
 # Longest sleep between looks at the outbox when nothing wakes the worker.
 IDLE = 1.0
 # A Retry-After beyond this is treated as this: an alert an hour late is still worth sending.
@@ -68,8 +74,17 @@ class Transport(Protocol):
     async def aclose(self) -> None: ...
 
 
+@dataclass(slots=True)
+class _Lane:
+    """What the worker knows of one lane: its pause (Retry-After, back-off) and its task."""
+
+    paused_until: float = 0.0
+    failures: int = 0
+    busy: bool = False
+
+
 class SinkWorker:
-    """Delivers one sink's items; its state is what `/readyz` details show."""
+    """Delivers one sink's items, lane by lane; its state is what `/readyz` details show."""
 
     def __init__(
         self,
@@ -91,8 +106,7 @@ class SinkWorker:
         self._clock = clock
         self._retry_initial = retry_initial
         self._retry_max = retry_max
-        self._paused_until = 0.0
-        self._failures = 0
+        self._lanes: dict[str, _Lane] = {}
         self._last_refresh = clock()  # firing alerts were sent with an end a few intervals ahead
         self._rejections_logged: set[str] = set()
         self.broken: str | None = None
@@ -101,53 +115,86 @@ class SinkWorker:
         observer.sink_started(self.name)
 
     def status(self) -> dict[str, Any]:
+        now = self._clock()
+        paused = [lane.paused_until for lane in self._lanes.values() if lane.paused_until > now]
         return {
             "ok": self.broken is None,
             "error": self.broken,
             "since": None if self.broken_since is None else format_rfc3339(self.broken_since),
-            "retrying": self._failures > 0,
+            "retrying": any(lane.failures > 0 for lane in self._lanes.values()),
             "last_error": self.last_error,
-            "retry_at": (
-                format_rfc3339(self._paused_until) if self._paused_until > self._clock() else None
-            ),
+            "retry_at": format_rfc3339(min(paused)) if paused else None,
         }
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            self.kick.clear()
-            if self.broken is not None:
-                await wait_any(stop, None, None)
-                return
-            now = self._clock()
-            if self._paused_until > now:
-                await wait_any(stop, None, self._paused_until - now)
-                continue
-            if not self._released.is_set():
-                await wait_any(stop, self._released, None)
-                continue
-            await self._maybe_refresh(now)
-            items = self._outbox.take_due(self.name, now, BATCH)
-            for item in items:
-                if stop.is_set() or not await self._attempt(item):
+        """Start a task for each lane with a delivery due, until `stop` is set."""
+        async with asyncio.TaskGroup() as tasks:
+            while not stop.is_set() and self.broken is None:
+                self.kick.clear()
+                if not self._released.is_set():
+                    await wait_any(stop, self._released, None)
+                    continue
+                now = self._clock()
+                if self._busy() == 0:
+                    await self._maybe_refresh(now)
+                heads = self._outbox.lanes(self.name)
+                for name in set(self._lanes) - set(heads):
+                    if not self._lanes[name].busy:
+                        del self._lanes[name]  # nothing pending: nothing to remember
+                waits = [now + IDLE]
+                for name, due in heads.items():
+                    lane = self._lanes.setdefault(name, _Lane())
+                    starts = max(due, lane.paused_until)
+                    if lane.busy:
+                        continue
+                    if starts > now:
+                        waits.append(starts)
+                    elif self._busy() < LANES_AT_ONCE:  # else a lane that ends kicks us
+                        lane.busy = True
+                        tasks.create_task(self._drain(name, lane, stop))
+                refresh = self.transport.refresh_interval
+                if refresh is not None:
+                    waits.append(self._last_refresh + refresh)
+                await wait_any(stop, self.kick, max(min(waits) - now, 0.0))
+        if self.broken is not None:
+            await wait_any(stop, None, None)
+
+    async def _drain(self, name: str, lane: _Lane, stop: asyncio.Event) -> None:
+        """Deliver one lane's items in order until it is empty, paused, held or stopped. One
+        item at a time: a rollout alert queued meanwhile goes ahead of the noise behind it."""
+        try:
+            while not stop.is_set() and self.broken is None and self._released.is_set():
+                now = self._clock()
+                if lane.paused_until > now:
                     break
-            self._update_depth()
-            if items and self._paused_until <= self._clock() and self.broken is None:
-                continue  # there may be more
-            await wait_any(stop, self.kick, self._idle_timeout())
+                await self._maybe_refresh(now)
+                items = self._outbox.take_due(self.name, name, now, 1)
+                if not items:
+                    break
+                delivered = await self._attempt(items[0], name, lane)
+                self._update_depth()
+                if not delivered:
+                    break
+        finally:
+            lane.busy = False
+            self.kick.set()
+
+    def _busy(self) -> int:
+        return sum(lane.busy for lane in self._lanes.values())
 
     def _update_depth(self) -> None:
         self._observer.outbox_depth(self.name, self._outbox.depth(self.name))
 
-    async def _attempt(self, item: Item) -> bool:
-        """Deliver one item; False when the worker must stop taking items for now."""
+    async def _attempt(self, item: Item, name: str, lane: _Lane) -> bool:
+        """Deliver one item; False when the lane must stop taking items for now."""
         try:
             await self.transport.deliver(item, self._outbox, self._clock())
         except RetryLater as error:
-            self._retry(item, error, error.after)
+            self._retry(item, error, error.after, name, lane)
             return False
         except Transient as error:
-            delay = min(self._retry_max, self._retry_initial * 2**self._failures)
-            self._retry(item, error, delay)
+            delay = min(self._retry_max, self._retry_initial * 2**lane.failures)
+            self._retry(item, error, delay, name, lane)
             return False
         except Rejected as error:
             now = self._clock()
@@ -173,9 +220,13 @@ class SinkWorker:
         self._outbox.mark_delivered(item.key, now)
         self._count("sent")
         self._observer.alert_delivered(self.name, max(now - item.enqueued_at, 0))
-        if self._failures:
-            log.info("%s: delivering again after %d failed attempts", self.name, self._failures)
-            self._failures = 0
+        if lane.failures:
+            log.info(
+                "%s: delivering again after %d failed attempts",
+                _named(self.name, name),
+                lane.failures,
+            )
+            lane.failures = 0
         return True
 
     def _break(self, reason: str) -> None:
@@ -188,18 +239,24 @@ class SinkWorker:
             reason,
         )
 
-    def _retry(self, item: Item, error: DeliveryError, delay: float) -> None:
+    def _retry(
+        self, item: Item, error: DeliveryError, delay: float, name: str, lane: _Lane
+    ) -> None:
         now = self._clock()
         delay = min(max(delay, 0.0), MAX_RETRY_AFTER)
-        self._paused_until = now + delay
-        self._outbox.schedule_retry(item.key, self._paused_until, error.reason)
+        lane.paused_until = now + delay
+        self._outbox.schedule_retry(item.key, lane.paused_until, error.reason)
         self._count("retried")
         self.last_error = error.reason
-        level = logging.WARNING if self._failures == 0 else logging.DEBUG
+        level = logging.WARNING if lane.failures == 0 else logging.DEBUG
         log.log(
-            level, "%s: delivery failed (%s); retrying in %.3gs", self.name, error.reason, delay
+            level,
+            "%s: delivery failed (%s); retrying in %.3gs",
+            _named(self.name, name),
+            error.reason,
+            delay,
         )
-        self._failures += 1
+        lane.failures += 1
 
     async def _maybe_refresh(self, now: float) -> None:
         interval = self.transport.refresh_interval
@@ -213,18 +270,13 @@ class SinkWorker:
             except SinkBroken as error:
                 self._break(error.reason)
 
-    def _idle_timeout(self) -> float:
-        now = self._clock()
-        due = self._outbox.next_due(self.name)
-        timeout = IDLE if due is None else min(IDLE, max(due - now, 0.0))
-        if self.transport.refresh_interval is not None:
-            timeout = min(
-                timeout, max(self._last_refresh + self.transport.refresh_interval - now, 0)
-            )
-        return timeout
-
     def _count(self, outcome: str) -> None:
         self._observer.alert_counted(self.name, outcome)
+
+
+def _named(sink: str, lane: str) -> str:
+    """The sink, and the lane when it has a name: `slack #rollouts`."""
+    return f"{sink} {lane}" if lane else sink
 
 
 async def wait_any(

@@ -1,4 +1,5 @@
-"""Pure: fold the findings of closed grouping windows into a group per rollout and event type."""
+"""Pure: fold the findings of closed grouping windows into a group per rollout, and a group per
+event type (machine sinks) or per channel (a digest, for people) of event-level findings."""
 
 from __future__ import annotations
 
@@ -35,18 +36,27 @@ class RolloutGroup:
 
 @dataclass(frozen=True, slots=True)
 class EventGroup:
-    """Event-level findings of one kind and event type in one window: sent as one count."""
+    """Event-level findings of one window: of one kind and event type (machine sinks), or of
+    every kind for one channel (a digest). `findings` may be a sample: `counts` says how many
+    of each kind there were."""
 
     bucket: str
-    kind: Kind
-    event_type: str | None
     destination: str
     findings: tuple[Finding, ...]
+    counts: Mapping[Kind, int]  # in the order of each kind's first finding
     held_at: float
 
     @property
+    def kind(self) -> Kind:
+        return self.findings[0].kind
+
+    @property
+    def event_type(self) -> str | None:
+        return self.findings[0].event_type
+
+    @property
     def count(self) -> int:
-        return len(self.findings)
+        return sum(self.counts.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,13 +119,14 @@ def _rollout_group(key: str, members: list[Held]) -> RolloutGroup:
 
 
 def _event_group(bucket: str, members: list[Held]) -> EventGroup:
-    first = members[0].finding
+    counts: dict[Kind, int] = {}
+    for held in members:
+        counts[held.finding.kind] = counts.get(held.finding.kind, 0) + held.count
     return EventGroup(
         bucket=bucket,
-        kind=first.kind,
-        event_type=first.event_type,
         destination=members[0].destination,
         findings=tuple(held.finding for held in members),
+        counts=counts,
         held_at=min(held.held_at for held in members),
     )
 
@@ -129,7 +140,7 @@ def remember(
     rollout: RolloutGroup, known: Thread | None, ctx: Context, channel: str = ""
 ) -> Thread:
     """The thread a sink keeps for an alerted rollout, marked resolved once it closes."""
-    thread = known or Thread(channel=channel, opened_at=ctx.now)
+    thread = known or Thread(channel=channel, opened_at=ctx.now, lane=channel)
     if closes(rollout) and thread.resolved_at is None:
         thread = replace(thread, resolved_at=ctx.now)
     return thread

@@ -12,6 +12,9 @@ from sentinel.alerting.config import AlertingSettings, Silence
 from sentinel.findings import ROLLOUT_KINDS, Finding
 
 ROLLOUT_BUCKET = "rollouts"
+# People get event-level findings (every kind not about one rollout) as one digest per channel
+# and interval: a bucket per destination. Machines get a bucket per kind and event type.
+DIGEST_BUCKET = "digest|"
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +28,11 @@ class Routed:
     opens: bool  # may start a new message; good news only follows an earlier alert
     window: float  # the bucket closes this long after its first finding
     gap: float  # and never sooner than this after its previous flush
+
+    @property
+    def digest(self) -> bool:
+        """Held as a bounded sample and a count (`Outbox.hold_sampled`)."""
+        return is_digest(self.bucket)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +79,13 @@ def close_at(
     return closes
 
 
+def is_digest(bucket: str) -> bool:
+    return bucket.startswith(DIGEST_BUCKET)
+
+
 def _for_sink(finding: Finding, settings: AlertingSettings, sink: str, opens: bool) -> Routed:
     # People read Slack: hold findings for the grouping window. Machines group themselves.
-    human = sink in {"slack", "slack_webhook"}
+    human = sink in settings.human_sinks
     window = settings.window if human else 0.0
     destination = ""
     if settings.slack is not None and sink == settings.slack.name:
@@ -82,5 +94,7 @@ def _for_sink(finding: Finding, settings: AlertingSettings, sink: str, opens: bo
         )
     if finding.kind in ROLLOUT_KINDS:
         return Routed(finding, sink, ROLLOUT_BUCKET, destination, opens, window, 0.0)
-    bucket = f"{finding.kind}|{finding.event_type or ''}"
+    # People: one digest per channel. Machines: one bucket per kind and event type.
+    per_type = f"{finding.kind}|{finding.event_type or ''}"
+    bucket = DIGEST_BUCKET + destination if human else per_type
     return Routed(finding, sink, bucket, destination, opens, window, settings.event_interval)

@@ -1,5 +1,7 @@
 """Slack messages as Block Kit within Slack's limits, and the plan of the bot sink: one parent
-message per rollout, kept current with chat.update, and later findings in its thread. Pure."""
+message per rollout, kept current with chat.update, and later findings in its thread. Pure.
+
+Event-level findings are not planned here: people get them as a digest (`digest.py`)."""
 
 from __future__ import annotations
 
@@ -20,9 +22,7 @@ from sentinel.alerting.words import (
     checklist,
     clock,
     describe,
-    describe_event,
     emoji,
-    event_summary,
     headline,
     is_plain_seen,
     links,
@@ -45,7 +45,6 @@ LIST_LINES = 50
 FINDING_LINES = 6
 HISTORY_LINES = 20
 SUMMARY_LINES = 5
-EXAMPLES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +65,9 @@ def plan(
     ctx: Context,
 ) -> Plan:
     """Replies and parent updates for alerted rollouts; a parent per new rollout, or one message
-    listing them all when more than `max_messages` start in one window and one channel."""
+    listing them all when more than `max_messages` start in one window and one channel. Each
+    rollout's deliveries keep to the lane of its thread's channel; `events` are left to the
+    digest."""
     result = Plan()
     new: dict[str, list[RolloutGroup]] = {}
     for rollout in rollouts:
@@ -84,6 +85,7 @@ def plan(
                 ctx,
                 "reply",
                 reply,
+                lane=thread.delivery_lane,
                 thread=rollout.key,
                 channel=thread.channel,
             )
@@ -92,7 +94,15 @@ def plan(
         if not thread.shared:
             parent = render_rollout(rollout, ctx, lines)
             result.items.append(
-                _item(rollout.findings, since, ctx, "update", parent, thread=rollout.key)
+                _item(
+                    rollout.findings,
+                    since,
+                    ctx,
+                    "update",
+                    parent,
+                    lane=thread.delivery_lane,
+                    thread=rollout.key,
+                )
             )
         result.threads[rollout.key] = replace(remember(rollout, thread, ctx), history=lines)
     for channel, starting in new.items():
@@ -107,6 +117,7 @@ def plan(
                         ctx,
                         "parent",
                         message,
+                        lane=channel,
                         channel=channel,
                         threads=[rollout.key],
                     )
@@ -119,18 +130,22 @@ def plan(
             keys = [rollout.key for rollout in starting]
             since = min(rollout.held_at for rollout in starting)
             result.items.append(
-                _item(findings, since, ctx, "parent", message, channel=channel, threads=keys)
+                _item(
+                    findings,
+                    since,
+                    ctx,
+                    "parent",
+                    message,
+                    lane=channel,
+                    channel=channel,
+                    threads=keys,
+                )
             )
             for rollout in starting:
                 thread = remember(rollout, None, ctx, channel)
                 result.threads[rollout.key] = replace(
                     thread, shared=True, history=history(rollout, ctx)
                 )
-    for group in events:
-        message = render_events(group, ctx)
-        result.items.append(
-            _item(group.findings, group.held_at, ctx, "message", message, channel=group.destination)
-        )
     return result
 
 
@@ -246,28 +261,6 @@ def render_burst(rollouts: Sequence[RolloutGroup], ctx: Context, threaded: bool)
     return SlackMessage(clip(text, TEXT_CHARS), tuple(blocks))
 
 
-def render_events(group: EventGroup, ctx: Context) -> SlackMessage:
-    """One message for many event-level findings of one kind and event type, with their count."""
-    title = f"{emoji(group.kind)} {TITLES[group.kind]}"
-    if group.event_type:
-        title += f": {group.event_type}"
-    summary = event_summary(group.kind, group.event_type, group.findings, group.count, ctx.tz)
-    examples = [
-        f"• {esc(clip(describe_event(finding), LINE_CHARS))}"
-        for finding in group.findings[:EXAMPLES]
-    ]
-    if group.count > EXAMPLES:
-        examples.append(f"… and {group.count - EXAMPLES} more")
-    interval = format_duration(ctx.settings.event_interval)
-    blocks = [
-        _header(title),
-        *_sections([esc(summary)]),
-        *_sections(["*Examples*", *examples]),
-        _context(f"At most one message per {interval} for each kind and event type."),
-    ]
-    return SlackMessage(clip(f"{TITLES[group.kind]}: {summary}", TEXT_CHARS), tuple(blocks))
-
-
 def fit_checklist(lines: list[str], limit: int = CHECKLIST_LINES) -> list[str]:
     """All lines if they fit; else steps seen on time fold into one line, then the rest is cut."""
     if len(lines) <= limit:
@@ -297,6 +290,8 @@ def _item(
     ctx: Context,
     purpose: str,
     message: SlackMessage,
+    *,
+    lane: str,
     **extra: Any,
 ) -> Item:
     return Item(
@@ -305,6 +300,7 @@ def _item(
         payload={"purpose": purpose, **extra, **message.payload()},
         enqueued_at=since,
         next_at=ctx.now,
+        lane=lane,
     )
 
 

@@ -1,5 +1,7 @@
 """The plan of a Slack incoming webhook: no threads and no updates, so each message stands alone:
-the whole rollout as it is now, or one list when many rollouts change in one window. Pure."""
+the whole rollout as it is now, or one list when many rollouts change in one window. Pure.
+
+Event-level findings are not planned here: people get them as a digest (`digest.py`)."""
 
 from __future__ import annotations
 
@@ -7,13 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from sentinel.alerting.grouper import Context, EventGroup, Plan, RolloutGroup, remember
-from sentinel.alerting.slack import (
-    SlackMessage,
-    history,
-    render_burst,
-    render_events,
-    render_rollout,
-)
+from sentinel.alerting.slack import SlackMessage, history, render_burst, render_rollout
 from sentinel.findings import Finding
 from sentinel.outbox import Item, Thread, item_key
 
@@ -24,7 +20,8 @@ def plan(
     threads: Mapping[str, Thread],
     ctx: Context,
 ) -> Plan:
-    """A message per rollout that alerts or was alerted before; one list beyond `max_messages`."""
+    """A message per rollout that alerts or was alerted before; one list beyond `max_messages`.
+    One channel, so one lane; `events` are left to the digest."""
     result = Plan()
     sending: list[tuple[RolloutGroup, tuple[str, ...]]] = []
     for rollout in rollouts:
@@ -44,8 +41,6 @@ def plan(
         for rollout, lines in sending:
             message = render_rollout(rollout, ctx, lines)
             result.items.append(_item(rollout.findings, rollout.held_at, ctx, message))
-    for group in events:
-        result.items.append(_item(group.findings, group.held_at, ctx, render_events(group, ctx)))
     return result
 
 

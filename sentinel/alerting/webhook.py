@@ -10,7 +10,7 @@ from typing import Any
 
 from sentinel.alerting.grouper import Context, EventGroup, Plan, RolloutGroup, remember
 from sentinel.findings import Finding
-from sentinel.outbox import Item, Thread, item_key
+from sentinel.outbox import NOISE_PRIORITY, ROLLOUT_PRIORITY, Item, Thread, item_key
 from sentinel.timefmt import format_rfc3339
 
 SIGNATURE_HEADER = "X-Sentinel-Signature"
@@ -34,7 +34,7 @@ def plan(
         result.threads[rollout.key] = remember(rollout, known, ctx)
     for group in events:
         body = render(group.findings[0], count=group.count, last_at=group.findings[-1].at)
-        result.items.append(_item(group.findings, group.held_at, ctx, body))
+        result.items.append(_item(group.findings, group.held_at, ctx, body, NOISE_PRIORITY))
     return result
 
 
@@ -56,11 +56,19 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def _item(findings: Sequence[Finding], since: float, ctx: Context, body: dict[str, Any]) -> Item:
+def _item(
+    findings: Sequence[Finding],
+    since: float,
+    ctx: Context,
+    body: dict[str, Any],
+    priority: int = ROLLOUT_PRIORITY,
+) -> Item:
+    # One lane: the receiver is one URL. Event-level findings queue behind rollout alerts.
     return Item(
         key=item_key(findings, ctx.sink, "post"),
         sink=ctx.sink,
         payload={"body": body},
         enqueued_at=since,
         next_at=ctx.now,
+        priority=priority,
     )

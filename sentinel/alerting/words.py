@@ -151,16 +151,39 @@ def describe_event(finding: Finding) -> str:
     return TITLES[finding.kind]
 
 
+# A digest's words for one kind of event-level finding: (one, several).
+NOUNS = {
+    Kind.UNREGISTERED_EVENT: ("new unknown event type", "new unknown event types"),
+    Kind.SCHEMA_VIOLATION: ("schema violation", "schema violations"),
+    Kind.UNCORRELATED: ("event without a correlation key", "events without a correlation key"),
+    Kind.MALFORMED: ("malformed record", "malformed records"),
+    Kind.BUS_SILENT: ("bus silence", "bus silences"),
+    Kind.SCHEMA_CHANGED: ("schema change", "schema changes"),
+    Kind.SCHEMA_NOT_FOUND: (
+        "event naming a schema the registry lacks",
+        "events naming a schema the registry lacks",
+    ),
+}
+
+
+def counted(kind: Kind, count: int) -> str:
+    """`1 schema violation`, `1,000 new unknown event types`."""
+    one, several = NOUNS.get(kind, (TITLES[kind], TITLES[kind]))
+    return f"{count:,} {one if count == 1 else several}"
+
+
+def span(first: float, last: float, tz: tzinfo) -> str:
+    """`at 10:00:01` or `between 10:00:01 and 10:04:59`."""
+    if first == last:
+        return f"at {clock(first, tz)}"
+    return f"between {clock(first, tz)} and {clock(last, tz)}"
+
+
 def event_summary(
     kind: Kind, event_type: str | None, findings: tuple[Finding, ...], count: int, tz: tzinfo
 ) -> str:
     """How many of one kind of event-level finding arrived, and over which times."""
-    first, last = findings[0].at, findings[-1].at
-    span = (
-        f"at {clock(first, tz)}"
-        if first == last
-        else f"between {clock(first, tz)} and {clock(last, tz)}"
-    )
+    when = span(findings[0].at, findings[-1].at, tz)
     what = {
         Kind.SCHEMA_VIOLATION: f"{event_type} events failed their schema",
         Kind.UNREGISTERED_EVENT: f"events of unregistered type {event_type}",
@@ -170,7 +193,7 @@ def event_summary(
         Kind.SCHEMA_CHANGED: f"schema changes of {event_type}",
         Kind.SCHEMA_NOT_FOUND: f"{event_type} events named a schema the registry does not have",
     }.get(kind, TITLES[kind])
-    return f"{count} {what} {span}"
+    return f"{count} {what} {when}"
 
 
 def checklist(view: RolloutView, as_of: float, tz: tzinfo) -> list[str]:

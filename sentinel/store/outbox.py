@@ -21,6 +21,13 @@ from sentinel.findings import Finding
 from sentinel.outbox import Held, Item, Thread
 from sentinel.views import view_from_json, view_to_json
 
+# The outbox's own schema version (table alert_outbox_version): 1 had no lanes, priorities,
+# tallies or kinds; 2 has them.
+VERSION = 2
+_ITEMS_INDEX = (
+    "CREATE INDEX IF NOT EXISTS alert_items_lane "
+    "ON alert_items (sink, lane, priority, seq) WHERE state = 'pending'"
+)
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS alert_held (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -33,7 +40,9 @@ _SCHEMA = (
         view TEXT,
         held_at REAL NOT NULL,
         close_at REAL NOT NULL,
-        flushed_at REAL
+        flushed_at REAL,
+        kind TEXT,
+        count INTEGER NOT NULL DEFAULT 1
     )""",
     "CREATE INDEX IF NOT EXISTS alert_held_open ON alert_held (close_at) WHERE flushed_at IS NULL",
     "CREATE INDEX IF NOT EXISTS alert_held_bucket ON alert_held (sink, bucket, flushed_at)",
@@ -47,9 +56,11 @@ _SCHEMA = (
         next_at REAL NOT NULL,
         attempts INTEGER NOT NULL DEFAULT 0,
         last_error TEXT,
-        done_at REAL
+        done_at REAL,
+        lane TEXT NOT NULL DEFAULT '',
+        priority INTEGER NOT NULL DEFAULT 0
     )""",
-    "CREATE INDEX IF NOT EXISTS alert_items_due ON alert_items (sink, seq) WHERE state = 'pending'",
+    _ITEMS_INDEX,
     """CREATE TABLE IF NOT EXISTS alert_threads (
         sink TEXT NOT NULL,
         key TEXT NOT NULL,
@@ -61,12 +72,35 @@ _SCHEMA = (
         resolved_at REAL,
         firing TEXT NOT NULL,
         history TEXT NOT NULL,
+        lane TEXT NOT NULL DEFAULT '',
         PRIMARY KEY (sink, key)
     )""",
 )
-_HELD_COLUMNS = "key, sink, bucket, destination, opens, finding, view, held_at, close_at"
-_ITEM_COLUMNS = "key, sink, payload, enqueued_at, attempts, next_at"
-_THREAD_COLUMNS = "channel, ts, shared, failed, opened_at, resolved_at, firing, history"
+# Version -> the statements that bring an outbox of that version to the next, in one transaction.
+_MIGRATIONS = {
+    # Lanes: a thread's lane is the channel it has now (for a posted parent Slack's id, which
+    # every later delivery of the thread uses). A pending delivery takes its thread's lane,
+    # else its channel, else "" (the one lane of the sinks without channels): within a
+    # channel the old order holds. Held findings and pending items keep their old meaning.
+    1: (
+        "ALTER TABLE alert_held ADD COLUMN kind TEXT",
+        "ALTER TABLE alert_held ADD COLUMN count INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE alert_items ADD COLUMN lane TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE alert_items ADD COLUMN priority INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE alert_threads ADD COLUMN lane TEXT NOT NULL DEFAULT ''",
+        "UPDATE alert_threads SET lane = channel",
+        """UPDATE alert_items SET lane = coalesce(
+            (SELECT t.lane FROM alert_threads t WHERE t.sink = alert_items.sink
+                AND t.key = json_extract(alert_items.payload, '$.thread')),
+            json_extract(payload, '$.channel'), '')
+        WHERE state = 'pending'""",
+        "DROP INDEX IF EXISTS alert_items_due",
+        _ITEMS_INDEX,
+    ),
+}
+_HELD_COLUMNS = "key, sink, bucket, destination, opens, finding, view, held_at, close_at, count"
+_ITEM_COLUMNS = "key, sink, payload, enqueued_at, attempts, next_at, lane, priority"
+_THREAD_COLUMNS = "channel, ts, shared, failed, opened_at, resolved_at, firing, history, lane"
 _savepoints = itertools.count()
 
 
@@ -90,15 +124,44 @@ class SqliteOutbox:
                 self._conn.execute("PRAGMA journal_mode=WAL")
                 self._conn.execute("PRAGMA synchronous=NORMAL")
                 self._conn.execute("PRAGMA busy_timeout=5000")
-            with self.transaction():
-                for statement in _SCHEMA:
-                    self._conn.execute(statement)
+            self._prepare()
+        except StoreError as error:
+            self.close()
+            raise StoreError(f"{db}: {error}") from None
         except sqlite3.DatabaseError as error:
             self.close()
             raise StoreError(
                 f"{db}: not a usable SQLite database ({error}): point the outbox at a file of "
                 "its own"
             ) from None
+
+    def _prepare(self) -> None:
+        """Create the tables, or bring an older outbox up to them (issue 22 added lanes)."""
+        conn = self._conn
+        with self.transaction():
+            conn.execute("CREATE TABLE IF NOT EXISTS alert_outbox_version (version INTEGER)")
+            row = conn.execute("SELECT version FROM alert_outbox_version").fetchone()
+            if row is None:
+                # Version 1 had no version table: its items table tells an older outbox.
+                old = conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alert_items'"
+                ).fetchone()
+                version = 1 if old is not None else VERSION
+                conn.execute("INSERT INTO alert_outbox_version VALUES (?)", (version,))
+            else:
+                version = row[0]
+            while version in _MIGRATIONS:
+                for statement in _MIGRATIONS[version]:
+                    conn.execute(statement)
+                version += 1
+            if version != VERSION:
+                raise StoreError(
+                    f"the alert outbox has version {version}, this sentinel reads version "
+                    f"{VERSION}: run the sentinel version that wrote it"
+                )
+            conn.execute("UPDATE alert_outbox_version SET version = ?", (version,))
+            for statement in _SCHEMA:
+                conn.execute(statement)
 
     def close(self) -> None:
         """Close the connection if the outbox opened it."""
@@ -130,20 +193,40 @@ class SqliteOutbox:
     def hold(self, held: Held) -> bool:
         with self.transaction():
             cursor = self._conn.execute(
-                f"INSERT OR IGNORE INTO alert_held ({_HELD_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
-                (
-                    held.key,
-                    held.sink,
-                    held.bucket,
-                    held.destination,
-                    int(held.opens),
-                    _dump(held.finding.to_json_dict()),
-                    None if held.view is None else _dump(view_to_json(held.view)),
-                    held.held_at,
-                    held.close_at,
-                ),
+                f"INSERT OR IGNORE INTO alert_held ({_HELD_COLUMNS}, kind) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (*_held_row(held), str(held.finding.kind)),
             )
         return cursor.rowcount == 1
+
+    def hold_sampled(self, held: Held, sample: int) -> bool:
+        kind = str(held.finding.kind)
+        with self.transaction():
+            known = self._conn.execute("SELECT 1 FROM alert_held WHERE key = ?", (held.key,))
+            if known.fetchone() is not None:
+                return False
+            (kept,) = self._conn.execute(
+                "SELECT COUNT(*) FROM alert_held "
+                "WHERE sink = ? AND bucket = ? AND flushed_at IS NULL AND kind = ?",
+                (held.sink, held.bucket, kind),
+            ).fetchone()
+            if kept < sample:
+                return self.hold(held)
+            # One tally row per window and kind: its key names them, so it is found again.
+            tally = f"{held.sink}|{held.bucket}|{kind}|{held.close_at!r}|tally"
+            self._conn.execute(
+                f"INSERT INTO alert_held ({_HELD_COLUMNS}, kind) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT (key) DO UPDATE SET count = count + 1, finding = excluded.finding",
+                (tally, *_held_row(held)[1:], kind),
+            )
+        return True
+
+    def forget_flushed(self, sink: str, bucket: str, before: float) -> None:
+        with self.transaction():
+            self._conn.execute(
+                "DELETE FROM alert_held WHERE sink = ? AND bucket = ? AND flushed_at < ?",
+                (sink, bucket, before),
+            )
 
     def bucket_times(self, sink: str, bucket: str) -> tuple[float | None, float | None]:
         row = self._conn.execute(
@@ -175,7 +258,7 @@ class SqliteOutbox:
     def enqueue(self, item: Item) -> bool:
         with self.transaction():
             cursor = self._conn.execute(
-                f"INSERT OR IGNORE INTO alert_items ({_ITEM_COLUMNS}) VALUES (?,?,?,?,?,?)",
+                f"INSERT OR IGNORE INTO alert_items ({_ITEM_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)",
                 (
                     item.key,
                     item.sink,
@@ -183,15 +266,17 @@ class SqliteOutbox:
                     item.enqueued_at,
                     item.attempts,
                     item.next_at,
+                    item.lane,
+                    item.priority,
                 ),
             )
         return cursor.rowcount == 1
 
-    def take_due(self, sink: str, now: float, limit: int) -> list[Item]:
+    def take_due(self, sink: str, lane: str, now: float, limit: int) -> list[Item]:
         rows = self._conn.execute(
-            f"SELECT {_ITEM_COLUMNS} FROM alert_items "
-            "WHERE sink = ? AND state = 'pending' ORDER BY seq LIMIT ?",
-            (sink, limit),
+            f"SELECT {_ITEM_COLUMNS} FROM alert_items WHERE sink = ? AND lane = ? "
+            "AND state = 'pending' ORDER BY priority, seq LIMIT ?",
+            (sink, lane, limit),
         ).fetchall()
         items = []
         for row in rows:
@@ -205,17 +290,25 @@ class SqliteOutbox:
                     enqueued_at=row[3],
                     attempts=row[4],
                     next_at=row[5],
+                    lane=row[6],
+                    priority=row[7],
                 )
             )
         return items
 
-    def next_due(self, sink: str) -> float | None:
-        row = self._conn.execute(
-            "SELECT next_at FROM alert_items WHERE sink = ? AND state = 'pending' "
-            "ORDER BY seq LIMIT 1",
-            (sink,),
-        ).fetchone()
-        return None if row is None else float(row[0])
+    def lanes(self, sink: str) -> dict[str, float]:
+        names = self._conn.execute(
+            "SELECT DISTINCT lane FROM alert_items WHERE sink = ? AND state = 'pending'", (sink,)
+        ).fetchall()
+        heads = {}
+        for (lane,) in names:
+            (due,) = self._conn.execute(
+                "SELECT next_at FROM alert_items WHERE sink = ? AND lane = ? "
+                "AND state = 'pending' ORDER BY priority, seq LIMIT 1",
+                (sink, lane),
+            ).fetchone()
+            heads[lane] = float(due)
+        return heads
 
     def mark_delivered(self, key: str, now: float) -> None:
         self._update_item(
@@ -248,7 +341,7 @@ class SqliteOutbox:
         with self.transaction():
             self._conn.execute(
                 f"INSERT OR REPLACE INTO alert_threads (sink, key, {_THREAD_COLUMNS}) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     sink,
                     key,
@@ -260,6 +353,7 @@ class SqliteOutbox:
                     thread.resolved_at,
                     _dump(list(thread.firing)),
                     _dump(list(thread.history)),
+                    thread.lane,
                 ),
             )
 
@@ -273,7 +367,8 @@ class SqliteOutbox:
 
     def depth(self, sink: str) -> int:
         held = self._conn.execute(
-            "SELECT COUNT(*) FROM alert_held WHERE sink = ? AND flushed_at IS NULL", (sink,)
+            "SELECT coalesce(SUM(count), 0) FROM alert_held WHERE sink = ? AND flushed_at IS NULL",
+            (sink,),
         ).fetchone()[0]
         pending = self._conn.execute(
             "SELECT COUNT(*) FROM alert_items WHERE sink = ? AND state = 'pending'", (sink,)
@@ -303,6 +398,21 @@ def _dump(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+def _held_row(held: Held) -> tuple[Any, ...]:
+    return (
+        held.key,
+        held.sink,
+        held.bucket,
+        held.destination,
+        int(held.opens),
+        _dump(held.finding.to_json_dict()),
+        None if held.view is None else _dump(view_to_json(held.view)),
+        held.held_at,
+        held.close_at,
+        held.count,
+    )
+
+
 def _held(row: tuple[Any, ...]) -> Held:
     return Held(
         key=row[0],
@@ -314,6 +424,7 @@ def _held(row: tuple[Any, ...]) -> Held:
         view=None if row[6] is None else view_from_json(json.loads(row[6])),
         held_at=row[7],
         close_at=row[8],
+        count=row[9],
     )
 
 
@@ -328,4 +439,5 @@ def _thread(row: tuple[Any, ...]) -> Thread:
         resolved_at=row[5],
         firing=tuple(firing),
         history=tuple(json.loads(row[7])),
+        lane=row[8],
     )

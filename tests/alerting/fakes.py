@@ -131,14 +131,30 @@ class SlackMessage:
 
 
 class FakeSlack(FakeServer):
-    """chat.postMessage and chat.update under /api/, for one bot token."""
+    """chat.postMessage and chat.update under /api/, for one bot token; optionally with Slack's
+    limit of one message per second per channel, and failures scripted per channel."""
 
     def __init__(self, token: str = "xoxb-good") -> None:
         super().__init__()
         self.token = token
         self.channels = {"#rollouts": "C0ROLLOUTS", "#identity-oncall": "C0IDENTITY"}
         self.messages: list[SlackMessage] = []
+        self.per_channel: dict[str, deque[Answer]] = {}
+        self.rate_limited = False
+        self._last_post: dict[str, float] = {}
         self._clock = 1_700_000_000
+
+    def limit_rate(self) -> None:
+        """From now on, as Slack: a second message within a second in one channel is answered
+        429 with Retry-After: 1."""
+        self.rate_limited = True
+
+    def fail_next_in(self, channel: str, *answers: Answer) -> None:
+        """Serve `answers` to the next posts in `channel` (as the call names it)."""
+        self.per_channel.setdefault(channel, deque()).extend(answers)
+
+    def in_channel(self, channel: str) -> list[SlackMessage]:
+        return [message for message in self.messages if message.channel == channel]
 
     @property
     def base_url(self) -> str:
@@ -158,9 +174,17 @@ class FakeSlack(FakeServer):
         if problem:
             return _slack(error=problem)
         if path == "/api/chat.postMessage":
+            scripted = self.per_channel.get(body["channel"])
+            if scripted:
+                return _respond(scripted.popleft())
             channel = self.channels.get(body["channel"], body["channel"])
             if channel not in self.channels.values():
                 return _slack(error="channel_not_found")
+            if self.rate_limited:
+                last = self._last_post.get(channel)
+                if last is not None and request.at - last < 1.0:
+                    return _respond(rate_limited(1))
+                self._last_post[channel] = request.at
             self._clock += 1
             ts = f"{self._clock}.000100"
             self.messages.append(

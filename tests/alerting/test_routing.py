@@ -4,6 +4,7 @@ and what each sink's planner makes of a closed window. No clock, no network, no 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from sentinel.alerting import alertmanager, slack, webhook
 from sentinel.alerting.config import (
@@ -14,10 +15,11 @@ from sentinel.alerting.config import (
     SlackSettings,
     WebhookSettings,
 )
+from sentinel.alerting.digest import for_people
 from sentinel.alerting.grouper import Context, Plan, group
 from sentinel.alerting.router import close_at, route
 from sentinel.findings import Finding, Kind
-from sentinel.outbox import Held, Thread
+from sentinel.outbox import NOISE_PRIORITY, ROLLOUT_PRIORITY, Held, Thread
 from sentinel.views import Phase, RolloutView
 
 from .helpers import (
@@ -141,20 +143,40 @@ def test_a_silence_lets_resolutions_of_earlier_alerts_through() -> None:
     assert [(r.finding.kind, r.opens) for r in decision.routed] == [(Kind.RECOVERED, False)]
 
 
-def test_rollout_findings_share_one_window_and_event_findings_one_per_type() -> None:
+def test_rollout_findings_share_one_window_and_event_findings_one_digest_per_channel() -> None:
+    unknown = Finding(Kind.UNREGISTERED_EVENT, NOW, event_type="Mystery")
     decision = route(
-        [stall("a"), stall("b"), schema_violation("1"), schema_violation("2", "PaymentTaken")],
+        [
+            stall("a"),
+            stall("b"),
+            schema_violation("1"),
+            schema_violation("2", "PaymentTaken"),
+            unknown,
+            replace(unknown, owner=OWNER),
+        ],
         SETTINGS,
         (),
         NOW,
     )
-    assert [r.bucket for r in decision.routed] == [
-        "rollouts",
-        "rollouts",
-        "schema_violation|OrderPlaced",
-        "schema_violation|PaymentTaken",
+    assert [(r.bucket, r.digest) for r in decision.routed] == [
+        ("rollouts", False),
+        ("rollouts", False),
+        ("digest|#rollouts", True),
+        ("digest|#rollouts", True),
+        ("digest|#rollouts", True),
+        ("digest|#identity-oncall", True),
     ]
-    assert [r.gap for r in decision.routed] == [0.0, 0.0, 600.0, 600.0]
+    assert [r.gap for r in decision.routed] == [0.0, 0.0, 600.0, 600.0, 600.0, 600.0]
+
+
+def test_machines_get_event_findings_in_a_window_per_kind_and_type() -> None:
+    settings = AlertingSettings(webhooks=(WebhookSettings(url="http://x/hook"),))
+    findings = [schema_violation("1"), schema_violation("2", "PaymentTaken")]
+    decision = route(findings, settings, (), NOW)
+    assert [(r.bucket, r.digest, r.window) for r in decision.routed] == [
+        ("schema_violation|OrderPlaced", False, 0.0),
+        ("schema_violation|PaymentTaken", False, 0.0),
+    ]
 
 
 def test_a_window_closes_after_its_first_finding_and_later_ones_join_it() -> None:
@@ -175,7 +197,7 @@ def held(
     opens: bool = True,
     destination: str = "#identity-oncall",
 ) -> Held:
-    bucket = "rollouts" if finding.rollout else f"{finding.kind}|{finding.event_type}"
+    bucket = "rollouts" if finding.rollout else f"digest|{destination}"
     return Held(
         f"{finding.id}:slack", "slack", bucket, destination, opens, finding, rollout_view, NOW, NOW
     )
@@ -183,7 +205,8 @@ def held(
 
 def slack_plan(batch: list[Held], threads: dict[str, Thread] | None = None) -> Plan:
     rollouts, events = group(batch)
-    return slack.plan(rollouts, events, threads or {}, Context("slack", NOW, SETTINGS))
+    planner = for_people(slack.plan, bot=True)
+    return planner(rollouts, events, threads or {}, Context("slack", NOW, SETTINGS))
 
 
 def test_the_findings_of_one_rollout_in_one_window_make_one_parent() -> None:
@@ -258,16 +281,51 @@ def test_good_news_without_a_thread_plans_nothing() -> None:
     assert plan.threads == {}
 
 
-def test_event_level_findings_become_one_message_per_type_with_the_count() -> None:
+def test_event_level_findings_of_a_channel_become_one_digest_behind_its_rollouts() -> None:
     batch = [held(schema_violation(str(n)), destination="#rollouts") for n in range(40)]
     batch.append(held(schema_violation("x", "PaymentTaken"), destination="#rollouts"))
+    batch.append(held(stall(), view()))
     plan = slack_plan(batch)
-    assert [item.payload["purpose"] for item in plan.items] == ["message", "message"]
-    assert (
-        plan.items[0]
-        .payload["text"]
-        .startswith("Schema violations: 40 OrderPlaced events failed their schema")
+    parent, digest = plan.items
+    assert (parent.payload["purpose"], parent.lane, parent.priority) == (
+        "parent",
+        "#identity-oncall",
+        ROLLOUT_PRIORITY,
     )
+    assert (digest.payload["purpose"], digest.lane, digest.priority) == (
+        "message",
+        "#rollouts",
+        NOISE_PRIORITY,
+    )
+    assert digest.payload["channel"] == "#rollouts"
+    assert digest.payload["text"].startswith("41 schema violations of OrderPlaced, PaymentTaken")
+
+
+def test_replies_and_updates_keep_to_the_lane_of_their_parent() -> None:
+    # Slack answered with the channel's id; the lane stays the channel as first routed.
+    thread = Thread(channel="C0IDENTITY", ts="1.0", lane="#identity-oncall")
+    plan = slack_plan([held(recovered(), view(), opens=False)], {f"{EXPECTATION}/42": thread})
+    assert [(item.payload["purpose"], item.lane) for item in plan.items] == [
+        ("reply", "#identity-oncall"),
+        ("update", "#identity-oncall"),
+    ]
+    assert plan.threads[f"{EXPECTATION}/42"].lane == "#identity-oncall"
+    new = slack_plan([held(stall("7"), view("7"))])
+    assert new.threads[f"{EXPECTATION}/7"].lane == "#identity-oncall"
+
+
+def test_machines_queue_event_findings_behind_rollout_alerts() -> None:
+    rollouts, events = group([held(stall(), view()), held(schema_violation("1"))])
+    settings = AlertingSettings(
+        webhooks=(WebhookSettings(url="http://x/hook"),),
+        alertmanager=AlertmanagerSettings(url="http://am"),
+    )
+    for planner, sink in ((webhook.plan, "webhook"), (alertmanager.plan, "alertmanager")):
+        plan = planner(rollouts, events, {}, Context(sink, NOW, settings))
+        assert [(item.lane, item.priority) for item in plan.items] == [
+            ("", ROLLOUT_PRIORITY),
+            ("", NOISE_PRIORITY),
+        ]
 
 
 def test_the_same_findings_always_make_the_same_idempotency_keys() -> None:

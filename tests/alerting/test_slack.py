@@ -379,7 +379,7 @@ async def test_a_rollout_with_eighty_steps_stays_within_slacks_limits(
     assert "… and 2 more" in shown
 
 
-async def test_event_level_findings_arrive_as_one_message_per_type_with_a_count(
+async def test_event_level_findings_arrive_as_one_digest_per_channel_and_interval(
     slack_api: FakeSlack,
 ) -> None:
     sentinel = alerter(slack_settings(slack_api.base_url, event_interval=1.0))
@@ -387,23 +387,24 @@ async def test_event_level_findings_arrive_as_one_message_per_type_with_a_count(
     payments = [schema_violation(f"p{number}", "PaymentTaken") for number in range(5)]
     async with sending(sentinel):
         sentinel.accept(orders + payments, views_of(), time.time())
-        await eventually(lambda: len(slack_api.messages) == 2)
+        await eventually(lambda: len(slack_api.messages) == 1)
         first_at = time.monotonic()
         sentinel.accept(
             [schema_violation(f"later{number}") for number in range(7)], views_of(), time.time()
         )
-        await eventually(lambda: len(slack_api.messages) == 3, within=3)
+        await eventually(lambda: len(slack_api.messages) == 2, within=3)
         gap = time.monotonic() - first_at
         await settle(0.3)
 
-    order_message, payment_message, later = slack_api.messages
-    assert order_message.text.startswith("Schema violations: 30 OrderPlaced events failed")
-    assert payment_message.text.startswith("Schema violations: 5 PaymentTaken events failed")
-    assert "'amount' is a required property" in everything(order_message.blocks)
-    assert "… and 27 more" in everything(order_message.blocks)
-    assert later.text.startswith("Schema violations: 7 OrderPlaced events failed")
+    digest, later = slack_api.messages
+    assert digest.text.startswith("35 schema violations of OrderPlaced, PaymentTaken")
+    assert digest.blocks[0]["text"]["text"] == "🟠 35 schema violations"
+    assert "'amount' is a required property" in everything(digest.blocks)
+    assert "… and 32 more" in everything(digest.blocks)
+    assert later.text.startswith("7 schema violations of OrderPlaced")
+    assert later.blocks[0]["text"]["text"] == "🟠 Schema violations: OrderPlaced"
     assert gap >= 0.7  # not before the interval since the first message is over
-    assert order_message.channel == "C0ROLLOUTS"
+    assert digest.channel == "C0ROLLOUTS"
 
 
 async def test_a_bus_silence_alerts_once_per_interval(slack_api: FakeSlack) -> None:
