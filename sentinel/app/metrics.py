@@ -6,6 +6,8 @@ not drift apart.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from sentinel import __version__
@@ -16,6 +18,9 @@ DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 1440
 SKEW_BUCKETS = (-60, -10, -1, -0.1, 0, 0.1, 1, 10, 60, 300)
 DELIVERY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
 OTHER_TYPE = "_other"
+# Metrics that only a feature of the config creates, absent without it (a gauge that read 0
+# without a registry would say "the registry is down" of a sentinel that has none).
+FEATURE_METRICS: Mapping[str, frozenset[str]] = {"registry": frozenset({"sentinel_registry_up"})}
 
 
 class Metrics:
@@ -74,11 +79,8 @@ class Metrics:
             ["sink", "outcome"],
             registry=registry,
         )
-        self.registry_up = Gauge(
-            "sentinel_registry_up",
-            "1 when the last request to the schema registry succeeded (only with `registry`).",
-            registry=registry,
-        )
+        # sentinel_registry_up: only with a registry (`schema_registry_up`).
+        self._registry_up: Gauge | None = None
         # The sentinel's own health.
         self.build_info = Info(
             "sentinel_build", "Version of the running sentinel.", registry=registry
@@ -193,3 +195,14 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1),
             registry=registry,
         )
+
+    def schema_registry_up(self) -> Gauge:
+        """`sentinel_registry_up`, registered by the first call: the registry gate's first
+        answer or failure, so a sentinel without `registry:` never exposes it."""
+        if self._registry_up is None:
+            self._registry_up = Gauge(
+                "sentinel_registry_up",
+                "1 when the last request to the schema registry succeeded (only with `registry`).",
+                registry=self.registry,
+            )
+        return self._registry_up

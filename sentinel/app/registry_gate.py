@@ -169,4 +169,4 @@ class RegistryGate:
         self._note_up()
 
     def _note_up(self) -> None:
-        self._metrics.registry_up.set(1 if self.cache.up else 0)
+        self._metrics.schema_registry_up().set(1 if self.cache.up else 0)

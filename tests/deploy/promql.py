@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -119,12 +119,16 @@ def shipped_expressions() -> list[tuple[str, str]]:
     return [*rule_expressions(rules), *dashboard_expressions(dashboard)]
 
 
-def unknown_metric_names(exposition: str, rules_file: Path = RULES) -> dict[str, set[str]]:
-    """Where the shipped PromQL names a metric that this exposition does not export."""
+def unknown_metric_names(
+    exposition: str, rules_file: Path = RULES, optional: Iterable[str] = ()
+) -> dict[str, set[str]]:
+    """Where the shipped PromQL names a metric that this exposition does not export
+    (`optional`: names allowed anyway, those of a feature the sentinel runs without)."""
     allowed = (
         exported_metric_names(exposition)
         | recorded_names(yaml.safe_load(rules_file.read_text()))
         | PROMETHEUS_SERIES
+        | set(optional)
     )
     unknown: dict[str, set[str]] = {}
     for where, expr in shipped_expressions():

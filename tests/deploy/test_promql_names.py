@@ -1,8 +1,7 @@
 """The rules and the dashboard name only metrics that the sentinel exports.
 
-For now the exposition is the metric catalogue's (`Metrics` on a fresh registry); the helper
-`unknown_metric_names` takes any exposition, so a running `sentinel run`'s /metrics can be
-checked the same way.
+Here the exposition is the metric catalogue's (`Metrics` on a fresh registry, every feature's
+metrics included); test_rules_live.py checks a running `sentinel run`'s /metrics the same way.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ import re
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from sentinel.app.metrics import Metrics
+from sentinel.app.metrics import FEATURE_METRICS, Metrics
 
 from .promql import (
     exported_metric_names,
@@ -24,9 +23,19 @@ from .promql import (
 
 @pytest.fixture(scope="module")
 def catalogue() -> str:
+    """Every metric, those of every feature included (the registry's)."""
     registry = CollectorRegistry()
-    Metrics(registry)
+    Metrics(registry).schema_registry_up()
     return generate_latest(registry).decode()
+
+
+def test_feature_metrics_are_registered_only_when_the_feature_asks_for_them() -> None:
+    registry = CollectorRegistry()
+    metrics = Metrics(registry)
+    (registry_metrics,) = FEATURE_METRICS.values()
+    assert registry_metrics.isdisjoint(exported_metric_names(generate_latest(registry).decode()))
+    assert metrics.schema_registry_up() is metrics.schema_registry_up()
+    assert registry_metrics <= exported_metric_names(generate_latest(registry).decode())
 
 
 @pytest.mark.parametrize(
