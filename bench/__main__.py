@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import kafka_bench, learn_bench, replay_bench, scaling_bench, store_bench
+from bench import alert_bench, kafka_bench, learn_bench, replay_bench, scaling_bench, store_bench
 from sentinel import speed
 
 
@@ -33,6 +33,8 @@ def main() -> int:
     store_bench.main()
     print("\n== sentinel learn (issue 13): 1,000,000 events of 100,000 rollouts")
     learn_bench.main()
+    print("\n== alert latency behind noise (issue 22): Slack at one message per second per channel")
+    alert_bench.main()
     return 0
 
 
