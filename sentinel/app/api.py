@@ -69,8 +69,10 @@ class RolloutApi:
             query = parse_rollout_query(request.query)
         except BadQuery as error:
             return _json(error_body(400, str(error)), 400)
-        rows, partial = await self.cluster.rollouts(query, is_local(request))
-        return _json(rollout_list(self.cluster.replica.clock, rows, partial))
+        page, partial = await self.cluster.rollouts(query, is_local(request))
+        clock = self.cluster.replica.clock
+        body = rollout_list(clock, page.rows, partial, page.total, page.with_problems, page.next)
+        return _json(body)
 
     async def rollout(self, request: web.Request) -> web.Response:
         expectation, key = request.match_info["expectation"], request.match_info["rollout"]

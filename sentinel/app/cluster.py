@@ -13,10 +13,12 @@ from sentinel.app.local import Replica
 from sentinel.app.peers import Answers, Peers
 from sentinel.status.filters import (
     FindingQuery,
+    Page,
     RolloutQuery,
+    merge_pages,
     select_findings,
-    select_rollouts,
 )
+from sentinel.status.paging import encode_cursor
 from sentinel.timefmt import format_rfc3339, parse_rfc3339
 
 Rows = list[Mapping[str, Any]]
@@ -29,20 +31,18 @@ class Cluster:
         self.replica = replica
         self.peers = peers
 
-    async def rollouts(self, query: RolloutQuery, local: bool) -> tuple[Rows, list[str]]:
+    async def rollouts(self, query: RolloutQuery, local: bool) -> tuple[Page, list[str]]:
+        """The page the query asks for, of every replica: each is asked for the same page
+        (from the same cursor) and the pages are merged and cut again."""
         if local:
             return await self.replica.rollouts(query), []
         mine, answers = await asyncio.gather(
             self.replica.rollouts(query), self.peers.ask("/api/v1/rollouts", _params(query))
         )
-        theirs = _lists(answers, "rollouts", _summary_shaped)
-        # A rollout that closed while being moved may come twice: the closed one wins.
-        merged: dict[tuple[str, str], Mapping[str, Any]] = {}
-        for row in [*mine, *theirs]:
-            identity = (row["expectation"], row["rollout"])
-            if identity not in merged or row.get("closed_at") is not None:
-                merged[identity] = row
-        return select_rollouts(merged.values(), query), answers.partial
+        if not answers.bodies and not answers.partial:
+            return mine, []  # no peers
+        theirs = _pages(answers)
+        return merge_pages([mine, *theirs], query), answers.partial
 
     async def rollout(
         self, expectation: str, key: str, local: bool
@@ -80,6 +80,33 @@ def _lists(answers: Answers, key: str, shaped: Callable[[Any], bool]) -> Rows:
     return rows
 
 
+def _pages(answers: Answers) -> list[Page]:
+    """The page of every answer in the API's shape; an answer that is not is no answer."""
+    pages = []
+    for address, status, body in answers.bodies:
+        listed = body.get("rollouts") if status == 200 and isinstance(body, dict) else None
+        if (
+            isinstance(listed, list)
+            and all(_summary_shaped(row) for row in listed)
+            and _page_shaped(body)
+        ):
+            total, with_problems = body.get("total"), body.get("with_problems", 0)
+            pages.append(Page(listed, total, with_problems, body.get("next")))
+        else:
+            answers.partial.append(address)
+    return pages
+
+
+def _page_shaped(body: dict[str, Any]) -> bool:
+    total, with_problems, cursor = body.get("total"), body.get("with_problems", 0), body.get("next")
+    return (
+        (total is None or (type(total) is int and total >= 0))
+        and type(with_problems) is int
+        and with_problems >= 0
+        and (cursor is None or isinstance(cursor, str))
+    )
+
+
 def _summary_shaped(row: Any) -> bool:
     return (
         _texts(row, ("expectation", "rollout", "phase", "opened_at"))
@@ -107,15 +134,17 @@ def _texts(row: Any, names: Iterable[str]) -> bool:
 
 
 def _params(query: RolloutQuery) -> dict[str, str]:
-    params = {"phase": query.phase}
+    params = {"phase": query.phase, "limit": str(query.limit)}
     if query.expectation is not None:
         params["expectation"] = query.expectation
     if query.owner is not None:
         params["owner"] = query.owner
     if query.problem:
         params["problem"] = "true"
-    if query.limit is not None:
-        params["limit"] = str(query.limit)
+    if query.search is not None:
+        params["q"] = query.search
+    if query.after is not None:
+        params["after"] = encode_cursor(query.after)
     return params
 
 

@@ -1,37 +1,54 @@
 """What this replica knows, in the rollout API's shapes: its open rollouts (the engine), the
 closed ones of the history (the store) and its recent findings (the live feed).
 
-The HTTP server runs on the watcher's event loop and the pipeline is synchronous, so every
-read here sees whole batches: nothing awaits between reading the engine and answering.
+The HTTP server runs on the watcher's event loop, between batches. A list never holds the loop
+for long (issue 22): the page is chosen from the rollouts' state by cheap checks, CHUNK
+rollouts at a time with the loop free in between, and views are built only for the page, a
+few hundred at a time. Each row is a whole batch's; the rows of one page may be of
+consecutive batches.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
 from collections.abc import Callable, Mapping
+from operator import itemgetter
 from typing import Any
 
 from sentinel.app.feed import LiveFeed
 from sentinel.engine import Engine
 from sentinel.errors import StoreError
 from sentinel.expectations import Expectation
+from sentinel.rollout import RolloutState
 from sentinel.status.api import full, summary
 from sentinel.status.filters import (
-    MAX_LIMIT,
     FindingQuery,
+    Page,
     RolloutQuery,
     admits,
     select_findings,
-    select_rollouts,
+)
+from sentinel.status.paging import (
+    HISTORY_WINDOW,
+    OpenChoice,
+    OpenRollouts,
+    SortKey,
+    encode_cursor,
+    epoch_ms,
+    summary_key,
 )
 from sentinel.storage import StateStore
-from sentinel.views import Phase
 
 log = logging.getLogger("sentinel.api")
 
-_OPEN = (Phase.OPEN, Phase.ROLLING_BACK)
+# Work done between two turns of the loop, about a millisecond each (pure Python): open
+# rollouts looked at, history entries read, views built.
+CHUNK = 1_000
+HISTORY_CHUNK = 50
+VIEW_CHUNK = 50
 
 
 class Replica:
@@ -48,6 +65,9 @@ class Replica:
         self._store = store
         self._feed = feed
         self._wall_clock = wall_clock
+        # One list is chosen at a time: a turn of the loop holds one chunk, however many
+        # lists are asked for at once (the others wait their turn, the probes do not).
+        self._listing = asyncio.Lock()
 
     @property
     def clock(self) -> float:
@@ -62,14 +82,26 @@ class Replica:
     def expectation(self, name: str) -> Expectation | None:
         return self._engine.expectations.get(name)
 
-    async def rollouts(self, query: RolloutQuery) -> list[Mapping[str, Any]]:
-        """Summaries that pass the filters, newest opened first; closed ones from the
-        history, at most `limit` (or MAX_LIMIT) of them."""
-        chosen = [] if query.phase == "closed" else self._open(query)
+    async def rollouts(self, query: RolloutQuery) -> Page:
+        """The page the query asks for (`paging`'s order): open rollouts from the engine,
+        closed ones from the newest HISTORY_WINDOW of the history."""
         if query.wants_history:
             await self._refresh()
-            chosen += self._closed(query)
-        return select_rollouts(chosen, query)
+        keyed: list[tuple[SortKey, RolloutState | Mapping[str, Any]]] = []
+        total: int | None = None
+        with_problems = 0
+        async with self._listing:
+            if query.phase != "closed":
+                found, total, with_problems = await self._open(query)
+                keyed += found
+            if query.wants_history:
+                keyed += await self._closed(query)
+                total = None  # the history is not counted
+            keyed.sort(key=itemgetter(0))
+            chosen = keyed[: query.limit]
+            rows = await self._rows([item for _, item in chosen])
+        more = len(keyed) > query.limit
+        return Page(rows, total, with_problems, encode_cursor(chosen[-1][0]) if more else None)
 
     async def rollout(self, expectation: str, key: str) -> dict[str, Any] | None:
         """One rollout in full, open or in the history; None when this replica has neither."""
@@ -85,35 +117,66 @@ class Replica:
         recent = self._feed.recent.newest(query.limit, query.since)
         return select_findings([finding.to_json_dict() for finding in recent], query)
 
-    def _open(self, query: RolloutQuery) -> list[Mapping[str, Any]]:
+    async def _open(
+        self, query: RolloutQuery
+    ) -> tuple[list[tuple[SortKey, RolloutState]], int, int]:
+        """The first `limit + 1` open rollouts after `after` that pass the filters, how many
+        pass them in all and how many of those need someone; no view is built."""
         engine = self._engine
-        names = [query.expectation] if query.expectation else list(engine.rollouts)
-        states = [
-            state
-            for name in names
-            for state in engine.rollouts.get(name, {}).values()
-            if state.phase in _OPEN
-        ]
-        # The order of `select_rollouts`, so that `limit` can stop early.
-        states.sort(key=lambda state: (-state.opened_at, state.expectation, state.key))
-        chosen: list[Mapping[str, Any]] = []
-        for state in states:
-            view = engine.view(state.expectation, state.key)
-            if view is not None and admits(shown := summary(view), query):
-                chosen.append(shown)
-                if len(chosen) == query.limit:
-                    break
-        return chosen
+        choice = OpenChoice(query.limit + 1, query.problem, query.search, query.after)
+        for exp in list(engine.expectations.values()):
+            rollouts = OpenRollouts(exp)
+            if query.expectation not in (None, exp.name) or (
+                query.owner is not None and query.owner not in rollouts.owners
+            ):
+                continue
+            states = list(engine.rollouts.get(exp.name, {}).values())
+            states.reverse()  # opened last first, mostly: the page fills at once
+            for start in range(0, len(states), CHUNK):
+                await asyncio.sleep(0)  # what else waits for the loop (a probe) goes first
+                choice.add(rollouts, states[start : start + CHUNK])
+        return choice.best, choice.total, choice.with_problems
 
-    def _closed(self, query: RolloutQuery) -> list[Mapping[str, Any]]:
-        wanted = query.limit or MAX_LIMIT
-        chosen: list[Mapping[str, Any]] = []
-        for entry in self._store.history(query.expectation):
-            if admits(shown := summary(entry.view), query):
-                chosen.append(shown)
-                if len(chosen) == wanted:
-                    break
-        return chosen
+    async def _closed(self, query: RolloutQuery) -> list[tuple[SortKey, Mapping[str, Any]]]:
+        """The first `limit + 1` closed rollouts after `after` that pass the filters, from the
+        history read newest opened first, at most HISTORY_WINDOW entries of it."""
+        wanted = query.limit + 1
+        found: list[tuple[SortKey, Mapping[str, Any]]] = []
+        enough_at: int | None = None  # opened (ms) of the `wanted`-th found
+        for read, entry in enumerate(self._store.history(query.expectation), start=1):
+            if read > HISTORY_WINDOW:
+                break
+            if read % HISTORY_CHUNK == 0:
+                await asyncio.sleep(0)
+            opened = epoch_ms(entry.view.opened_at)
+            if enough_at is not None and opened < enough_at:
+                break  # everything older comes after what was found
+            shown = summary(entry.view)
+            if not admits(shown, query):
+                continue
+            key = summary_key(shown)
+            if query.after is None or key > query.after:
+                found.append((key, shown))
+                if len(found) == wanted:
+                    enough_at = opened
+        return found
+
+    async def _rows(
+        self, chosen: list[RolloutState | Mapping[str, Any]]
+    ) -> list[Mapping[str, Any]]:
+        """The summaries of the page: the views of open rollouts built now, VIEW_CHUNK at a
+        time; one that closed and was forgotten meanwhile is left out."""
+        rows: list[Mapping[str, Any]] = []
+        for index, item in enumerate(chosen):
+            if index and index % VIEW_CHUNK == 0:
+                await asyncio.sleep(0)
+            if isinstance(item, RolloutState):
+                view = self._engine.view(item.expectation, item.key)
+                if view is not None:
+                    rows.append(summary(view))
+            else:
+                rows.append(item)
+        return rows
 
     async def _refresh(self) -> None:
         """What other replicas closed (changelog mode); without it, what the file has."""

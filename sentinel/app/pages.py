@@ -10,8 +10,8 @@ from aiohttp import web
 from sentinel.app.cluster import Cluster
 from sentinel.app.peers import is_local
 from sentinel.status.assets import HTML_CONTENT_TYPE, static_file
-from sentinel.status.board import CLOSED_ON_BOARD, RECENT_ON_BOARD, BoardFilters, render_board
-from sentinel.status.filters import FindingQuery, RolloutQuery
+from sentinel.status.board import RECENT_ON_BOARD, BoardFilters, render_board
+from sentinel.status.filters import FindingQuery
 from sentinel.status.rollout_page import render_not_found, render_rollout_page
 
 
@@ -23,26 +23,20 @@ class Pages:
 
     async def board(self, request: web.Request) -> web.Response:
         filters = BoardFilters.from_query(request.query)
-        query = RolloutQuery(
-            expectation=filters.expectation,
-            owner=filters.owner,
-            phase=filters.phase,
-            problem=filters.problem,
-            limit=CLOSED_ON_BOARD if filters.closed else None,
-        )
         local = is_local(request)
-        (rows, missing), (findings, silent) = await asyncio.gather(
-            self.cluster.rollouts(query, local),
+        (listing, missing), (findings, silent) = await asyncio.gather(
+            self.cluster.rollouts(filters.query(), local),
             self.cluster.findings(FindingQuery(limit=RECENT_ON_BOARD), local),
         )
         replica = self.cluster.replica
         html = render_board(
-            rows,
+            listing.rows,
             findings,
             replica.expectations,
             replica.clock,
             filters,
             partial=sorted({*missing, *silent}),
+            listing=listing,
         )
         return _html(html)
 

@@ -83,10 +83,25 @@ def graph_order(steps: Sequence[StepStatus]) -> list[StepStatus]:
 
 
 def rollout_list(
-    clock: float, summaries: Iterable[Mapping[str, Any]], partial: Sequence[str] = ()
+    clock: float,
+    summaries: Iterable[Mapping[str, Any]],
+    partial: Sequence[str] = (),
+    total: int | None = None,
+    with_problems: int = 0,
+    next_page: str | None = None,
 ) -> dict[str, Any]:
-    """The body of `GET /api/v1/rollouts`; `partial` names the peers that did not answer."""
-    return {"clock": _time(clock), "rollouts": list(summaries), "partial": list(partial)}
+    """The body of `GET /api/v1/rollouts`; `partial` names the peers that did not answer.
+    Beside the contract's fields, a page's: how many rollouts pass the filters in all (null
+    when the history is read: it is not counted), how many of them need someone, and the
+    cursor of the next page (`after`), null on the last."""
+    return {
+        "clock": _time(clock),
+        "rollouts": list(summaries),
+        "partial": list(partial),
+        "total": total,
+        "with_problems": with_problems,
+        "next": next_page,
+    }
 
 
 def finding_list(

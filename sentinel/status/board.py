@@ -1,5 +1,6 @@
-"""The status board (`GET /`): every open rollout grouped by expectation, problems first, and
-the recent findings; or, with `phase=closed`, the newest closed rollouts of the history.
+"""The status board (`GET /`): a page of the open rollouts (those that need someone first)
+grouped by expectation, how many there are in all and the link to the next page, and the
+recent findings; or, with `phase=closed`, pages of the closed rollouts of the history.
 Server-rendered HTML that reads without script; `board.js` then keeps it live from
 `/api/v1/stream`. Purely computational."""
 
@@ -8,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from sentinel.expectations import Expectation
 from sentinel.status.api import OPEN_PHASES
-from sentinel.status.filters import owners
+from sentinel.status.filters import Page, RolloutQuery, owners
 from sentinel.status.markup import (
     badge,
     esc,
@@ -20,11 +22,12 @@ from sentinel.status.markup import (
     rollout_href,
     rollout_row,
 )
+from sentinel.status.paging import DEFAULT_LIMIT, BadCursor, decode_cursor, needs_attention
 from sentinel.status.words import PROBLEMS, epoch, short_duration
 
 RECENT_ON_BOARD = 50
-# The closed view shows the newest of the history, not all of it: the API pages the rest.
-CLOSED_ON_BOARD = 200
+# Rows on one page of the board at most (`limit`); the default is the API's, DEFAULT_LIMIT.
+BOARD_MAX_LIMIT = 500
 VIEWS = ("open", "closed")
 
 
@@ -37,22 +40,60 @@ class BoardFilters:
     problem: bool = False
     search: str | None = None  # part of a rollout key
     phase: str = "open"  # which rollouts: open ones, or the closed ones of the history
+    after: str | None = None  # the page after this cursor (an API `next`)
+    limit: int = DEFAULT_LIMIT
 
     @classmethod
     def from_query(cls, params: Mapping[str, str]) -> BoardFilters:
-        """From the board's query string; it is a page for people, so nothing here is an error."""
+        """From the board's query string; it is a page for people, so nothing here is an
+        error: what cannot be read is left out (the first page, the default size)."""
         phase = params.get("phase", "open")
+        after = params.get("after") or None
+        try:
+            if after is not None:
+                decode_cursor(after)
+        except BadCursor:
+            after = None
+        limit = params.get("limit", "")
+        size = int(limit) if limit.isascii() and limit.isdigit() and len(limit) <= 4 else 0
         return cls(
             expectation=params.get("expectation") or None,
             owner=params.get("owner") or None,
             problem=params.get("problem", "").lower() in ("true", "1", "on"),
             search=params.get("q", "").strip() or None,
             phase=phase if phase in VIEWS else "open",
+            after=after,
+            limit=min(size, BOARD_MAX_LIMIT) or DEFAULT_LIMIT,
         )
 
     @property
     def closed(self) -> bool:
         return self.phase == "closed"
+
+    def query(self) -> RolloutQuery:
+        """The API question of this board page."""
+        return RolloutQuery(
+            expectation=self.expectation,
+            owner=self.owner,
+            phase=self.phase,
+            problem=self.problem,
+            limit=self.limit,
+            search=self.search.lower() if self.search else None,
+            after=None if self.after is None else decode_cursor(self.after),
+        )
+
+    def href(self, after: str | None) -> str:
+        """This board with the same filters, from the page after `after` (None: the first)."""
+        params = {
+            "phase": self.phase if self.closed else None,
+            "expectation": self.expectation,
+            "owner": self.owner,
+            "q": self.search,
+            "problem": "true" if self.problem else None,
+            "limit": None if self.limit == DEFAULT_LIMIT else str(self.limit),
+            "after": after,
+        }
+        return "/?" + urlencode({name: value for name, value in params.items() if value})
 
     def admits(self, summary: Mapping[str, Any]) -> bool:
         return (
@@ -71,20 +112,33 @@ def render_board(
     clock: float,
     filters: BoardFilters,
     partial: Sequence[str] = (),
+    listing: Page | None = None,
 ) -> str:
     """The board: `summaries` are API summaries (those of the view that `filters.phase`
     chooses are shown), `recent_findings` contract finding objects newest first; `clock` is the
     sentinel's clock (epoch seconds); `partial` names the peers that did not answer (their
-    rollouts are missing, and the page says so)."""
+    rollouts are missing, and the page says so); `listing` says how many there are in all and
+    where the next page starts (without it, `summaries` are all there are)."""
     shown = [summary for summary in summaries if filters.admits(summary)]
     problems = [summary for summary in shown if summary["problems"]]
+    if listing is None:
+        attention = sum(1 for summary in shown if needs_attention(summary))
+        listing = Page(shown, len(shown), attention)
+    heading = (
+        _closed_heading(len(shown), filters, listing)
+        if filters.closed
+        else _attention(problems, clock, len(shown), filters, listing)
+    )
     body = [
         _partial(partial),
         _filter_form(expectations, filters),
-        _closed_heading(len(shown)) if filters.closed else _attention(problems, clock, len(shown)),
-        f'<div class="groups" id="groups" data-view="{esc(filters.phase)}">',
+        heading,
+        f'<div class="groups" id="groups" data-view="{esc(filters.phase)}"'
+        f' data-after="{esc(filters.after or "")}" data-limit="{filters.limit}"'
+        f' data-q="{esc(filters.search or "")}">',
         *_groups(shown, expectations, filters, clock),
         "</div>",
+        _pager(filters, listing),
         '<section class="recent" aria-labelledby="recent-title">'
         '<h2 id="recent-title">Recent findings</h2>',
         findings_list(recent_findings[:RECENT_ON_BOARD], clock),
@@ -138,22 +192,36 @@ def _select(name: str, label: str, options: Sequence[str], chosen: str | None) -
     return f'<label>{esc(label)} <select name="{esc(name)}">{"".join(items)}</select></label>'
 
 
-def _closed_heading(shown: int) -> str:
+def _closed_heading(shown: int, filters: BoardFilters, listing: Page) -> str:
+    which = "the most recently opened" if filters.after is None else "older ones"
     return (
         '<section class="attention calm" id="attention" aria-labelledby="attention-title">'
         '<h2 id="attention-title">Closed rollouts</h2>'
-        f'<p class="meta">the <span class="count-shown">{shown}</span> most recently opened of '
-        "the history shown; "
+        f'<p class="meta"><span class="count-shown">{shown}</span> of {which} of the history '
+        f"shown{_next_link(filters, listing)}; "
         '<a href="/">back to the open ones</a></p></section>'
     )
 
 
-def _attention(problems: Sequence[Mapping[str, Any]], clock: float, shown: int) -> str:
-    """Problems first: one line per rollout that needs someone, the longest overdue on top."""
+def _attention(
+    problems: Sequence[Mapping[str, Any]],
+    clock: float,
+    shown: int,
+    filters: BoardFilters,
+    listing: Page,
+) -> str:
+    """Problems first: one line per rollout that needs someone, the longest overdue on top;
+    and how many rollouts there are in all, of which this page shows some."""
+    total = (
+        "" if listing.total is None else f' of <span class="count-total">{listing.total:,}</span>'
+    )
+    beyond = listing.with_problems - len(problems)
+    more = f" ({beyond:,} more on the next pages)" if beyond > 0 else ""
     heading = (
         f'<h2 id="attention-title">Needs attention <span class="count">{len(problems)}'
-        f'</span></h2><p class="meta"><span class="count-shown">{shown}</span> open rollout(s)'
-        " shown</p>"
+        f'</span></h2><p class="meta"><span class="count-shown">{shown}</span>{total} open'
+        f" rollout(s) shown, {listing.with_problems:,} with problems{more}"
+        f"{_next_link(filters, listing)}</p>"
     )
     if not problems:
         return (
@@ -176,6 +244,27 @@ def _attention(problems: Sequence[Mapping[str, Any]], clock: float, shown: int) 
         '<section class="attention" id="attention" aria-labelledby="attention-title">'
         f'{heading}<ul class="attention-list">{"".join(items)}</ul></section>'
     )
+
+
+def _next_link(filters: BoardFilters, listing: Page) -> str:
+    if listing.next is None:
+        return ""
+    return f'; <a href="{esc(filters.href(listing.next))}" rel="next">next page</a>'
+
+
+def _pager(filters: BoardFilters, listing: Page) -> str:
+    """Below the rows: the next page, and the first when this is not it."""
+    links = []
+    if filters.after is not None:
+        links.append(f'<a href="{esc(filters.href(None))}" rel="first">⇤ First page</a>')
+    if listing.next is not None:
+        links.append(
+            f'<a href="{esc(filters.href(listing.next))}" rel="next">Next {filters.query().limit}'
+            " rollouts ⇥</a>"
+        )
+    if not links:
+        return ""
+    return f'<nav class="pager" aria-label="Pages of rollouts">{" · ".join(links)}</nav>'
 
 
 def _groups(

@@ -4,6 +4,9 @@ clear 400s and 404s in the documented shape."""
 
 from __future__ import annotations
 
+import re
+from html import unescape
+
 import pytest
 from engine.helpers import MIN, T0, event
 
@@ -17,13 +20,16 @@ def keys(body: dict) -> list[str]:  # type: ignore[type-arg]
     return [row["rollout"] for row in body["rollouts"]]
 
 
-async def test_the_list_shows_the_open_rollouts_newest_opened_first(sentinel: Sentinel) -> None:
+async def test_the_list_shows_the_open_rollouts_problems_first_then_newest_opened(
+    sentinel: Sentinel,
+) -> None:
     status, body, _ = await get(sentinel.url, "/api/v1/rollouts")
     assert status == 200
     assert body["clock"] == "2026-11-25T10:12:00Z"
-    assert keys(body) == ["ledger", "fresh", "back", "stuck"]
+    assert keys(body) == ["back", "stuck", "ledger", "fresh"]
     assert body["partial"] == []
-    stuck = body["rollouts"][-1]
+    assert (body["total"], body["with_problems"], body["next"]) == (4, 2, None)
+    stuck = body["rollouts"][1]
     assert stuck["problems"] == ["stall"]
     assert [(s["step"], s["state"]) for s in stuck["steps"]] == [
         ("SchemaV2_Ready", "seen"),
@@ -36,15 +42,17 @@ async def test_the_list_shows_the_open_rollouts_newest_opened_first(sentinel: Se
 @pytest.mark.parametrize(
     ("params", "expected"),
     [
-        ({"expectation": NAME}, ["fresh", "back", "stuck"]),
-        ({"owner": "team-users"}, ["fresh", "back", "stuck"]),  # a step's owner counts
+        ({"expectation": NAME}, ["back", "stuck", "fresh"]),
+        ({"owner": "team-users"}, ["back", "stuck", "fresh"]),  # a step's owner counts
         ({"owner": "team-billing"}, ["ledger"]),
         ({"problem": "true"}, ["back", "stuck"]),
         ({"problem": "true", "expectation": "billing-v3"}, []),
-        ({"limit": "2"}, ["ledger", "fresh"]),
+        ({"limit": "2"}, ["back", "stuck"]),
+        ({"limit": "002", "q": "E"}, ["ledger", "fresh"]),  # a part of the key, any case
+        ({"q": "ST"}, ["stuck"]),
         ({"phase": "closed"}, ["done"]),
-        ({"phase": "all", "expectation": NAME}, ["fresh", "back", "done", "stuck"]),
-        ({"phase": "all", "limit": "1", "owner": "team-identity"}, ["fresh"]),
+        ({"phase": "all", "expectation": NAME}, ["back", "stuck", "fresh", "done"]),
+        ({"phase": "all", "limit": "1", "owner": "team-identity"}, ["back"]),
     ],
 )
 async def test_filters_and_limit_narrow_the_list(
@@ -174,7 +182,14 @@ async def test_the_clock_is_the_wall_clock_until_the_first_batch(
 ) -> None:
     sentinel = await start_sentinel(wall_clock=T0 + 30)
     _, body, _ = await get(sentinel.url, "/api/v1/rollouts")
-    assert body == {"clock": "2026-11-25T10:00:30Z", "rollouts": [], "partial": []}
+    assert body == {
+        "clock": "2026-11-25T10:00:30Z",
+        "rollouts": [],
+        "partial": [],
+        "total": 0,
+        "with_problems": 0,
+        "next": None,
+    }
 
 
 async def test_pages_and_api_answers_carry_the_security_headers_and_probes_do_not(
@@ -211,3 +226,55 @@ async def test_the_board_shows_open_rollouts_and_the_closed_view_the_history(
     assert 'data-rollout="stuck"' not in groups
     _, page, _ = await get(sentinel.url, f"/rollouts/{NAME}/stuck")
     assert "e-stuck-1" in page
+
+
+async def test_pages_of_open_and_closed_rollouts_show_each_once_in_the_order_of_one_answer(
+    start_sentinel: StartSentinel,
+) -> None:
+    sentinel = await start_sentinel()
+    events = []
+    for n in range(7):  # opened 30 s apart; the even ones complete
+        at = T0 + n * 30
+        events.append(event("SchemaV2_Ready", at, f"r{n}", f"a{n}"))
+        if n % 2 == 0:
+            events.append(event("UserServiceV2_Running", at + 1, f"r{n}", f"b{n}"))
+            events.append(event("MessagingService_Reconfigured", at + 2, f"r{n}", f"c{n}"))
+    sentinel.events(events, T0 + 12 * MIN)  # r1 and r3 stalled
+    for phase in ("open", "closed", "all"):
+        _, whole, _ = await get(sentinel.url, "/api/v1/rollouts", phase=phase, limit="100")
+        paged: list[str] = []
+        after: dict[str, str] = {}
+        while True:
+            status, body, _ = await get(
+                sentinel.url, "/api/v1/rollouts", phase=phase, limit="2", **after
+            )
+            assert status == 200
+            assert body["total"] == (3 if phase == "open" else None)
+            paged += keys(body)
+            if body["next"] is None:
+                break
+            after = {"after": body["next"]}
+        assert paged == keys(whole), phase
+    assert keys(whole) == ["r3", "r1", "r6", "r5", "r4", "r2", "r0"]
+
+
+async def test_the_board_says_how_many_there_are_and_links_each_next_page(
+    start_sentinel: StartSentinel,
+) -> None:
+    sentinel = await start_sentinel()
+    opened = [event("SchemaV2_Ready", T0 + n * MIN, f"r{n}", f"e{n}") for n in range(5)]
+    sentinel.events(opened, T0 + 12 * MIN)  # r0 and r1 stalled
+    path, shown = "/?limit=2&owner=team-users", []
+    for _ in range(4):
+        status, html, _ = await get(sentinel.url, path)
+        assert status == 200
+        groups = html.split('id="groups"')[1].split("</div>\n")[0]
+        shown += re.findall(r'<article[^>]* data-rollout="([^"]+)"', groups)
+        assert '<span class="count-total">5</span> open rollout(s) shown, 2 with problems' in html
+        following = re.search(r'<a href="([^"]+)" rel="next">Next 2 rollouts', html)
+        if following is None:
+            break
+        path = unescape(following.group(1))
+        assert "owner=team-users" in path  # the filters stay
+    assert shown == ["r1", "r0", "r4", "r3", "r2"]
+    assert 'rel="first"' in html

@@ -48,7 +48,8 @@ async def test_either_replica_lists_every_rollout_and_finds_each_one(
     a, b = await pair(start_sentinel)
     for replica in (a, b):
         _, body, _ = await get(replica.url, "/api/v1/rollouts")
-        assert (keys(body), body["partial"]) == (["r-b", "r-a"], [])
+        assert (keys(body), body["partial"]) == (["r-a", "r-b"], [])  # r-a stalled: first
+        assert (body["total"], body["with_problems"]) == (2, 1)
     status, full, _ = await get(a.url, f"/api/v1/rollouts/{NAME}/r-b")
     assert (status, full["steps"][0]["event_id"]) == (200, "e-b")
     status, page, _ = await get(b.url, f"/rollouts/{NAME}/r-a")
@@ -57,6 +58,24 @@ async def test_either_replica_lists_every_rollout_and_finds_each_one(
     _, board, _ = await get(b.url, "/")
     assert 'data-rollout="r-a"' in board
     assert 'data-rollout="r-b"' in board
+
+
+async def test_pages_run_across_the_replicas_from_one_cursor(
+    start_sentinel: StartSentinel,
+) -> None:
+    a, b = await pair(start_sentinel)
+    a.events([event("SchemaV2_Ready", T0 + 2 * MIN, "r-a2", "e-a2")], T0 + 11 * MIN)
+    seen: list[str] = []
+    after: dict[str, str] = {}
+    for _ in range(3):
+        _, body, _ = await get(b.url, "/api/v1/rollouts", limit="1", **after)
+        assert body["total"] == 3
+        seen += keys(body)
+        if body["next"] is None:
+            break
+        after = {"after": body["next"]}
+    assert seen == ["r-a", "r-a2", "r-b"]  # the stalled one, then the newest opened
+    assert body["next"] is None
 
 
 async def test_the_findings_of_every_replica_are_merged_newest_first(

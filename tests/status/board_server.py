@@ -17,10 +17,10 @@ from sentinel.status.assets import HTML_CONTENT_TYPE, SECURITY_HEADERS, openapi_
 from sentinel.status.board import BoardFilters, render_board
 from sentinel.status.filters import (
     BadQuery,
+    paginate,
     parse_finding_query,
     parse_rollout_query,
     select_findings,
-    select_rollouts,
 )
 from sentinel.status.rollout_page import render_rollout_page
 
@@ -99,7 +99,9 @@ class BoardServer:
             query = parse_rollout_query(request.query)
         except BadQuery as error:
             return _json(error_body(400, str(error)), status=400)
-        return _json(rollout_list(self.clock, select_rollouts(self._summaries(), query)))
+        page = paginate(self._summaries(), query)
+        body = rollout_list(self.clock, page.rows, (), page.total, page.with_problems, page.next)
+        return _json(body)
 
     async def rollout_json(self, request: web.Request) -> web.Response:
         key = (request.match_info["expectation"], request.match_info["rollout"])

@@ -35,9 +35,13 @@ def test_closed_means_completed_or_rolled_back(example: Example) -> None:
     assert len(chosen) == 5
 
 
-def test_all_phases_with_a_limit_keeps_the_newest(example: Example) -> None:
+def test_all_phases_with_a_limit_keeps_those_that_need_someone_then_the_newest(
+    example: Example,
+) -> None:
     chosen = select_rollouts(example.rollouts, parse_rollout_query({"phase": "all", "limit": "2"}))
-    assert keys(chosen) == ["r-1006", "r-1005"]
+    assert keys(chosen) == ["r-1006", "r-1002"]  # both open with a problem
+    chosen = select_rollouts(example.rollouts, parse_rollout_query({"phase": "all", "limit": "3"}))
+    assert keys(chosen)[2] == "r-1005"  # the newest opened of the others
 
 
 def test_expectation_selects_its_rollouts_only(example: Example) -> None:

@@ -13,7 +13,6 @@
   const RECENT = 50;
   const RESYNC_MS = 30000;
   const RESYNC_AT_MOST_MS = 3000;
-  const CLOSED_ON_BOARD = 200;
 
   function rows(expectation, rollout) {
     return Array.from(document.querySelectorAll("article.rollout")).filter(
@@ -71,13 +70,25 @@
     return group;
   }
 
+  // The page the board shows: the cursor it starts after ("" on the first) and its size.
+  function shownPage() {
+    const groups = document.getElementById("groups");
+    return {
+      after: groups ? groups.dataset.after || "" : "",
+      limit: groups ? groups.dataset.limit || "" : "",
+      search: groups ? groups.dataset.q || "" : "",  // as served, not as being typed
+    };
+  }
+
   function placeRow(summary, flash) {
     const fresh = renderRow(summary);
     const old = rows(summary.expectation, summary.rollout);
     const wanted = filters();
     if (old.length) {
       old.forEach((row) => row.replaceWith(fresh.cloneNode(true)));
-    } else if (admits(summary, wanted)) {
+    } else if (admits(summary, wanted) && !shownPage().after) {
+      // A rollout new to the board joins the first page; a later page changes only its rows
+      // (the periodic look at the list puts every row on its page).
       const group = groupFor(summary.expectation);
       const empty = group.querySelector(":scope > p.empty");
       if (empty) empty.remove();
@@ -88,7 +99,7 @@
         && !summary.rollout.toLowerCase().includes(wanted.search);
       if (flash) row.classList.add("flash");
     }
-    placeAttention(summary);
+    if (rows(summary.expectation, summary.rollout).length) placeAttention(summary);
     recount();
   }
 
@@ -192,15 +203,20 @@
   // Rollouts open without a finding: a periodic look at the list brings the new ones in.
   async function resync() {
     const wanted = filters();
+    const page = shownPage();
     const query = new URLSearchParams({ phase: wanted.phase });
-    if (wanted.phase === "closed") query.set("limit", String(CLOSED_ON_BOARD));
+    if (page.limit) query.set("limit", page.limit);
+    if (page.after) query.set("after", page.after);
     if (wanted.expectation) query.set("expectation", wanted.expectation);
     if (wanted.owner) query.set("owner", wanted.owner);
     if (wanted.problem) query.set("problem", "true");
+    if (page.search) query.set("q", page.search);
     const answer = await fetch("/api/v1/rollouts?" + query, { headers: { Accept: "application/json" } });
     if (!answer.ok) return;
     const list = await answer.json();
     setClock(list.clock);
+    const total = document.querySelector("#attention .count-total");
+    if (total && typeof list.total === "number") total.textContent = list.total.toLocaleString("en");
     const known = new Set(list.rollouts.map((s) => s.expectation + "\u001f" + s.rollout));
     for (const row of document.querySelectorAll("#groups article.rollout")) {
       if (!known.has(row.dataset.expectation + "\u001f" + row.dataset.rollout)) forget(row);
