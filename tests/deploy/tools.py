@@ -1,4 +1,5 @@
-"""Finds helm, promtool and the Kubernetes schema validator, and renders the chart with them.
+"""Finds helm, promtool, prometheus and the Kubernetes schema validator, and renders the chart
+with them.
 
 They are not Python dependencies: `make tools` (scripts/fetch-tools.sh) puts them in place.
 A missing tool fails the test loudly with the command that installs it, never a skip.
@@ -51,6 +52,16 @@ def promtool() -> str:
     found = shutil.which("promtool")
     if found is None:
         _missing("promtool", "not on PATH (Debian package `prometheus`)")
+    assert found is not None
+    return found
+
+
+@functools.cache
+def prometheus() -> str:
+    """The Prometheus server (Debian's package brings it with promtool)."""
+    found = shutil.which("prometheus")
+    if found is None:
+        _missing("prometheus", "not on PATH (Debian package `prometheus`)")
     assert found is not None
     return found
 
