@@ -30,8 +30,9 @@ MAX_LIMIT = 10_000
 # Closed rollouts are paged from the newest this many entries of the history (of the
 # expectation asked for): a question reads no more of it. Older ones: `sentinel report`.
 HISTORY_WINDOW = 10_000
-# A cursor holds a key of a rollout: a key from the bus may be long, but not this long.
-MAX_CURSOR_CHARS = 16_384
+# A cursor holds a key of a rollout: a key from the bus may be long, but a URL is not longer
+# (aiohttp refuses a request line past 8,190 bytes).
+MAX_CURSOR_CHARS = 8_192
 _CURSOR_MS = re.compile(r"-?[0-9]{1,20}")
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
