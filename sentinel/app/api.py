@@ -114,7 +114,7 @@ class RolloutApi:
             await response.write(STREAM_KEEPALIVE)
             while not subscriber.overflowed:
                 try:
-                    message = await asyncio.wait_for(subscriber.queue.get(), KEEPALIVE_S)
+                    message = await asyncio.wait_for(subscriber.get(), KEEPALIVE_S)
                 except TimeoutError:
                     message = STREAM_KEEPALIVE
                 if message is None:

@@ -7,6 +7,7 @@ is kept."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Collection, Sequence
 
 import orjson
@@ -20,23 +21,54 @@ from sentinel.status.recent import RecentFindings
 RECENT_CAPACITY = 1000
 # More changed rollouts than this in one batch: the streams are told to re-read the list.
 MAX_ROLLOUT_EVENTS = 100
-# Messages waiting for a slow reader before its stream is closed (the browser reconnects).
+# What may wait for one slow reader before its stream is closed (the browser reconnects and
+# reads the list again): this many messages, or this many bytes, whichever comes first. A
+# message is shared by every reader; the bound is on what one reader holds back.
 SUBSCRIBER_BACKLOG = 2000
+SUBSCRIBER_BYTES = 1 << 20
 RESYNC_MESSAGE = b"event: resync\ndata: {}\n\n"
+
+log = logging.getLogger("sentinel.api")
 
 
 class Subscriber:
-    """One open stream: the messages waiting for it; None ends it."""
+    """One open stream: the messages waiting for it; None ends it. One that falls behind by
+    more than SUBSCRIBER_BACKLOG messages or SUBSCRIBER_BYTES is let go at once: what waited
+    is dropped, and the stream ends."""
 
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(SUBSCRIBER_BACKLOG)
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.waiting_bytes = 0
         self.overflowed = False
 
     def put(self, message: bytes | None) -> None:
-        try:
-            self.queue.put_nowait(message)
-        except asyncio.QueueFull:
-            self.overflowed = True
+        if self.overflowed:
+            return
+        if message is None:
+            self.queue.put_nowait(None)
+            return
+        size = len(message)
+        if self.queue.qsize() >= SUBSCRIBER_BACKLOG or self.waiting_bytes + size > SUBSCRIBER_BYTES:
+            self._let_go()
+            return
+        self.waiting_bytes += size
+        self.queue.put_nowait(message)
+
+    async def get(self) -> bytes | None:
+        """The next message, None at the end."""
+        message = await self.queue.get()
+        if message is not None:
+            self.waiting_bytes -= len(message)
+        return message
+
+    def _let_go(self) -> None:
+        self.overflowed = True
+        dropped = self.queue.qsize()
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.waiting_bytes = 0
+        self.queue.put_nowait(None)
+        log.warning("stream reader too slow: let go", extra={"dropped": dropped})
 
 
 class LiveFeed:
@@ -59,7 +91,7 @@ class LiveFeed:
             return
         messages = [stream_message(finding) for finding in findings]
         messages += self._rollout_messages(changed)
-        for subscriber in self._subscribers:
+        for subscriber in list(self._subscribers):
             for message in messages:
                 subscriber.put(message)
 

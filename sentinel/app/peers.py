@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from sentinel.config import BasicAuth
 
@@ -25,6 +26,9 @@ log = logging.getLogger("sentinel.peers")
 LOCAL_HEADER = "X-Sentinel-Local"
 # A followed stream that ends or fails is opened again after this long.
 FOLLOW_RETRY_S = 5.0
+# A message of a followed stream longer than this is dropped (a finding or a summary is a
+# few kB): a peer cannot make this replica hold more for it.
+MAX_MESSAGE_BYTES = 256 * 1024
 
 
 @dataclass
@@ -121,7 +125,8 @@ class Peers:
                 ) as answer:
                     if answer.status == 200:
                         await _forward(answer.content, deliver)
-            except (aiohttp.ClientError, TimeoutError) as error:
+            except (aiohttp.ClientError, HttpProcessingError, TimeoutError) as error:
+                # HttpProcessingError: a line longer than the reader holds (LineTooLong).
                 log.debug("peer stream lost", extra={"peer": address, "error": str(error)})
             await asyncio.sleep(FOLLOW_RETRY_S)
 
@@ -168,14 +173,22 @@ async def _resolve(loop: asyncio.AbstractEventLoop, name: str) -> list[tuple[str
 
 
 async def _forward(content: aiohttp.StreamReader, deliver: Callable[[bytes], None]) -> None:
+    """Each message of a peer's stream, as its lines come; one longer than MAX_MESSAGE_BYTES
+    is not held nor forwarded (none of ours is near it)."""
     message: list[bytes] = []
+    size = 0
     async for line in content:
         if line in (b"\n", b"\r\n"):
-            if message:
+            if message and size <= MAX_MESSAGE_BYTES:
                 deliver(b"".join(message) + b"\n")
-            message = []
+            message, size = [], 0
         elif not line.startswith(b":"):
-            message.append(line)
+            size += len(line)
+            if size <= MAX_MESSAGE_BYTES:
+                message.append(line)
+            elif message:
+                log.warning("peer stream message too long: dropped", extra={"bytes": size})
+                message = []
 
 
 async def cancel(tasks: Sequence[asyncio.Task[None]]) -> None:
