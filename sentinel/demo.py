@@ -30,6 +30,7 @@ from sentinel.config import load_config
 from sentinel.errors import SentinelError
 from sentinel.expectations import Expectation
 from sentinel.kafka.broker import EmbeddedBroker
+from sentinel.timeline import printable
 
 EXPECTATION = "user-service-v2"
 
@@ -127,7 +128,8 @@ class _ReadableFindings:
     def write(self, text: str) -> int:
         for line in text.splitlines():
             finding = orjson.loads(line)
-            self.out.write(_describe(finding) + "\n")
+            # Keys, types and reasons come from the bus: shown, never obeyed by the terminal.
+            self.out.write(printable(_describe(finding)) + "\n")
         return len(text)
 
     def flush(self) -> None:

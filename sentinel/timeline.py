@@ -1,8 +1,11 @@
 """The text timeline of `sentinel replay --format text`: what was seen when, what is overdue,
-what is missing, one block per rollout, for a person reading a terminal."""
+what is missing, one block per rollout, for a person reading a terminal; and `printable`, which
+every line for a terminal goes through, because rollout keys and event types come from the bus.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -10,6 +13,33 @@ from sentinel.durations import format_duration
 from sentinel.findings import ROLLOUT_KINDS, Finding, Kind
 from sentinel.timefmt import format_rfc3339
 from sentinel.views import Phase, RolloutView, StepStatus
+
+# What a terminal would obey instead of showing (issue 22): C0 controls (ESC starts colour,
+# cursor and screen-clearing sequences, OSC 8 links; CR and LF fake lines), DEL, C1 controls,
+# the Unicode line and paragraph separators, and the bidirectional marks and overrides that
+# reorder what is shown ("Trojan Source").
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """`text` with each of those characters shown as its escape, as Python writes it
+    (`\\x1b`, `\\n`, `\\u202e`): inert in a terminal, and still telling what the bus sent."""
+    if _UNPRINTABLE.search(text) is None:
+        return text
+    return _UNPRINTABLE.sub(_escape, text)
+
+
+def _escape(found: re.Match[str]) -> str:
+    character = found.group()
+    code = ord(character)
+    named = _NAMED.get(character)
+    if named is not None:
+        return named
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
 
 _PHASE_LABEL = {
     Phase.OPEN: "OPEN",
@@ -50,7 +80,7 @@ class Timeline:
         if self.event_findings:
             lines = ["Events that advanced nothing or could not be read"]
             lines += [f"  {_event_line(finding)}" for finding in self.event_findings]
-            blocks.append("\n".join(lines))
+            blocks.append(_lines(lines))
         blocks.append(self._summary())
         return "\n\n".join(blocks) + "\n"
 
@@ -82,7 +112,12 @@ def _rollout_block(view: RolloutView, findings: list[Finding], clock: float) -> 
     lines += [f"  {_clock(at)}  {text}" for at, _, text in sorted(entries, key=_by_time)]
     if view.phase in (Phase.OPEN, Phase.ROLLING_BACK):
         lines += [f"  {text}" for text in _outstanding(steps, view, clock)]
-    return "\n".join(lines)
+    return _lines(lines)
+
+
+def _lines(lines: list[str]) -> str:
+    """One line each, whatever a line holds: a newline from the bus is shown, not obeyed."""
+    return "\n".join(printable(line) for line in lines)
 
 
 def _outstanding(steps: Iterable[StepStatus], view: RolloutView, clock: float) -> list[str]:

@@ -193,7 +193,7 @@ def render_rollout(rollout: RolloutGroup, ctx: Context, lines: Sequence[str]) ->
         f"{icon} {label}: {rollout.expectation} rollout {rollout.rollout}: "
         f"{describe(main, view, tz)}"
     )
-    return SlackMessage(clip(text, TEXT_CHARS), tuple(blocks))
+    return SlackMessage(fallback(text), tuple(blocks))
 
 
 def render_reply(rollout: RolloutGroup, ctx: Context, named: bool) -> SlackMessage:
@@ -209,7 +209,7 @@ def render_reply(rollout: RolloutGroup, ctx: Context, named: bool) -> SlackMessa
         for finding in rollout.findings
     )
     text = f"{rollout.expectation} rollout {rollout.rollout}: {sentences}"
-    return SlackMessage(clip(text, TEXT_CHARS), tuple(_sections(_fold(lines, LIST_LINES))))
+    return SlackMessage(fallback(text), tuple(_sections(_fold(lines, LIST_LINES))))
 
 
 def render_burst(rollouts: Sequence[RolloutGroup], ctx: Context, threaded: bool) -> SlackMessage:
@@ -258,7 +258,7 @@ def render_burst(rollouts: Sequence[RolloutGroup], ctx: Context, threaded: bool)
         f"{describe(_main(first.findings), first.view, ctx.tz)}"
         + (f" and {len(rollouts) - 1} more" if len(rollouts) > 1 else "")
     )
-    return SlackMessage(clip(text, TEXT_CHARS), tuple(blocks))
+    return SlackMessage(fallback(text), tuple(blocks))
 
 
 def fit_checklist(lines: list[str], limit: int = CHECKLIST_LINES) -> list[str]:
@@ -274,6 +274,20 @@ def fit_checklist(lines: list[str], limit: int = CHECKLIST_LINES) -> list[str]:
 def esc(text: str) -> str:
     """Slack mrkdwn escaping: keeps `<!channel>` in an event from pinging anyone."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def fallback(text: str) -> str:
+    """A message's `text` (what notifications and screen readers show): Slack reads `<!channel>`,
+    `<@U123>` and `<https://x|links>` in it as in mrkdwn, so it is escaped the same way (`&`,
+    `<`, `>`, as Slack's docs ask), then cut to TEXT_CHARS without splitting an `&amp;`."""
+    escaped = esc(text)
+    if len(escaped) <= TEXT_CHARS:
+        return escaped
+    cut = escaped[: TEXT_CHARS - 1]
+    entity = cut.rfind("&", len(cut) - len("&amp;") + 1)
+    if entity != -1 and ";" not in cut[entity:]:
+        cut = cut[:entity]  # an entity cut short would show as `&am`
+    return cut + "…"
 
 
 def code(text: str) -> str:

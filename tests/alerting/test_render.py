@@ -5,13 +5,24 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import replace
 from zoneinfo import ZoneInfo
 
 from sentinel.alerting.alertmanager import labels
 from sentinel.alerting.config import AlertingSettings, ExpectationAlerting, SlackSettings
 from sentinel.alerting.grouper import Context, RolloutGroup
-from sentinel.alerting.slack import clip, fit_checklist, history, render_rollout
+from sentinel.alerting.slack import (
+    TEXT_CHARS,
+    clip,
+    fallback,
+    fit_checklist,
+    history,
+    render_burst,
+    render_reply,
+    render_rollout,
+)
+from sentinel.alerting.slack_webhook import plan as slack_webhook_plan
 from sentinel.alerting.webhook import render, sign
 from sentinel.alerting.words import checklist, describe, headline, links
 from sentinel.findings import Finding, Kind
@@ -145,6 +156,37 @@ def test_slack_text_from_events_cannot_ping_a_channel_or_break_the_markup() -> N
     fields = message.blocks[1]["fields"]
     assert fields[1]["text"] == "*Rollout*\n`&lt;!channel&gt; &amp; 'x'`"
     assert "<!channel>" not in str(message.blocks)
+
+
+PINGS = "<!channel> <@U123> <https://evil|click> &"
+
+
+def test_slack_fallback_text_cannot_ping_link_or_break_either() -> None:
+    """The `text` Slack shows in notifications reads `<!channel>` as the blocks do (issue 22)."""
+    hostile = stall(rollout=PINGS, step="Step" + PINGS)
+    rollback = Finding(Kind.ROLLBACK, T0 + MIN, EXPECTATION, PINGS, event_type="Undo" + PINGS)
+    groups = [
+        RolloutGroup(f"{EXPECTATION}/x", EXPECTATION, PINGS, "#c", True, findings, None, T0)
+        for findings in ((hostile,), (rollback,), (hostile, rollback))
+    ]
+    ctx = Context("slack", T0, SETTINGS)
+    texts = [render_rollout(group, ctx, history(group, ctx)).text for group in groups]
+    texts += [render_reply(group, ctx, named).text for group in groups for named in (True, False)]
+    texts.append(render_burst(groups, ctx, threaded=True).text)
+    incoming = slack_webhook_plan(groups, [], {}, ctx)
+    texts += [item.payload["text"] for item in incoming.items]
+    for text in texts:
+        assert "<" not in text and ">" not in text, text
+        assert "&lt;!channel&gt; &lt;@U123&gt; &lt;https://evil|click&gt; &amp;" in text
+        assert "&amp;lt;" not in text  # escaped once
+
+
+def test_a_long_fallback_text_is_cut_without_splitting_an_entity() -> None:
+    for text in ("<" * 5000, "x" + "&" * 5000, "xy" + "<>" * 3000):
+        cut = fallback(text)
+        assert len(cut) <= TEXT_CHARS
+        assert cut.endswith("…")
+        assert re.fullmatch(r"x?y?(&lt;|&gt;|&amp;)*…", cut), cut[-12:]
 
 
 def test_a_message_without_a_rollout_view_still_renders() -> None:
