@@ -18,6 +18,7 @@ from sentinel.alerting.words import TITLES, describe, describe_event, event_summ
 from sentinel.findings import Finding, Kind
 from sentinel.outbox import NOISE_PRIORITY, ROLLOUT_PRIORITY, Item, Thread, item_key
 from sentinel.timefmt import format_rfc3339
+from sentinel.timeline import printable
 from sentinel.views import RolloutView
 
 API_PATH = "/api/v2/alerts"
@@ -60,8 +61,8 @@ def plan(
     for group in events:
         first = group.findings[0]
         alert = render(first, None, ctx, ends_at=ctx.now + ctx.settings.event_interval)
-        alert["annotations"]["summary"] = event_summary(
-            group.kind, group.event_type, group.findings, group.count, ctx.tz
+        alert["annotations"]["summary"] = printable(
+            event_summary(group.kind, group.event_type, group.findings, group.count, ctx.tz)
         )
         result.items.append(_item(group.findings, group.held_at, ctx, [alert], NOISE_PRIORITY))
     return result
@@ -94,7 +95,8 @@ def render(
     else:
         summary = TITLES[finding.kind]
         description = describe_event(finding)
-    annotations = {"summary": summary, "description": description}
+    # Text for people (amtool prints it in a terminal): control characters shown, not obeyed.
+    annotations = {"summary": printable(summary), "description": printable(description)}
     if runbook:
         annotations["runbook_url"] = runbook
     if dashboard:

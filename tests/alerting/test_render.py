@@ -10,6 +10,7 @@ from dataclasses import replace
 from zoneinfo import ZoneInfo
 
 from sentinel.alerting.alertmanager import labels
+from sentinel.alerting.alertmanager import render as alertmanager_alert
 from sentinel.alerting.config import AlertingSettings, ExpectationAlerting, SlackSettings
 from sentinel.alerting.grouper import Context, RolloutGroup
 from sentinel.alerting.slack import (
@@ -187,6 +188,15 @@ def test_a_long_fallback_text_is_cut_without_splitting_an_entity() -> None:
         assert len(cut) <= TEXT_CHARS
         assert cut.endswith("…")
         assert re.fullmatch(r"x?y?(&lt;|&gt;|&amp;)*…", cut), cut[-12:]
+
+
+def test_alertmanager_annotations_show_control_characters_and_labels_keep_the_key() -> None:
+    key = "r\x1b[2J\x1b]8;;http://x\x07\nFAKE\u202e"
+    alert = alertmanager_alert(stall(rollout=key), view(rollout=key), Context("am", T0, SETTINGS))
+    for text in alert["annotations"].values():
+        assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F or c == "\u202e" for c in text)
+    assert "r\\x1b[2J\\x1b]8;;http://x\\x07\\nFAKE\\u202e" in alert["annotations"]["summary"]
+    assert alert["labels"]["rollout"] == key  # data: matched and silenced exactly
 
 
 def test_a_message_without_a_rollout_view_still_renders() -> None:
