@@ -14,6 +14,7 @@ from sentinel.configkit import Section, existing_path, resolve_path
 from sentinel.errors import ConfigError
 from sentinel.history import DEFAULT_HISTORY_RETENTION_S
 from sentinel.kafka.settings import KafkaSettings, parse_kafka
+from sentinel.limits import Limits
 from sentinel.registry.settings import RegistrySettings, parse_registry
 
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -95,6 +96,7 @@ class Config:
     state: StateSettings
     source: Path  # the config file itself
     history: HistorySettings = field(default_factory=HistorySettings)
+    limits: Limits = field(default_factory=Limits)
 
 
 def load_config(path: Path | str) -> Config:
@@ -129,7 +131,7 @@ def _config(top: Section, source: Path) -> Config:
     base = source.parent
     raw_expectations = top.string("expectations", None)
     raw_schemas = top.string("schemas", None)
-    names = ("kafka", "http", "log", "watch", "state", "history")
+    names = ("kafka", "http", "log", "watch", "state", "history", "limits")
     sections = {name: top.section(name) for name in names}
     alerting = top.section("alerting")
     registry = top.section("registry")
@@ -154,7 +156,19 @@ def _config(top: Section, source: Path) -> Config:
         state=_state(sections["state"], base),
         source=source,
         history=_history(sections["history"]),
+        limits=_limits(sections["limits"]),
     )
+
+
+def _limits(limits: Section) -> Limits:
+    """`limits:`: each bound a whole number of at least 1, the defaults those of `Limits`."""
+    default = Limits()
+    read = {
+        name: limits.integer(name, getattr(default, name), minimum=1)
+        for name in default.__dataclass_fields__
+    }
+    limits.done()
+    return Limits(**read)
 
 
 def _http(http: Section) -> HttpSettings:

@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
+from sentinel.capacity import OpenCount
 from sentinel.deadlines import (
     ROLLOUT_DEADLINE,
     DeadlineHeap,
@@ -43,6 +44,7 @@ from sentinel.event_findings import (
 )
 from sentinel.expectations import Compensation, Expectation, Step, index_by_type
 from sentinel.findings import Finding, Kind
+from sentinel.limits import DEFAULT_LIMITS, Limits
 from sentinel.records import Partition
 from sentinel.retention import forget_before
 from sentinel.rollout import RolloutState, active_compensation, view_of
@@ -64,10 +66,14 @@ class Engine:
         schemas: SchemaCheck | None = None,
         observer: EngineObserver | None = None,
         retention_s: float = DEFAULT_RETENTION_S,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.expectations = {exp.name: exp for exp in expectations}
         self.observer: EngineObserver = observer if observer is not None else NullObserver()
-        self.checks = EventChecks(schemas if schemas is not None else NoSchemas(), self.observer)
+        checked = schemas if schemas is not None else NoSchemas()
+        self.checks = EventChecks(checked, self.observer, limits)
+        self.limits = limits
+        self.open_count = OpenCount(limits)
         self.retention_s = retention_s
         self.clock = float("-inf")
         self.rollouts: dict[str, dict[str, RolloutState]] = {name: {} for name in self.expectations}
@@ -198,14 +204,6 @@ class Engine:
         """Types a decoder may pass over unread (`EventChecks.skippable`)."""
         return self.checks.skippable
 
-    @property
-    def schemas(self) -> SchemaCheck:
-        return self.checks.schemas
-
-    @property
-    def unregistered_types(self) -> set[str]:
-        return self.checks.unregistered_types
-
     def view(self, expectation: str, key: str) -> RolloutView | None:
         """A snapshot of one rollout for people, or None when it is unknown."""
         exp = self.expectations.get(expectation)
@@ -251,6 +249,7 @@ class Engine:
             if rollout.closed_at is not None:
                 self._closed.append((rollout.closed_at, rollout.expectation, rollout.key))
         self.deadlines.extend(entries, self.clock)
+        self.open_count.recount(self.rollouts)
         self._closed = deque(sorted(self._closed))
         for source, event_id, at in sorted(seen_events, key=lambda row: row[2]):
             self.seen_events[(source, event_id)] = at
@@ -268,6 +267,7 @@ class Engine:
                 dropped += 1
         self._parked.forget(feeds)
         self.deadlines.cancelled(stale, self.rollouts)
+        self.open_count.recount(self.rollouts)
         return dropped
 
     def reload(self, expectations: Sequence[Expectation], schemas: SchemaCheck) -> None:
@@ -284,6 +284,7 @@ class Engine:
                 self._changed.update((name, key) for key in dropped)
                 stale += sum(pending(rollout) for rollout in dropped.values())
         self.deadlines.cancelled(stale, self.rollouts)
+        self.open_count.recount(self.rollouts)
         self.expectations = {exp.name: exp for exp in expectations}
         for name in self.expectations:
             self.rollouts.setdefault(name, {})
@@ -310,6 +311,8 @@ class Engine:
     ) -> None:
         rollout = self.rollouts[exp.name].get(key)
         if rollout is None:
+            if self.open_count.refuses(exp.name, event, self.clock, self.observer, findings):
+                return
             rollout = self._open(exp, key, at)
         elif rollout.phase in (Phase.COMPLETED, Phase.ROLLED_BACK):
             return  # late or repeated: a closed rollout stays closed
@@ -350,6 +353,7 @@ class Engine:
             entry = (rollout.deadline_at, exp.name, key, ROLLOUT_DEADLINE)
             self.deadlines.push(entry, self.clock)
         self.observer.rollout_opened(exp.name)
+        self.open_count.opened(exp.name)
         return rollout
 
     def _see_step(
@@ -469,6 +473,7 @@ class Engine:
         self._cancel_all(rollout)
         rollout.phase = phase
         rollout.closed_at = self.clock
+        self.open_count.closed(rollout.expectation)
         self._closed.append((self.clock, rollout.expectation, rollout.key))
         outcome = "completed" if phase is Phase.COMPLETED else "rolled_back"
         self.observer.rollout_closed(rollout.expectation, outcome, duration)
@@ -476,6 +481,8 @@ class Engine:
     def _prune(self) -> None:
         """Forget closed rollouts and event ids older than the retention (in clock time)."""
         horizon = self._pruned_horizon = self.clock - self.retention_s
+        self.open_count.told.clear()
+        self.checks.full_told = False
         while self._closed and self._closed[0][0] < horizon:
             _, name, key = self._closed.popleft()
             if self.rollouts.get(name, {}).pop(key, None) is not None:

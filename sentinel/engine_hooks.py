@@ -39,6 +39,9 @@ class EngineObserver(Protocol):
     def rollout_opened(self, expectation: str) -> None: ...
     def rollout_closed(self, expectation: str, outcome: str, duration_s: float) -> None: ...
     def step_seen(self, expectation: str, step: str, wait_s: float) -> None: ...
+    def capacity_reached(self, bound: str, expectation: str | None) -> None:
+        """A bound of `limits:` refused something (sentinel.capacity)."""
+        ...
 
 
 class NullObserver:
@@ -54,6 +57,9 @@ class NullObserver:
         pass
 
     def step_seen(self, expectation: str, step: str, wait_s: float) -> None:
+        pass
+
+    def capacity_reached(self, bound: str, expectation: str | None) -> None:
         pass
 
 

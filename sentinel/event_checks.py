@@ -10,15 +10,21 @@ from sentinel.envelope import Envelope
 from sentinel.event_findings import event_finding, schema_violation
 from sentinel.expectations import Expectation
 from sentinel.findings import Finding, Kind
+from sentinel.limits import DEFAULT_LIMITS, Limits
 from sentinel.writers import Writer, WriterIds, check_writer
 
 
 class EventChecks:
     """The engine's first look at each event, before any rollout sees it."""
 
-    def __init__(self, schemas: SchemaCheck, observer: EngineObserver) -> None:
+    def __init__(
+        self, schemas: SchemaCheck, observer: EngineObserver, limits: Limits = DEFAULT_LIMITS
+    ) -> None:
         self.schemas = schemas
         self.observer = observer
+        self.limits = limits
+        # Whether the bound on unknown types was said to bite since the engine last pruned.
+        self.full_told = False
         # Types reported `unregistered_event` (once per type, ever: kept in the state).
         self.unregistered_types: set[str] = set()
         self.new_unregistered: list[str] = []  # reported since the store last asked
@@ -40,7 +46,9 @@ class EventChecks:
         """Whether `item` may advance the expectations `interested` in its type; what it says
         about itself goes to `findings` (from the `primary` copy of an event only)."""
         if writer is not None:
-            checked = check_writer(item, writer, primary, interested, self.writer_ids, clock)
+            checked = check_writer(
+                item, writer, primary, interested, self.writer_ids, clock, self.limits
+            )
             findings += checked.findings
             if not checked.passed:
                 if primary:
@@ -50,11 +58,16 @@ class EventChecks:
         if errors:
             if primary:
                 self.observer.event_read(item.type, "invalid")
-                findings.append(schema_violation(item, errors, interested, clock))
+                findings.append(
+                    schema_violation(item, errors, interested, clock, limits=self.limits)
+                )
             return False
         if primary and errors is None and writer is None:
             self.observer.event_read(item.type, "unregistered")
             if item.type not in self.unregistered_types:
+                if not interested and len(self.unregistered_types) >= self.limits.unknown_types:
+                    self._full(item, clock, findings)
+                    return True
                 self.unregistered_types.add(item.type)
                 self.new_unregistered.append(item.type)
                 findings.append(event_finding(Kind.UNREGISTERED_EVENT, item, clock))
@@ -63,3 +76,16 @@ class EventChecks:
         elif primary:
             self.observer.event_read(item.type, "valid")
         return True
+
+    def _full(self, item: Envelope, clock: float, findings: list[Finding]) -> None:
+        """One more unknown type than `limits.unknown_types`: counted, not remembered."""
+        self.observer.capacity_reached("unknown_types", None)
+        if self.full_told:
+            return
+        self.full_told = True
+        bound = f"{self.limits.unknown_types:,}"
+        reason = (
+            f"{bound} distinct event types were reported unregistered (limits.unknown_types):"
+            " new ones are counted under sentinel_events_total, not told one by one"
+        )
+        findings.append(Finding(Kind.CAPACITY, clock, reason=reason, event_type=item.type))

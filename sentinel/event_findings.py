@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from sentinel.envelope import MISSING, Envelope, correlation_key
 from sentinel.expectations import Expectation
 from sentinel.findings import Finding, Kind
+from sentinel.limits import DEFAULT_LIMITS, Limits, echoed
 
 if TYPE_CHECKING:  # only a type here; sentinel.writers builds on this module
     from sentinel.writers import Writer
@@ -63,13 +64,15 @@ def schema_violation(
     interested: Sequence[Expectation],
     clock: float,
     against: str = "reader",
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Finding:
-    """`against` the writer schema (the registry's) or the reader schema (the file)."""
+    """`against` the writer schema (the registry's) or the reader schema (the file); the
+    messages cut to what `limits` lets a finding echo of the value."""
     return event_finding(
         Kind.SCHEMA_VIOLATION,
         event,
         clock,
-        errors=tuple(errors),
+        errors=echoed(errors, limits),
         against=against,
         **_waiting_for(event, interested),
     )

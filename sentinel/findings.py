@@ -32,6 +32,8 @@ class Kind(StrEnum):
     # With a schema registry (contract section 10).
     SCHEMA_CHANGED = "schema_changed"
     SCHEMA_NOT_FOUND = "schema_not_found"
+    # A bound of `limits:` refused something: a rollout not opened, a type not remembered.
+    CAPACITY = "capacity"
 
 
 GOOD_KINDS = frozenset({Kind.COMPLETED, Kind.RECOVERED, Kind.ROLLED_BACK})
@@ -97,6 +99,8 @@ class Finding:
             parts = (self.kind, format_rfc3339(self.at))
         elif self.kind == Kind.SCHEMA_CHANGED:
             parts = (self.kind, self.event_type, self.schema_id)
+        elif self.kind == Kind.CAPACITY:  # once per bound (and expectation), not per event
+            parts = (self.kind, self.expectation, self.reason)
         else:
             parts = (self.kind, self.expectation, self.event_source, self.event_id, self.reason)
         joined = "\x1f".join("" if part is None else str(part) for part in parts)

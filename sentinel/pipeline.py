@@ -269,7 +269,9 @@ class Pipeline:
                 if fresh:
                     self.alerts.accept(fresh, engine.view, clock.now)
                 self.alerts.flush_due(clock.now)
-            changes = _with_findings(engine.take_changes(), engine.rollouts, fresh)
+            changes = _with_findings(
+                engine.take_changes(), engine.rollouts, fresh, engine.limits.findings_per_rollout
+            )
             batch.write(changes, fresh, taken, engine.view)
         positions.update(taken)
         try:
@@ -316,17 +318,21 @@ def _with_findings(
     changes: EngineChanges,
     rollouts: Mapping[str, Mapping[str, RolloutState]],
     fresh: Sequence[Finding],
+    most: int,
 ) -> EngineChanges:
     """Each new finding kept with the rollout it names too, for its page and the history: a
     rollout the engine holds that is open or closes in this batch (late events of a closed
-    rollout leave it as it closed). Only what is emitted, so a restart adds nothing twice."""
+    rollout leave it as it closed), up to `most` per rollout (the later ones are told, not
+    kept). Only what is emitted, so a restart adds nothing twice."""
     touched: dict[tuple[str, str], RolloutState | None] = {}
     for finding in fresh:
         if finding.expectation is None or finding.rollout is None:
             continue
         identity = (finding.expectation, finding.rollout)
         rollout = rollouts.get(finding.expectation, {}).get(finding.rollout)
-        if rollout is not None and (rollout.closed_at is None or identity in changes.rollouts):
+        if rollout is None or len(rollout.findings) >= most:
+            continue
+        if rollout.closed_at is None or identity in changes.rollouts:
             rollout.findings = (*rollout.findings, finding)
             touched[identity] = rollout
     return replace(changes, rollouts={**changes.rollouts, **touched}) if touched else changes

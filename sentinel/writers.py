@@ -16,6 +16,7 @@ from sentinel.event_findings import schema_changed, schema_not_found, schema_vio
 from sentinel.expectations import Expectation
 from sentinel.findings import Finding
 from sentinel.framing import SchemaRef
+from sentinel.limits import DEFAULT_LIMITS, Limits
 
 
 # Made per framed record: not frozen, and an `__init__` that mypyc compiles (a frozen
@@ -143,6 +144,7 @@ def check_writer(
     interested: Sequence[Expectation],
     ids: WriterIds,
     clock: float,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Checked:
     """Hold `event` to its writer schema; only the primary copy of an event speaks."""
     findings: list[Finding] = []
@@ -157,6 +159,6 @@ def check_writer(
     errors = writer.check(event.as_written)
     if errors:
         if primary:
-            findings.append(schema_violation(event, errors, interested, clock, "writer"))
+            findings.append(schema_violation(event, errors, interested, clock, "writer", limits))
         return Checked(findings, False)
     return Checked(findings, True)

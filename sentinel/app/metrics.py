@@ -152,6 +152,13 @@ class Metrics:
             "Wall-clock time of the last answer from the Kafka broker, records or not.",
             registry=registry,
         )
+        self.capacity_refused = Counter(
+            "sentinel_capacity_refused",
+            "What a bound of limits: refused: a rollout not opened, an unknown type not"
+            " remembered.",
+            ["bound", "expectation"],
+            registry=registry,
+        )
         self.kafka_reachable = Gauge(
             "sentinel_kafka_reachable",
             "0 once no broker has answered for kafka.unreachable_after; 1 otherwise.",

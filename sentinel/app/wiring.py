@@ -87,7 +87,11 @@ def build_watcher(
     metrics = Metrics(registry if registry is not None else CollectorRegistry())
     observer = MetricsObserver(metrics, rules.known_types)
     engine = Engine(
-        rules.expectations, rules.schemas, observer, retention_s=config.watch.closed_retention
+        rules.expectations,
+        rules.schemas,
+        observer,
+        retention_s=config.watch.closed_retention,
+        limits=config.limits,
     )
     ruleset = RuleSet(rules, load, (config.expectations, config.schemas), config.watch.reload_poll)
     upstream, decoder, copy_route, topics = _input(config, engine)

@@ -146,7 +146,7 @@ def test_a_reload_forgets_what_was_passed_over() -> None:
     sentinel = pipeline()
     sentinel.process([binary("Shop_Ordered", 0)], WallClock(T0))
     assert sentinel.engine.skippable == {"Shop_Ordered"}
-    sentinel.engine.reload([user_service()], sentinel.engine.schemas)
+    sentinel.engine.reload([user_service()], sentinel.engine.checks.schemas)
     assert sentinel.engine.skippable == set()
 
 
