@@ -8,7 +8,8 @@ each rule must evaluate cleanly (`health` ok, no `lastError`), a healthy sentine
 every alert inactive for ten evaluations, and each fault must make its alert's expression true
 (the alert pending, or firing when it has no `for:`) within seconds. The `for:` durations
 themselves are promtool's business. Every metric the rules and the dashboard name must be on
-the running sentinel's /metrics, unless only a feature (the registry) brings it.
+the running sentinel's /metrics, unless only a feature (the registry) brings it. Every alert
+of the rules file is named by a test here, or in NOT_LIVE with the reason it cannot be.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import asyncio
 import itertools
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -28,18 +30,37 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from registry.fake_registry import FakeRegistry
-from runtime.watcher_support import MESSAGING, SCHEMA, SERVICE, Process, cloud_event, make_config
+from runtime.watcher_support import (
+    FAST_EXPECTATION,
+    MESSAGING,
+    SCHEMA,
+    SERVICE,
+    Process,
+    cloud_event,
+    make_config,
+)
 
 from sentinel.app.metrics import FEATURE_METRICS
 from sentinel.kafka.broker import EmbeddedBroker
 
 from .live_prometheus import LivePrometheus, free_port
 from .promql import exported_metric_names, unknown_metric_names
+from .tools import RULES
 
 pytestmark = pytest.mark.broker
 
 FEATURE_ONLY = frozenset().union(*FEATURE_METRICS.values())
+# Alerts no fault here can bring about, and why (each one a defect to mend, not a habit).
+NOT_LIVE = {
+    "SentinelStoreErrors": "sentinel_store_errors_total is never incremented: a store error "
+    "ends the process (then SentinelDown)",
+}
+# The fast expectation again, with a deadline of a second for the whole rollout.
+DEADLINE_EXPECTATION = FAST_EXPECTATION.replace(
+    "name: fast-user-service", "name: deadline-user-service"
+).replace("spec:\n", "spec:\n  deadline: 1s\n")
 STEPS = (
     ("SchemaV2_Ready", SCHEMA),
     ("UserServiceV2_Running", SERVICE),
@@ -180,7 +201,24 @@ async def test_a_frozen_broker_makes_kafka_unreachable_and_holds_the_deadlines(
         assert await prometheus.rule_problems() == []
 
 
-async def test_a_registry_that_stops_answering_is_down(
+def framed(schema_id: int, event_type: str, rollout: str, **data: str) -> dict[str, Any]:
+    """A binary-mode CloudEvent whose data is framed with a registry schema id."""
+    body = json.dumps({"rollout_id": rollout, **data}).encode()
+    return {
+        "value": b"\x00" + schema_id.to_bytes(4, "big") + body,
+        "key": rollout.encode(),
+        "headers": [
+            ("ce_specversion", b"1.0"),
+            ("ce_id", f"{rollout}-{event_type}-{schema_id}".encode()),
+            ("ce_type", event_type.encode()),
+            ("ce_source", b"/tests"),
+            ("ce_time", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()).encode()),
+            ("content-type", b"application/json"),
+        ],
+    }
+
+
+async def test_a_schema_change_and_a_registry_that_stops_answering(
     broker: EmbeddedBroker,
     topic_factory: Any,
     produce: Any,
@@ -189,6 +227,8 @@ async def test_a_registry_that_stops_answering_is_down(
 ) -> None:
     topic = await topic_factory()
     with FakeRegistry() as registry:
+        first = registry.register("SchemaV2_Ready", {"type": "object"})
+        second = registry.register("SchemaV2_Ready", {"type": "object", "title": "v2"})
         sentinel = Sentinel(
             tmp_path, broker, topic, processes, extra=registry_section(registry.url)
         )
@@ -197,24 +237,57 @@ async def test_a_registry_that_stops_answering_is_down(
             await prometheus.wait_query(
                 f'sentinel_registry_up{{instance="{sentinel.target}"}} == 1'
             )
-            assert "SentinelRegistryDown" not in dict(active(await prometheus.quiet(cycles=2)))
             # With the feature, every name of the rules and the dashboard is there.
             assert unknown_metric_names(await asyncio.to_thread(sentinel.metrics)) == {}
+            # A producer switches SchemaV2_Ready to another schema.
+            await produce(topic, **framed(first, "SchemaV2_Ready", "g1", **SCHEMA))
+            await produce(topic, **framed(second, "SchemaV2_Ready", "g2", **SCHEMA))
+            await prometheus.wait_alert("SentinelSchemaChanged")
+            assert "SentinelRegistryDown" not in dict(active(await prometheus.quiet(cycles=2)))
             registry.stop()
-            # Framed with a schema id the sentinel has not read: it must ask the registry.
-            headers = [
-                ("ce_specversion", b"1.0"),
-                ("ce_id", b"ghost-1"),
-                ("ce_type", b"SchemaV2_Ready"),
-                ("ce_source", b"/tests"),
-                ("ce_time", b"2026-01-01T00:00:00Z"),
-                ("content-type", b"application/json"),
-            ]
-            ghost = b"\x00\x00\x00\x03\xe7" + b'{"rollout_id": "ghost"}'
-            await produce(topic, ghost, key=b"ghost", headers=headers)
+            # A schema id the sentinel has not read: it must ask the registry.
+            await produce(topic, **framed(999, "SchemaV2_Ready", "ghost", **SCHEMA))
             for name in ("SentinelRegistryDown", "SentinelNotReady"):
                 await prometheus.wait_alert(name, instance=sentinel.target)
             assert await prometheus.rule_problems() == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="sentinel.kafka.source: a partition paused for the registry is not fetched, so its "
+    "highwater (the lag) and the time of the broker's last answer stop: the records behind it "
+    "are no lag, and after kafka.unreachable_after the bus reads unreachable",
+)
+async def test_records_behind_a_partition_waiting_for_the_registry_are_lag_not_a_lost_bus(
+    broker: EmbeddedBroker,
+    topic_factory: Any,
+    produce: Any,
+    tmp_path: Path,
+    processes: list[Process],
+) -> None:
+    topic = await topic_factory()
+    with FakeRegistry() as registry:
+        known = registry.register("SchemaV2_Ready", {"type": "object"})
+        sentinel = Sentinel(
+            tmp_path,
+            broker,
+            topic,
+            processes,
+            kafka_extra="  unreachable_after: 2s\n",
+            extra=registry_section(registry.url),
+        )
+        async with LivePrometheus(tmp_path, [sentinel.target]) as prometheus:
+            await sentinel.wait_ready()
+            await produce(topic, **framed(known, "SchemaV2_Ready", "g1", **SCHEMA))
+            registry.stop()
+            await produce(topic, **framed(999, "SchemaV2_Ready", "ghost", **SCHEMA))
+            await prometheus.wait_alert("SentinelRegistryDown", instance=sentinel.target)
+            # The broker answers all along: what waits is the registry.
+            seen = await prometheus.quiet(cycles=5)
+            assert "SentinelKafkaFetchStalled" not in dict(active(seen))
+            for number in range(1100):
+                await produce(topic, **framed(known, "SchemaV2_Ready", f"w{number}", **SCHEMA))
+            await prometheus.wait_alert("SentinelConsumerLagGrowing", topic=topic)
 
 
 async def test_a_loop_stuck_starting_and_a_sentinel_that_cannot_be_scraped(
@@ -296,6 +369,8 @@ async def test_stalls_bad_records_a_refused_reload_and_failing_sinks(
     failing_hooks: str,
 ) -> None:
     topic = await topic_factory()
+    (tmp_path / "expectations").mkdir()
+    (tmp_path / "expectations" / "deadline.yaml").write_text(DEADLINE_EXPECTATION)
     alerting = (
         "alerting:\n  webhooks:\n"
         f"    - url: {failing_hooks}/flaky\n      name: flaky\n"
@@ -314,6 +389,7 @@ async def test_stalls_bad_records_a_refused_reload_and_failing_sinks(
         (tmp_path / "expectations" / "broken.yaml").write_text("kind: Expectation\n")
         expected = {
             "SentinelRolloutStalled": {"kind": "stall", "expectation": "fast-user-service"},
+            "SentinelRolloutDeadlineExceeded": {"expectation": "deadline-user-service"},
             "SentinelMalformedEvents": {"outcome": "malformed"},
             "SentinelSchemaViolations": {"outcome": "invalid", "type": "SchemaV2_Ready"},
             "SentinelConfigReloadFailing": {"outcome": "failure"},
@@ -324,3 +400,15 @@ async def test_stalls_bad_records_a_refused_reload_and_failing_sinks(
         for name, labels in expected.items():
             await prometheus.wait_alert(name, **labels)
         assert await prometheus.rule_problems() == []
+
+
+def test_every_shipped_alert_is_brought_about_by_a_fault_in_this_module() -> None:
+    named = set(re.findall(r'"(Sentinel[A-Za-z]+)"', Path(__file__).read_text()))
+    alerts = {
+        rule["alert"]
+        for group in yaml.safe_load(RULES.read_text())["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    }
+    assert NOT_LIVE.keys() <= alerts
+    assert alerts - named == set(), "alerts that no test here makes pending or firing"
