@@ -198,8 +198,13 @@ class Watcher:
         self._join_error: str | None = None
         # Offsets whose batches were kept and told: what a stop may commit.
         self._told: dict[Partition, int] = {}
+        # Computed when scraped: the loop may be waiting on the very broker that is gone.
+        self._holding = False  # the last batch held a partition
         parts.metrics.kafka_reachable.set_function(
             lambda: 1 if self._reachable(parts.wall_clock()) else 0
+        )
+        parts.metrics.deadlines_held.set_function(
+            lambda: 1 if self._holding or not self._reachable(parts.wall_clock()) else 0
         )
 
     @property
@@ -243,7 +248,6 @@ class Watcher:
         (the process stays up, so Kubernetes does not back off its restarts for minutes)."""
         self._joining, self._join_started = True, self.parts.wall_clock()
         self.metrics.up.set(1)
-        self.metrics.deadlines_held.set(1)  # until a batch says otherwise
         delay = JOIN_RETRY_S
         try:
             while not self._stop.is_set():
@@ -254,7 +258,6 @@ class Watcher:
                 except BusUnreachable as error:
                     first = self._join_error is None
                     self._join_error = str(error)
-                    self._note_bus(self.parts.wall_clock())
                     log.log(
                         logging.WARNING if first else logging.DEBUG,
                         "%s; trying again every %ss at most", error, JOIN_RETRY_MAX_S,
@@ -332,7 +335,10 @@ class Watcher:
             self._told.update(kept.offsets)
         # Committing is a broker round trip: at most once per COMMIT_EVERY_S while records
         # flow. Until then the store holds the offsets, and a crash re-reads a little more.
-        if records and time.monotonic() >= self._next_commit:
+        # A commit to a broker that does not answer would wait out its timeout, and the loop
+        # with it.
+        reachable = self._reachable(self.parts.wall_clock())
+        if records and time.monotonic() >= self._next_commit and reachable:
             await self.source.commit(self._told)
             self._next_commit = time.monotonic() + COMMIT_EVERY_S
         return len(records)
@@ -347,7 +353,8 @@ class Watcher:
         last answers (for the watermarks); on the way, whether it answers at all."""
         answers = await self.source.answers()
         self._lags = {partition: answer.lag for partition, answer in answers.items()}
-        reachable = self._note_bus(self.parts.wall_clock())
+        if self.source.answered_at is not None:
+            self.metrics.last_fetch.set(self.source.answered_at)
         held = set()
         for partition, lag in self._lags.items():
             if lag is not None:
@@ -362,19 +369,9 @@ class Watcher:
         if self._lags and not held:
             self._caught_up = True
         # Unreachable, nothing is proven caught up: the watermarks hold every deadline.
-        self.metrics.deadlines_held.set(1 if held or not reachable else 0)
+        self._holding = bool(held)
         self.metrics.ready.set(1 if self._is_ready() else 0)
         return frozenset(held), answers
-
-    def _note_bus(self, now: float) -> bool:
-        """Whether a broker answered within `unreachable_after`; the metrics say it too."""
-        answered = self.source.answered_at
-        if answered is not None:
-            self.metrics.last_fetch.set(answered)
-        reachable = self._reachable(now)
-        if not reachable:
-            self.metrics.deadlines_held.set(1)
-        return reachable
 
     def _reachable(self, now: float) -> bool:
         last = self.source.answered_at

@@ -52,10 +52,13 @@ class EmbeddedBroker:
     a thread that lives as long as it should (not from `asyncio.to_thread`).
     """
 
-    def __init__(self, log_path: Path | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, log_path: Path | None = None, host: str = "127.0.0.1", port: int | None = None
+    ) -> None:
         self.log_path = log_path  # Tansu's output; None discards it
         self.host = host
-        self.port: int | None = None
+        self.port: int | None = port  # None: a free one, chosen at start
+        self._fixed_port = port is not None
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -105,7 +108,8 @@ class EmbeddedBroker:
     def _spawn(self) -> None:
         if self._process is not None:
             raise BrokerError("the embedded broker is already started")
-        self.port = _free_port(self.host)
+        if not self._fixed_port:
+            self.port = _free_port(self.host)
         url = f"tcp://{self.host}:{self.port}"
         command = [
             broker_binary(),
@@ -143,11 +147,22 @@ class EmbeddedBroker:
         where = f"; its output is in {self.log_path}" if self.log_path else ""
         return BrokerError(f"the embedded broker did not start: {why}{where}")
 
+    def freeze(self) -> None:
+        """SIGSTOP: the broker keeps its connections and answers nothing (a hung broker, a
+        long pause of its VM), until `thaw`. For fault tests."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
+
     def stop(self, timeout_s: float = 5.0) -> None:
         """SIGTERM, then SIGKILL if it has not exited within `timeout_s`."""
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
+        process.send_signal(signal.SIGCONT)  # a frozen broker cannot act on SIGTERM
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout_s)
