@@ -135,7 +135,7 @@ class Replica:
             for start in range(0, len(states), CHUNK):
                 await asyncio.sleep(0)  # what else waits for the loop (a probe) goes first
                 choice.add(rollouts, states[start : start + CHUNK])
-        return choice.best, choice.total, choice.with_problems
+        return choice.chosen(), choice.total, choice.with_problems
 
     async def _closed(self, query: RolloutQuery) -> list[tuple[SortKey, Mapping[str, Any]]]:
         """The first `limit + 1` closed rollouts after `after` that pass the filters, from the

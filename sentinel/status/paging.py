@@ -9,7 +9,6 @@ is the key of the last rollout of a page, and the next page is every rollout aft
 from __future__ import annotations
 
 import base64
-import heapq
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -27,6 +26,8 @@ SortKey = tuple[int, int, str, str]
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
+# Rollouts found for a page are compared with the best held at least this many at a time.
+MERGE_AT = 256
 # Closed rollouts are paged from the newest this many entries of the history (of the
 # expectation asked for): a question reads no more of it. Older ones: `sentinel report`.
 HISTORY_WINDOW = 10_000
@@ -113,8 +114,8 @@ class OpenRollouts:
 class OpenChoice:
     """The first `wanted` open rollouts after `after` that pass the filters of their state,
     and how many pass them in all, chosen a chunk at a time (issue 22). Most rollouts cost a
-    few comparisons: once `wanted` are held, one opened before the last of them cannot enter
-    and gets no key; fed newest first, nearly all are such."""
+    few comparisons: once `wanted` are held, one opened before the last of them (in its part
+    of the order) cannot enter and gets no key; fed newest first, nearly all are such."""
 
     def __init__(
         self,
@@ -122,24 +123,27 @@ class OpenChoice:
         problem: bool = False,
         search: str | None = None,
         after: SortKey | None = None,
+        merge_at: int = MERGE_AT,
     ) -> None:
         self.wanted, self.problem, self.search, self.after = wanted, problem, search, after
-        self.best: list[tuple[SortKey, RolloutState]] = []
+        self.merge_at = max(wanted, merge_at)
         self.total = 0
         self.with_problems = 0
-        # Rollouts without a problem enter only if opened from `_floor` to `_ceiling` (epoch
-        # seconds, a millisecond wide of the keys' whole milliseconds: float error).
-        self._calm_enter = True
-        self._floor = -math.inf
-        self._ceiling = math.inf
-        self._attention_enter = after is None or after[0] == 0
+        self._held: list[tuple[SortKey, RolloutState]] = []  # the best, in order
+        self._found: list[tuple[SortKey, RolloutState]] = []  # not compared with them yet
+        # Which may enter, by part (needs someone, or not): opened from the floor to the
+        # ceiling (epoch seconds, a millisecond wide of the keys' whole milliseconds: float
+        # error), or none (None).
+        self._urgent: tuple[float, float] | None = (-math.inf, math.inf)
+        self._calm: tuple[float, float] | None = (-math.inf, math.inf)
         if after is not None and after[0] == 1:
-            self._ceiling = (2 - after[1]) / 1000  # newer ones come before the cursor
+            self._urgent = None  # they all come before the cursor
+            self._calm = (-math.inf, (2 - after[1]) / 1000)  # newer ones too
 
     def add(self, rollouts: OpenRollouts, states: Iterable[RolloutState]) -> None:
         """Look at these rollouts of one expectation."""
-        found: list[tuple[SortKey, RolloutState]] = []
-        after, search, owes = self.after, self.search, rollouts.owes_deadline
+        found, after, search = self._found, self.after, self.search
+        owes = rollouts.owes_deadline
         for state in states:
             phase = state.phase
             if phase is Phase.OPEN:
@@ -156,21 +160,36 @@ class OpenChoice:
             ):
                 continue
             self.total += 1
-            if problem:
-                self.with_problems += 1
-                if not self._attention_enter:
-                    continue
-            elif not (self._calm_enter and self._floor <= state.opened_at <= self._ceiling):
+            self.with_problems += problem
+            enters = self._urgent if problem else self._calm
+            if enters is None or not enters[0] <= state.opened_at <= enters[1]:
                 continue
             key = rollouts.key(state, problem)
             if after is None or key > after:
                 found.append((key, state))
-        if found:
-            self.best = heapq.nsmallest(self.wanted, [*self.best, *found], key=itemgetter(0))
-            if len(self.best) == self.wanted:
-                last = self.best[-1][0]
-                self._calm_enter = last[0] == 1
-                self._floor = (-last[1] - 1) / 1000
+        if len(found) >= self.merge_at:
+            self._merge()
+
+    def chosen(self) -> list[tuple[SortKey, RolloutState]]:
+        """The first `wanted` (fewer when fewer pass), in order."""
+        self._merge()
+        return self._held
+
+    def _merge(self) -> None:
+        if not self._found:
+            return
+        self._held += self._found
+        self._found = []
+        self._held.sort(key=itemgetter(0))
+        del self._held[self.wanted :]
+        if len(self._held) == self.wanted:
+            last = self._held[-1][0]
+            floor = (-last[1] - 1) / 1000
+            if last[0] == 0:
+                self._calm = None
+                self._urgent = (floor, self._urgent[1]) if self._urgent else None
+            elif self._calm is not None:
+                self._calm = (floor, self._calm[1])
 
 
 def encode_cursor(key: SortKey) -> str:
