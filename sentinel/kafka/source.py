@@ -15,6 +15,7 @@ from aiokafka.errors import (
     CorruptRecordException,
     IllegalStateError,
     KafkaConnectionError,
+    KafkaError,
 )
 from aiokafka.structs import ConsumerRecord
 
@@ -30,6 +31,9 @@ log = logging.getLogger(__name__)
 # the parsing errors of a record cut short. Raised from getmany, with the records of the
 # batch before it lost unless this source reads again from where it handed records over.
 UNREADABLE = (UnicodeDecodeError, CorruptRecordException, ValueError, IndexError, struct.error)
+# How often the end offsets of paused partitions are asked for (sentinel.app.registry_gate
+# pauses a partition while a record waits for the registry).
+PAUSED_ASK_S = 1.0
 # How long the one-record fetches of `_read_carefully` wait for the broker.
 CAREFUL_WAIT_MS = 1000
 # aiokafka answers an idle partition's fetch at least every fetch_max_wait_ms (0.5 s): a longer
@@ -61,6 +65,9 @@ class KafkaSource:
         self._errors = _LastError()
         # Per partition, the offset after the last record handed over.
         self._next: dict[TopicPartition, int] = {}
+        # End offsets of paused partitions, asked for at most once per PAUSED_ASK_S.
+        self._paused_ends: dict[TopicPartition, int] = {}
+        self._paused_asked = float("-inf")
 
     @property
     def last_error(self) -> str | None:
@@ -196,11 +203,30 @@ class KafkaSource:
         # whether the broker still answers fetch requests, which aiokafka stamps per partition.
         assignment = consumer.assignment()
         newest = max((consumer.last_poll_timestamp(tp) or 0 for tp in assignment), default=0)
-        # A member without partitions has nothing to fetch; /readyz reports that case.
+        # A member without partitions has nothing to fetch; /readyz reports that case. Paused
+        # partitions are not fetched: `answers()` asks for their end offsets instead.
         if got_records or not assignment or newest != self._last_answer:
-            self.last_fetch_ok = time.monotonic()
-            self.answered_at = time.time()
+            self._answered()
         self._last_answer = newest
+
+    def _answered(self) -> None:
+        self.last_fetch_ok = time.monotonic()
+        self.answered_at = time.time()
+
+    async def _ends_of_paused(self, consumer: AIOKafkaConsumer) -> None:
+        """A paused partition (waiting for the registry) is not fetched, so neither its end
+        offset nor the broker's answers would move: ask for its end offset, once a second."""
+        paused = consumer.paused() & consumer.assignment()
+        if not paused or time.monotonic() < self._paused_asked + PAUSED_ASK_S:
+            return
+        self._paused_asked = time.monotonic()
+        try:
+            ends = await asyncio.wait_for(consumer.end_offsets(list(paused)), PAUSED_ASK_S * 2)
+        except (TimeoutError, KafkaError) as error:
+            log.debug("no end offsets for the paused partitions: %s", error)
+            return
+        self._paused_ends = {tp: int(end) for tp, end in ends.items()}
+        self._answered()
 
     async def commit(
         self, offsets: Mapping[Partition, int], timeout_s: float | None = 10.0
@@ -277,8 +303,10 @@ class KafkaSource:
         `outage_grace`: producers are still resending what they buffered.
         """
         consumer = self._running()
+        await self._ends_of_paused(consumer)
         answers: dict[Partition, Answer] = {}
         assignment = consumer.assignment()
+        paused = consumer.paused()
         for tp in [tp for tp in self._answers if tp not in assignment]:
             del self._answers[tp]
         for tp in [tp for tp in self._next if tp not in assignment]:
@@ -291,8 +319,9 @@ class KafkaSource:
             stamp = consumer.last_poll_timestamp(tp)
             times = self._answers.setdefault(tp, _AnswerTimes())
             since = None if not stamp else times.seen(stamp / 1000, self._settings.outage_grace)
+            end = self._paused_ends.get(tp) if tp in paused else None
             answers[Partition(tp.topic, tp.partition)] = Answer(
-                consumer.highwater(tp), position, since
+                consumer.highwater(tp) if end is None else end, position, since
             )
         return answers
 

@@ -252,12 +252,6 @@ async def test_a_schema_change_and_a_registry_that_stops_answering(
             assert await prometheus.rule_problems() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sentinel.kafka.source: a partition paused for the registry is not fetched, so its "
-    "highwater (the lag) and the time of the broker's last answer stop: the records behind it "
-    "are no lag, and after kafka.unreachable_after the bus reads unreachable",
-)
 async def test_records_behind_a_partition_waiting_for_the_registry_are_lag_not_a_lost_bus(
     broker: EmbeddedBroker,
     topic_factory: Any,
