@@ -108,12 +108,17 @@ def _page_shaped(body: dict[str, Any]) -> bool:
 
 
 def _summary_shaped(row: Any) -> bool:
+    """What the filters and the order read of a row is there (a peer's answer is not trusted
+    to be ours: a row without an owner would fail the owner filter with a KeyError)."""
+    compensation = row.get("compensation") if isinstance(row, dict) else None
     return (
         _texts(row, ("expectation", "rollout", "phase", "opened_at"))
         and _is_time(row["opened_at"])
         and isinstance(row.get("problems"), list)
         and isinstance(row.get("steps"), list)
-        and all(_texts(step, ("step", "state")) for step in row["steps"])
+        and all(_texts(step, ("step", "state")) and "owner" in step for step in row["steps"])
+        and "owner" in row
+        and (not compensation or (isinstance(compensation, dict) and "owner" in compensation))
     )
 
 
