@@ -8,7 +8,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import alert_bench, kafka_bench, learn_bench, replay_bench, scaling_bench, store_bench
+from bench import (
+    alert_bench,
+    board_bench,
+    kafka_bench,
+    learn_bench,
+    replay_bench,
+    scaling_bench,
+    store_bench,
+)
 from sentinel import speed
 
 
@@ -35,6 +43,8 @@ def main() -> int:
     learn_bench.main()
     print("\n== alert latency behind noise (issue 22): Slack at one message per second per channel")
     alert_bench.main()
+    print("\n== the board and the rollout API under 200,000 open rollouts (issue 22)")
+    board_bench.main()
     return 0
 
 
