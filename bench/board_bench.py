@@ -31,6 +31,12 @@ FEED = Partition("rollout.events", 0)
 # Every 100th rollout has stalled: the board puts it first.
 STALLED_EVERY = 100
 PROBE_EVERY_S = 0.01
+# The same run before issue 22 (pure Python, the development machine): every open rollout
+# rendered on the event loop.
+BEFORE = {
+    "/": "before issue 22: 31,722 ms, 273,890 kB, /healthz waited 30,646 ms, RSS +2,333 MiB",
+    "/api/v1/rollouts": "before issue 22: 13,352 ms, 131,820 kB, /healthz waited 13,013 ms",
+}
 
 
 def expectation() -> Expectation:
@@ -146,7 +152,7 @@ async def run(count: int) -> dict[str, float]:
             print(
                 f"board: GET {path} with {count:,} open rollouts: {seconds * 1000:,.0f} ms,"
                 f" {size / 1000:,.1f} kB; /healthz waited at most {wait * 1000:,.0f} ms"
-                f" meanwhile; peak RSS +{grown / 1024:,.0f} MiB"
+                f" meanwhile; peak RSS +{grown / 1024:,.0f} MiB\n  ({BEFORE[path]})"
             )
             name = "board" if path == "/" else "api"
             figures[f"{name}_s"], figures[f"{name}_bytes"] = seconds, size
