@@ -10,7 +10,7 @@ CORE := $(wildcard sentinel/*.py)
 PROPERTIES := tests/engine/test_properties.py tests/pipeline/test_crash.py tests/pipeline/test_watermarks.py \
 	tests/runtime/test_live_equals_replay.py tests/expectations/test_properties.py
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench soak clean
 
 $(STAMP): pyproject.toml setup.py $(CORE)
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,9 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# helm, promtool and a Kubernetes schema validator for tests/deploy (into .tools/; promtool
-# from Debian's prometheus package when missing).
+# helm, a Kubernetes schema validator, promtool and the Prometheus server for tests/deploy
+# (into .tools/; promtool and prometheus from Debian's prometheus package when missing), and
+# Debian's chromium for the browser tests.
 .PHONY: tools
 tools: $(STAMP)
 	PYTHON=$(BIN)/python bash scripts/fetch-tools.sh
@@ -40,6 +41,10 @@ test: lint tools
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Not in CI: ten minutes of load with scheduled faults (SOAK_MINUTES to change), then a table.
+soak: $(STAMP)
+	$(BIN)/python tests/faults/soak.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build

@@ -189,13 +189,7 @@ class Metrics:
             ["sink"],
             registry=registry,
         )
-        # State store.
-        self.store_errors = Counter(
-            "sentinel_store_errors",
-            "State store operations that failed, by operation.",
-            ["operation"],
-            registry=registry,
-        )
+        # State store. A store that cannot be written stops the sentinel (SentinelDown says so).
         self.store_commit = Histogram(
             "sentinel_store_commit_seconds",
             "Time to write one batch of state changes and alerts.",

@@ -95,7 +95,7 @@ def build_watcher(
     )
     ruleset = RuleSet(rules, load, (config.expectations, config.schemas), config.watch.reload_poll)
     upstream, decoder, copy_route, topics = _input(config, engine)
-    store = open_store(config, topics)
+    store = open_store(config, topics, on_commit=metrics.store_commit.observe)
     alerter = None
     if config.alerting is not None:
         alerter = Alerter(config.alerting, store.outbox(), observer)
@@ -166,7 +166,9 @@ def _input(
     return stage, CopyDecoder(framed), route, (target,)
 
 
-def open_store(config: Config, topics: Sequence[str]) -> StateStore:
+def open_store(
+    config: Config, topics: Sequence[str], on_commit: Callable[[float], None] | None = None
+) -> StateStore:
     """SQLite at `state.path`, else memory (state lost on restart: fine for trying things);
     in changelog mode, SQLite as the local snapshot of a changelog per topic in `topics`."""
     settings = config.state
@@ -181,7 +183,7 @@ def open_store(config: Config, topics: Sequence[str]) -> StateStore:
             return topic_partitions(kafka, topics)
 
         return ChangelogStore(
-            SqliteStore(path, config.history.retention),
+            SqliteStore(path, config.history.retention, on_commit),
             kafka.group_id,
             client_kwargs(kafka),
             kafka.replication_factor,
@@ -189,7 +191,7 @@ def open_store(config: Config, topics: Sequence[str]) -> StateStore:
         )
     if settings.path is None:
         return MemoryStore(config.history.retention)
-    return SqliteStore(settings.path, config.history.retention)
+    return SqliteStore(settings.path, config.history.retention, on_commit)
 
 
 async def _known(counts: dict[str, int]) -> dict[str, int]:

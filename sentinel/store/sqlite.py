@@ -6,8 +6,9 @@ import contextlib
 import math
 import os
 import sqlite3
+import time
 import uuid
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from sentinel.engine_hooks import EngineChanges
@@ -41,10 +42,15 @@ class SqliteStore(LocalStore):
     transaction."""
 
     def __init__(
-        self, path: str | Path, history_retention_s: float = DEFAULT_HISTORY_RETENTION_S
+        self,
+        path: str | Path,
+        history_retention_s: float = DEFAULT_HISTORY_RETENTION_S,
+        on_commit: Callable[[float], None] | None = None,
     ) -> None:
+        """`on_commit` is told how many seconds each kept batch took, from BEGIN to COMMIT."""
         self.path = Path(path)
         self.history_retention_s = history_retention_s
+        self._on_commit = on_commit
         self._lock = lock_file(self.path)
         try:
             # Autocommit mode: transactions are opened and closed here, never implicitly,
@@ -167,6 +173,7 @@ class SqliteStore(LocalStore):
     def transaction(self) -> Iterator[SqliteBatch]:
         conn = self._conn
         batch = SqliteBatch(self)
+        began = time.perf_counter()
         try:
             conn.execute("BEGIN IMMEDIATE")
             yield batch
@@ -183,6 +190,8 @@ class SqliteStore(LocalStore):
             self._emitted.forget_batch()
             raise
         self._emitted.kept(batch.emitted, batch.horizon)
+        if self._on_commit is not None:
+            self._on_commit(time.perf_counter() - began)
 
     def outbox(self) -> Outbox:
         if self._outbox is None:
