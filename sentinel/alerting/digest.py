@@ -10,7 +10,6 @@ from sentinel.alerting.grouper import Context, EventGroup, Plan, Planner, Rollou
 from sentinel.alerting.router import DIGEST_BUCKET
 from sentinel.alerting.slack import (
     LINE_CHARS,
-    TEXT_CHARS,
     SlackMessage,
     _context,
     _header,
@@ -18,6 +17,7 @@ from sentinel.alerting.slack import (
     clip,
     code,
     esc,
+    fallback,
 )
 from sentinel.alerting.words import TITLES, counted, describe_event, emoji, span
 from sentinel.durations import format_duration
@@ -76,8 +76,7 @@ def render_digest(digest: EventGroup, ctx: Context) -> SlackMessage:
             joiner = ": " if kind == Kind.UNREGISTERED_EVENT else " of "
             listed = _listed(kind, count, len(sample), [code(n) for n in names], NAMES)
             summary += f" {when}{joiner}{listed}" if joiner == ": " else f"{joiner}{listed} {when}"
-            shown = [esc(n) for n in names]
-            text += joiner + _listed(kind, count, len(sample), shown, TEXT_NAMES)
+            text += joiner + _listed(kind, count, len(sample), names, TEXT_NAMES)
         else:
             summary += f" {when}"
         lines = [summary]
@@ -87,7 +86,7 @@ def render_digest(digest: EventGroup, ctx: Context) -> SlackMessage:
             if count > len(examples):
                 lines.append(f"… and {count - len(examples):,} more")
             if not names:
-                text += f": {esc(clip(describe_event(sample[0]), LINE_CHARS))}"
+                text += f": {clip(describe_event(sample[0]), LINE_CHARS)}"
         blocks.extend(_sections(lines))
         texts.append(text)
     interval = format_duration(ctx.settings.event_interval)
@@ -97,7 +96,7 @@ def render_digest(digest: EventGroup, ctx: Context) -> SlackMessage:
             "channel. Rollout alerts go ahead of it."
         )
     )
-    return SlackMessage(clip("; ".join(texts), TEXT_CHARS), tuple(blocks))
+    return SlackMessage(fallback("; ".join(texts)), tuple(blocks))
 
 
 def _title(digest: EventGroup, kinds: list[Kind]) -> str:

@@ -12,7 +12,12 @@ from typing import Any
 import pytest
 
 from sentinel.alerting.alerter import DIGEST_SAMPLE
-from sentinel.alerting.config import AlertingSettings, AlertmanagerSettings, WebhookSettings
+from sentinel.alerting.config import (
+    AlertingSettings,
+    AlertmanagerSettings,
+    SlackWebhookSettings,
+    WebhookSettings,
+)
 from sentinel.alerting.digest import render_digest
 from sentinel.alerting.grouper import Context, EventGroup
 from sentinel.findings import Finding, Kind
@@ -119,6 +124,23 @@ async def test_a_rate_limited_channel_does_not_hold_up_another(slack_api: FakeSl
     assert len(slack_api.messages) == 2
 
 
+async def test_an_incoming_webhook_gets_one_digest_and_the_stall_first(
+    receiver: FakeReceiver,
+) -> None:
+    hook = SlackWebhookSettings(url=f"{receiver.url}/slack-hook", timeout=2.0)
+    sentinel = alerter(AlertingSettings(slack_webhook=hook, window=0.2))
+    now = time.time()
+    async with sending(sentinel):
+        sentinel.accept(unknown_types(FLOOD), views_of(), now)
+        sentinel.accept([stall()], views_of(view()), now)
+        await eventually(lambda: len(receiver.served("/slack-hook")) == 2)
+        await settle(0.3)
+    stalled, digest = (request.json for request in receiver.served("/slack-hook"))
+    assert stalled["text"].startswith("🔴 Stalled")
+    assert digest["text"].startswith(f"{FLOOD:,} new unknown event types: OrderPlaced.")
+    assert "channel" not in digest  # an incoming webhook has its channel
+
+
 def _webhook_kinds(body: Any) -> list[str]:
     return [body["kind"]]
 
@@ -199,3 +221,11 @@ def test_a_flood_of_distinct_types_holds_a_bounded_number_of_rows() -> None:
     sentinel.accept(unknown_types(5000), views_of(), now + 2)
     sentinel.flush_due(now + 700)  # the next interval's digest
     assert rows() == DIGEST_SAMPLE + 1  # the first window's rows are forgotten
+
+
+def test_a_type_name_in_a_digest_pings_nobody() -> None:
+    sneaky = Finding(Kind.UNREGISTERED_EVENT, T0, event_type="<!channel> & co")
+    digest = EventGroup("digest|#rollouts", "#rollouts", (sneaky,), {sneaky.kind: 1}, T0)
+    message = render_digest(digest, Context("slack", T0, AlertingSettings()))
+    assert message.text == "1 new unknown event type: &lt;!channel&gt; &amp; co"
+    assert "`&lt;!channel&gt; &amp; co`" in message.blocks[1]["text"]["text"]
