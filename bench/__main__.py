@@ -16,6 +16,7 @@ from bench import (
     replay_bench,
     scaling_bench,
     store_bench,
+    takeover_bench,
 )
 from sentinel import speed
 
@@ -45,6 +46,8 @@ def main() -> int:
     alert_bench.main()
     print("\n== the board and the rollout API under 200,000 open rollouts (issue 22)")
     board_bench.main()
+    print("\n== partitions unwatched after a SIGKILL (issue 17)")
+    takeover_bench.main()
     return 0
 
 

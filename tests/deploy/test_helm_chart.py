@@ -153,6 +153,21 @@ def test_by_default_one_pod_of_a_statefulset_keeps_its_state_on_a_volume() -> No
     }
 
 
+@pytest.mark.parametrize("values", [(MINIMAL,), ("replicas.yaml",)], ids=scenario_id)
+def test_each_pod_is_a_static_group_member_named_after_itself(values: tuple[str, ...]) -> None:
+    """KIP-345: a container restarted after a crash takes its partitions back at once."""
+    docs = render(*values)
+    assert rendered_config(docs)["kafka"]["group_instance_id_env"] == "SENTINEL_POD_NAME"
+    env = {item["name"]: item for item in container(docs)["env"]}
+    assert env["SENTINEL_POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+
+
+def test_a_group_instance_id_given_in_the_config_is_kept() -> None:
+    docs = render(MINIMAL, sets=("config.kafka.group_instance_id=sentinel-a",))
+    kafka = rendered_config(docs)["kafka"]
+    assert kafka["group_instance_id"] == "sentinel-a" and "group_instance_id_env" not in kafka
+
+
 def test_the_volume_takes_its_size_and_storage_class_from_values() -> None:
     (claim,) = one(render("single.yaml"), "StatefulSet")["spec"]["volumeClaimTemplates"]
     assert claim["spec"]["storageClassName"] == "fast-ssd"

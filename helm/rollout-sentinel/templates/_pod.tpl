@@ -35,8 +35,12 @@ spec:
         - name: http
           containerPort: {{ .Values.service.port }}
           protocol: TCP
-      {{- if or .Values.secretEnv .Values.extraEnv }}
       env:
+        {{- /* The pod's name is its static group member id (kafka.group_instance_id_env). */}}
+        - name: SENTINEL_POD_NAME
+          valueFrom:
+            fieldRef:
+              fieldPath: metadata.name
         {{- range $name, $ref := .Values.secretEnv }}
         - name: {{ $name }}
           valueFrom:
@@ -50,7 +54,6 @@ spec:
         {{- with .Values.extraEnv }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
-      {{- end }}
       {{- with .Values.envFrom }}
       envFrom:
         {{- toYaml . | nindent 8 }}
