@@ -186,6 +186,10 @@ def _event_line(finding: Finding) -> str:
             f"{_clock(finding.at)}  UNCORRELATED {finding.event_type}{ident}{where}"
             f" for {finding.expectation}: {finding.reason}"
         )
+    if finding.kind is Kind.BUS_SILENT:
+        return f"{_clock(finding.at)}  BUS SILENT {finding.reason}"
+    if finding.kind is Kind.CAPACITY:
+        return f"{_clock(finding.at)}  CAPACITY {finding.expectation or ''}: {finding.reason}"
     return f"{_clock(finding.at)}  MALFORMED{where}: {finding.reason}"
 
 

@@ -34,6 +34,7 @@ ALERTNAMES = {
     Kind.BUS_SILENT: "EventBusSilent",
     Kind.SCHEMA_CHANGED: "EventSchemaChanged",
     Kind.SCHEMA_NOT_FOUND: "EventSchemaNotFound",
+    Kind.CAPACITY: "SentinelCapacityReached",
 }
 CRITICAL = frozenset({Kind.STALL, Kind.DEADLINE_EXCEEDED, Kind.BUS_SILENT})
 

@@ -25,6 +25,7 @@ TITLES = {
     Kind.BUS_SILENT: "Bus silent",
     Kind.SCHEMA_CHANGED: "Schema changed",
     Kind.SCHEMA_NOT_FOUND: "Schema not found",
+    Kind.CAPACITY: "Capacity reached",
 }
 EMOJI = {
     Kind.STALL: "🔴",
@@ -148,6 +149,8 @@ def describe_event(finding: Finding) -> str:
         return f"a record{source} could not be read: {finding.reason or 'no reason given'}"
     if finding.kind == Kind.BUS_SILENT:
         return finding.reason or "no record has arrived on the bus for longer than allowed"
+    if finding.kind == Kind.CAPACITY:
+        return finding.reason or "a bound of limits: was reached"
     return TITLES[finding.kind]
 
 
@@ -163,6 +166,7 @@ NOUNS = {
         "event naming a schema the registry lacks",
         "events naming a schema the registry lacks",
     ),
+    Kind.CAPACITY: ("bound of limits: reached", "bounds of limits: reached"),
 }
 
 
@@ -192,6 +196,7 @@ def event_summary(
         Kind.BUS_SILENT: "bus silences",
         Kind.SCHEMA_CHANGED: f"schema changes of {event_type}",
         Kind.SCHEMA_NOT_FOUND: f"{event_type} events named a schema the registry does not have",
+        Kind.CAPACITY: "times a bound of limits: refused a rollout or a type",
     }.get(kind, TITLES[kind])
     return f"{count} {what} {when}"
 

@@ -138,6 +138,6 @@ def describe_finding(finding: Mapping[str, Any], clock: float | None = None) -> 
         )
     if kind == "schema_not_found":
         return f"{finding.get('event_type')}: the registry has no schema {finding.get('schema_id')}"
-    if kind in ("uncorrelated", "malformed"):
+    if kind in ("uncorrelated", "malformed", "bus_silent", "capacity"):
         return str(finding.get("reason") or "")
     return str(finding.get("event_type") or finding.get("reason") or "")

@@ -121,7 +121,7 @@ def test_an_engine_restored_from_the_store_shows_and_reports_what_the_first_woul
     for key in ("done", "stalled", "back", "odd", "young"):
         assert second.view(NAME, key) == first.view(NAME, key), key
     assert second.seen_events == first.seen_events
-    assert second.unregistered_types == first.unregistered_types
+    assert second.checks.unregistered_types == first.checks.unregistered_types
     later = later_events()
     expected = run(first, later, until=T0 + 2 * HOUR)
     assert run(second, later, until=T0 + 2 * HOUR) == expected

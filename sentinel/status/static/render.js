@@ -200,6 +200,8 @@ window.sentinelRender = (function () {
           + ", was " + finding.previous_schema_id;
       case "schema_not_found":
         return (finding.event_type || "") + ": the registry has no schema " + finding.schema_id;
+      case "uncorrelated": case "malformed": case "bus_silent": case "capacity":
+        return String(finding.reason || "");
       default: return String(finding.reason || finding.event_type || "");
     }
   }
