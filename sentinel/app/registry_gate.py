@@ -169,4 +169,7 @@ class RegistryGate:
         self._note_up()
 
     def _note_up(self) -> None:
-        self._metrics.schema_registry_up().set(1 if self.cache.up else 0)
+        # Read when scraped, as /readyz reads it: set here, it lagged behind while requests
+        # asked together were still out (a 503 on /readyz with the gauge still at 1).
+        cache = self.cache
+        self._metrics.schema_registry_up().set_function(lambda: 1 if cache.up else 0)
