@@ -9,6 +9,7 @@ import json
 import resource
 import sys
 import time
+from pathlib import Path
 
 import aiohttp
 from prometheus_client import CollectorRegistry
@@ -31,6 +32,8 @@ FEED = Partition("rollout.events", 0)
 # Every 100th rollout has stalled: the board puts it first.
 STALLED_EVERY = 100
 PROBE_EVERY_S = 0.01
+# The kubelet-like prober the crowd test uses too.
+PROBE_SCRIPT = Path(__file__).resolve().parents[1] / "tests" / "board" / "healthz_probe.py"
 # The same run before issue 22 (pure Python, the development machine): every open rollout
 # rendered on the event loop.
 BEFORE = {
@@ -90,36 +93,14 @@ async def serve(count: int) -> tuple[HttpServer, str]:
     return http, f"http://127.0.0.1:{http.port}"
 
 
-# Asks /healthz on a new connection each time, as the kubelet does, until its standard input
-# closes; then prints when it asked and how long each answer took. Another process, so that
-# what is measured is the server's loop, not a client sharing its interpreter.
-PROBE = r"""
-import http.client, json, sys, threading, time
-host, port = sys.argv[1], int(sys.argv[2])
-stop = threading.Event()
-threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
-waits = []
-print("ready", flush=True)
-while not stop.is_set():
-    started = time.perf_counter()
-    connection = http.client.HTTPConnection(host, port, timeout=600)
-    connection.request("GET", "/healthz")
-    connection.getresponse().read()
-    connection.close()
-    waits.append((started, time.perf_counter() - started))
-    time.sleep(PROBE_EVERY_S)
-print(json.dumps(waits))
-""".replace("PROBE_EVERY_S", str(PROBE_EVERY_S))
-
-
 async def measure(url: str, port: int, path: str) -> tuple[float, int, float]:
     """(seconds, bytes) of one GET of `path`, and the longest /healthz wait meanwhile."""
     probe = await asyncio.create_subprocess_exec(
         sys.executable,
-        "-c",
-        PROBE,
+        str(PROBE_SCRIPT),
         "127.0.0.1",
         str(port),
+        str(PROBE_EVERY_S),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
@@ -134,7 +115,7 @@ async def measure(url: str, port: int, path: str) -> tuple[float, int, float]:
     probe.stdin.close()
     waits = json.loads(await probe.stdout.read())
     await probe.wait()
-    during = [wait for at, wait in waits if started - 0.1 <= at <= ended]
+    during = [wait for at, wait, _ in waits if started - 0.1 <= at <= ended]
     return ended - started, len(body), max(during, default=0.0)
 
 

@@ -11,6 +11,7 @@ import json
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -26,28 +27,7 @@ CROWD = 200_000
 STALLED_EVERY = 100  # 2,000 of them stalled: they come first
 HEALTHZ_S = 0.1
 PAGE_BYTES = 1_000_000
-
-# Asks /healthz on a new connection each time, until its standard input closes; then prints
-# how long each answer took. Another process: the server's loop is what is measured, not a
-# client sharing its interpreter.
-PROBE = r"""
-import http.client, json, sys, threading, time
-host, port = sys.argv[1], int(sys.argv[2])
-stop = threading.Event()
-threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
-waits = []
-print("ready", flush=True)
-while not stop.is_set():
-    started = time.perf_counter()
-    connection = http.client.HTTPConnection(host, port, timeout=30)
-    connection.request("GET", "/healthz")
-    answer = connection.getresponse()
-    answer.read()
-    connection.close()
-    waits.append((started, time.perf_counter() - started, answer.status))
-    time.sleep(0.005)
-print(json.dumps(waits))
-"""
+PROBE_SCRIPT = Path(__file__).with_name("healthz_probe.py")
 
 
 def crowd(count: int, now: float) -> Iterator[RolloutState]:
@@ -86,8 +66,7 @@ async def test_healthz_answers_fast_while_the_board_and_the_api_list_200000_roll
 ) -> None:
     probe = await asyncio.create_subprocess_exec(
         sys.executable,
-        "-c",
-        PROBE,
+        str(PROBE_SCRIPT),
         "127.0.0.1",
         str(crowded.http.port),
         stdin=asyncio.subprocess.PIPE,

@@ -1,4 +1,5 @@
-"""Kafka source fixtures: settings for the session broker and sources stopped after each test."""
+"""Fixtures of the runtime tests: Kafka sources on the session broker (stopped after each test),
+and fake watchers on the fast expectation for the loop tests."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,9 @@ from sentinel.kafka.broker import EmbeddedBroker
 from sentinel.kafka.settings import KafkaSettings
 from sentinel.kafka.source import KafkaSource
 from sentinel.records import Partition, Record
+
+from .fake_source import opened_watchers
+from .watcher_support import FAST_EXPECTATION
 
 # Tansu holds a new member's JoinGroup for about half the session timeout (at least 1 s):
 # 2 s keeps every join near one second instead of five.
@@ -107,3 +112,22 @@ def fetch_at_least() -> Callable[..., Awaitable[list[Record]]]:
 def make_listener() -> type[RecordingListener]:
     """`make_listener()`: a listener that records every rebalance callback."""
     return RecordingListener
+
+
+Start = Callable[..., Any]
+
+
+@pytest.fixture
+def expectations(tmp_path: Path) -> Path:
+    folder = tmp_path / "expectations"
+    folder.mkdir()
+    (folder / "fast.yaml").write_text(FAST_EXPECTATION)  # windows of 2s
+    return folder
+
+
+@pytest.fixture
+async def start(expectations: Path) -> AsyncIterator[Start]:
+    """`await start(source, clock, **loop settings)`: a fake watcher (fake_source.py) on the
+    fast expectation, opened, and its findings; closed at the end of the test."""
+    async with opened_watchers(expectations) as open_watcher:
+        yield open_watcher

@@ -3,17 +3,15 @@ rebalances, offsets, bus silence and readiness, in milliseconds and without a br
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from sentinel.records import Partition
 from sentinel.store.memory import MemoryStore
 from sentinel.store.sqlite import SqliteStore
 
-from .fake_source import Clock, FakeSource, fake_watcher, kinds_of, opened_watchers
+from .fake_source import Clock, FakeSource, fake_watcher, kinds_of
 from .watcher_support import (
     FAST_EXPECTATION,
     MESSAGING,
@@ -27,21 +25,6 @@ from .watcher_support import (
 T0 = 1_795_600_800.0
 P0, P1 = Partition("rollout.events", 0), Partition("rollout.events", 1)
 Start = Callable[..., Any]
-
-
-@pytest.fixture
-def expectations(tmp_path: Path) -> Path:
-    folder = tmp_path / "expectations"
-    folder.mkdir()
-    (folder / "fast.yaml").write_text(FAST_EXPECTATION)  # windows of 2s
-    return folder
-
-
-@pytest.fixture
-async def start(expectations: Path) -> AsyncIterator[Start]:
-    """`await start(source, clock, **loop settings)`: an opened watcher and its findings."""
-    async with opened_watchers(expectations) as open_watcher:
-        yield open_watcher
 
 
 def opened(rollout: str, at: float, event_id: str | None = None) -> bytes:
