@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -111,8 +112,16 @@ class Finding:
         return found
 
     def to_json_line(self) -> str:
-        """One line of `replay --format jsonl` and of `sentinel run`'s output (the same, always)."""
-        return orjson.dumps(self.to_json_dict()).decode() + "\n"
+        """One line of `replay --format jsonl` and of `sentinel run`'s output (the same, always).
+
+        Characters a terminal acts on that JSON leaves raw (DEL, the C1 controls such as CSI,
+        line separators, bidirectional overrides) are written as `\\u` escapes: the line reads
+        back as the same JSON, and a rollout key cannot clear the screen of whoever tails it.
+        """
+        text = orjson.dumps(self.to_json_dict()).decode()
+        if _TERMINAL.search(text) is not None:
+            text = _TERMINAL.sub(_escaped, text)
+        return text + "\n"
 
     def to_json_dict(self) -> dict[str, Any]:
         """The contract's JSON object, in a stable key order."""
@@ -166,6 +175,14 @@ class Finding:
             subject=data.get("subject"),
             version=data.get("version"),
         )
+
+
+# orjson escapes C0 controls; these it writes as they are.
+_TERMINAL = re.compile("[\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _escaped(found: re.Match[str]) -> str:
+    return f"\\u{ord(found.group()):04x}"
 
 
 def _epoch(value: float | str) -> float:
