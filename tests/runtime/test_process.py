@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
+from board.test_peers import free_ports
 
 from sentinel.kafka.broker import EmbeddedBroker
 from sentinel.store.changelog import changelog_topic
@@ -112,24 +117,54 @@ async def test_sigkill_between_an_event_and_its_deadline_reports_the_stall_once(
     assert await asyncio.to_thread(second.popen.wait, 30) == 0
 
 
-def test_an_unreachable_broker_is_one_line_and_exit_1(tmp_path: Path) -> None:
-    config = tmp_path / "config.yaml"
-    (tmp_path / "x.yaml").write_text(
-        "apiVersion: sentinel/v1\nkind: Expectation\nmetadata:\n  name: x\n"
-        "spec:\n  correlate: data.id\n  deadline: 1m\n  steps:\n    - event: A\n"
-    )
-    config.write_text(
-        f"expectations: {tmp_path / 'x.yaml'}\nschemas: {tmp_path}\n"
-        "kafka:\n  bootstrap_servers: 127.0.0.1:9\n  topics: [t]\n"
-        "http:\n  listen: 127.0.0.1:0\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-m", "sentinel", "run", "--config", str(config)],
-        capture_output=True, text=True, timeout=120, check=False,
+async def test_a_sentinel_started_without_a_broker_waits_says_why_and_joins_when_it_comes(
+    tmp_path: Path, processes: list[Process]
+) -> None:
+    """No exit and no crash loop (Kubernetes would back off its restarts for minutes): the
+    process stays up, /readyz names the bus, and it reads as soon as a broker answers."""
+    [port, http_port] = free_ports(2)
+    broker = EmbeddedBroker(log_path=tmp_path / "tansu.log", port=port)
+    config = make_config(
+        tmp_path, broker, "late-topic", http=f"  listen: 127.0.0.1:{http_port}\n",
+        kafka_extra="  unreachable_after: 1s\n",
     )  # fmt: skip
-    assert result.returncode == 1
-    assert "sentinel: cannot reach Kafka at 127.0.0.1:9" in result.stderr
-    assert "Traceback" not in result.stderr
+    sentinel = Process(config.source, tmp_path, "sentinel")
+    processes.append(sentinel)
+    readyz = f"http://127.0.0.1:{http_port}/readyz"
+    await wait_for(lambda: _status(readyz)[0] == 503, 30, "/readyz to answer")
+    await asyncio.sleep(2)
+    status, body = _status(readyz)
+    assert status == 503 and body["kafka"]["reachable"] is False, body
+    assert f"cannot reach Kafka at 127.0.0.1:{port}" in body["kafka"]["error"], body
+    assert _status(f"http://127.0.0.1:{http_port}/healthz")[0] == 200
+    assert sentinel.popen.poll() is None
+    async with broker:
+        await broker.create_topics(["late-topic"])
+        await wait_for(lambda: sentinel.log_has("partitions assigned"), 60, "the join")
+        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers)
+        await producer.start()
+        try:
+            for step, (kind, data) in enumerate(
+                (("SchemaV2_Ready", SCHEMA), ("UserServiceV2_Running", SERVICE),
+                 ("MessagingService_Reconfigured", MESSAGING))
+            ):  # fmt: skip
+                await producer.send_and_wait(
+                    "late-topic", cloud_event(kind, "l1", f"l{step}", **data)
+                )
+        finally:
+            await producer.stop()
+        await wait_for(lambda: "completed" in sentinel.kinds(), 30, "the rollout to complete")
+    assert "Traceback" not in sentinel.err.read_text()
+
+
+def _status(url: str) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+    except OSError:
+        return 0, {}
 
 
 async def test_a_replica_that_cannot_restore_its_partitions_stops_with_the_reason(
