@@ -93,14 +93,22 @@ async def test_a_frozen_broker_raises_no_false_stall_and_the_probes_say_why(
     assert sentinel.popen.poll() is None
 
 
+@pytest.mark.parametrize("store", ["sqlite", "changelog"])
 async def test_sigkill_again_and_again_under_load_loses_and_doubles_nothing(
-    broker: EmbeddedBroker, topic_factory: Any, tmp_path: Path, processes: list[Process]
-) -> None:
+    store: str, broker: EmbeddedBroker, topic_factory: Any, tmp_path: Path,
+    processes: list[Process],
+) -> None:  # fmt: skip
+    """SQLite: the restarted process reads its file. Changelog (input not keyed, so through
+    the repartition stage too): it starts with no file and restores from the changelog."""
     topic = await topic_factory(partitions=3)
+    changelog = store == "changelog"
     config = make_config(
-        tmp_path, broker, topic, window="4s", state_path=tmp_path / "state.db",
-        group_id=f"kill-loop-{time.time_ns()}",
-        kafka_extra="  group_instance_id: sentinel-0\n", session_timeout="6s",
+        tmp_path, broker, topic, window="4s", group_id=f"kill-loop-{time.time_ns()}",
+        state_path=None if changelog else tmp_path / "state.db",
+        state_mode="changelog" if changelog else None,
+        kafka_extra="  group_instance_id: sentinel-0\n"
+        + ("  replication_factor: 1\n" if changelog else ""),
+        session_timeout="6s",
     )  # fmt: skip
     load = Load(broker.bootstrap_servers, topic, every_s=0.1, gap_s=0.5)
     load.start()
