@@ -60,6 +60,8 @@ class Bus:
             schema = writer_schema(event_type, ["version"] if "Running" in event_type else [])
             if writer == 2:
                 schema["description"] = "version 2: replicas renamed replica_count"
+            elif writer > 2:
+                schema["description"] = f"revision {writer}"
             self.serializers[key] = self.producer.serializer(schema, validate=False)
         value, extra = self.producer.frame(self.serializers[key], {"rollout_id": rollout, **data})
         headers = [
@@ -224,3 +226,40 @@ async def test_a_registry_answering_garbage_is_an_outage_with_a_clear_reason(
     assert [item["kind"] for item in found] == ["completed"]
     assert during[0]["ready"] is False
     assert during[0]["error"], "the reason is given"
+
+
+async def test_a_flapping_registry_loses_no_event_and_raises_no_false_stall(
+    start: Start, producer: Producer, fake_registry: FakeRegistry
+) -> None:
+    """Four outages in a row, each while a record written with a schema the sentinel has not
+    read waits for it, with the rollout's deadlines passing meanwhile on the wall clock."""
+    source, clock = FakeSource([P0]), Clock(T0 + 0.1)
+    bus = Bus(producer, source)
+    watcher, findings = await start(source, clock)
+    for turn in range(4):
+        rollout, at = f"r{turn}", T0 + turn * 10
+        clock.now = at + 0.1
+        # Written (and registered by the producer) while the registry is up; each turn's
+        # second step with a schema revision the sentinel has not read yet.
+        records = [
+            bus.frame("SchemaV2_Ready", rollout, at, SCHEMA),
+            bus.frame("UserServiceV2_Running", rollout, at + 1, SERVICE, writer=3 + turn),
+            bus.frame("MessagingService_Reconfigured", rollout, at + 1.5, MESSAGING),
+        ]
+        fake_registry.stop()
+        for value, headers in records:
+            source.append(P0, value, headers=headers)
+        clock.now = at + 6  # both later steps were due by now; all were sent in time
+        await steps_until(watcher, lambda: bool(watcher.parts.registry.waiting), "the wait")
+        for _ in range(5):
+            await watcher.step()
+        assert "stall" not in kinds(findings), f"turn {turn}: held while it waits"
+        fake_registry.restart()
+        done = turn + 1
+        await steps_until(
+            watcher,
+            lambda done=done: kinds(findings).count("completed") == done,
+            f"{rollout} to complete",
+        )
+    assert sorted(set(kinds(findings))) == ["completed", "schema_changed"], findings.items
+    assert kinds(findings).count("completed") == 4
