@@ -11,6 +11,7 @@ import yaml
 
 from sentinel.alerting.config import AlertingSettings, parse_alerting
 from sentinel.configkit import Section, existing_path, resolve_path
+from sentinel.engine import DEFAULT_RETENTION_S
 from sentinel.errors import ConfigError
 from sentinel.history import DEFAULT_HISTORY_RETENTION_S
 from sentinel.kafka.settings import KafkaSettings, parse_kafka
@@ -19,7 +20,6 @@ from sentinel.registry.settings import RegistrySettings, parse_registry
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 StateMode = Literal["single", "changelog"]
-LOG_LEVELS: tuple[LogLevel, ...] = ("debug", "info", "warning", "error")
 STATE_MODES: tuple[StateMode, ...] = ("single", "changelog")
 _LISTEN = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:\[\]]+)):(?P<port>\d{1,5})")
 
@@ -58,12 +58,21 @@ class LogSettings:
 
 @dataclass(frozen=True)
 class WatchSettings:
-    """The live clock; every value is in seconds."""
+    """The live loop (`watch:`); every time is in seconds."""
 
+    max_batch: int = field(default=500, metadata={"minimum": 1})  # records per batch
+    lag_threshold: int = 100  # records behind before a partition holds its deadlines
+    tick: float = 1.0  # longest sleep in a fetch when nothing is due
     bus_silence: float | None = None  # no record for this long is a `bus_silent` finding
-    tick: float = 1.0
-    reload_poll: float = 2.0
-    closed_retention: float = 86400.0
+    fetch_watchdog: float = 60.0  # no answer from the broker this long: /healthz fails
+    reload_poll: float = 2.0  # how often the expectation and schema files are looked at
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """What the engine remembers (`engine:`), live and in `replay --config`."""
+
+    closed_retention: float = DEFAULT_RETENTION_S  # closed rollouts and event ids
 
 
 @dataclass(frozen=True)
@@ -97,6 +106,7 @@ class Config:
     source: Path  # the config file itself
     history: HistorySettings = field(default_factory=HistorySettings)
     limits: Limits = field(default_factory=Limits)
+    engine: EngineSettings = field(default_factory=EngineSettings)
 
 
 def load_config(path: Path | str) -> Config:
@@ -131,7 +141,7 @@ def _config(top: Section, source: Path) -> Config:
     base = source.parent
     raw_expectations = top.string("expectations", None)
     raw_schemas = top.string("schemas", None)
-    names = ("kafka", "http", "log", "watch", "state", "history", "limits")
+    names = ("kafka", "http", "log", "watch", "state", "history", "limits", "engine")
     sections = {name: top.section(name) for name in names}
     alerting = top.section("alerting")
     registry = top.section("registry")
@@ -149,26 +159,19 @@ def _config(top: Section, source: Path) -> Config:
         schemas=schemas,
         kafka=parse_kafka(sections["kafka"], base),
         http=_http(sections["http"]),
-        log=_log(sections["log"]),
-        watch=_watch(sections["watch"]),
+        log=sections["log"].read(LogSettings),
+        watch=sections["watch"].read(WatchSettings, moved=MOVED_FROM_WATCH),
         alerting=parse_alerting(alerting) if top.has("alerting") else None,
         registry=parse_registry(registry, base) if top.has("registry") else None,
         state=_state(sections["state"], base),
         source=source,
-        history=_history(sections["history"]),
-        limits=_limits(sections["limits"]),
+        history=sections["history"].read(HistorySettings),
+        limits=sections["limits"].read(Limits),
+        engine=sections["engine"].read(EngineSettings),
     )
 
 
-def _limits(limits: Section) -> Limits:
-    """`limits:`: each bound a whole number of at least 1, the defaults those of `Limits`."""
-    default = Limits()
-    read = {
-        name: limits.integer(name, getattr(default, name), minimum=1)
-        for name in default.__dataclass_fields__
-    }
-    limits.done()
-    return Limits(**read)
+MOVED_FROM_WATCH = {"closed_retention": "engine.closed_retention"}
 
 
 def _http(http: Section) -> HttpSettings:
@@ -210,31 +213,6 @@ def _basic_auth(auth: Section) -> BasicAuth:
     if not password:
         raise auth.fail("password", "must not be empty")
     return BasicAuth(username, password)
-
-
-def _history(history: Section) -> HistorySettings:
-    settings = HistorySettings(
-        retention=history.duration("retention", DEFAULT_HISTORY_RETENTION_S),
-    )
-    history.done()
-    return settings
-
-
-def _log(log: Section) -> LogSettings:
-    level = log.choice("level", LOG_LEVELS, "info")
-    log.done()
-    return LogSettings(level=level)
-
-
-def _watch(watch: Section) -> WatchSettings:
-    settings = WatchSettings(
-        bus_silence=watch.duration("bus_silence", None),
-        tick=watch.duration("tick", 1.0),
-        reload_poll=watch.duration("reload_poll", 2.0),
-        closed_retention=watch.duration("closed_retention", 86400.0),
-    )
-    watch.done()
-    return settings
 
 
 def _state(state: Section, base: Path) -> StateSettings:

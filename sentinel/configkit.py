@@ -1,22 +1,30 @@
 """A strict reader for YAML config mappings: every wrong key is named by its full path.
 
 Sections read their keys through `Section`; `Section.done()` refuses the keys nobody read, so
-a typo (`bootstrap_server:`) is an error instead of a silently ignored setting.
+a typo (`bootstrap_server:`) is an error instead of a silently ignored setting. A section that
+is one settings dataclass is read by `Section.read`, from the dataclass itself: each setting
+and its default are written once, in the dataclass.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
+import types
+import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import Any, Literal, TypeVar, Union, overload
 
 from sentinel.durations import parse_duration
 from sentinel.errors import ConfigError
 
 _MISSING: Any = object()
 _Choice = TypeVar("_Choice", bound=str)
+_Settings = TypeVar("_Settings")
+# `field(metadata=SECRET)`: read inline or from the environment variable `<key>_env` names.
+SECRET: Mapping[str, Any] = {"secret": True}
 
 
 class Section:
@@ -161,6 +169,72 @@ class Section:
             raise self.fail(key, f"is required (or {env_key}: VARIABLE_NAME)")
         return inline
 
+    def read(
+        self,
+        cls: type[_Settings],
+        base: Path | None = None,
+        moved: Mapping[str, str] | None = None,
+        **given: Any,
+    ) -> _Settings:
+        """A `cls` (a dataclass) from this section, its unknown keys refused.
+
+        Each field is a key, read by its type: `str`, `bool`, `int`, `float` (a duration, in
+        seconds), a `Literal` of strings (a choice), `tuple[str, ...]` (a list, or one
+        string), `dict[str, str]`, `Path` (a file, relative to `base`), or another dataclass
+        (a sub-section); `X | None` makes it optional. The field's default is the default;
+        without one the key is required. `field(metadata=...)` says what a type cannot:
+        `minimum` (for an int), `secret` (the key inline or `<key>_env`), `given` (not a key of
+        the file: the caller passes it in `given`). `moved` names keys that live elsewhere
+        now, and where.
+        """
+        for key, where in (moved or {}).items():
+            if self.has(key):
+                raise self.fail(key, f"has moved: write it as {where}")
+        hints = typing.get_type_hints(cls)
+        values: dict[str, Any] = dict(given)
+        for spec in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if spec.metadata.get("given") or spec.name in given:
+                continue
+            default = _default_of(spec)
+            values[spec.name] = self._typed(spec, hints[spec.name], default, base)
+        self.done()
+        return cls(**values)
+
+    def _typed(
+        self, spec: dataclasses.Field[Any], hint: Any, default: Any, base: Path | None
+    ) -> Any:
+        key, meta = spec.name, spec.metadata
+        kind, optional = _unwrap(hint)
+        fallback: Any = None if optional and default is _MISSING else default
+        if meta.get("secret"):
+            value = self.secret(key, required=fallback is _MISSING)
+            return fallback if value is None else value
+        if kind is str:
+            return self.string(key, fallback)
+        if kind is bool:
+            return self.boolean(key, fallback)
+        if kind is int:
+            return self.integer(key, fallback, minimum=meta.get("minimum", 0))
+        if kind is float:
+            return self.duration(key, fallback)
+        if typing.get_origin(kind) is Literal:
+            return self.choice(key, typing.get_args(kind), fallback)
+        if kind == tuple[str, ...]:
+            return self.str_list(key, fallback)
+        if kind == dict[str, str]:
+            return self.str_map(key) if self.has(key) or fallback is _MISSING else fallback
+        if kind is Path:
+            found = existing_file(self, key, base or Path.cwd())
+            return fallback if found is None else found
+        if dataclasses.is_dataclass(kind):
+            if not self.has(key):
+                if fallback is _MISSING:
+                    raise self.fail(key, "is required")
+                self._read.add(key)
+                return fallback
+            return self.section(key).read(typing.cast(type[Any], kind), base)
+        raise TypeError(f"{self.key_path(key)}: no reader for {hint!r}")
+
     def done(self) -> None:
         """Refuse every key that was not read: it is a typo or belongs elsewhere."""
         for key in self.raw:
@@ -197,6 +271,22 @@ def existing_file(section: Section, key: str, base: Path) -> Path | None:
     if not path.is_file():
         raise section.fail(key, f"{path} is not a file")
     return path
+
+
+def _default_of(spec: dataclasses.Field[Any]) -> Any:
+    if spec.default is not dataclasses.MISSING:
+        return spec.default
+    if spec.default_factory is not dataclasses.MISSING:
+        return spec.default_factory()
+    return _MISSING
+
+
+def _unwrap(hint: Any) -> tuple[Any, bool]:
+    """(the type, whether None is allowed) of `X` or `X | None`."""
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        kinds = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        return (kinds[0] if len(kinds) == 1 else hint), len(kinds) < len(typing.get_args(hint))
+    return hint, False
 
 
 def _describe(value: object) -> str:

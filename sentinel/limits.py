@@ -8,7 +8,10 @@ about 1.9 kB per open rollout in memory, 1.4 kB with a state file.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+# Read by sentinel.configkit: a bound of 0 would refuse everything.
+AT_LEAST_ONE = {"minimum": 1}
 
 
 @dataclass(frozen=True)
@@ -17,16 +20,16 @@ class Limits:
 
     # Open rollouts, in all and of one expectation: beyond them a new rollout is not opened
     # (the ones already open are kept) and a `capacity` finding says so.
-    open_rollouts: int = 100_000
-    open_rollouts_per_expectation: int = 50_000
+    open_rollouts: int = field(default=100_000, metadata=AT_LEAST_ONE)
+    open_rollouts_per_expectation: int = field(default=50_000, metadata=AT_LEAST_ONE)
     # Findings kept with one rollout (its page, the history); later ones are still told.
-    findings_per_rollout: int = 200
+    findings_per_rollout: int = field(default=200, metadata=AT_LEAST_ONE)
     # Distinct event types reported `unregistered_event` and remembered; beyond them a new
     # type is counted, not told (a producer with an id in its type names makes thousands).
-    unknown_types: int = 10_000
+    unknown_types: int = field(default=10_000, metadata=AT_LEAST_ONE)
     # Bytes of an event's value echoed in one `schema_violation` message, and the messages.
-    echoed_value_bytes: int = 1024
-    errors_per_violation: int = 20
+    echoed_value_bytes: int = field(default=1024, metadata=AT_LEAST_ONE)
+    errors_per_violation: int = field(default=20, metadata=AT_LEAST_ONE)
 
 
 DEFAULT_LIMITS = Limits()

@@ -24,6 +24,7 @@ from sentinel.app.metrics import Metrics
 from sentinel.app.observer import MetricsObserver
 from sentinel.app.registry_gate import NoGate, RegistryGate
 from sentinel.app.rules import RuleSet
+from sentinel.config import WatchSettings
 from sentinel.durations import format_duration
 from sentinel.errors import BusUnreachable
 from sentinel.findings import Finding, Kind
@@ -56,6 +57,8 @@ class Source(Protocol):
 
     last_fetch_ok: float | None  # time.monotonic() of the last answer from the bus
     answered_at: float | None  # wall time of the last answer from the bus
+    topics: tuple[str, ...]  # what it reads, for people
+    unreachable_after: float  # no answer from the bus this long: it counts as unreachable
 
     @property
     def last_error(self) -> str | None:
@@ -135,24 +138,11 @@ class HttpFace(Protocol):
     async def stop(self) -> None: ...
 
 
-@dataclass(frozen=True)
-class LoopSettings:
-    """What the loop itself needs of the config; every time is in seconds."""
-
-    topics: tuple[str, ...]
-    max_batch: int = 500
-    lag_threshold: int = 100  # records behind before a partition holds its deadlines
-    tick: float = 1.0  # longest sleep in a fetch when nothing is due
-    bus_silence: float | None = None
-    fetch_watchdog: float = 60.0
-    unreachable_after: float = 10.0  # no answer from the bus this long: unreachable
-
-
 @dataclass
 class WatcherParts:
     """Everything the watcher drives, built by sentinel.app.wiring (or by a test)."""
 
-    settings: LoopSettings
+    settings: WatchSettings
     pipeline: Pipeline
     source: Source
     rules: RuleSet
@@ -233,7 +223,7 @@ class Watcher:
         parts = self.parts
         self._restore()
         await parts.http.start()
-        log.info("watching", extra={"topics": list(self.settings.topics)})
+        log.info("watching", extra={"topics": list(self.source.topics)})
         await parts.upstream.start()
         await parts.registry.start()
         await self.store.start()
@@ -377,7 +367,7 @@ class Watcher:
         last = self.source.answered_at
         if last is None:
             last = self._join_started if self._join_started is not None else now
-        return now - last <= self.settings.unreachable_after
+        return now - last <= self.source.unreachable_after
 
     def _bus_status(self) -> dict[str, Any]:
         """/readyz's word on the bus: reachable or not, since when, and the client's last error."""
@@ -409,7 +399,7 @@ class Watcher:
         self._silent_since = now
         self.metrics.bus_silent.set(1)
         quiet = format_duration(now - self._last_record_at)
-        topics = ", ".join(self.settings.topics)
+        topics = ", ".join(self.source.topics)
         return [Finding(Kind.BUS_SILENT, now, reason=f"no record on {topics} for {quiet}")]
 
     # ---- partitions -----------------------------------------------------------------------

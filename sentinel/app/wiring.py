@@ -32,7 +32,6 @@ from sentinel.app.registry_gate import NoGate, RegistryGate
 from sentinel.app.rules import Rules, RuleSet, load_rules
 from sentinel.app.watcher import (
     LineSink,
-    LoopSettings,
     NoDeliveries,
     NoUpstream,
     Upstream,
@@ -90,7 +89,7 @@ def build_watcher(
         rules.expectations,
         rules.schemas,
         observer,
-        retention_s=config.watch.closed_retention,
+        retention_s=config.engine.closed_retention,
         limits=config.limits,
     )
     ruleset = RuleSet(rules, load, (config.expectations, config.schemas), config.watch.reload_poll)
@@ -119,15 +118,7 @@ def build_watcher(
     mount(http.app, cluster, feed, config.http.basic_auth)
     watcher = Watcher(
         WatcherParts(
-            settings=LoopSettings(
-                topics=config.kafka.topics,
-                max_batch=config.kafka.max_batch,
-                lag_threshold=config.kafka.lag_threshold,
-                tick=config.watch.tick,
-                bus_silence=config.watch.bus_silence,
-                fetch_watchdog=config.kafka.fetch_watchdog,
-                unreachable_after=config.kafka.unreachable_after,
-            ),
+            settings=config.watch,
             pipeline=pipeline,
             source=KafkaSource(dataclasses.replace(config.kafka, topics=topics)),
             rules=ruleset,
@@ -160,9 +151,11 @@ def _input(
     if config.state.mode != "changelog" or kafka.input_keyed_by_rollout:
         return NoUpstream(), BusDecoder(framed), None, kafka.topics
     target = f"{kafka.group_id}-repartition"
+    watch = config.watch
     stage = Repartitioner(
-        kafka, target, lambda: tuple(engine.expectations.values()), tick=config.watch.tick
-    )
+        kafka, target, lambda: tuple(engine.expectations.values()),
+        watch.tick, watch.max_batch, watch.lag_threshold,
+    )  # fmt: skip
     return stage, CopyDecoder(framed), route, (target,)
 
 

@@ -104,11 +104,16 @@ class Repartitioner:
         settings: KafkaSettings,
         target: str,
         expectations: Callable[[], Sequence[Expectation]],
-        tick: float = 1.0,
+        tick: float,
+        max_batch: int,
+        lag_threshold: int,
     ) -> None:
+        """`tick`, `max_batch`, `lag_threshold`: the live loop's (`watch:`), for this stage's own
+        fetches and for when it counts as behind."""
         self.target = target
         self._expectations = expectations
         self._tick = tick  # longest wait in a fetch
+        self._max_batch, self._lag_threshold = max_batch, lag_threshold
         self._settings = dataclasses.replace(settings, group_id=f"{settings.group_id}-repartition")
         self.source = KafkaSource(self._settings)
         self._producer: AIOKafkaProducer | None = None
@@ -138,14 +143,14 @@ class Repartitioner:
     async def run(self, stop: asyncio.Event) -> None:
         """Forward batches until `stop`; the input offsets follow the acknowledged copies."""
         while not stop.is_set():
-            records = await self.source.fetch(self._settings.max_batch, self._tick)
+            records = await self.source.fetch(self._max_batch, self._tick)
             if records:
                 offsets = await self._forward(records)
                 await self.source.commit(offsets)
             lags = await self.source.lags()
-            full = len(records) >= self._settings.max_batch
+            full = len(records) >= self._max_batch
             self.lagging = full or any(
-                lag is None or lag > self._settings.lag_threshold for lag in lags.values()
+                lag is None or lag > self._lag_threshold for lag in lags.values()
             )
 
     async def _forward(self, records: Sequence[Record]) -> dict[Partition, int]:

@@ -3,49 +3,41 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-from sentinel.configkit import Section, existing_file
+from sentinel.configkit import SECRET, Section
 
 OffsetReset = Literal["latest", "earliest"]
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
-OFFSET_RESETS: tuple[OffsetReset, ...] = ("latest", "earliest")
-SECURITY_PROTOCOLS: tuple[SecurityProtocol, ...] = (
-    "PLAINTEXT",
-    "SSL",
-    "SASL_PLAINTEXT",
-    "SASL_SSL",
-)
-SASL_MECHANISMS: tuple[SaslMechanism, ...] = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 _TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
 
 
 @dataclass(frozen=True)
 class KafkaSettings:
-    """How to reach the bus and consume it; secrets are kept out of `repr` (logs)."""
+    """How to reach the bus and consume it (`kafka:`); secrets are kept out of `repr` (logs).
 
-    topics: tuple[str, ...]
-    bootstrap_servers: tuple[str, ...] = ("localhost:9092",)
+    Each default is written here once: `parse_kafka` reads the section from these fields.
+    """
+
+    topics: tuple[str, ...] = ()  # required: the check below says so in its own words
+    bootstrap_servers: tuple[str, ...] = ("localhost:9092",)  # a list, or one comma string
     group_id: str = "rollout-sentinel"
     auto_offset_reset: OffsetReset = "latest"
     security_protocol: SecurityProtocol = "PLAINTEXT"
     sasl_mechanism: SaslMechanism | None = None
-    sasl_username: str | None = None
-    sasl_password: str | None = field(default=None, repr=False)
+    sasl_username: str | None = field(default=None, metadata=SECRET)
+    sasl_password: str | None = field(default=None, repr=False, metadata=SECRET)
     ssl_cafile: Path | None = None
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
-    ssl_password: str | None = field(default=None, repr=False)
+    ssl_password: str | None = field(default=None, repr=False, metadata=SECRET)
     ssl_check_hostname: bool = True
     client_id: str = "rollout-sentinel"
-    lag_threshold: int = 100  # records; a partition further behind holds its rollouts' deadlines
-    max_batch: int = 500
     session_timeout: float | None = None  # seconds; None keeps the client's default (10 s)
-    fetch_watchdog: float = 60.0  # seconds without a fetch answer before the consumer is stuck
     # Seconds without any answer from the broker before the bus counts as unreachable
     # (/readyz 503, every deadline held: contract section 7).
     unreachable_after: float = 10.0
@@ -54,62 +46,40 @@ class KafkaSettings:
     # section 4), so the events they created in time meet their deadlines.
     outage_grace: float = 5.0
     # Static group membership (KIP-345): a restarted member with the same id takes its
-    # partitions back at once instead of waiting for the old one's session to expire.
-    group_instance_id: str | None = None
+    # partitions back at once instead of waiting for the old one's session to expire. Given
+    # inline, or from the environment (`group_instance_id_env: POD_NAME`).
+    group_instance_id: str | None = field(default=None, metadata=SECRET)
     # Several replicas (state.mode: changelog) need each rollout in one partition. Unless the
     # producers key records by rollout, events go through a repartition topic first.
     input_keyed_by_rollout: bool = False
-    repartition_partitions: int = 6
+    repartition_partitions: int = field(default=6, metadata={"minimum": 1})
     # Replicas of the topics the sentinel creates (repartition, state changelog).
-    replication_factor: int = 3
+    replication_factor: int = field(default=3, metadata={"minimum": 1})
+
+
+# The loop's knobs, once under `kafka:`, are the live loop's (`watch:`).
+MOVED = {key: f"watch.{key}" for key in ("lag_threshold", "max_batch", "fetch_watchdog")}
 
 
 def parse_kafka(kafka: Section, base: Path) -> KafkaSettings:
     """Read `kafka:`; every wrong key or value is a ConfigError naming it."""
+    settings = kafka.read(KafkaSettings, base, moved=MOVED)
     servers = tuple(
         server.strip()
-        for entry in kafka.str_list("bootstrap_servers", ("localhost:9092",))
+        for entry in settings.bootstrap_servers
         for server in entry.split(",")
         if server.strip()
     )
     if not servers:
         raise kafka.fail("bootstrap_servers", "must name at least one host:port")
-    topics: tuple[str, ...] = kafka.str_list("topics", ())
-    for topic in topics:
+    for topic in settings.topics:
         if not _TOPIC.fullmatch(topic):
             raise kafka.fail(
                 "topics", f"{topic!r} is not a Kafka topic name (letters, digits, '.', '_', '-')"
             )
-    protocol: SecurityProtocol = kafka.choice("security_protocol", SECURITY_PROTOCOLS, "PLAINTEXT")
-    settings = KafkaSettings(
-        topics=topics,
-        bootstrap_servers=servers,
-        group_id=kafka.string("group_id", "rollout-sentinel"),
-        auto_offset_reset=kafka.choice("auto_offset_reset", OFFSET_RESETS, "latest"),
-        security_protocol=protocol,
-        sasl_mechanism=kafka.choice("sasl_mechanism", SASL_MECHANISMS, None),
-        sasl_username=kafka.secret("sasl_username"),
-        sasl_password=kafka.secret("sasl_password"),
-        ssl_cafile=existing_file(kafka, "ssl_cafile", base),
-        ssl_certfile=existing_file(kafka, "ssl_certfile", base),
-        ssl_keyfile=existing_file(kafka, "ssl_keyfile", base),
-        ssl_password=kafka.secret("ssl_password"),
-        ssl_check_hostname=kafka.boolean("ssl_check_hostname", True),
-        client_id=kafka.string("client_id", "rollout-sentinel"),
-        lag_threshold=kafka.integer("lag_threshold", 100),
-        max_batch=kafka.integer("max_batch", 500, minimum=1),
-        session_timeout=kafka.duration("session_timeout", None),
-        fetch_watchdog=kafka.duration("fetch_watchdog", 60.0),
-        unreachable_after=kafka.duration("unreachable_after", 10.0),
-        outage_grace=kafka.duration("outage_grace", 5.0),
-        group_instance_id=kafka.secret("group_instance_id"),
-        input_keyed_by_rollout=kafka.boolean("input_keyed_by_rollout", False),
-        repartition_partitions=kafka.integer("repartition_partitions", 6, minimum=1),
-        replication_factor=kafka.integer("replication_factor", 3, minimum=1),
-    )
-    kafka.done()
-    if not topics:
+    if not settings.topics:
         raise kafka.fail("topics", "is required: the list of topics to watch")
+    settings = replace(settings, bootstrap_servers=servers)
     _check_security(kafka, settings)
     return settings
 

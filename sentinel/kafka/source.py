@@ -56,6 +56,8 @@ class KafkaSource:
 
     def __init__(self, settings: KafkaSettings) -> None:
         self._settings = settings
+        self.topics = settings.topics
+        self.unreachable_after = settings.unreachable_after
         self._consumer: AIOKafkaConsumer | None = None
         self._last_answer = 0  # newest fetch answer, in aiokafka's epoch milliseconds
         self.last_fetch_ok: float | None = None  # time.monotonic() of the last broker answer

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import ssl
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from sentinel.configkit import Section
+from sentinel.configkit import SECRET, Section
 
 Api = Literal["confluent", "apicurio-v3"]
-APIS: tuple[Api, ...] = ("confluent", "apicurio-v3")
 APICURIO_V3_PATH = "/apis/registry/v3"
 PLACEHOLDERS = ("type", "topic")
 
@@ -22,10 +21,10 @@ class RegistrySettings:
     """How to reach the registry and how long to trust what it said; times in seconds."""
 
     url: str  # without a trailing slash
-    api: Api = "confluent"
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    token: str | None = field(default=None, repr=False)
+    api: Api = "confluent"  # unless given: apicurio-v3 when the url ends in its path
+    username: str | None = field(default=None, metadata=SECRET)
+    password: str | None = field(default=None, repr=False, metadata=SECRET)
+    token: str | None = field(default=None, repr=False, metadata=SECRET)
     ca_file: Path | None = None
     timeout: float = 5.0  # one HTTP request, connection included
     subject: str = "{type}"  # the subject of an unframed event's writer schema
@@ -33,7 +32,8 @@ class RegistrySettings:
     retries: int = 2  # further attempts of one request on a transient failure
     backoff: float = 0.2  # the first retry waits up to this (full jitter), doubling each time
     backoff_max: float = 5.0  # no retry waits longer; a longer Retry-After ends the retries
-    cache_size: int = 1000  # compiled schemas kept by id (least recently used dropped first)
+    # Compiled schemas kept by id (least recently used dropped first).
+    cache_size: int = field(default=1000, metadata={"minimum": 1})
     not_found_ttl: float = 10.0  # a 404 is believed this long, then asked again
 
     def subject_for(self, event_type: str, topic: str = "") -> str:
@@ -47,30 +47,10 @@ class RegistrySettings:
 
 def parse_registry(section: Section, base: Path) -> RegistrySettings:
     """Read `registry:`; every problem is a ConfigError naming the key (`registry.timeout`)."""
-    url: str = section.string("url")
-    raw_api: Api | None = section.choice("api", APIS, None)
-    username = section.secret("username")
-    password = section.secret("password")
-    token = section.secret("token")
-    raw_ca: str | None = section.string("ca_file", None)
-    defaults = RegistrySettings(url="")
-    settings = RegistrySettings(
-        url=url.strip().rstrip("/"),
-        api=raw_api or _api_from_url(url),
-        username=username,
-        password=password,
-        token=token,
-        ca_file=None if raw_ca is None else base / Path(raw_ca).expanduser(),
-        timeout=section.duration("timeout", defaults.timeout),
-        subject=section.string("subject", defaults.subject),
-        latest_ttl=section.duration("latest_ttl", defaults.latest_ttl),
-        retries=section.integer("retries", defaults.retries),
-        backoff=section.duration("backoff", defaults.backoff),
-        backoff_max=section.duration("backoff_max", defaults.backoff_max),
-        cache_size=section.integer("cache_size", defaults.cache_size, minimum=1),
-        not_found_ttl=section.duration("not_found_ttl", defaults.not_found_ttl),
-    )
-    section.done()
+    api_given = section.has("api")
+    settings = section.read(RegistrySettings, base)
+    url = settings.url.strip().rstrip("/")
+    settings = replace(settings, url=url, api=settings.api if api_given else _api_from_url(url))
     _check_url(section, settings)
     _check_auth(section, settings)
     _check_ca_file(section, settings)

@@ -9,6 +9,7 @@ import pytest
 
 from sentinel.config import (
     Config,
+    EngineSettings,
     HttpSettings,
     KafkaSettings,
     LogSettings,
@@ -17,6 +18,7 @@ from sentinel.config import (
     load_config,
 )
 from sentinel.errors import ConfigError
+from sentinel.limits import Limits
 
 MINIMAL = """\
 expectations: expectations/
@@ -71,8 +73,6 @@ def test_a_minimal_file_gets_every_default(folder: Path) -> None:
     assert config.kafka.group_id == "rollout-sentinel"
     assert config.kafka.auto_offset_reset == "latest"
     assert config.kafka.security_protocol == "PLAINTEXT"
-    assert (config.kafka.lag_threshold, config.kafka.max_batch) == (100, 500)
-    assert config.kafka.fetch_watchdog == 60.0
     assert config.kafka.session_timeout is None
     assert (config.http.host, config.http.port, config.http.listen) == (
         "127.0.0.1",
@@ -81,8 +81,10 @@ def test_a_minimal_file_gets_every_default(folder: Path) -> None:
     )
     assert config.log.level == "info"
     assert config.watch == WatchSettings(
-        bus_silence=None, tick=1.0, reload_poll=2.0, closed_retention=86400.0
-    )
+        max_batch=500, lag_threshold=100, bus_silence=None, tick=1.0, fetch_watchdog=60.0,
+        reload_poll=2.0,
+    )  # fmt: skip
+    assert config.engine == EngineSettings(closed_retention=86400.0)
     assert config.state == StateSettings(path=None, mode="single")
 
 
@@ -107,19 +109,22 @@ def test_every_key_is_read_with_its_type(folder: Path, monkeypatch: pytest.Monke
               ssl_cafile: ca.pem
               ssl_check_hostname: false
               client_id: sentinel-1
-              lag_threshold: 0
-              max_batch: 50
               session_timeout: 30s
-              fetch_watchdog: 2m
             http:
               listen: 0.0.0.0:9000
             log:
               level: debug
             watch:
+              max_batch: 50
+              lag_threshold: 0
               bus_silence: 15m
               tick: 500ms
+              fetch_watchdog: 2m
               reload_poll: PT10S
+            engine:
               closed_retention: 2d
+            limits:
+              open_rollouts: 10
             alerting:
               slack:
                 token_env: SLACK_BOT_TOKEN
@@ -143,13 +148,15 @@ def test_every_key_is_read_with_its_type(folder: Path, monkeypatch: pytest.Monke
     assert (kafka.sasl_username, kafka.sasl_password) == ("sentinel", "s3cret")
     assert kafka.ssl_cafile == folder / "ca.pem"
     assert kafka.ssl_check_hostname is False
-    assert (kafka.lag_threshold, kafka.max_batch) == (0, 50)
-    assert (kafka.session_timeout, kafka.fetch_watchdog) == (30.0, 120.0)
+    assert kafka.session_timeout == 30.0
     assert (config.http.host, config.http.port) == ("0.0.0.0", 9000)
     assert config.log.level == "debug"
     assert config.watch == WatchSettings(
-        bus_silence=900.0, tick=0.5, reload_poll=10.0, closed_retention=172800.0
-    )
+        max_batch=50, lag_threshold=0, bus_silence=900.0, tick=0.5, fetch_watchdog=120.0,
+        reload_poll=10.0,
+    )  # fmt: skip
+    assert config.engine == EngineSettings(closed_retention=172800.0)
+    assert config.limits == Limits(open_rollouts=10)
     # Parsed with the rest at start: a mistake in it stops `sentinel run` before it reads.
     assert config.alerting is not None and config.alerting.slack is not None
     assert (config.alerting.slack.token, config.alerting.slack.default_channel) == (
@@ -280,8 +287,7 @@ def test_schemas_must_be_a_folder(folder: Path) -> None:
         ("group_id: 7\n", "kafka.group_id: must be a string, not int 7"),
         ("auto_offset_reset: newest\n", "kafka.auto_offset_reset: must be one of latest, earliest"),
         ("security_protocol: TLS\n", "kafka.security_protocol: must be one of PLAINTEXT, SSL"),
-        ("lag_threshold: -1\n", "kafka.lag_threshold: must be a whole number of at least 0"),
-        ("max_batch: 0\n", "kafka.max_batch: must be a whole number of at least 1"),
+        ("max_batch: 50\n", "kafka.max_batch: has moved: write it as watch.max_batch"),
         ("session_timeout: soon\n", "kafka.session_timeout: 'soon' is not a duration"),
         ("bootstrap_servers: ' , '\n", "kafka.bootstrap_servers: must name at least one"),
         ("topics: [rollout events]\n", "kafka.topics: 'rollout events' is not a Kafka topic"),
@@ -305,6 +311,11 @@ def test_a_wrong_kafka_value_names_the_key_and_what_is_expected(
         ("http:\n  listen: 127.0.0.1:99999\n", "http.listen: must be host:port"),
         ("log:\n  level: verbose\n", "log.level: must be one of debug, info, warning, error"),
         ("watch:\n  tick: 0s\n", "watch.tick: '0s' is not a positive duration"),
+        ("watch:\n  lag_threshold: -1\n", "watch.lag_threshold: must be a whole number of at"),
+        ("watch:\n  max_batch: 0\n", "watch.max_batch: must be a whole number of at least 1"),
+        ("watch:\n  closed_retention: 1d\n", "watch.closed_retention: has moved: write it as"),
+        ("limits:\n  open_rollouts: 0\n", "limits.open_rollouts: must be a whole number of at"),
+        ("limits:\n  open_rollout: 5\n", "limits.open_rollout: unknown key (did you mean"),
         ("watch:\n  bus_silence: 5 minutes\n", "watch.bus_silence: '5 minutes' is not a duration"),
         ("state:\n  mode: replicated\n", "state.mode: must be one of single, changelog"),
         ("alerting: [slack]\n", "alerting must be a mapping of keys"),

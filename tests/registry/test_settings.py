@@ -127,7 +127,7 @@ def test_a_token_can_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) 
         ),
         (
             "{url: 'http://r:8081', ca_file: /nowhere/ca.pem}",
-            "registry.ca_file: /nowhere/ca.pem is not a file",
+            "registry.ca_file: /nowhere/ca.pem does not exist",
         ),
     ],
 )

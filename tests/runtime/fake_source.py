@@ -16,12 +16,12 @@ from sentinel.app.registry_gate import NoGate, RegistryGate
 from sentinel.app.rules import RuleSet, load_rules
 from sentinel.app.watcher import (
     HeldDeliveries,
-    LoopSettings,
     NoDeliveries,
     PartitionListener,
     Watcher,
     WatcherParts,
 )
+from sentinel.config import WatchSettings
 from sentinel.decoders import BusDecoder
 from sentinel.engine import Engine
 from sentinel.errors import BusUnreachable
@@ -62,6 +62,8 @@ class FakeSource:
         self.last_error: str | None = None
         self.frozen = False
         self.unreachable = False
+        self.topics: tuple[str, ...] = ("rollout.events",)
+        self.unreachable_after = 10.0
         # Per partition, the end offset in the broker's last answer and when it was given.
         self._answered: dict[Partition, tuple[int, float]] = {}
 
@@ -190,10 +192,11 @@ def fake_watcher(
         gate = RegistryGate(pipeline.writers, metrics)
     findings = Findings()
     source.clock = clock
+    source.unreachable_after = settings.pop("unreachable_after", source.unreachable_after)
     pipeline.watermarks = Watermarks(shared=True)
     watcher = Watcher(
         WatcherParts(
-            settings=LoopSettings(topics=("rollout.events",), **settings),
+            settings=WatchSettings(**settings),
             pipeline=pipeline,
             source=source,
             rules=RuleSet(rules, lambda: rules, (expectations, schemas), 3600.0),

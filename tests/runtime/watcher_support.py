@@ -101,9 +101,9 @@ def make_config(
         f"  topics: [{topic}]\n"
         f"  group_id: {group}\n"
         "  auto_offset_reset: earliest\n"
-        f"  session_timeout: {session_timeout}\n"
+        f"  session_timeout: {session_timeout}\n" + kafka_extra + "http:\n" + http + "watch:\n"
         f"  max_batch: {max_batch}\n"
-        f"  lag_threshold: {lag_threshold}\n" + kafka_extra + "http:\n" + http + "watch:\n"
+        f"  lag_threshold: {lag_threshold}\n"
         "  tick: 0.2s\n"
         f"  reload_poll: {reload_poll}\n"
         + (f"  bus_silence: {bus_silence}\n" if bus_silence else "")
