@@ -18,11 +18,13 @@ from typing import IO, Any, NoReturn
 
 from sentinel import __version__
 from sentinel.app.logfile import open_log
+from sentinel.config import load_config
 from sentinel.engine import Engine
 from sentinel.errors import ExpectationFileError, SchemaDirError, SentinelError, UsageError
 from sentinel.expectation_loader import LoadedExpectations, load_expectations
 from sentinel.findings import Finding
 from sentinel.graph import to_dot, to_mermaid
+from sentinel.limits import Limits
 from sentinel.replay import Fetch, replay_lines
 from sentinel.schemas import SchemaRegistry
 from sentinel.speed import tune_gc
@@ -56,8 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("paths", nargs="+", metavar="PATH", help="expectation files or folders")
 
     replay_cmd = commands.add_parser("replay", help="run an event log through the expectations")
-    replay_cmd.add_argument("--expectations", required=True, metavar="PATH", action="append")
-    replay_cmd.add_argument("--schemas", required=True, metavar="DIR")
+    replay_cmd.add_argument("--expectations", metavar="PATH", action="append")
+    replay_cmd.add_argument("--schemas", metavar="DIR")
+    replay_cmd.add_argument(
+        "--config",
+        metavar="FILE",
+        help="a `sentinel run` config: its expectations, schemas, engine and limits settings,"
+        " so that the log is judged as `run` would judge it",
+    )
     replay_cmd.add_argument(
         "--until", metavar="TIME", help="RFC 3339: move the clock here at the end"
     )
@@ -207,12 +215,25 @@ def _replay(args: argparse.Namespace) -> int:
             until = parse_rfc3339(args.until)
         except ValueError:
             raise UsageError(f"--until {args.until!r} is not an RFC 3339 time") from None
-    loaded = load_expectations(args.expectations)
-    registry = SchemaRegistry.load(args.schemas)
+    # Without a config, closed rollouts survive to the end, so the text timeline shows them.
+    expectations, schemas, retention_s, limits = args.expectations, args.schemas, None, None
+    if args.config is not None:
+        config = load_config(args.config)
+        expectations = expectations or [config.expectations]
+        schemas = schemas or config.schemas
+        retention_s, limits = config.engine.closed_retention, config.limits
+    if not expectations or schemas is None:
+        raise UsageError("replay needs --expectations and --schemas, or --config FILE")
+    loaded = load_expectations(expectations)
+    registry = SchemaRegistry.load(schemas)
     for warning in loaded.warnings:
         print(warning, file=sys.stderr)
-    # Closed rollouts must survive to the end so the text timeline can show them.
-    engine = Engine(loaded.expectations, registry, retention_s=float("inf"))
+    engine = Engine(
+        loaded.expectations,
+        registry,
+        retention_s=float("inf") if retention_s is None else retention_s,
+        limits=limits or Limits(),
+    )
     # A file is read in batches; standard input line by line, so that each finding comes
     # out as soon as its line is in (the log may still be being written).
     batch = 1 if args.log == "-" else REPLAY_BATCH

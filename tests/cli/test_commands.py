@@ -101,6 +101,33 @@ def test_replay_reads_standard_input_and_a_clean_log_exits_0() -> None:
     assert [json.loads(line)["kind"] for line in result.stdout.splitlines()] == ["completed"]
 
 
+def test_replay_with_a_run_config_judges_as_run_does(tmp_path: Path) -> None:
+    """`--config` takes the expectations, schemas, engine and limits of `sentinel run`'s file:
+    here a bound of one open rollout, which a replay without it would not know."""
+    config = tmp_path / "sentinel.yaml"
+    config.write_text(
+        f"expectations: {EXPECTATIONS / 'user-service-v2.yaml'}\nschemas: {SCHEMAS}\n"
+        "kafka:\n  topics: [rollout.events]\n"
+        "engine:\n  closed_retention: 1h\nlimits:\n  open_rollouts: 1\n"
+    )
+    log = "\n".join(
+        json.dumps({"type": "SchemaV2_Ready", "id": f"s{n}", "source": "/t", "specversion": "1.0",
+                    "time": "2026-11-25T10:00:00Z",
+                    "data": {"rollout_id": f"r{n}", "schema_version": "2", "migration_id": "m"}})
+        for n in range(3)
+    )  # fmt: skip
+    judged = sentinel("replay", "--config", str(config), "-", stdin=log)
+    assert judged.returncode == 1, judged.stderr
+    kinds = [json.loads(line)["kind"] for line in judged.stdout.splitlines()]
+    assert kinds == ["capacity"]
+    plain = sentinel(
+        "replay", "--expectations", str(EXPECTATIONS / "user-service-v2.yaml"),
+        "--schemas", str(SCHEMAS), "-", stdin=log,
+    )  # fmt: skip
+    assert [json.loads(line)["kind"] for line in plain.stdout.splitlines()] == []
+    assert_no_traceback(judged)
+
+
 def test_replay_text_format_is_a_timeline_per_rollout() -> None:
     result = sentinel(
         "replay", "--format", "text", "--expectations", str(EXPECTATIONS),
