@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from sentinel import timeline
-from sentinel.alerting import alertmanager, words
+from sentinel.alerting import words
+from sentinel.alerting.sinks import alertmanager
 from sentinel.findings import GOOD_KINDS, ROLLOUT_KINDS, Finding, Kind
 from sentinel.status import words as board_words
 

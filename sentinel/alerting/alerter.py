@@ -9,13 +9,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sentinel.alerting import alertmanager, slack, slack_webhook, webhook
 from sentinel.alerting.config import AlertingSettings, Silence, load_silences_file
 from sentinel.alerting.delivery import SinkWorker, wait_any
-from sentinel.alerting.digest import for_people
 from sentinel.alerting.grouper import Context, Planner, group
 from sentinel.alerting.observer import AlertObserver, NullAlertObserver
 from sentinel.alerting.router import close_at, is_digest, route
+from sentinel.alerting.sinks import alertmanager, slack, slack_webhook, webhook
+from sentinel.alerting.sinks.slack_digest import for_people
 from sentinel.alerting.transports import build_transports
 from sentinel.errors import ConfigError
 from sentinel.findings import ROLLOUT_KINDS, Finding

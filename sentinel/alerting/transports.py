@@ -18,7 +18,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from sentinel import __version__
-from sentinel.alerting.alertmanager import API_PATH
 from sentinel.alerting.config import (
     AlertingSettings,
     AlertmanagerSettings,
@@ -34,7 +33,8 @@ from sentinel.alerting.delivery import (
     Transient,
     Transport,
 )
-from sentinel.alerting.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, sign
+from sentinel.alerting.sinks.alertmanager import API_PATH
+from sentinel.alerting.sinks.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, sign
 from sentinel.outbox import Item, Outbox
 from sentinel.timefmt import format_rfc3339
 

@@ -18,8 +18,8 @@ from sentinel.alerting.config import (
     SlackWebhookSettings,
     WebhookSettings,
 )
-from sentinel.alerting.digest import render_digest
 from sentinel.alerting.grouper import Context, EventGroup
+from sentinel.alerting.sinks.slack_digest import render_digest
 from sentinel.findings import Finding, Kind
 from sentinel.store.outbox import SqliteOutbox
 

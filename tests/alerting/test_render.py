@@ -9,11 +9,11 @@ import re
 from dataclasses import replace
 from zoneinfo import ZoneInfo
 
-from sentinel.alerting.alertmanager import labels
-from sentinel.alerting.alertmanager import render as alertmanager_alert
 from sentinel.alerting.config import AlertingSettings, ExpectationAlerting, SlackSettings
 from sentinel.alerting.grouper import Context, RolloutGroup
-from sentinel.alerting.slack import (
+from sentinel.alerting.sinks.alertmanager import labels
+from sentinel.alerting.sinks.alertmanager import render as alertmanager_alert
+from sentinel.alerting.sinks.slack import (
     TEXT_CHARS,
     clip,
     fallback,
@@ -23,8 +23,8 @@ from sentinel.alerting.slack import (
     render_reply,
     render_rollout,
 )
-from sentinel.alerting.slack_webhook import plan as slack_webhook_plan
-from sentinel.alerting.webhook import render, sign
+from sentinel.alerting.sinks.slack_webhook import plan as slack_webhook_plan
+from sentinel.alerting.sinks.webhook import render, sign
 from sentinel.alerting.words import checklist, describe, headline, links
 from sentinel.findings import Finding, Kind
 from sentinel.views import Phase, StepStatus

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from sentinel.alerting import alertmanager, slack, webhook
 from sentinel.alerting.config import (
     AlertingSettings,
     AlertmanagerSettings,
@@ -15,9 +14,10 @@ from sentinel.alerting.config import (
     SlackSettings,
     WebhookSettings,
 )
-from sentinel.alerting.digest import for_people
 from sentinel.alerting.grouper import Context, Plan, group
 from sentinel.alerting.router import close_at, route
+from sentinel.alerting.sinks import alertmanager, slack, webhook
+from sentinel.alerting.sinks.slack_digest import for_people
 from sentinel.findings import Finding, Kind
 from sentinel.outbox import NOISE_PRIORITY, ROLLOUT_PRIORITY, Held, Thread
 from sentinel.views import Phase, RolloutView

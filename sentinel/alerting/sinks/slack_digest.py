@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 
 from sentinel.alerting.grouper import Context, EventGroup, Plan, Planner, RolloutGroup
 from sentinel.alerting.router import DIGEST_BUCKET
-from sentinel.alerting.slack import (
+from sentinel.alerting.sinks.slack import (
     LINE_CHARS,
     SlackMessage,
     _context,

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from sentinel.alerting.grouper import Context, EventGroup, Plan, RolloutGroup, remember
-from sentinel.alerting.slack import SlackMessage, history, render_burst, render_rollout
+from sentinel.alerting.sinks.slack import SlackMessage, history, render_burst, render_rollout
 from sentinel.findings import Finding
 from sentinel.outbox import Item, Thread, item_key
 
