@@ -10,7 +10,7 @@ CORE := $(wildcard sentinel/*.py)
 PROPERTIES := tests/engine/test_properties.py tests/pipeline/test_crash.py tests/pipeline/test_watermarks.py \
 	tests/runtime/test_live_equals_replay.py tests/expectations/test_properties.py
 
-.PHONY: demo test lint bench soak clean
+.PHONY: demo test unit lint bench soak clean
 
 $(STAMP): pyproject.toml setup.py $(CORE)
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ tools: $(STAMP)
 test: lint tools
 	$(BIN)/pytest
 	SENTINEL_PURE=1 $(BIN)/pytest $(PROPERTIES)
+
+# The fast loop while working: no broker, no browser, no lint (`make test` runs everything).
+unit: $(STAMP)
+	$(BIN)/pytest -q -m "not broker and not browser"
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -6,16 +6,17 @@ import itertools
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from browser_support import CHROMIUM, CHROMIUM_ARGS
-from playwright.async_api import Browser, async_playwright
 from runtime.watcher_support import Process
 
 from sentinel import speed
 from sentinel.kafka.broker import EmbeddedBroker
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
 
 TopicFactory = Callable[..., Awaitable[str]]
 
@@ -33,6 +34,20 @@ class Produce(Protocol):
         partition: int | None = None,
         timestamp_ms: int | None = None,
     ) -> tuple[int, int]: ...
+
+
+# Fixtures that need a broker or a browser mark their tests, so that `make unit` (-m "not broker
+# and not browser") leaves them out without each test file having to say so.
+_BROKER_FIXTURES = frozenset({"broker", "private_broker", "processes"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if names & _BROKER_FIXTURES:
+            item.add_marker(pytest.mark.broker)
+        if "browser" in names:
+            item.add_marker(pytest.mark.browser)
 
 
 def pytest_report_header() -> str:
@@ -131,7 +146,11 @@ async def produce(broker: EmbeddedBroker) -> AsyncIterator[Produce]:
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    """Headless Debian chromium, for tests marked `browser`."""
+    """Headless Debian chromium, for tests marked `browser` (Playwright is imported only here:
+    loading it costs every other run a second)."""
+    from browser_support import CHROMIUM, CHROMIUM_ARGS  # noqa: PLC0415
+    from playwright.async_api import async_playwright  # noqa: PLC0415
+
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
