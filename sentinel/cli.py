@@ -219,6 +219,8 @@ def _replay(args: argparse.Namespace) -> int:
     expectations, schemas, retention_s, limits = args.expectations, args.schemas, None, None
     if args.config is not None:
         config = load_config(args.config)
+        for warning in config.warnings:
+            print(warning, file=sys.stderr)
         expectations = expectations or [config.expectations]
         schemas = schemas or config.schemas
         retention_s, limits = config.engine.closed_retention, config.limits

@@ -14,6 +14,7 @@ from sentinel.configkit import Section, existing_path, resolve_path
 from sentinel.engine import DEFAULT_RETENTION_S
 from sentinel.errors import ConfigError
 from sentinel.history import DEFAULT_HISTORY_RETENTION_S
+from sentinel.kafka.settings import MOVED as KAFKA_MOVED
 from sentinel.kafka.settings import KafkaSettings, parse_kafka
 from sentinel.limits import Limits
 from sentinel.registry.settings import RegistrySettings, parse_registry
@@ -107,6 +108,8 @@ class Config:
     history: HistorySettings = field(default_factory=HistorySettings)
     limits: Limits = field(default_factory=Limits)
     engine: EngineSettings = field(default_factory=EngineSettings)
+    # Said at start: keys written where they used to live, read from there all the same.
+    warnings: tuple[str, ...] = ()
 
 
 def load_config(path: Path | str) -> Config:
@@ -154,13 +157,18 @@ def _config(top: Section, source: Path) -> Config:
     schemas = existing_path(top, "schemas", base, raw_schemas)
     if not schemas.is_dir():
         raise top.fail("schemas", f"{schemas} is not a folder")
+    warnings: list[str] = []
+    for old, new in (("kafka", "watch"), ("watch", "engine")):
+        moved = sections[old].take(MOVED[old])
+        warnings += [f"{source}: {old}.{key} has moved to {new}.{key}" for key in moved]
+        sections[new] = sections[new].adding(moved)
     return Config(
         expectations=existing_path(top, "expectations", base, raw_expectations),
         schemas=schemas,
         kafka=parse_kafka(sections["kafka"], base),
         http=_http(sections["http"]),
         log=sections["log"].read(LogSettings),
-        watch=sections["watch"].read(WatchSettings, moved=MOVED_FROM_WATCH),
+        watch=sections["watch"].read(WatchSettings),
         alerting=parse_alerting(alerting) if top.has("alerting") else None,
         registry=parse_registry(registry, base) if top.has("registry") else None,
         state=_state(sections["state"], base),
@@ -168,10 +176,12 @@ def _config(top: Section, source: Path) -> Config:
         history=sections["history"].read(HistorySettings),
         limits=sections["limits"].read(Limits),
         engine=sections["engine"].read(EngineSettings),
+        warnings=tuple(warnings),
     )
 
 
-MOVED_FROM_WATCH = {"closed_retention": "engine.closed_retention"}
+# Keys that moved between sections: users' files keep working, with a warning.
+MOVED = {"kafka": KAFKA_MOVED, "watch": ("closed_retention",)}
 
 
 def _http(http: Section) -> HttpSettings:

@@ -13,7 +13,7 @@ import difflib
 import os
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, overload
 
@@ -169,13 +169,21 @@ class Section:
             raise self.fail(key, f"is required (or {env_key}: VARIABLE_NAME)")
         return inline
 
-    def read(
-        self,
-        cls: type[_Settings],
-        base: Path | None = None,
-        moved: Mapping[str, str] | None = None,
-        **given: Any,
-    ) -> _Settings:
+    def take(self, keys: Iterable[str]) -> dict[str, Any]:
+        """The values of `keys` given here (read, so not refused), for another section: keys
+        that moved keep working from where users wrote them."""
+        taken = {}
+        for key in keys:
+            if self.has(key):
+                self._read.add(key)
+                taken[key] = self.raw[key]
+        return taken
+
+    def adding(self, values: Mapping[str, Any]) -> Section:
+        """This section with `values` for the keys it does not give itself."""
+        return Section({**values, **self.raw}, self.path, self.source)
+
+    def read(self, cls: type[_Settings], base: Path | None = None, **given: Any) -> _Settings:
         """A `cls` (a dataclass) from this section, its unknown keys refused.
 
         Each field is a key, read by its type: `str`, `bool`, `int`, `float` (a duration, in
@@ -184,12 +192,8 @@ class Section:
         (a sub-section); `X | None` makes it optional. The field's default is the default;
         without one the key is required. `field(metadata=...)` says what a type cannot:
         `minimum` (for an int), `secret` (the key inline or `<key>_env`), `given` (not a key of
-        the file: the caller passes it in `given`). `moved` names keys that live elsewhere
-        now, and where.
+        the file: the caller passes it in `given`).
         """
-        for key, where in (moved or {}).items():
-            if self.has(key):
-                raise self.fail(key, f"has moved: write it as {where}")
         hints = typing.get_type_hints(cls)
         values: dict[str, Any] = dict(given)
         for spec in dataclasses.fields(cls):  # type: ignore[arg-type]

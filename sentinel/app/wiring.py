@@ -63,6 +63,8 @@ def run_from_config(path: Path) -> int:
     cannot be reached; a SentinelError (a bad file) goes to the command line's one message."""
     config = load_config(path)
     configure_logging(config.log.level)
+    for warning in config.warnings:
+        log.warning(warning)
     watcher = build_watcher(config)
     try:
         return asyncio.run(watcher.run())

@@ -57,13 +57,15 @@ class KafkaSettings:
     replication_factor: int = field(default=3, metadata={"minimum": 1})
 
 
-# The loop's knobs, once under `kafka:`, are the live loop's (`watch:`).
-MOVED = {key: f"watch.{key}" for key in ("lag_threshold", "max_batch", "fetch_watchdog")}
+# The loop's knobs that were once under `kafka:` (they are `watch:`'s now, and read from here
+# with a warning).
+MOVED = ("lag_threshold", "max_batch", "fetch_watchdog")
 
 
 def parse_kafka(kafka: Section, base: Path) -> KafkaSettings:
-    """Read `kafka:`; every wrong key or value is a ConfigError naming it."""
-    settings = kafka.read(KafkaSettings, base, moved=MOVED)
+    """Read `kafka:`; every wrong key or value is a ConfigError naming it. The keys of MOVED
+    must have been taken first (`Section.take`)."""
+    settings = kafka.read(KafkaSettings, base)
     servers = tuple(
         server.strip()
         for entry in settings.bootstrap_servers

@@ -287,7 +287,6 @@ def test_schemas_must_be_a_folder(folder: Path) -> None:
         ("group_id: 7\n", "kafka.group_id: must be a string, not int 7"),
         ("auto_offset_reset: newest\n", "kafka.auto_offset_reset: must be one of latest, earliest"),
         ("security_protocol: TLS\n", "kafka.security_protocol: must be one of PLAINTEXT, SSL"),
-        ("max_batch: 50\n", "kafka.max_batch: has moved: write it as watch.max_batch"),
         ("session_timeout: soon\n", "kafka.session_timeout: 'soon' is not a duration"),
         ("bootstrap_servers: ' , '\n", "kafka.bootstrap_servers: must name at least one"),
         ("topics: [rollout events]\n", "kafka.topics: 'rollout events' is not a Kafka topic"),
@@ -313,7 +312,6 @@ def test_a_wrong_kafka_value_names_the_key_and_what_is_expected(
         ("watch:\n  tick: 0s\n", "watch.tick: '0s' is not a positive duration"),
         ("watch:\n  lag_threshold: -1\n", "watch.lag_threshold: must be a whole number of at"),
         ("watch:\n  max_batch: 0\n", "watch.max_batch: must be a whole number of at least 1"),
-        ("watch:\n  closed_retention: 1d\n", "watch.closed_retention: has moved: write it as"),
         ("limits:\n  open_rollouts: 0\n", "limits.open_rollouts: must be a whole number of at"),
         ("limits:\n  open_rollout: 5\n", "limits.open_rollout: unknown key (did you mean"),
         ("watch:\n  bus_silence: 5 minutes\n", "watch.bus_silence: '5 minutes' is not a duration"),
@@ -325,6 +323,23 @@ def test_a_wrong_value_in_other_sections_names_the_key(
     folder: Path, section: str, named: str
 ) -> None:
     assert named in refused(folder, MINIMAL + section)
+
+
+def test_keys_that_moved_keep_working_from_where_they_were_with_a_warning(folder: Path) -> None:
+    """The loop's knobs were under `kafka:`, the engine's retention under `watch:`."""
+    text = with_kafka("max_batch: 50\nlag_threshold: 0\nfetch_watchdog: 2m\n")
+    config = load_config(write(folder, text + "watch:\n  closed_retention: 2d\n"))
+    assert (config.watch.max_batch, config.watch.lag_threshold) == (50, 0)
+    assert config.watch.fetch_watchdog == 120.0
+    assert config.engine.closed_retention == 172800.0
+    assert [warning.partition(": ")[2] for warning in config.warnings] == [
+        "kafka.lag_threshold has moved to watch.lag_threshold",
+        "kafka.max_batch has moved to watch.max_batch",
+        "kafka.fetch_watchdog has moved to watch.fetch_watchdog",
+        "watch.closed_retention has moved to engine.closed_retention",
+    ]
+    where_it_is_now = load_config(write(folder, text + "watch:\n  max_batch: 7\n"))
+    assert where_it_is_now.watch.max_batch == 7, "the new place wins"
 
 
 def test_bootstrap_servers_may_be_one_comma_separated_string(folder: Path) -> None:
