@@ -6,50 +6,15 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import orjson
 
+from sentinel.kinds import GOOD_KINDS, KINDS, ROLLOUT_KINDS, Kind
 from sentinel.timefmt import format_rfc3339, parse_rfc3339
 
-
-class Kind(StrEnum):
-    """Every finding kind of the contract; values are the JSON strings."""
-
-    STALL = "stall"
-    RECOVERED = "recovered"
-    OUT_OF_ORDER = "out_of_order"
-    DEADLINE_EXCEEDED = "deadline_exceeded"
-    COMPLETED = "completed"
-    ROLLBACK = "rollback"
-    ROLLED_BACK = "rolled_back"
-    SCHEMA_VIOLATION = "schema_violation"
-    UNREGISTERED_EVENT = "unregistered_event"
-    UNCORRELATED = "uncorrelated"
-    MALFORMED = "malformed"
-    # Not an engine finding: raised by the live watcher when the bus itself goes quiet.
-    BUS_SILENT = "bus_silent"
-    # With a schema registry (contract section 10).
-    SCHEMA_CHANGED = "schema_changed"
-    SCHEMA_NOT_FOUND = "schema_not_found"
-    # A bound of `limits:` refused something: a rollout not opened, a type not remembered.
-    CAPACITY = "capacity"
-
-
-GOOD_KINDS = frozenset({Kind.COMPLETED, Kind.RECOVERED, Kind.ROLLED_BACK})
-# Kinds about one rollout (the rest are about one event, or the bus).
-ROLLOUT_KINDS = frozenset(
-    {
-        Kind.STALL,
-        Kind.RECOVERED,
-        Kind.OUT_OF_ORDER,
-        Kind.DEADLINE_EXCEEDED,
-        Kind.COMPLETED,
-        Kind.ROLLBACK,
-        Kind.ROLLED_BACK,
-    }
-)
+# The kinds are described in sentinel.kinds; the names stay importable from here.
+__all__ = ["GOOD_KINDS", "ROLLOUT_KINDS", "Finding", "Kind"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +48,7 @@ class Finding:
 
     @property
     def is_problem(self) -> bool:
-        """True for every kind except completed, recovered and rolled_back."""
+        """True for every kind that is not good news (completed, recovered, rolled_back)."""
         return self.kind not in GOOD_KINDS
 
     @property
@@ -91,19 +56,10 @@ class Finding:
         """Deterministic identity: the same finding raised twice (replay, restart) has one id."""
         if self._id is not None:
             return self._id
-        parts: tuple[object, ...]
-        if self.kind in ROLLOUT_KINDS:
-            parts = (self.kind, self.expectation, self.rollout, self.step)
-        elif self.kind == Kind.UNREGISTERED_EVENT:
-            parts = (self.kind, self.event_type)
-        elif self.kind == Kind.BUS_SILENT:
-            parts = (self.kind, format_rfc3339(self.at))
-        elif self.kind == Kind.SCHEMA_CHANGED:
-            parts = (self.kind, self.event_type, self.schema_id)
-        elif self.kind == Kind.CAPACITY:  # once per bound (and expectation), not per event
-            parts = (self.kind, self.expectation, self.reason)
-        else:
-            parts = (self.kind, self.expectation, self.event_source, self.event_id, self.reason)
+        # The fields its kind names (sentinel.kinds): one per rollout and step, per event, ...
+        parts: list[object] = [self.kind]
+        for name in KINDS[self.kind].identity:
+            parts.append(format_rfc3339(self.at) if name == "at" else getattr(self, name))
         joined = "\x1f".join("" if part is None else str(part) for part in parts)
         # "surrogatepass": never raises, whatever a string holds (the decoders refuse lone
         # surrogates, but an id must not be the thing that stops the sentinel).

@@ -2,43 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+from collections.abc import Callable
+from datetime import UTC, datetime, tzinfo
 from urllib.parse import quote
 
 from sentinel.alerting.config import AlertingSettings
 from sentinel.durations import format_duration
 from sentinel.findings import Finding, Kind
+from sentinel.kinds import KINDS, sentence
+from sentinel.timefmt import parse_rfc3339
 from sentinel.views import Phase, RolloutView, StepStatus
 
-TITLES = {
-    Kind.STALL: "Stall",
-    Kind.RECOVERED: "Recovered",
-    Kind.OUT_OF_ORDER: "Out of order",
-    Kind.DEADLINE_EXCEEDED: "Deadline exceeded",
-    Kind.COMPLETED: "Completed",
-    Kind.ROLLBACK: "Rollback",
-    Kind.ROLLED_BACK: "Rolled back",
-    Kind.SCHEMA_VIOLATION: "Schema violations",
-    Kind.UNREGISTERED_EVENT: "Unregistered event type",
-    Kind.UNCORRELATED: "Uncorrelated events",
-    Kind.MALFORMED: "Malformed records",
-    Kind.BUS_SILENT: "Bus silent",
-    Kind.SCHEMA_CHANGED: "Schema changed",
-    Kind.SCHEMA_NOT_FOUND: "Schema not found",
-    Kind.CAPACITY: "Capacity reached",
-}
-EMOJI = {
-    Kind.STALL: "🔴",
-    Kind.DEADLINE_EXCEEDED: "🔴",
-    Kind.BUS_SILENT: "🔴",
-    Kind.RECOVERED: "✅",
-    Kind.COMPLETED: "✅",
-    Kind.ROLLED_BACK: "↩️",
-}
+
+def title(kind: Kind) -> str:
+    """`Stall`, `Schema violation`: the kind's name in a message (sentinel.kinds)."""
+    return KINDS[kind].title
 
 
 def emoji(kind: Kind) -> str:
-    return EMOJI.get(kind, "🟠")
+    """✅ good news, 🔴 a critical problem (someone must act now), 🟠 any other problem."""
+    spec = KINDS[kind]
+    if spec.good:
+        return "✅"
+    return "🔴" if spec.severity == "critical" else "🟠"
 
 
 def clock(epoch: float, tz: tzinfo) -> str:
@@ -70,109 +56,28 @@ def headline(view: RolloutView | None, latest: Finding) -> tuple[str, str, bool]
             return "🟠", "Rolling back", False
         if view.deadline_at is not None and latest.at >= view.deadline_at:
             return "🔴", "Deadline exceeded", False
-    labels = {
-        Kind.STALL: "Stalled",
-        Kind.DEADLINE_EXCEEDED: "Deadline exceeded",
-        Kind.ROLLBACK: "Rolling back",
-        Kind.OUT_OF_ORDER: "Out of order",
-        Kind.RECOVERED: "Recovered",
-        Kind.COMPLETED: "Completed",
-        Kind.ROLLED_BACK: "Rolled back",
-    }
-    return emoji(latest.kind), labels.get(latest.kind, TITLES[latest.kind]), not latest.is_problem
+    return emoji(latest.kind), title(latest.kind), not latest.is_problem
 
 
 def describe(finding: Finding, view: RolloutView | None, tz: tzinfo) -> str:
-    """The finding in one sentence, e.g. `B expected by 10:10 after A at 10:00; nothing seen`."""
-    step = _status(view, finding.step)
-    if finding.kind == Kind.STALL:
-        return _stall(finding, step, view, tz)
-    if finding.kind == Kind.RECOVERED:
-        if step is not None and step.seen_at is not None and step.due_at is not None:
-            late = format_duration(max(step.seen_at - step.due_at, 0))
-            return (
-                f"{finding.step} seen at {clock(step.seen_at, tz)}, {late} after it was due "
-                f"at {short_clock(step.due_at, tz)}"
-            )
-        return f"{finding.step} seen after all, at {clock(finding.at, tz)}"
-    if finding.kind == Kind.OUT_OF_ORDER:
-        missing = ", ".join(finding.missing or ()) or "its prerequisites"
-        return f"{finding.step} seen before {missing}"
-    if finding.kind == Kind.DEADLINE_EXCEEDED:
-        when = short_clock(finding.deadline, tz) if finding.deadline is not None else "its deadline"
-        unseen = [s.step for s in _all_steps(view) if s.seen_at is None] if view else []
-        rest = f"; still missing: {', '.join(unseen)}" if unseen else ""
-        return f"not complete by its deadline at {when}{rest}"
-    if finding.kind == Kind.COMPLETED:
-        count = f"all {len(view.steps)} steps" if view is not None else "every step"
-        return f"{count} seen{_took(finding)}"
-    if finding.kind == Kind.ROLLBACK:
-        trigger = finding.event_type or finding.step or "a rollback event"
-        comp = view.compensation if view is not None else None
-        if comp is not None and comp.due_at is not None:
-            due = short_clock(comp.due_at, tz)
-            return f"rollback started by {trigger}; {comp.step} expected by {due}"
-        return f"rollback started by {trigger}"
-    if finding.kind == Kind.ROLLED_BACK:
-        comp = view.compensation if view is not None else None
-        done = f"{comp.step} seen" if comp is not None else "compensation seen"
-        return f"rolled back: {done}{_took(finding)}"
-    return describe_event(finding)
+    """The finding in one sentence, e.g. `B expected by 10:10 after A at 10:00; nothing seen`:
+    the kind's sentence (sentinel.kinds), told more precisely where the rollout's view knows
+    more (which step came before, what is still missing, the compensation's name)."""
+    if view is not None:
+        precise = _WITH_VIEW.get(finding.kind)
+        if precise is not None:
+            return precise(finding, view, tz)
+    return describe_event(finding, tz)
 
 
-def describe_event(finding: Finding) -> str:
-    """One event-level finding (schema, correlation, malformed, bus) in one sentence."""
-    event = f"{finding.event_type or 'event'} {finding.event_id or '(no id)'}"
-    if finding.kind == Kind.SCHEMA_VIOLATION:
-        errors = finding.errors or ()
-        first = errors[0] if errors else "no details"
-        more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
-        which = {"writer": "the schema it was written with", "reader": "its consumers' schema"}
-        schema = which.get(finding.against or "", "its schema")
-        return f"{event} fails {schema}: {first}{more}"
-    if finding.kind == Kind.SCHEMA_CHANGED:
-        named = f" ({finding.subject} version {finding.version})" if finding.subject else ""
-        source = f" by {finding.event_source}" if finding.event_source else ""
-        return (
-            f"{finding.event_type} is now written{source} with schema {finding.schema_id}"
-            f"{named}, not {finding.previous_schema_id}: check that its consumers can read it"
-        )
-    if finding.kind == Kind.SCHEMA_NOT_FOUND:
-        why = finding.reason or "the registry does not have it"
-        return f"{event} names schema {finding.schema_id}: {why}; it advanced nothing"
-    if finding.kind == Kind.UNREGISTERED_EVENT:
-        return f"events of type {finding.event_type} have no schema; they are not validated"
-    if finding.kind == Kind.UNCORRELATED:
-        return f"{event} has no value at the correlate path of {finding.expectation}"
-    if finding.kind == Kind.MALFORMED:
-        source = f" from {finding.event_source}" if finding.event_source else ""
-        return f"a record{source} could not be read: {finding.reason or 'no reason given'}"
-    if finding.kind == Kind.BUS_SILENT:
-        return finding.reason or "no record has arrived on the bus for longer than allowed"
-    if finding.kind == Kind.CAPACITY:
-        return finding.reason or "a bound of limits: was reached"
-    return TITLES[finding.kind]
-
-
-# A digest's words for one kind of event-level finding: (one, several).
-NOUNS = {
-    Kind.UNREGISTERED_EVENT: ("new unknown event type", "new unknown event types"),
-    Kind.SCHEMA_VIOLATION: ("schema violation", "schema violations"),
-    Kind.UNCORRELATED: ("event without a correlation key", "events without a correlation key"),
-    Kind.MALFORMED: ("malformed record", "malformed records"),
-    Kind.BUS_SILENT: ("bus silence", "bus silences"),
-    Kind.SCHEMA_CHANGED: ("schema change", "schema changes"),
-    Kind.SCHEMA_NOT_FOUND: (
-        "event naming a schema the registry lacks",
-        "events naming a schema the registry lacks",
-    ),
-    Kind.CAPACITY: ("bound of limits: reached", "bounds of limits: reached"),
-}
+def describe_event(finding: Finding, tz: tzinfo = UTC) -> str:
+    """The kind's sentence, times in the zone: what the board and replay's text say too."""
+    return sentence(finding.to_json_dict(), lambda time: short_clock(parse_rfc3339(time), tz))
 
 
 def counted(kind: Kind, count: int) -> str:
     """`1 schema violation`, `1,000 new unknown event types`."""
-    one, several = NOUNS.get(kind, (TITLES[kind], TITLES[kind]))
+    one, several = KINDS[kind].nouns
     return f"{count:,} {one if count == 1 else several}"
 
 
@@ -183,22 +88,21 @@ def span(first: float, last: float, tz: tzinfo) -> str:
     return f"between {clock(first, tz)} and {clock(last, tz)}"
 
 
+def of_type(kind: Kind, event_type: str | None) -> str:
+    """`: A` after the count of a kind found once per type (the type is what was found),
+    ` of A` after any other; nothing without a type."""
+    if event_type is None:
+        return ""
+    return f": {event_type}" if KINDS[kind].per_type else f" of {event_type}"
+
+
 def event_summary(
     kind: Kind, event_type: str | None, findings: tuple[Finding, ...], count: int, tz: tzinfo
 ) -> str:
-    """How many of one kind of event-level finding arrived, and over which times."""
+    """How many of one kind of event-level finding arrived, of which type, over which times:
+    `2 schema violations of OrderPlaced at 10:00:00`."""
     when = span(findings[0].at, findings[-1].at, tz)
-    what = {
-        Kind.SCHEMA_VIOLATION: f"{event_type} events failed their schema",
-        Kind.UNREGISTERED_EVENT: f"events of unregistered type {event_type}",
-        Kind.UNCORRELATED: f"{event_type} events had no correlation key",
-        Kind.MALFORMED: "records could not be read",
-        Kind.BUS_SILENT: "bus silences",
-        Kind.SCHEMA_CHANGED: f"schema changes of {event_type}",
-        Kind.SCHEMA_NOT_FOUND: f"{event_type} events named a schema the registry does not have",
-        Kind.CAPACITY: "times a bound of limits: refused a rollout or a type",
-    }.get(kind, TITLES[kind])
-    return f"{count} {what} {when}"
+    return f"{counted(kind, count)}{of_type(kind, event_type)} {when}"
 
 
 def checklist(view: RolloutView, as_of: float, tz: tzinfo) -> list[str]:
@@ -239,13 +143,14 @@ def links(settings: AlertingSettings, finding: Finding) -> tuple[str | None, str
     )
 
 
-def _stall(finding: Finding, step: StepStatus | None, view: RolloutView | None, tz: tzinfo) -> str:
+def _stall(finding: Finding, view: RolloutView, tz: tzinfo) -> str:
+    step = _status(view, finding.step)
     due = finding.deadline if finding.deadline is not None else (step.due_at if step else None)
     expected = (
         f"{finding.step} expected by {short_clock(due, tz)}" if due else f"{finding.step} overdue"
     )
     after = ""
-    if step is not None and view is not None:
+    if step is not None:
         times = {s.step: s.seen_at for s in view.steps if s.seen_at is not None}
         known = [(times[name], name) for name in step.after if name in times]
         if known:
@@ -254,6 +159,51 @@ def _stall(finding: Finding, step: StepStatus | None, view: RolloutView | None, 
         elif not step.after:
             after = f" after the rollout opened at {short_clock(view.opened_at, tz)}"
     return f"{expected}{after}; nothing seen"
+
+
+def _recovered(finding: Finding, view: RolloutView, tz: tzinfo) -> str:
+    step = _status(view, finding.step)
+    if step is None or step.seen_at is None or step.due_at is None:
+        return describe_event(finding, tz)
+    late = format_duration(max(step.seen_at - step.due_at, 0))
+    return (
+        f"{finding.step} seen at {clock(step.seen_at, tz)}, {late} after it was due "
+        f"at {short_clock(step.due_at, tz)}"
+    )
+
+
+def _deadline_exceeded(finding: Finding, view: RolloutView, tz: tzinfo) -> str:
+    unseen = [step.step for step in _all_steps(view) if step.seen_at is None]
+    rest = f"; still missing: {', '.join(unseen)}" if unseen else ""
+    return describe_event(finding, tz) + rest
+
+
+def _completed(finding: Finding, view: RolloutView, tz: tzinfo) -> str:
+    return f"all {len(view.steps)} steps seen{_took(finding)}"
+
+
+def _rollback(finding: Finding, view: RolloutView, tz: tzinfo) -> str:
+    comp = view.compensation
+    if comp is None or comp.due_at is None:
+        return describe_event(finding, tz)
+    return f"{describe_event(finding, tz)}; {comp.step} expected by {short_clock(comp.due_at, tz)}"
+
+
+def _rolled_back(finding: Finding, view: RolloutView, tz: tzinfo) -> str:
+    if view.compensation is None:
+        return describe_event(finding, tz)
+    return f"{view.compensation.step} seen{_took(finding)}"
+
+
+# What the rollout's view adds to a kind's sentence; kinds without an entry say just that.
+_WITH_VIEW: dict[Kind, Callable[[Finding, RolloutView, tzinfo], str]] = {
+    Kind.STALL: _stall,
+    Kind.RECOVERED: _recovered,
+    Kind.DEADLINE_EXCEEDED: _deadline_exceeded,
+    Kind.COMPLETED: _completed,
+    Kind.ROLLBACK: _rollback,
+    Kind.ROLLED_BACK: _rolled_back,
+}
 
 
 def _step_line(

@@ -101,13 +101,13 @@ def test_each_kind_has_a_sentence() -> None:
     assert describe(completed(), view(), UTC) == "all 3 steps seen; took 15m"
     assert describe(rollback, None, UTC) == "rollback started by Rollback_Initiated"
     assert describe(schema_violation("e9"), None, UTC) == (
-        "OrderPlaced e9 fails its schema: 'amount' is a required property"
+        "OrderPlaced e9 from orders fails its schema: 'amount' is a required property"
     )
     assert describe(malformed, None, UTC) == (
         "a record from rollout.events/0@17 could not be read: not a JSON object"
     )
     assert describe(uncorrelated, None, UTC) == (
-        "SchemaV2_Ready e1 has no value at the correlate path of user-service-v2"
+        "SchemaV2_Ready e1 has no rollout key for user-service-v2"
     )
 
 

@@ -402,7 +402,7 @@ async def test_event_level_findings_arrive_as_one_digest_per_channel_and_interva
     assert "'amount' is a required property" in everything(digest.blocks)
     assert "… and 32 more" in everything(digest.blocks)
     assert later.text.startswith("7 schema violations of OrderPlaced")
-    assert later.blocks[0]["text"]["text"] == "🟠 Schema violations: OrderPlaced"
+    assert later.blocks[0]["text"]["text"] == "🟠 7 schema violations of OrderPlaced"
     assert gap >= 0.7  # not before the interval since the first message is over
     assert digest.channel == "C0ROLLOUTS"
 
@@ -415,5 +415,5 @@ async def test_a_bus_silence_alerts_once_per_interval(slack_api: FakeSlack) -> N
         await eventually(lambda: len(slack_api.messages) == 1)
         await settle(0.3)
     [message] = slack_api.messages
-    assert message.blocks[0]["text"]["text"] == "🔴 Bus silent"
+    assert message.blocks[0]["text"]["text"] == "🔴 2 bus silences"
     assert "no record for 5m on rollout.events" in everything(message.blocks)

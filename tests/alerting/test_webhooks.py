@@ -380,7 +380,7 @@ async def test_alertmanager_event_level_alerts_end_by_themselves(receiver: FakeR
         "event_type": "OrderPlaced",
         "severity": "warning",
     }
-    assert alert["annotations"]["summary"] == "2 OrderPlaced events failed their schema at 10:00:00"
+    assert alert["annotations"]["summary"] == "2 schema violations of OrderPlaced at 10:00:00"
     assert parse_rfc3339(alert["endsAt"]) == pytest.approx(now + 600, abs=1)
 
 

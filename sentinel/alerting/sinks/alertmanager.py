@@ -14,29 +14,15 @@ from dataclasses import replace
 from typing import Any
 
 from sentinel.alerting.grouper import Context, EventGroup, Plan, RolloutGroup, remember
-from sentinel.alerting.words import TITLES, describe, describe_event, event_summary, links
+from sentinel.alerting.words import describe, event_summary, links, title
 from sentinel.findings import Finding, Kind
+from sentinel.kinds import KINDS
 from sentinel.outbox import NOISE_PRIORITY, ROLLOUT_PRIORITY, Item, Thread, item_key
 from sentinel.timefmt import format_rfc3339
 from sentinel.timeline import printable
 from sentinel.views import RolloutView
 
 API_PATH = "/api/v2/alerts"
-ALERTNAMES = {
-    Kind.STALL: "RolloutStalled",
-    Kind.DEADLINE_EXCEEDED: "RolloutDeadlineExceeded",
-    Kind.OUT_OF_ORDER: "RolloutStepOutOfOrder",
-    Kind.ROLLBACK: "RolloutRollingBack",
-    Kind.SCHEMA_VIOLATION: "EventSchemaViolation",
-    Kind.UNREGISTERED_EVENT: "EventTypeUnregistered",
-    Kind.UNCORRELATED: "EventUncorrelated",
-    Kind.MALFORMED: "EventMalformed",
-    Kind.BUS_SILENT: "EventBusSilent",
-    Kind.SCHEMA_CHANGED: "EventSchemaChanged",
-    Kind.SCHEMA_NOT_FOUND: "EventSchemaNotFound",
-    Kind.CAPACITY: "SentinelCapacityReached",
-}
-CRITICAL = frozenset({Kind.STALL, Kind.DEADLINE_EXCEEDED, Kind.BUS_SILENT})
 
 
 def plan(
@@ -70,17 +56,19 @@ def plan(
 
 
 def labels(finding: Finding) -> dict[str, str]:
-    """alertname, kind, expectation, rollout, step, owner, severity (and event_type for events);
-    labels that do not apply are left out, as Alertmanager treats empty as absent."""
+    """alertname, kind, expectation, rollout, step, owner, severity (and event_type for events),
+    the name and severity as sentinel.kinds gives them; labels that do not apply are left out,
+    as Alertmanager treats empty as absent."""
+    spec = KINDS[finding.kind]
     values = {
-        "alertname": ALERTNAMES[finding.kind],
+        "alertname": spec.alertname,
         "kind": str(finding.kind),
         "expectation": finding.expectation,
         "rollout": finding.rollout,
         "step": finding.step,
         "owner": finding.owner,
         "event_type": None if finding.rollout else finding.event_type,
-        "severity": "critical" if finding.kind in CRITICAL else "warning",
+        "severity": spec.severity,
     }
     return {name: value for name, value in values.items() if value}
 
@@ -90,12 +78,10 @@ def render(
 ) -> dict[str, Any]:
     """One alert of the Alertmanager v2 API; without `ends_at` it is firing."""
     dashboard, runbook = links(ctx.settings, finding)
+    summary = title(finding.kind)
     if finding.rollout:
-        summary = f"{TITLES[finding.kind]}: {finding.expectation} rollout {finding.rollout}"
-        description = describe(finding, view, ctx.tz)
-    else:
-        summary = TITLES[finding.kind]
-        description = describe_event(finding)
+        summary += f": {finding.expectation} rollout {finding.rollout}"
+    description = describe(finding, view, ctx.tz)
     # Text for people (amtool prints it in a terminal): control characters shown, not obeyed.
     annotations = {"summary": printable(summary), "description": printable(description)}
     if runbook:

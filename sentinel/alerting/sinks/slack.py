@@ -18,7 +18,6 @@ from sentinel.alerting.grouper import (
     remember,
 )
 from sentinel.alerting.words import (
-    TITLES,
     checklist,
     clock,
     describe,
@@ -27,6 +26,7 @@ from sentinel.alerting.words import (
     is_plain_seen,
     links,
     stamp,
+    title,
 )
 from sentinel.durations import format_duration
 from sentinel.findings import Finding
@@ -152,7 +152,7 @@ def plan(
 def history(rollout: RolloutGroup, ctx: Context, earlier: Sequence[str] = ()) -> tuple[str, ...]:
     """The rollout's findings so far, one plain line each, as a thread remembers them."""
     lines = tuple(earlier) + tuple(
-        f"{emoji(finding.kind)} {clock(finding.at, ctx.tz)} {TITLES[finding.kind]}: "
+        f"{emoji(finding.kind)} {clock(finding.at, ctx.tz)} {title(finding.kind)}: "
         f"{describe(finding, rollout.view, ctx.tz)}"
         for finding in rollout.findings
     )
@@ -200,12 +200,12 @@ def render_reply(rollout: RolloutGroup, ctx: Context, named: bool) -> SlackMessa
     """A reply in the rollout's thread: each new finding in one line."""
     prefix = f"{esc(rollout.expectation)} {code(rollout.rollout)}: " if named else ""
     lines = [
-        f"{emoji(finding.kind)} {prefix}*{TITLES[finding.kind]}:* "
+        f"{emoji(finding.kind)} {prefix}*{title(finding.kind)}:* "
         f"{esc(clip(describe(finding, rollout.view, ctx.tz), LINE_CHARS))}"
         for finding in rollout.findings
     ]
     sentences = "; ".join(
-        f"{TITLES[finding.kind]}: {describe(finding, rollout.view, ctx.tz)}"
+        f"{title(finding.kind)}: {describe(finding, rollout.view, ctx.tz)}"
         for finding in rollout.findings
     )
     text = f"{rollout.expectation} rollout {rollout.rollout}: {sentences}"
@@ -216,9 +216,9 @@ def render_burst(rollouts: Sequence[RolloutGroup], ctx: Context, threaded: bool)
     """Many rollouts in one message, one line each, instead of a message each."""
     states = [headline(rollout.view, rollout.latest) for rollout in rollouts]
     if all(not resolved for _, _, resolved in states):
-        title = f"🔴 {len(rollouts)} rollouts need attention"
+        heading = f"🔴 {len(rollouts)} rollouts need attention"
     else:
-        title = f"🟠 {len(rollouts)} rollouts changed"
+        heading = f"🟠 {len(rollouts)} rollouts changed"
     lines = []
     for rollout, (icon, label, _) in zip(rollouts, states, strict=True):
         main = _main(rollout.findings)
@@ -230,7 +230,7 @@ def render_burst(rollouts: Sequence[RolloutGroup], ctx: Context, threaded: bool)
         lines.append(line + (f" · owner {esc(owner)}" if owner else ""))
     # What they have in common is usually the cause: a shared dependency stuck at one step.
     common = Counter(
-        (rollout.expectation, TITLES[main.kind], main.step or "")
+        (rollout.expectation, title(main.kind), main.step or "")
         for rollout in rollouts
         for main in (_main(rollout.findings),)
     )
@@ -240,7 +240,7 @@ def render_burst(rollouts: Sequence[RolloutGroup], ctx: Context, threaded: bool)
         for (expectation, title_, step), count in common.most_common(SUMMARY_LINES)
     ]
     blocks: list[dict[str, Any]] = [
-        _header(title),
+        _header(heading),
         *_sections(summary),
         *_sections(_fold(lines, LIST_LINES)),
     ]
@@ -254,7 +254,7 @@ def render_burst(rollouts: Sequence[RolloutGroup], ctx: Context, threaded: bool)
     )
     first = rollouts[0]
     text = (
-        f"{title}: {first.expectation} rollout {first.rollout}: "
+        f"{heading}: {first.expectation} rollout {first.rollout}: "
         f"{describe(_main(first.findings), first.view, ctx.tz)}"
         + (f" and {len(rollouts) - 1} more" if len(rollouts) > 1 else "")
     )

@@ -19,9 +19,10 @@ from sentinel.alerting.sinks.slack import (
     esc,
     fallback,
 )
-from sentinel.alerting.words import TITLES, counted, describe_event, emoji, span
+from sentinel.alerting.words import counted, describe_event, emoji, of_type, span, title
 from sentinel.durations import format_duration
 from sentinel.findings import Kind
+from sentinel.kinds import KINDS
 from sentinel.outbox import NOISE_PRIORITY, Item, Thread, item_key
 
 # Event types named per kind in the message, and in its notification text.
@@ -71,22 +72,23 @@ def render_digest(digest: EventGroup, ctx: Context) -> SlackMessage:
             )
         )
         summary, text = f"*{counted(kind, count)}*", counted(kind, count)
+        per_type = KINDS[kind].per_type  # the types are what was found: no examples
         if names:
             # `14 new unknown event types at 10:00: a, b, …`; `3 schema violations of A at 10:00`
-            joiner = ": " if kind == Kind.UNREGISTERED_EVENT else " of "
+            joiner = ": " if per_type else " of "
             listed = _listed(kind, count, len(sample), [code(n) for n in names], NAMES)
             summary += f" {when}{joiner}{listed}" if joiner == ": " else f"{joiner}{listed} {when}"
             text += joiner + _listed(kind, count, len(sample), names, TEXT_NAMES)
         else:
             summary += f" {when}"
         lines = [summary]
-        if kind != Kind.UNREGISTERED_EVENT:
+        if not per_type:
             examples = sample[:EXAMPLES]
-            lines.extend(f"• {esc(clip(describe_event(f), LINE_CHARS))}" for f in examples)
+            lines.extend(f"• {esc(clip(describe_event(f, ctx.tz), LINE_CHARS))}" for f in examples)
             if count > len(examples):
                 lines.append(f"… and {count - len(examples):,} more")
             if not names:
-                text += f": {clip(describe_event(sample[0]), LINE_CHARS)}"
+                text += f": {clip(describe_event(sample[0], ctx.tz), LINE_CHARS)}"
         blocks.extend(_sections(lines))
         texts.append(text)
     interval = format_duration(ctx.settings.event_interval)
@@ -105,16 +107,17 @@ def _title(digest: EventGroup, kinds: list[Kind]) -> str:
         return f"{icon} {digest.count:,} findings about events"
     [kind] = kinds
     types = {finding.event_type for finding in digest.findings}
-    if len(types) == 1 and digest.count == len(digest.findings):
-        [event_type] = types
-        return f"{icon} {TITLES[kind]}" + (f": {event_type}" if event_type else "")
-    return f"{icon} {counted(kind, digest.count)}"
+    # The type, when every finding counted was kept and they share it.
+    shared = next(iter(types)) if len(types) == 1 and digest.count == len(digest.findings) else None
+    if digest.count == 1:
+        return f"{icon} {title(kind)}" + (f": {shared}" if shared else "")
+    return f"{icon} {counted(kind, digest.count)}{of_type(kind, shared)}"
 
 
 def _listed(kind: Kind, count: int, sampled: int, names: list[str], shown: int) -> str:
     """`a, b, c, … and 11 more`; `a, b, …` when how many more types is not known."""
     listed = ", ".join(names[:shown])
-    if kind == Kind.UNREGISTERED_EVENT:
+    if KINDS[kind].per_type:
         # One finding per new type: each finding beyond those named is another type.
         rest = count - min(len(names), shown)
     elif count > sampled:
