@@ -22,7 +22,8 @@ from typing import Any
 from aiohttp import web
 
 from sentinel.alerting.alerter import Alerter
-from sentinel.alerting.config import AlertingSettings, SlackSettings
+from sentinel.alerting.settings import AlertingSettings
+from sentinel.alerting.sinks.slack import SlackSettings
 from sentinel.findings import Finding, Kind
 from sentinel.store.outbox import SqliteOutbox
 
@@ -70,15 +71,13 @@ async def measure(stall_channel: str, give_up: float) -> tuple[float | None, int
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    settings = AlertingSettings(
-        slack=SlackSettings(
-            token="xoxb-bench",
-            base_url=f"http://127.0.0.1:{port}/api/",
-            default_channel=NOISE_CHANNEL,
-            channels={OWNER: OTHER_CHANNEL},
-        ),
-        window=WINDOW,
+    slack = SlackSettings(
+        token="xoxb-bench",
+        base_url=f"http://127.0.0.1:{port}/api/",
+        default_channel=NOISE_CHANNEL,
+        channels={OWNER: OTHER_CHANNEL},
     )
+    settings = AlertingSettings(sinks=(slack,), window=WINDOW)
     alerter = Alerter(settings, SqliteOutbox(":memory:"))
     stop = asyncio.Event()
     sender = asyncio.create_task(alerter.run_sender(stop))

@@ -9,14 +9,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sentinel.alerting.config import AlertingSettings, Silence, load_silences_file
+from sentinel.alerting.config import load_silences_file
 from sentinel.alerting.delivery import SinkWorker, wait_any
-from sentinel.alerting.grouper import Context, Planner, group
+from sentinel.alerting.grouper import Context, Planner, group, is_digest
 from sentinel.alerting.observer import AlertObserver, NullAlertObserver
-from sentinel.alerting.router import close_at, is_digest, route
-from sentinel.alerting.sinks import alertmanager, slack, slack_webhook, webhook
-from sentinel.alerting.sinks.slack_digest import for_people
-from sentinel.alerting.transports import build_transports
+from sentinel.alerting.router import close_at, route
+from sentinel.alerting.settings import AlertingSettings, Silence
+from sentinel.alerting.sinks import sink_of
 from sentinel.errors import ConfigError
 from sentinel.findings import ROLLOUT_KINDS, Finding
 from sentinel.outbox import Held, Outbox
@@ -53,7 +52,9 @@ class Alerter:
         self._outbox = outbox
         self._observer: AlertObserver = observer or NullAlertObserver()
         self._clock = clock
-        self._planners = _planners(settings)
+        self._planners: dict[str, Planner] = {
+            sink.name: sink_of(sink).plan for sink in settings.sinks
+        }
         self._silences: tuple[Silence, ...] = settings.silences
         self._silences_mtime: int | None = None
         self._silences_checked = float("-inf")
@@ -165,7 +166,7 @@ class Alerter:
 
     async def run_sender(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set: a worker per sink, and the grouping windows' flusher."""
-        transports = build_transports(self._settings)
+        transports = [sink_of(sink).transport(sink) for sink in self._settings.sinks]
         self._workers = {
             transport.name: SinkWorker(
                 transport,
@@ -251,16 +252,3 @@ class Alerter:
 
     def _count(self, sink: str, outcome: str) -> None:
         self._observer.alert_counted(sink, outcome)
-
-
-def _planners(settings: AlertingSettings) -> dict[str, Planner]:
-    planners: dict[str, Planner] = {}
-    if settings.slack is not None:
-        planners[settings.slack.name] = for_people(slack.plan, bot=True)
-    if settings.slack_webhook is not None:
-        planners[settings.slack_webhook.name] = for_people(slack_webhook.plan, bot=False)
-    for hook in settings.webhooks:
-        planners[hook.name] = webhook.plan
-    if settings.alertmanager is not None:
-        planners[settings.alertmanager.name] = alertmanager.plan
-    return planners

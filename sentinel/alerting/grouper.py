@@ -7,12 +7,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from zoneinfo import ZoneInfo
 
-from sentinel.alerting.config import AlertingSettings
-from sentinel.alerting.router import ROLLOUT_BUCKET
+from sentinel.alerting.settings import AlertingSettings
 from sentinel.findings import Finding, Kind
 from sentinel.outbox import Held, Item, Thread, thread_key
 from sentinel.views import RolloutView
 
+# The outbox's buckets: the router puts each held finding in one, a window closes per bucket.
+ROLLOUT_BUCKET = "rollouts"
+# People get event-level findings (every kind not about one rollout) as one digest per channel
+# and interval: a bucket per destination. Machines get a bucket per kind and event type.
+DIGEST_BUCKET = "digest|"
 CLOSING_KINDS = frozenset({Kind.COMPLETED, Kind.ROLLED_BACK})
 
 
@@ -84,6 +88,10 @@ class Plan:
 Planner = Callable[
     [Sequence[RolloutGroup], Sequence[EventGroup], Mapping[str, Thread], Context], Plan
 ]
+
+
+def is_digest(bucket: str) -> bool:
+    return bucket.startswith(DIGEST_BUCKET)
 
 
 def group(batch: Sequence[Held]) -> tuple[list[RolloutGroup], list[EventGroup]]:

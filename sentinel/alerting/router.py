@@ -7,14 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sentinel.alerting.config import AlertingSettings, Silence
+from sentinel.alerting.grouper import DIGEST_BUCKET, ROLLOUT_BUCKET, is_digest
+from sentinel.alerting.settings import AlertingSettings, Silence, SinkSettings
+from sentinel.alerting.sinks import sink_of
+from sentinel.alerting.sinks.base import Sink
 from sentinel.findings import ROLLOUT_KINDS, Finding
-
-ROLLOUT_BUCKET = "rollouts"
-# People get event-level findings (every kind not about one rollout) as one digest per channel
-# and interval: a bucket per destination. Machines get a bucket per kind and event type.
-DIGEST_BUCKET = "digest|"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +45,7 @@ def route(
 ) -> Decision:
     """Apply shadow mode, the kinds that alert, and silences; pick each sink's bucket."""
     sinks = settings.sink_names
+    targets = [(target, sink_of(target)) for target in settings.sinks]
     routed: list[Routed] = []
     muted: list[tuple[str, str]] = []
     for finding in findings:
@@ -61,7 +61,8 @@ def route(
             muted.extend((sink, "silenced") for sink in sinks)
             continue
         routed.extend(
-            _for_sink(finding, settings, sink, opens=alerting and not silenced) for sink in sinks
+            _for_sink(finding, settings, target, sink, opens=alerting and not silenced)
+            for target, sink in targets
         )
     return Decision(tuple(routed), tuple(muted))
 
@@ -79,22 +80,19 @@ def close_at(
     return closes
 
 
-def is_digest(bucket: str) -> bool:
-    return bucket.startswith(DIGEST_BUCKET)
-
-
-def _for_sink(finding: Finding, settings: AlertingSettings, sink: str, opens: bool) -> Routed:
-    # People read Slack: hold findings for the grouping window. Machines group themselves.
-    human = sink in settings.human_sinks
-    window = settings.window if human else 0.0
-    destination = ""
-    if settings.slack is not None and sink == settings.slack.name:
-        destination = settings.slack.channels.get(
-            finding.owner or "", settings.slack.default_channel
-        )
+def _for_sink(
+    finding: Finding,
+    settings: AlertingSettings,
+    target: SinkSettings,
+    sink: Sink[Any],
+    opens: bool,
+) -> Routed:
+    # People: hold findings for the grouping window. Machines group themselves.
+    window = settings.window if sink.human else 0.0
+    destination = sink.destination(target, finding)
     if finding.kind in ROLLOUT_KINDS:
-        return Routed(finding, sink, ROLLOUT_BUCKET, destination, opens, window, 0.0)
+        return Routed(finding, target.name, ROLLOUT_BUCKET, destination, opens, window, 0.0)
     # People: one digest per channel. Machines: one bucket per kind and event type.
     per_type = f"{finding.kind}|{finding.event_type or ''}"
-    bucket = DIGEST_BUCKET + destination if human else per_type
-    return Routed(finding, sink, bucket, destination, opens, window, settings.event_interval)
+    bucket = DIGEST_BUCKET + destination if sink.human else per_type
+    return Routed(finding, target.name, bucket, destination, opens, window, settings.event_interval)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
 from urllib.parse import quote
 
-from sentinel.alerting.config import AlertingSettings
+from sentinel.alerting.settings import AlertingSettings
 from sentinel.durations import format_duration
 from sentinel.findings import Finding, Kind
 from sentinel.kinds import KINDS, sentence

@@ -11,7 +11,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from sentinel.alerting.alerter import Alerter
-from sentinel.alerting.config import AlertingSettings, SlackSettings
+from sentinel.alerting.settings import AlertingSettings, SinkSettings
+from sentinel.alerting.sinks.slack import SlackSettings
 from sentinel.app.metrics import Metrics
 from sentinel.app.observer import MetricsObserver
 from sentinel.findings import Finding, Kind
@@ -102,16 +103,20 @@ def views_of(*views: RolloutView) -> Callable[[str, str], RolloutView | None]:
     return lambda expectation, rollout: known.get((expectation, rollout))
 
 
-def slack_settings(base_url: str, token: str = "xoxb-good", **extra: Any) -> AlertingSettings:
-    """Small windows and back-offs, so that tests wait tenths of seconds, not minutes."""
+def slack_settings(
+    base_url: str, token: str = "xoxb-good", others: tuple[SinkSettings, ...] = (), **extra: Any
+) -> AlertingSettings:
+    """Small windows and back-offs, so that tests wait tenths of seconds, not minutes; `others`
+    are sinks configured beside the Slack bot."""
+    slack = SlackSettings(
+        token=token,
+        base_url=base_url,
+        default_channel="#rollouts",
+        channels={OWNER: "#identity-oncall"},
+        timeout=2.0,
+    )
     fields: dict[str, Any] = {
-        "slack": SlackSettings(
-            token=token,
-            base_url=base_url,
-            default_channel="#rollouts",
-            channels={OWNER: "#identity-oncall"},
-            timeout=2.0,
-        ),
+        "sinks": (slack, *others),
         "window": 0.2,
         "retry_initial": 0.1,
         "retry_max": 0.4,

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from sentinel.alerting.alerter import Alerter
-from sentinel.alerting.config import AlertingSettings, ExpectationAlerting, WebhookSettings
+from sentinel.alerting.settings import AlertingSettings, ExpectationAlerting
+from sentinel.alerting.sinks.webhook import WebhookSettings
 from sentinel.findings import Finding, Kind
 from sentinel.outbox import Item
 from sentinel.store.outbox import SqliteOutbox
@@ -86,7 +87,7 @@ async def test_depth_and_delivery_time_are_measured(receiver: FakeReceiver) -> N
     m = metrics()
     hook = WebhookSettings(url=f"{receiver.url}/hook", secret="s3cret")
     # Slack is unreachable on purpose: it must not hold up the webhook.
-    settings = slack_settings("http://127.0.0.1:9/api/", webhooks=(hook,))
+    settings = slack_settings("http://127.0.0.1:9/api/", others=(hook,))
     sentinel = Alerter(settings, SqliteOutbox(":memory:"), m)
     receiver.unavailable(0.5)
     sentinel.accept([stall("a"), stall("b")], views_of(view("a"), view("b")), time.time())
@@ -161,7 +162,7 @@ def test_kinds_left_out_of_alert_on_are_not_alerted() -> None:
 def test_status_before_the_sender_runs_shows_every_sink_as_ok() -> None:
     hook = WebhookSettings(url="http://127.0.0.1:9/hook")
     sentinel = Alerter(
-        slack_settings("http://127.0.0.1:9/api/", webhooks=(hook,)), SqliteOutbox(":memory:"), None
+        slack_settings("http://127.0.0.1:9/api/", others=(hook,)), SqliteOutbox(":memory:"), None
     )
     status = sentinel.status()
     assert set(status) == {"slack", "webhook"}
@@ -189,7 +190,7 @@ async def test_an_item_the_sender_cannot_handle_is_set_aside_and_the_rest_delive
 ) -> None:
     outbox = SqliteOutbox(":memory:")
     hook = WebhookSettings(url=f"{receiver.url}/hook", secret="s3cret")
-    sentinel = Alerter(AlertingSettings(webhooks=(hook,)), outbox, None)
+    sentinel = Alerter(AlertingSettings(sinks=(hook,)), outbox, None)
     # As an older or newer sentinel might have left it: a payload this one does not know.
     outbox.enqueue(Item("odd:webhook:post", "webhook", {"unknown": True}, time.time()))
     sentinel.accept([stall()], views_of(view()), time.time())

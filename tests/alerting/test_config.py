@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 import yaml
 
-from sentinel.alerting.config import DEFAULT_ALERT_ON, load_silences_file, parse_alerting
+from sentinel.alerting.config import load_silences_file, parse_alerting
+from sentinel.alerting.settings import DEFAULT_ALERT_ON
+from sentinel.alerting.sinks.alertmanager import AlertmanagerSettings
+from sentinel.alerting.sinks.slack import SlackSettings
+from sentinel.alerting.sinks.slack_webhook import SlackWebhookSettings
+from sentinel.alerting.sinks.webhook import WebhookSettings
 from sentinel.configkit import Section
 from sentinel.errors import ConfigError
 from sentinel.findings import Kind
@@ -34,12 +39,14 @@ def test_the_example_in_the_docs_reads(monkeypatch: pytest.MonkeyPatch, tmp_path
     settings = parse_alerting(
         Section(yaml.safe_load(config.read_text())["alerting"], "alerting", str(config))
     )
-    assert settings.slack is not None
-    assert settings.slack.token == "xoxb-1"
-    assert settings.slack.channels == {"team-identity": "#identity-oncall"}
-    assert settings.slack_webhook is not None
-    assert settings.webhooks[0].secret == "s3cret"
-    assert settings.alertmanager is not None
+    slack, slack_webhook, webhook, alertmanager = settings.sinks
+    assert isinstance(slack, SlackSettings)
+    assert slack.token == "xoxb-1"
+    assert slack.channels == {"team-identity": "#identity-oncall"}
+    assert isinstance(slack_webhook, SlackWebhookSettings)
+    assert isinstance(webhook, WebhookSettings)
+    assert webhook.secret == "s3cret"
+    assert isinstance(alertmanager, AlertmanagerSettings)
     assert settings.sink_names == ("slack", "slack_webhook", "webhook", "alertmanager")
     assert settings.for_expectation("checkout-v3").shadow is True
     assert settings.silences[0].until == parse_rfc3339("2030-06-01T12:00:00Z")
@@ -59,9 +66,10 @@ def test_the_slack_token_comes_from_the_environment(monkeypatch: pytest.MonkeyPa
     settings = read(
         "slack: {token_env: BOT, default_channel: '#r', base_url: 'http://127.0.0.1:9/api'}"
     )
-    assert settings.slack is not None
-    assert settings.slack.token == "xoxb-env"
-    assert settings.slack.base_url == "http://127.0.0.1:9/api/"
+    [slack] = settings.sinks
+    assert isinstance(slack, SlackSettings)
+    assert slack.token == "xoxb-env"
+    assert slack.base_url == "http://127.0.0.1:9/api/"
 
 
 @pytest.mark.parametrize(

@@ -12,14 +12,12 @@ from typing import Any
 import pytest
 
 from sentinel.alerting.alerter import DIGEST_SAMPLE
-from sentinel.alerting.config import (
-    AlertingSettings,
-    AlertmanagerSettings,
-    SlackWebhookSettings,
-    WebhookSettings,
-)
 from sentinel.alerting.grouper import Context, EventGroup
+from sentinel.alerting.settings import AlertingSettings
+from sentinel.alerting.sinks.alertmanager import AlertmanagerSettings
 from sentinel.alerting.sinks.slack_digest import render_digest
+from sentinel.alerting.sinks.slack_webhook import SlackWebhookSettings
+from sentinel.alerting.sinks.webhook import WebhookSettings
 from sentinel.findings import Finding, Kind
 from sentinel.store.outbox import SqliteOutbox
 
@@ -128,7 +126,7 @@ async def test_an_incoming_webhook_gets_one_digest_and_the_stall_first(
     receiver: FakeReceiver,
 ) -> None:
     hook = SlackWebhookSettings(url=f"{receiver.url}/slack-hook", timeout=2.0)
-    sentinel = alerter(AlertingSettings(slack_webhook=hook, window=0.2))
+    sentinel = alerter(AlertingSettings(sinks=(hook,), window=0.2))
     now = time.time()
     async with sending(sentinel):
         sentinel.accept(unknown_types(FLOOD), views_of(), now)
@@ -155,11 +153,11 @@ async def test_machines_get_every_unknown_type_but_a_stall_goes_ahead_of_them(
 ) -> None:
     if sink == "webhook":
         settings = AlertingSettings(
-            webhooks=(WebhookSettings(url=f"{receiver.url}/hook", secret="s3cret"),)
+            sinks=(WebhookSettings(url=f"{receiver.url}/hook", secret="s3cret"),)
         )
         path, status, kinds = "/hook", 204, _webhook_kinds
     else:
-        settings = AlertingSettings(alertmanager=AlertmanagerSettings(url=receiver.url))
+        settings = AlertingSettings(sinks=(AlertmanagerSettings(url=receiver.url),))
         path, status, kinds = "/api/v2/alerts", 200, _alertmanager_kinds
     sentinel = alerter(settings)
     noise = 300

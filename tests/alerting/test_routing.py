@@ -6,18 +6,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from sentinel.alerting.config import (
-    AlertingSettings,
-    AlertmanagerSettings,
-    ExpectationAlerting,
-    Silence,
-    SlackSettings,
-    WebhookSettings,
-)
 from sentinel.alerting.grouper import Context, Plan, group
 from sentinel.alerting.router import close_at, route
+from sentinel.alerting.settings import AlertingSettings, ExpectationAlerting, Silence
 from sentinel.alerting.sinks import alertmanager, slack, webhook
+from sentinel.alerting.sinks.alertmanager import AlertmanagerSettings
+from sentinel.alerting.sinks.slack import SlackSettings
 from sentinel.alerting.sinks.slack_digest import for_people
+from sentinel.alerting.sinks.webhook import WebhookSettings
 from sentinel.findings import Finding, Kind
 from sentinel.outbox import NOISE_PRIORITY, ROLLOUT_PRIORITY, Held, Thread
 from sentinel.views import Phase, RolloutView
@@ -38,7 +34,7 @@ NOW = 1_000_000.0
 SLACK = SlackSettings(
     token="xoxb", default_channel="#rollouts", channels={OWNER: "#identity-oncall"}
 )
-SETTINGS = AlertingSettings(slack=SLACK, window=30.0, event_interval=600.0, max_messages=3)
+SETTINGS = AlertingSettings(sinks=(SLACK,), window=30.0, event_interval=600.0, max_messages=3)
 
 
 def sinks_of(
@@ -63,9 +59,7 @@ def test_a_finding_goes_to_its_owners_channel_else_to_the_default() -> None:
 
 def test_every_configured_sink_gets_the_finding() -> None:
     settings = AlertingSettings(
-        slack=SLACK,
-        webhooks=(WebhookSettings(url="http://x/hook"),),
-        alertmanager=AlertmanagerSettings(url="http://am"),
+        sinks=(SLACK, WebhookSettings(url="http://x/hook"), AlertmanagerSettings(url="http://am"))
     )
     assert [sink for sink, *_ in sinks_of(settings, [stall()])] == [
         "slack",
@@ -75,15 +69,13 @@ def test_every_configured_sink_gets_the_finding() -> None:
 
 
 def test_people_wait_for_the_grouping_window_and_machines_do_not() -> None:
-    settings = AlertingSettings(
-        slack=SLACK, webhooks=(WebhookSettings(url="http://x/hook"),), window=45.0
-    )
+    settings = AlertingSettings(sinks=(SLACK, WebhookSettings(url="http://x/hook")), window=45.0)
     windows = {r.sink: r.window for r in route([stall()], settings, (), NOW).routed}
     assert windows == {"slack": 45.0, "webhook": 0.0}
 
 
 def test_kinds_not_listed_in_alert_on_are_only_counted() -> None:
-    settings = AlertingSettings(slack=SLACK, alert_on=frozenset({Kind.STALL}))
+    settings = AlertingSettings(sinks=(SLACK,), alert_on=frozenset({Kind.STALL}))
     out_of_order = Finding(
         Kind.OUT_OF_ORDER, T0, EXPECTATION, "42", "B", owner=OWNER, missing=("A",)
     )
@@ -100,13 +92,13 @@ def test_good_news_is_routed_to_resolve_earlier_alerts_but_never_opens_a_message
 
 
 def test_good_news_listed_in_alert_on_opens_a_message_of_its_own() -> None:
-    settings = AlertingSettings(slack=SLACK, alert_on=frozenset({Kind.COMPLETED}))
+    settings = AlertingSettings(sinks=(SLACK,), alert_on=frozenset({Kind.COMPLETED}))
     assert sinks_of(settings, [completed()]) == [("slack", "42", "#identity-oncall", True)]
 
 
 def test_a_shadow_expectation_alerts_nobody_and_is_counted_as_shadow() -> None:
     settings = AlertingSettings(
-        slack=SLACK, expectations={EXPECTATION: ExpectationAlerting(shadow=True)}
+        sinks=(SLACK,), expectations={EXPECTATION: ExpectationAlerting(shadow=True)}
     )
     decision = route([stall(), recovered()], settings, (), NOW)
     assert decision.routed == ()
@@ -170,7 +162,7 @@ def test_rollout_findings_share_one_window_and_event_findings_one_digest_per_cha
 
 
 def test_machines_get_event_findings_in_a_window_per_kind_and_type() -> None:
-    settings = AlertingSettings(webhooks=(WebhookSettings(url="http://x/hook"),))
+    settings = AlertingSettings(sinks=(WebhookSettings(url="http://x/hook"),))
     findings = [schema_violation("1"), schema_violation("2", "PaymentTaken")]
     decision = route(findings, settings, (), NOW)
     assert [(r.bucket, r.digest, r.window) for r in decision.routed] == [
@@ -317,8 +309,7 @@ def test_replies_and_updates_keep_to_the_lane_of_their_parent() -> None:
 def test_machines_queue_event_findings_behind_rollout_alerts() -> None:
     rollouts, events = group([held(stall(), view()), held(schema_violation("1"))])
     settings = AlertingSettings(
-        webhooks=(WebhookSettings(url="http://x/hook"),),
-        alertmanager=AlertmanagerSettings(url="http://am"),
+        sinks=(WebhookSettings(url="http://x/hook"), AlertmanagerSettings(url="http://am"))
     )
     for planner, sink in ((webhook.plan, "webhook"), (alertmanager.plan, "alertmanager")):
         plan = planner(rollouts, events, {}, Context(sink, NOW, settings))
@@ -337,7 +328,7 @@ def test_the_same_findings_always_make_the_same_idempotency_keys() -> None:
 
 def am_plan(batch: list[Held], threads: dict[str, Thread] | None = None) -> Plan:
     rollouts, events = group(batch)
-    settings = AlertingSettings(alertmanager=AlertmanagerSettings(url="http://am"))
+    settings = AlertingSettings(sinks=(AlertmanagerSettings(url="http://am"),))
     return alertmanager.plan(
         rollouts, events, threads or {}, Context("alertmanager", NOW, settings)
     )
@@ -368,6 +359,6 @@ def test_alertmanager_resolves_everything_when_the_rollout_completes() -> None:
 
 def test_a_webhook_plan_posts_each_finding_of_an_alerted_rollout() -> None:
     rollouts, events = group([held(stall(), view()), held(recovered(), view(), opens=False)])
-    settings = AlertingSettings(webhooks=(WebhookSettings(url="http://x/hook"),))
+    settings = AlertingSettings(sinks=(WebhookSettings(url="http://x/hook"),))
     plan = webhook.plan(rollouts, events, {}, Context("webhook", NOW, settings))
     assert [item.payload["body"]["kind"] for item in plan.items] == ["stall", "recovered"]

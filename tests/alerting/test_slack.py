@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from sentinel.alerting.alerter import Alerter
-from sentinel.alerting.config import WebhookSettings
+from sentinel.alerting.sinks.slack import SlackSettings
+from sentinel.alerting.sinks.webhook import WebhookSettings
 from sentinel.findings import Finding, Kind
 from sentinel.store.outbox import SqliteOutbox
 from sentinel.views import Phase, RolloutView, StepStatus
@@ -203,7 +204,7 @@ async def test_a_rate_limited_slack_does_not_hold_up_another_sink(
     slack_api: FakeSlack, receiver: FakeReceiver
 ) -> None:
     settings = slack_settings(
-        slack_api.base_url, webhooks=(WebhookSettings(url=f"{receiver.url}/hook", secret="s3cret"),)
+        slack_api.base_url, others=(WebhookSettings(url=f"{receiver.url}/hook", secret="s3cret"),)
     )
     sentinel = alerter(settings)
     slack_api.fail_next(rate_limited(2))
@@ -323,10 +324,9 @@ async def test_an_unknown_channel_drops_that_alert_and_delivers_the_others(
     slack_api: FakeSlack,
 ) -> None:
     settings = slack_settings(slack_api.base_url)
-    assert settings.slack is not None
-    settings = replace(
-        settings, slack=replace(settings.slack, channels={OWNER: "#no-such-channel"})
-    )
+    [slack] = settings.sinks
+    assert isinstance(slack, SlackSettings)
+    settings = replace(settings, sinks=(replace(slack, channels={OWNER: "#no-such-channel"}),))
     m = metrics()
     sentinel = Alerter(settings, SqliteOutbox(":memory:"), m)
     lost = stall("a")

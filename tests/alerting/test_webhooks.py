@@ -12,12 +12,10 @@ from typing import Any
 import pytest
 
 from sentinel.alerting.alerter import Alerter
-from sentinel.alerting.config import (
-    AlertingSettings,
-    AlertmanagerSettings,
-    SlackWebhookSettings,
-    WebhookSettings,
-)
+from sentinel.alerting.settings import AlertingSettings
+from sentinel.alerting.sinks.alertmanager import AlertmanagerSettings
+from sentinel.alerting.sinks.slack_webhook import SlackWebhookSettings
+from sentinel.alerting.sinks.webhook import WebhookSettings
 from sentinel.store.outbox import SqliteOutbox
 from sentinel.timefmt import parse_rfc3339
 from sentinel.views import Phase
@@ -45,17 +43,17 @@ QUICK: dict[str, Any] = {"window": 0.2, "retry_initial": 0.1, "retry_max": 0.4}
 
 def incoming(receiver: FakeReceiver, **extra: Any) -> AlertingSettings:
     hook = SlackWebhookSettings(url=f"{receiver.url}/slack-hook", timeout=2.0)
-    return AlertingSettings(slack_webhook=hook, **{**QUICK, **extra})
+    return AlertingSettings(sinks=(hook,), **{**QUICK, **extra})
 
 
 def generic(receiver: FakeReceiver, secret: str | None = "s3cret") -> AlertingSettings:
     hook = WebhookSettings(url=f"{receiver.url}/hook", secret=secret, timeout=2.0)
-    return AlertingSettings(webhooks=(hook,), **QUICK)
+    return AlertingSettings(sinks=(hook,), **QUICK)
 
 
 def alertmanager(receiver: FakeReceiver, resend: float = 60.0) -> AlertingSettings:
     sink = AlertmanagerSettings(url=receiver.url, resend_interval=resend, timeout=2.0)
-    return AlertingSettings(alertmanager=sink, **QUICK)
+    return AlertingSettings(sinks=(sink,), **QUICK)
 
 
 # Slack incoming webhooks

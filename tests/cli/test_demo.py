@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from sentinel.alerting.config import parse_alerting
+from sentinel.alerting.sinks.slack import SlackSettings
 from sentinel.configkit import Section
 from sentinel.demo import slack_section
 
@@ -62,6 +63,7 @@ def test_the_demo_alerts_to_slack_when_a_token_and_channel_are_given(
     monkeypatch.setenv("SLACK_BASE_URL", "http://127.0.0.1:9/api/")
     raw = yaml.safe_load(slack_section())
     settings = parse_alerting(Section(raw["alerting"], "alerting"))
-    assert settings.slack is not None
-    assert settings.slack.default_channel == "#rollouts-demo"
-    assert settings.slack.base_url == "http://127.0.0.1:9/api/"
+    [slack] = settings.sinks
+    assert isinstance(slack, SlackSettings)
+    assert slack.default_channel == "#rollouts-demo"
+    assert slack.base_url == "http://127.0.0.1:9/api/"

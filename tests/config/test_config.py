@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from sentinel.alerting.sinks.slack import SlackSettings
 from sentinel.config import (
     Config,
     EngineSettings,
@@ -158,11 +159,10 @@ def test_every_key_is_read_with_its_type(folder: Path, monkeypatch: pytest.Monke
     assert config.engine == EngineSettings(closed_retention=172800.0)
     assert config.limits == Limits(open_rollouts=10)
     # Parsed with the rest at start: a mistake in it stops `sentinel run` before it reads.
-    assert config.alerting is not None and config.alerting.slack is not None
-    assert (config.alerting.slack.token, config.alerting.slack.default_channel) == (
-        "xoxb-1",
-        "#rollouts",
-    )
+    assert config.alerting is not None
+    [slack] = config.alerting.sinks
+    assert isinstance(slack, SlackSettings)
+    assert (slack.token, slack.default_channel) == ("xoxb-1", "#rollouts")
     assert config.state == StateSettings(path=folder / "state" / "sentinel.db", mode="changelog")
 
 

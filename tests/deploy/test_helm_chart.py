@@ -13,6 +13,7 @@ import yaml
 from registry.tls import self_signed
 
 from sentinel import __version__
+from sentinel.alerting.sinks.slack import SlackSettings
 from sentinel.app.rules import load_rules
 from sentinel.config import load_config
 
@@ -503,7 +504,8 @@ def test_the_sentinel_accepts_the_config_the_chart_renders(
     if values == ("secrets.yaml",):
         assert alerting is not None
         assert config.kafka.sasl_password == "from-a-secret"
-        assert alerting.slack is not None and alerting.slack.token == "from-a-secret"
+        slack = alerting.sinks[0]
+        assert isinstance(slack, SlackSettings) and slack.token == "from-a-secret"
         assert alerting.sink_names == ("slack", "webhook")
         assert config.registry is not None
         assert (config.registry.username, config.registry.password) == ("sentinel", "from-a-secret")

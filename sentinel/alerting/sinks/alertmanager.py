@@ -1,5 +1,6 @@
-"""The plan of an Alertmanager sink: alerts whose labels come from the finding, firing until a
-recovery or the rollout's end sends them again with `endsAt`. Pure.
+"""The Alertmanager sink (`alertmanager:`): alerts whose labels come from the finding, firing
+until a recovery or the rollout's end sends them again with `endsAt`. The plan and render are
+pure; the transport does the I/O.
 
 A firing alert is stored and sent without `endsAt`; the sender stamps one a few resend intervals
 ahead each time it (re)sends, as Prometheus does, so Alertmanager keeps it firing exactly as long
@@ -10,19 +11,44 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sentinel.alerting.grouper import Context, EventGroup, Plan, RolloutGroup, remember
+from sentinel.alerting.sinks.base import Sink, check_http_url, required_secret
+from sentinel.alerting.sinks.httpkit import JsonPost, dump
 from sentinel.alerting.words import describe, event_summary, links, title
+from sentinel.configkit import Section
 from sentinel.findings import Finding, Kind
 from sentinel.kinds import KINDS
-from sentinel.outbox import NOISE_PRIORITY, ROLLOUT_PRIORITY, Item, Thread, item_key
+from sentinel.outbox import NOISE_PRIORITY, ROLLOUT_PRIORITY, Item, Outbox, Thread, item_key
 from sentinel.timefmt import format_rfc3339
 from sentinel.timeline import printable
 from sentinel.views import RolloutView
 
 API_PATH = "/api/v2/alerts"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertmanagerSettings:
+    """An Alertmanager: firing alerts are re-sent every `resend_interval` until resolved."""
+
+    url: str
+    resend_interval: float = 60.0
+    timeout: float = 10.0
+    name: str = "alertmanager"
+
+
+def parse(section: Section, name: str) -> AlertmanagerSettings:
+    settings = AlertmanagerSettings(
+        url=required_secret(section, "url").rstrip("/"),
+        resend_interval=section.duration("resend_interval", 60.0),
+        timeout=section.duration("timeout", 10.0),
+        name=name,
+    )
+    check_http_url(section, "url", settings.url)
+    section.done()
+    return settings
 
 
 def plan(
@@ -146,3 +172,35 @@ def _item(
         next_at=ctx.now,
         priority=priority,
     )
+
+
+class AlertmanagerTransport(JsonPost):
+    """POST /api/v2/alerts; firing alerts are re-sent every `resend_interval`."""
+
+    def __init__(self, settings: AlertmanagerSettings) -> None:
+        super().__init__(settings.name, settings.url + API_PATH, settings.timeout)
+        self.refresh_interval = settings.resend_interval
+        self._resend = settings.resend_interval
+
+    async def deliver(self, item: Item, outbox: Outbox, now: float) -> None:
+        await self._post(dump(self._stamped(item.payload["alerts"], now)), {})
+
+    async def refresh(self, outbox: Outbox, now: float) -> None:
+        alerts = [alert for thread in outbox.firing(self.name) for alert in thread.firing]
+        if alerts:
+            await self._post(dump(self._stamped(alerts, now)), {})
+
+    def _stamped(self, alerts: list[Mapping[str, Any]], now: float) -> list[dict[str, Any]]:
+        # As Prometheus does: firing until a few resends are missed, then Alertmanager resolves.
+        ends = format_rfc3339(now + 4 * self._resend)
+        return [{**alert} if "endsAt" in alert else {**alert, "endsAt": ends} for alert in alerts]
+
+
+SINK = Sink(
+    name="alertmanager",
+    settings=AlertmanagerSettings,
+    parse=parse,
+    plan=plan,
+    transport=AlertmanagerTransport,
+    human=False,
+)

@@ -1,61 +1,85 @@
-"""Slack messages as Block Kit within Slack's limits, and the plan of the bot sink: one parent
-message per rollout, kept current with chat.update, and later findings in its thread. Pure.
-
-Event-level findings are not planned here: people get them as a digest (`digest.py`)."""
+"""The Slack bot sink (`slack:`): one parent message per rollout in its owner's channel, kept
+current with chat.update, and later findings in its thread; event-level findings as the digest
+(`slack_digest.py`). The plan is pure; the transport does the I/O through slack-sdk."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sentinel.alerting.grouper import (
-    Context,
-    EventGroup,
-    Plan,
-    RolloutGroup,
-    remember,
-)
-from sentinel.alerting.words import (
-    checklist,
-    clock,
-    describe,
-    emoji,
-    headline,
-    is_plain_seen,
-    links,
-    stamp,
-    title,
-)
-from sentinel.durations import format_duration
-from sentinel.findings import Finding
-from sentinel.outbox import Item, Thread, item_key
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 
-# Slack's limits (docs.slack.dev, Block Kit reference).
-MAX_BLOCKS = 50
-SECTION_CHARS = 3000
-HEADER_CHARS = 150
-FIELD_CHARS = 2000
-TEXT_CHARS = 3000
-# Ours, so that one message stays readable.
-LINE_CHARS = 300
-CHECKLIST_LINES = 40
-LIST_LINES = 50
-FINDING_LINES = 6
-HISTORY_LINES = 20
-SUMMARY_LINES = 5
+from sentinel.alerting.delivery import DeliveryError, Rejected, RetryLater, SinkBroken, Transient
+from sentinel.alerting.grouper import Context, EventGroup, Plan, RolloutGroup, remember
+from sentinel.alerting.sinks.base import Sink, check_http_url, required_secret
+from sentinel.alerting.sinks.httpkit import CONNECTION_ERRORS, USER_AGENT, describe, retry_after
+from sentinel.alerting.sinks.slack_blocks import (
+    SlackMessage,
+    history,
+    render_burst,
+    render_reply,
+    render_rollout,
+)
+from sentinel.alerting.sinks.slack_digest import for_people
+from sentinel.configkit import Section
+from sentinel.findings import Finding
+from sentinel.outbox import Item, Outbox, Thread, item_key
+
+# Slack errors that no retry can fix for any message: the token or the app is the problem.
+SLACK_BROKEN = {
+    "invalid_auth": "the bot token is not valid: check slack.token_env",
+    "not_authed": "no bot token was sent: check slack.token_env",
+    "account_inactive": "the bot's account is deactivated",
+    "token_revoked": "the bot token was revoked: issue a new one",
+    "token_expired": "the bot token expired: issue a new one",
+    "no_permission": "the token lacks a permission",
+    "missing_scope": "the bot needs the chat:write scope",
+    "not_allowed_token_type": "use a bot token (xoxb-...)",
+    "team_access_not_granted": "the token has no access to this workspace",
+    "ekm_access_denied": "the workspace's key management denies access",
+    "org_login_required": "the workspace requires an org login",
+}
+# Slack errors about one call that a retry may fix.
+SLACK_TRANSIENT = {"internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+SLACK_HINTS = {
+    "channel_not_found": "check the channel name in slack.channels / default_channel",
+    "not_in_channel": "invite the bot to the channel (/invite @bot)",
+    "is_archived": "the channel is archived",
+}
 
 
 @dataclass(frozen=True, slots=True)
-class SlackMessage:
-    """`text` is the fallback Slack shows in notifications; `blocks` the message itself."""
+class SlackSettings:
+    """A Slack bot: threads per rollout, the parent message kept current with chat.update."""
 
-    text: str
-    blocks: tuple[dict[str, Any], ...]
+    token: str
+    default_channel: str
+    channels: Mapping[str, str] = field(default_factory=dict)  # owner -> channel
+    base_url: str = "https://slack.com/api/"
+    timeout: float = 10.0
+    name: str = "slack"
 
-    def payload(self) -> dict[str, Any]:
-        return {"text": self.text, "blocks": list(self.blocks)}
+
+def parse(section: Section, name: str) -> SlackSettings:
+    base_url = section.string("base_url", "https://slack.com/api/")
+    settings = SlackSettings(
+        token=required_secret(section, "token"),
+        default_channel=section.string("default_channel"),
+        channels=section.str_map("channels"),
+        base_url=base_url if base_url.endswith("/") else base_url + "/",
+        timeout=section.duration("timeout", 10.0),
+        name=name,
+    )
+    check_http_url(section, "base_url", settings.base_url)
+    section.done()
+    return settings
+
+
+def channel(settings: SlackSettings, finding: Finding) -> str:
+    """The owner's channel, else the default one: a lane each."""
+    return settings.channels.get(finding.owner or "", settings.default_channel)
 
 
 def plan(
@@ -149,155 +173,6 @@ def plan(
     return result
 
 
-def history(rollout: RolloutGroup, ctx: Context, earlier: Sequence[str] = ()) -> tuple[str, ...]:
-    """The rollout's findings so far, one plain line each, as a thread remembers them."""
-    lines = tuple(earlier) + tuple(
-        f"{emoji(finding.kind)} {clock(finding.at, ctx.tz)} {title(finding.kind)}: "
-        f"{describe(finding, rollout.view, ctx.tz)}"
-        for finding in rollout.findings
-    )
-    return lines[-HISTORY_LINES:]
-
-
-def render_rollout(rollout: RolloutGroup, ctx: Context, lines: Sequence[str]) -> SlackMessage:
-    """The parent message: where the rollout stands, its findings so far (`lines`, from
-    `history`), the checklist of steps, and links."""
-    view, latest, tz = rollout.view, rollout.latest, ctx.tz
-    icon, label, resolved = headline(view, latest)
-    owner = (view.owner if view is not None else None) or _owner(rollout.findings)
-    fields = [
-        f"*Expectation*\n{esc(rollout.expectation)}",
-        f"*Rollout*\n{code(rollout.rollout)}",
-        f"*Owner*\n{esc(owner or 'nobody named')}",
-    ]
-    if view is not None:
-        fields.append(f"*Opened*\n{stamp(view.opened_at, tz)}")
-    blocks: list[dict[str, Any]] = [
-        _header(f"{icon} {label}: {rollout.expectation}"),
-        {"type": "section", "fields": [_mrkdwn(clip(text, FIELD_CHARS)) for text in fields]},
-    ]
-    shown = [esc(clip(line, LINE_CHARS)) for line in lines]
-    if len(shown) > FINDING_LINES:
-        # The first finding says why the alert exists; the last ones say what changed since.
-        skipped = len(shown) - FINDING_LINES + 1
-        shown = [shown[0], f"… {skipped} more", *shown[-(FINDING_LINES - 2) :]]
-    blocks.extend(_sections(shown))
-    if view is not None:
-        lines = [esc(clip(line, LINE_CHARS)) for line in checklist(view, latest.at, tz)]
-        blocks.extend(_sections(["*Checklist*", *fit_checklist(lines)]))
-    state = "Resolved" if resolved else "Updated"
-    blocks.append(_context(f"{state} {stamp(latest.at, tz)} · rollout-sentinel"))
-    blocks.extend(_buttons(ctx, _main(rollout.findings)))
-    main = _main(rollout.findings)
-    text = (
-        f"{icon} {label}: {rollout.expectation} rollout {rollout.rollout}: "
-        f"{describe(main, view, tz)}"
-    )
-    return SlackMessage(fallback(text), tuple(blocks))
-
-
-def render_reply(rollout: RolloutGroup, ctx: Context, named: bool) -> SlackMessage:
-    """A reply in the rollout's thread: each new finding in one line."""
-    prefix = f"{esc(rollout.expectation)} {code(rollout.rollout)}: " if named else ""
-    lines = [
-        f"{emoji(finding.kind)} {prefix}*{title(finding.kind)}:* "
-        f"{esc(clip(describe(finding, rollout.view, ctx.tz), LINE_CHARS))}"
-        for finding in rollout.findings
-    ]
-    sentences = "; ".join(
-        f"{title(finding.kind)}: {describe(finding, rollout.view, ctx.tz)}"
-        for finding in rollout.findings
-    )
-    text = f"{rollout.expectation} rollout {rollout.rollout}: {sentences}"
-    return SlackMessage(fallback(text), tuple(_sections(_fold(lines, LIST_LINES))))
-
-
-def render_burst(rollouts: Sequence[RolloutGroup], ctx: Context, threaded: bool) -> SlackMessage:
-    """Many rollouts in one message, one line each, instead of a message each."""
-    states = [headline(rollout.view, rollout.latest) for rollout in rollouts]
-    if all(not resolved for _, _, resolved in states):
-        heading = f"🔴 {len(rollouts)} rollouts need attention"
-    else:
-        heading = f"🟠 {len(rollouts)} rollouts changed"
-    lines = []
-    for rollout, (icon, label, _) in zip(rollouts, states, strict=True):
-        main = _main(rollout.findings)
-        owner = _owner(rollout.findings)
-        line = (
-            f"{icon} *{esc(rollout.expectation)}* {code(rollout.rollout)} {label}: "
-            f"{esc(clip(describe(main, rollout.view, ctx.tz), LINE_CHARS))}"
-        )
-        lines.append(line + (f" · owner {esc(owner)}" if owner else ""))
-    # What they have in common is usually the cause: a shared dependency stuck at one step.
-    common = Counter(
-        (rollout.expectation, title(main.kind), main.step or "")
-        for rollout in rollouts
-        for main in (_main(rollout.findings),)
-    )
-    summary = [
-        f"*{count}* {esc(expectation)} rollout{'' if count == 1 else 's'}: {title_}"
-        + (f" of {esc(step)}" if step else "")
-        for (expectation, title_, step), count in common.most_common(SUMMARY_LINES)
-    ]
-    blocks: list[dict[str, Any]] = [
-        _header(heading),
-        *_sections(summary),
-        *_sections(_fold(lines, LIST_LINES)),
-    ]
-    note = "Later findings of each rollout follow in this thread." if threaded else ""
-    window = format_duration(ctx.settings.window)
-    blocks.append(
-        _context(
-            f"Grouped: more than {ctx.settings.max_messages} rollouts within "
-            f"{window}. {note}".strip()
-        )
-    )
-    first = rollouts[0]
-    text = (
-        f"{heading}: {first.expectation} rollout {first.rollout}: "
-        f"{describe(_main(first.findings), first.view, ctx.tz)}"
-        + (f" and {len(rollouts) - 1} more" if len(rollouts) > 1 else "")
-    )
-    return SlackMessage(fallback(text), tuple(blocks))
-
-
-def fit_checklist(lines: list[str], limit: int = CHECKLIST_LINES) -> list[str]:
-    """All lines if they fit; else steps seen on time fold into one line, then the rest is cut."""
-    if len(lines) <= limit:
-        return lines
-    plain = [line for line in lines if is_plain_seen(line)]
-    rest = [line for line in lines if not is_plain_seen(line)]
-    head = [f"✅ {len(plain)} steps seen on time"] if plain else []
-    return head + _fold(rest, limit - len(head))
-
-
-def esc(text: str) -> str:
-    """Slack mrkdwn escaping: keeps `<!channel>` in an event from pinging anyone."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def fallback(text: str) -> str:
-    """A message's `text` (what notifications and screen readers show): Slack reads `<!channel>`,
-    `<@U123>` and `<https://x|links>` in it as in mrkdwn, so it is escaped the same way (`&`,
-    `<`, `>`, as Slack's docs ask), then cut to TEXT_CHARS without splitting an `&amp;`."""
-    escaped = esc(text)
-    if len(escaped) <= TEXT_CHARS:
-        return escaped
-    cut = escaped[: TEXT_CHARS - 1]
-    entity = cut.rfind("&", len(cut) - len("&amp;") + 1)
-    if entity != -1 and ";" not in cut[entity:]:
-        cut = cut[:entity]  # an entity cut short would show as `&am`
-    return cut + "…"
-
-
-def code(text: str) -> str:
-    return "`" + esc(text).replace("`", "'") + "`"
-
-
-def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _item(
     findings: Sequence[Finding],
     since: float,
@@ -318,54 +193,104 @@ def _item(
     )
 
 
-def _fold(lines: list[str], limit: int) -> list[str]:
-    if len(lines) <= limit:
-        return lines
-    return [*lines[: limit - 1], f"… and {len(lines) - limit + 1} more"]
+class SlackTransport:
+    """chat.postMessage and chat.update through slack-sdk's AsyncWebClient."""
+
+    refresh_interval: float | None = None
+
+    def __init__(self, settings: SlackSettings) -> None:
+        self.name = settings.name
+        # No retry handlers: their sleeps would hold this worker inside the call; we schedule
+        # retries in the outbox instead, which also survives a restart.
+        self._client = AsyncWebClient(
+            token=settings.token,
+            base_url=settings.base_url,
+            timeout=max(1, round(settings.timeout)),
+            retry_handlers=[],
+            user_agent_prefix=USER_AGENT,
+        )
+
+    async def deliver(self, item: Item, outbox: Outbox, now: float) -> None:
+        payload = item.payload
+        purpose = payload["purpose"]
+        message = {"text": payload["text"], "blocks": payload["blocks"]}
+        try:
+            if purpose == "parent":
+                await self._post_parent(payload, message, outbox)
+            elif purpose == "update":
+                thread = outbox.thread(self.name, payload["thread"])
+                if thread is None or thread.ts is None:
+                    return  # its parent was never posted: there is nothing to update
+                await self._client.chat_update(channel=thread.channel, ts=thread.ts, **message)
+            else:
+                thread = outbox.thread(self.name, payload["thread"]) if purpose == "reply" else None
+                if thread is not None and thread.ts is not None:
+                    await self._post(channel=thread.channel, thread_ts=thread.ts, **message)
+                else:
+                    await self._post(channel=payload["channel"], **message)
+        except SlackApiError as error:
+            raise _slack_error(error) from None
+        except CONNECTION_ERRORS as error:
+            raise Transient(describe(error)) from None
+
+    async def refresh(self, outbox: Outbox, now: float) -> None:
+        """Nothing to refresh: Slack messages stay."""
+
+    async def aclose(self) -> None:
+        """Nothing to close: the client opens a session per call."""
+
+    async def _post_parent(
+        self, payload: Mapping[str, Any], message: dict[str, Any], outbox: Outbox
+    ) -> None:
+        try:
+            response = await self._post(channel=payload["channel"], **message)
+        except SlackApiError as error:
+            failure = _slack_error(error)
+            if isinstance(failure, Rejected):
+                # Replies to these rollouts go to the channel instead of a thread.
+                with outbox.transaction():
+                    for key in payload["threads"]:
+                        known = outbox.thread(self.name, key)
+                        if known is not None:
+                            outbox.save_thread(self.name, key, replace(known, failed=True))
+            raise failure from None
+        # Before anything else: with the ts stored, no retry or restart posts the parent again.
+        with outbox.transaction():
+            for key in payload["threads"]:
+                known = outbox.thread(self.name, key)
+                if known is not None:
+                    thread = replace(known, channel=response["channel"], ts=response["ts"])
+                    outbox.save_thread(self.name, key, thread)
+
+    async def _post(self, **arguments: Any) -> Any:
+        return await self._client.chat_postMessage(
+            unfurl_links=False, unfurl_media=False, **arguments
+        )
 
 
-def _sections(lines: list[str]) -> list[dict[str, Any]]:
-    """Lines packed into as few sections as Slack's 3,000 characters per section allow."""
-    chunks: list[str] = []
-    for line in lines:
-        if chunks and len(chunks[-1]) + 1 + len(line) <= SECTION_CHARS:
-            chunks[-1] += "\n" + line
-        else:
-            chunks.append(clip(line, SECTION_CHARS))
-    return [{"type": "section", "text": _mrkdwn(chunk)} for chunk in chunks]
+def _slack_error(error: SlackApiError) -> DeliveryError:
+    response = error.response
+    status = response.status_code
+    data = response.data
+    code = data.get("error") if isinstance(data, dict) else None
+    if status == 429 or code == "ratelimited":
+        return RetryLater("Slack rate limit (429)", retry_after(response.headers))
+    if status >= 500 or code in SLACK_TRANSIENT:
+        return Transient(f"Slack answered {code or f'HTTP {status}'}")
+    if code in SLACK_BROKEN:
+        return SinkBroken(f"{code}: {SLACK_BROKEN[code]}")
+    if code is None and status in (401, 403, 404):
+        return SinkBroken(f"HTTP {status} from {response.api_url}: check slack.base_url")
+    hint = SLACK_HINTS.get(code or "", "")
+    return Rejected(f"{code or f'HTTP {status}'}{': ' + hint if hint else ''}")
 
 
-def _header(text: str) -> dict[str, Any]:
-    return {"type": "header", "text": {"type": "plain_text", "text": clip(text, HEADER_CHARS)}}
-
-
-def _mrkdwn(text: str) -> dict[str, Any]:
-    return {"type": "mrkdwn", "text": text}
-
-
-def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [_mrkdwn(clip(text, FIELD_CHARS))]}
-
-
-def _buttons(ctx: Context, finding: Finding) -> list[dict[str, Any]]:
-    dashboard, runbook = links(ctx.settings, finding)
-    buttons = [
-        {
-            "type": "button",
-            "action_id": f"sentinel-{name.lower()}",
-            "text": {"type": "plain_text", "text": name},
-            "url": url,
-        }
-        for name, url in (("Dashboard", dashboard), ("Runbook", runbook))
-        if url is not None
-    ]
-    return [{"type": "actions", "elements": buttons}] if buttons else []
-
-
-def _main(findings: Sequence[Finding]) -> Finding:
-    """The finding a one-line summary names: the first problem, else the latest news."""
-    return next((finding for finding in findings if finding.is_problem), findings[-1])
-
-
-def _owner(findings: Sequence[Finding]) -> str | None:
-    return next((finding.owner for finding in findings if finding.owner), None)
+SINK = Sink(
+    name="slack",
+    settings=SlackSettings,
+    parse=parse,
+    plan=for_people(plan, bot=True),
+    transport=SlackTransport,
+    human=True,
+    destination=channel,
+)

@@ -6,9 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from sentinel.alerting.grouper import Context, EventGroup, Plan, Planner, RolloutGroup
-from sentinel.alerting.router import DIGEST_BUCKET
-from sentinel.alerting.sinks.slack import (
+from sentinel.alerting.grouper import (
+    DIGEST_BUCKET,
+    Context,
+    EventGroup,
+    Plan,
+    Planner,
+    RolloutGroup,
+)
+from sentinel.alerting.sinks.slack_blocks import (
     LINE_CHARS,
     SlackMessage,
     _context,

@@ -1,17 +1,55 @@
-"""The plan of a Slack incoming webhook: no threads and no updates, so each message stands alone:
-the whole rollout as it is now, or one list when many rollouts change in one window. Pure.
-
-Event-level findings are not planned here: people get them as a digest (`digest.py`)."""
+"""The Slack incoming webhook sink (`slack_webhook:`): one channel, no threads and no updates, so
+each message stands alone: the whole rollout as it is now, or one list when many rollouts change
+in one window; event-level findings as the digest (`slack_digest.py`). The plan is pure; the
+transport does the I/O."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from sentinel.alerting.delivery import SinkBroken, Transient
 from sentinel.alerting.grouper import Context, EventGroup, Plan, RolloutGroup, remember
-from sentinel.alerting.sinks.slack import SlackMessage, history, render_burst, render_rollout
+from sentinel.alerting.sinks.base import Sink, check_http_url, required_secret
+from sentinel.alerting.sinks.httpkit import CONNECTION_ERRORS, USER_AGENT, describe, http_error
+from sentinel.alerting.sinks.slack_blocks import SlackMessage, history, render_burst, render_rollout
+from sentinel.alerting.sinks.slack_digest import for_people
+from sentinel.configkit import Section
 from sentinel.findings import Finding
-from sentinel.outbox import Item, Thread, item_key
+from sentinel.outbox import Item, Outbox, Thread, item_key
+
+# An incoming webhook is tied to one channel, so a channel problem breaks the whole sink.
+WEBHOOK_BROKEN = {
+    "invalid_token",
+    "no_service",
+    "no_service_id",
+    "no_team",
+    "team_disabled",
+    "channel_not_found",
+    "channel_is_archived",
+    "action_prohibited",
+    "posting_to_general_channel_denied",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SlackWebhookSettings:
+    """A Slack incoming webhook: one channel, no threads, no updates."""
+
+    url: str
+    timeout: float = 10.0
+    name: str = "slack_webhook"
+
+
+def parse(section: Section, name: str) -> SlackWebhookSettings:
+    settings = SlackWebhookSettings(
+        url=required_secret(section, "url"), timeout=section.duration("timeout", 10.0), name=name
+    )
+    check_http_url(section, "url", settings.url)
+    section.done()
+    return settings
 
 
 def plan(
@@ -52,3 +90,47 @@ def _item(findings: Sequence[Finding], since: float, ctx: Context, message: Slac
         enqueued_at=since,
         next_at=ctx.now,
     )
+
+
+class SlackWebhookTransport:
+    """An incoming webhook through slack-sdk's AsyncWebhookClient (it answers, it never raises)."""
+
+    refresh_interval: float | None = None
+
+    def __init__(self, settings: SlackWebhookSettings) -> None:
+        self.name = settings.name
+        self._client = AsyncWebhookClient(
+            url=settings.url,
+            timeout=max(1, round(settings.timeout)),
+            retry_handlers=[],
+            user_agent_prefix=USER_AGENT,
+        )
+
+    async def deliver(self, item: Item, outbox: Outbox, now: float) -> None:
+        body = {**item.payload, "unfurl_links": False, "unfurl_media": False}
+        try:
+            response = await self._client.send_dict(body=body)
+        except CONNECTION_ERRORS as error:
+            raise Transient(describe(error)) from None
+        if response.status_code == 200 and response.body == "ok":
+            return
+        answer = (response.body or "").strip()[:100]
+        if answer in WEBHOOK_BROKEN:
+            raise SinkBroken(f"incoming webhook answered {answer}: check slack_webhook.url_env")
+        raise http_error(response.status_code, response.headers, answer)
+
+    async def refresh(self, outbox: Outbox, now: float) -> None:
+        """Nothing to refresh: Slack messages stay."""
+
+    async def aclose(self) -> None:
+        """Nothing to close: the client opens a session per call."""
+
+
+SINK = Sink(
+    name="slack_webhook",
+    settings=SlackWebhookSettings,
+    parse=parse,
+    plan=for_people(plan, bot=False),
+    transport=SlackWebhookTransport,
+    human=True,
+)

@@ -1,20 +1,48 @@
-"""The plan of a generic webhook: the contract JSON of each finding, one POST each; event-level
-findings as one POST per kind and event type and interval, with a `count`. Pure."""
+"""The generic webhook sink (`webhooks:`, a list): the contract JSON of each finding, one POST
+each, signed when a secret is given; event-level findings as one POST per kind and event type
+and interval, with a `count`. The plan and render are pure; the transport does the I/O."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sentinel.alerting.grouper import Context, EventGroup, Plan, RolloutGroup, remember
+from sentinel.alerting.sinks.base import Sink, check_http_url, required_secret
+from sentinel.alerting.sinks.httpkit import JsonPost, dump
+from sentinel.configkit import Section
 from sentinel.findings import Finding
-from sentinel.outbox import NOISE_PRIORITY, ROLLOUT_PRIORITY, Item, Thread, item_key
+from sentinel.outbox import NOISE_PRIORITY, ROLLOUT_PRIORITY, Item, Outbox, Thread, item_key
 from sentinel.timefmt import format_rfc3339
 
 SIGNATURE_HEADER = "X-Sentinel-Signature"
 DELIVERY_HEADER = "X-Sentinel-Delivery"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    """A generic webhook: the finding's JSON, signed when a secret is given."""
+
+    url: str
+    secret: str | None = None
+    timeout: float = 10.0
+    name: str = "webhook"
+
+
+def parse(section: Section, name: str) -> WebhookSettings:
+    """One item of `webhooks:`; `name` unless it names itself."""
+    hook = WebhookSettings(
+        url=required_secret(section, "url"),
+        secret=section.secret("secret"),
+        timeout=section.duration("timeout", 10.0),
+        name=section.string("name", name),
+    )
+    check_http_url(section, "url", hook.url)
+    section.done()
+    return hook
 
 
 def plan(
@@ -72,3 +100,32 @@ def _item(
         next_at=ctx.now,
         priority=priority,
     )
+
+
+class WebhookTransport(JsonPost):
+    """A generic webhook: the finding's JSON, signed with HMAC-SHA256 when a secret is set."""
+
+    def __init__(self, settings: WebhookSettings) -> None:
+        super().__init__(settings.name, settings.url, settings.timeout)
+        self._secret = settings.secret
+
+    async def deliver(self, item: Item, outbox: Outbox, now: float) -> None:
+        body = dump(item.payload["body"])
+        headers = {DELIVERY_HEADER: item.key}
+        if self._secret is not None:
+            headers[SIGNATURE_HEADER] = sign(self._secret, body)
+        await self._post(body, headers)
+
+    async def refresh(self, outbox: Outbox, now: float) -> None:
+        """Nothing to refresh: a webhook gets each finding once."""
+
+
+SINK = Sink(
+    name="webhook",
+    list_key="webhooks",
+    settings=WebhookSettings,
+    parse=parse,
+    plan=plan,
+    transport=WebhookTransport,
+    human=False,
+)

@@ -1,0 +1,65 @@
+"""What a sink is: one record that says how its section is read, how a closed window becomes
+deliveries, how they are delivered, and whether people read it. Each sink's module exports one
+`Sink`; `sinks.SINKS` lists them, and nothing else in the alerting names a sink."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from sentinel.alerting.delivery import Transport
+from sentinel.alerting.grouper import Planner
+from sentinel.alerting.settings import SinkSettings
+from sentinel.configkit import Section
+from sentinel.findings import Finding
+
+S = TypeVar("S", bound=SinkSettings)
+
+
+def one_lane(settings: object, finding: Finding) -> str:
+    """The destination of a sink that has one: every delivery in one lane, in order."""
+    return ""
+
+
+@dataclass(frozen=True, slots=True)
+class Sink(Generic[S]):
+    """One kind of sink, whole: the router, the alerter and the config read only this."""
+
+    # Its key under `alerting:`, and the name metrics, `/readyz` and the outbox know it by.
+    name: str
+    # Its settings (a frozen dataclass with a `name`), and the reader of its section: called
+    # with the section and the name to give it, it refuses every unknown key and wrong value.
+    settings: type[S]
+    parse: Callable[[Section, str], S]
+    # The pure planner of a closed window: rollout groups and event groups to outbox items.
+    plan: Planner
+    # Its I/O, built once per sender run from its settings.
+    transport: Callable[[S], Transport]
+    # People read it: findings wait `grouping.window` so that a burst is one message, and the
+    # event-level findings of a destination are held as one sampled digest per
+    # `event_interval` (its `plan` renders it). Machines get every finding at once and one
+    # delivery per kind and event type.
+    human: bool
+    # The lane of a finding (a Slack channel); a sink with one destination has one lane.
+    destination: Callable[[S, Finding], str] = one_lane
+    # Set for a sink configured as a list (`webhooks:`): the list's key. Each item is a sink
+    # of its own, named `name`, `name-1`, ... unless it says `name:`.
+    list_key: str | None = None
+
+    @property
+    def key(self) -> str:
+        """Its key under `alerting:`."""
+        return self.list_key or self.name
+
+
+def required_secret(section: Section, key: str) -> str:
+    """A secret the sink cannot work without: `key` inline or `key_env`."""
+    value = section.secret(key, required=True)
+    assert value is not None  # required=True raises instead
+    return value
+
+
+def check_http_url(section: Section, key: str, url: str) -> None:
+    if not url.startswith(("http://", "https://")):
+        raise section.fail(key, "must be an http:// or https:// URL")
