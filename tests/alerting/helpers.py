@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
+import pytest
+import yaml
 from prometheus_client import CollectorRegistry
 
 from sentinel.alerting.alerter import Alerter
+from sentinel.alerting.config import parse_alerting
 from sentinel.alerting.settings import AlertingSettings, SinkSettings
 from sentinel.alerting.sinks.slack import SlackSettings
 from sentinel.app.metrics import Metrics
 from sentinel.app.observer import MetricsObserver
+from sentinel.configkit import Section
 from sentinel.findings import Finding, Kind
 from sentinel.store.outbox import SqliteOutbox
 from sentinel.timefmt import parse_rfc3339
 from sentinel.views import Phase, RolloutView, StepStatus
 
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "alerting.md"
 T0 = parse_rfc3339("2025-06-01T10:00:00Z")
 MIN = 60.0
 EXPECTATION = "user-service-v2"
@@ -123,6 +130,20 @@ def slack_settings(
     }
     fields.update(extra)
     return AlertingSettings(**fields)
+
+
+def documented_settings(monkeypatch: pytest.MonkeyPatch, folder: Path) -> AlertingSettings:
+    """The `alerting:` example of docs/alerting.md, read from a config file in `folder`, with
+    the secrets it names in the environment."""
+    example = re.search(r"```yaml\n(alerting:.*?)```", DOCS.read_text(), re.DOTALL)
+    assert example is not None
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T/B/X")
+    monkeypatch.setenv("SENTINEL_WEBHOOK_SECRET", "s3cret")
+    config = folder / "sentinel.yaml"
+    config.write_text(example.group(1))
+    raw = yaml.safe_load(config.read_text())["alerting"]
+    return parse_alerting(Section(raw, "alerting", str(config)))
 
 
 def metrics() -> MetricsObserver:

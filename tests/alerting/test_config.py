@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from sentinel.errors import ConfigError
 from sentinel.findings import Kind
 from sentinel.timefmt import parse_rfc3339
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "alerting.md"
+from .helpers import documented_settings
 
 
 def read(text: str, source: str = "config") -> Any:
@@ -29,16 +28,7 @@ def read(text: str, source: str = "config") -> Any:
 
 
 def test_the_example_in_the_docs_reads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    example = re.search(r"```yaml\n(alerting:.*?)```", DOCS.read_text(), re.DOTALL)
-    assert example is not None
-    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
-    monkeypatch.setenv("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T/B/X")
-    monkeypatch.setenv("SENTINEL_WEBHOOK_SECRET", "s3cret")
-    config = tmp_path / "sentinel.yaml"
-    config.write_text(example.group(1))
-    settings = parse_alerting(
-        Section(yaml.safe_load(config.read_text())["alerting"], "alerting", str(config))
-    )
+    settings = documented_settings(monkeypatch, tmp_path)
     slack, slack_webhook, webhook, alertmanager = settings.sinks
     assert isinstance(slack, SlackSettings)
     assert slack.token == "xoxb-1"
