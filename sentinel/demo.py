@@ -30,6 +30,7 @@ from sentinel.config import load_config
 from sentinel.errors import SentinelError
 from sentinel.expectations import Expectation
 from sentinel.kafka.broker import EmbeddedBroker
+from sentinel.kinds import sentence
 from sentinel.timeline import printable
 
 EXPECTATION = "user-service-v2"
@@ -137,34 +138,11 @@ class _ReadableFindings:
 
 
 def _describe(finding: dict[str, Any]) -> str:
+    """`10:14:00  STALL              user-service-v2/r-silent  <the kind's sentence>`."""
     kind = finding["kind"]
     where = "/".join(str(part) for part in (finding["expectation"], finding["rollout"]) if part)
-    match kind:
-        case "stall":
-            details = f"{finding['step']} due {str(finding['deadline'])[11:19]}, nothing seen"
-        case "schema_violation":
-            against = {"writer": "its writer schema", "reader": "the consumers' schema"}
-            which = against.get(finding.get("against") or "", "its schema")
-            details = f"{finding['event_type']} fails {which}: {'; '.join(finding['errors'] or [])}"
-        case "schema_changed":
-            details = (
-                f"{finding['event_type']} now written with schema {finding['schema_id']}"
-                f" (version {finding['version']}), was {finding['previous_schema_id']}"
-            )
-        case "completed" | "rolled_back":
-            details = f"after {finding['duration_s'] or 0:.1f}s"
-        case "rollback":
-            details = f"{finding['event_type']} arrived"
-        case "deadline_exceeded":
-            details = f"not complete by {str(finding['deadline'])[11:19]}"
-        case "recovered":
-            details = f"{finding['step']} arrived after its stall"
-        case "out_of_order":
-            details = f"{finding['step']} before {', '.join(finding['missing'] or [])}"
-        case _:
-            details = finding.get("reason") or finding.get("event_type") or ""
     owner = f"  (owner {finding['owner']})" if finding.get("owner") else ""
-    return f"{str(finding['at'])[11:19]}  {kind.upper():<18} {where}  {details}{owner}"
+    return f"{str(finding['at'])[11:19]}  {kind.upper():<18} {where}  {sentence(finding)}{owner}"
 
 
 def slack_section() -> str:

@@ -137,7 +137,7 @@ def _completed(f: Mapping[str, Any], time: TimeText) -> str:
 
 
 def _rollback(f: Mapping[str, Any], time: TimeText) -> str:
-    return f"rollback started by {f.get('event_type') or f.get('step') or 'a rollback event'}"
+    return f"{f.get('event_type') or f.get('step') or 'an event'} started a rollback"
 
 
 def _rolled_back(f: Mapping[str, Any], time: TimeText) -> str:
@@ -150,7 +150,7 @@ _AGAINST = {"writer": "the schema it was written with", "reader": "its consumers
 def _schema_violation(f: Mapping[str, Any], time: TimeText) -> str:
     errors = f.get("errors") or ()
     first = errors[0] if errors else "no details"
-    more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     schema = _AGAINST.get(f.get("against") or "", "its schema")
     return f"{_event(f)} fails {schema}: {first}{more}"
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from sentinel.durations import format_duration
 from sentinel.findings import ROLLOUT_KINDS, Finding, Kind
+from sentinel.kinds import KINDS, sentence
 from sentinel.timefmt import format_rfc3339
 from sentinel.views import Phase, RolloutView, StepStatus
 
@@ -142,55 +143,14 @@ def _outstanding(steps: Iterable[StepStatus], view: RolloutView, clock: float) -
 
 
 def _finding_line(finding: Finding) -> str:
-    kind = finding.kind
-    if kind is Kind.STALL:
-        return f"STALL    {finding.step}: due {_clock(finding.deadline)}, nothing seen"
-    if kind is Kind.RECOVERED:
-        return f"recovered {finding.step} arrived after its stall"
-    if kind is Kind.OUT_OF_ORDER:
-        missing = ", ".join(finding.missing or ())
-        return f"OUT OF ORDER {finding.step} before {missing}"
-    if kind is Kind.DEADLINE_EXCEEDED:
-        return f"DEADLINE {format_rfc3339(finding.deadline or 0)} passed, rollout not complete"
-    if kind is Kind.ROLLBACK:
-        return f"ROLLBACK {finding.event_type} started a rollback"
-    if kind is Kind.COMPLETED:
-        return f"completed in {format_duration(finding.duration_s or 0)}"
-    return f"rolled back in {format_duration(finding.duration_s or 0)}"
+    """`STALL    B expected by 10:11:00; nothing seen`: problems shout, good news does not."""
+    spec = KINDS[finding.kind]
+    label = spec.title.lower() if spec.good else spec.title.upper()
+    return f"{label:<8} {sentence(finding.to_json_dict())}"
 
 
 def _event_line(finding: Finding) -> str:
-    where = f" ({finding.event_source})" if finding.event_source else ""
-    ident = f" id={finding.event_id}" if finding.event_id else ""
-    if finding.kind is Kind.SCHEMA_VIOLATION:
-        detail = "; ".join(finding.errors or ())
-        against = f" (against the {finding.against} schema)" if finding.against else ""
-        return (
-            f"{_clock(finding.at)}  SCHEMA   {finding.event_type}{ident}{where}{against}: {detail}"
-        )
-    if finding.kind is Kind.SCHEMA_CHANGED:
-        named = f", {finding.subject} version {finding.version}" if finding.subject else ""
-        return (
-            f"{_clock(finding.at)}  SCHEMA CHANGED {finding.event_type}{where}: written with"
-            f" schema {finding.schema_id}{named}, before {finding.previous_schema_id}"
-        )
-    if finding.kind is Kind.SCHEMA_NOT_FOUND:
-        return (
-            f"{_clock(finding.at)}  SCHEMA NOT FOUND {finding.event_type}{ident}{where}:"
-            f" schema {finding.schema_id}: {finding.reason}"
-        )
-    if finding.kind is Kind.UNREGISTERED_EVENT:
-        return f"{_clock(finding.at)}  UNREGISTERED {finding.event_type}: no schema for this type"
-    if finding.kind is Kind.UNCORRELATED:
-        return (
-            f"{_clock(finding.at)}  UNCORRELATED {finding.event_type}{ident}{where}"
-            f" for {finding.expectation}: {finding.reason}"
-        )
-    if finding.kind is Kind.BUS_SILENT:
-        return f"{_clock(finding.at)}  BUS SILENT {finding.reason}"
-    if finding.kind is Kind.CAPACITY:
-        return f"{_clock(finding.at)}  CAPACITY {finding.expectation or ''}: {finding.reason}"
-    return f"{_clock(finding.at)}  MALFORMED{where}: {finding.reason}"
+    return f"{_clock(finding.at)}  {_finding_line(finding)}"
 
 
 def _wait(step: StepStatus) -> str:

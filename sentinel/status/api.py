@@ -15,6 +15,7 @@ from sentinel.durations import format_duration
 from sentinel.expectations import Expectation, Step
 from sentinel.findings import Finding
 from sentinel.graph import to_mermaid
+from sentinel.status.words import describe_finding
 from sentinel.timefmt import format_rfc3339
 from sentinel.views import Phase, RolloutView, StepState, StepStatus
 
@@ -117,8 +118,12 @@ def error_body(status: int, message: str, partial: Sequence[str] = ()) -> dict[s
 
 
 def stream_message(finding: Finding) -> bytes:
-    """One finding as a server-sent event of `GET /api/v1/stream` (`event: finding`)."""
-    return b"event: finding\ndata: " + orjson.dumps(finding.to_json_dict()) + b"\n\n"
+    """One finding as a server-sent event of `GET /api/v1/stream` (`event: finding`): the
+    contract's object, and beside its fields the `sentence` the board shows for it (the
+    board's script words nothing itself)."""
+    data = finding.to_json_dict()
+    data["sentence"] = describe_finding(data, finding.at)
+    return b"event: finding\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
 # A comment line: send one every ~15 s so proxies keep an idle stream open.

@@ -16,7 +16,9 @@ from sentinel.status.words import (
     STEP_STATES,
     clock_text,
     describe_finding,
+    is_good,
     kind_label,
+    kinds_json,
     step_detail,
 )
 from sentinel.timefmt import format_rfc3339
@@ -33,7 +35,8 @@ def rollout_href(expectation: str, rollout: str) -> str:
 
 
 def page(title: str, body: str, clock: float, kind: str) -> str:
-    """A whole document; `data-clock` lets the script tick on the sentinel's clock."""
+    """A whole document; `data-clock` lets the script tick on the sentinel's clock, and
+    `data-kinds` gives it each finding kind's words (it words none itself)."""
     return (
         "<!doctype html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -45,7 +48,8 @@ def page(title: str, body: str, clock: float, kind: str) -> str:
         '<script src="/static/render.js" defer></script>\n'
         '<script src="/static/board.js" defer></script>\n'
         "</head>\n"
-        f'<body data-page="{esc(kind)}" data-clock="{esc(format_rfc3339(clock))}">\n'
+        f'<body data-page="{esc(kind)}" data-clock="{esc(format_rfc3339(clock))}"'
+        f' data-kinds="{esc(kinds_json())}">\n'
         '<a class="skip" href="#main">Skip to content</a>\n'
         '<header class="top"><a class="brand" href="/">Rollout sentinel</a>'
         '<span class="live" id="live" data-state="connecting">'
@@ -121,7 +125,7 @@ def finding_item(finding: Mapping[str, Any], clock: float) -> str:
     elif finding.get("expectation"):
         where = f'<span class="where">{esc(finding["expectation"])}</span>'
     owner = f'<span class="owner">{esc(finding["owner"])}</span>' if finding.get("owner") else ""
-    tone = "good" if finding["kind"] in ("completed", "recovered", "rolled_back") else "problem"
+    tone = "good" if is_good(finding["kind"]) else "problem"
     return (
         f'<li class="finding {tone} kind-{esc(finding["kind"])}">'
         f"{time_tag(finding['at'], clock)}"

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from sentinel.kinds import spec_of
 from sentinel.status import report_csv, report_html, report_md
 from sentinel.status.period import Period
 from sentinel.timefmt import format_rfc3339, parse_rfc3339
@@ -61,7 +62,8 @@ def percentile(values: Sequence[float], share: float) -> float | None:
 def duration_s(rollout: Mapping[str, Any]) -> float | None:
     """From the opening to the last step (as the closing finding says), for closed rollouts."""
     for finding in rollout["findings"]:
-        if finding["kind"] in ("completed", "rolled_back") and finding["duration_s"] is not None:
+        spec = spec_of(finding["kind"])
+        if spec is not None and spec.closes and finding["duration_s"] is not None:
             return float(finding["duration_s"])
     if rollout["closed_at"] is None:
         return None

@@ -11,6 +11,7 @@ from sentinel.status.report_charts import duration_histogram, stalls_by_step
 from sentinel.status.words import (
     PHASES,
     describe_finding,
+    is_good,
     kind_label,
     most_stalled,
     short_duration,
@@ -142,7 +143,7 @@ def _rollout(entry: Mapping[str, Any]) -> str:
 
 def _finding(finding: Mapping[str, Any]) -> str:
     symbol, word = kind_label(finding["kind"])
-    tone = "good" if symbol == "✓" else "problem"
+    tone = "good" if is_good(finding["kind"]) else "problem"
     owner = f" (owner {finding['owner']})" if finding.get("owner") else ""
     return (
         f'<li><code>{_e(finding["at"])}</code> <span class="tag {tone}">{_e(symbol)}'

@@ -16,6 +16,7 @@ from sentinel.status.words import (
     STEP_STATES,
     describe_finding,
     epoch,
+    is_good,
     kind_label,
     step_detail,
 )
@@ -105,7 +106,7 @@ def _timeline(full: Mapping[str, Any], clock: float) -> str:
         )
     for finding in full["findings"]:
         symbol, word = kind_label(finding["kind"])
-        tone = "good" if symbol == "✓" else "problem"
+        tone = "good" if is_good(finding["kind"]) else "problem"
         entries.append(
             (
                 epoch(finding["at"]) or 0.0,

@@ -7,7 +7,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from sentinel.durations import format_duration
+from sentinel.kinds import KINDS, sentence, spec_of
 from sentinel.timefmt import format_rfc3339, parse_rfc3339
 
 # state -> (symbol, word); the CSS colours by the same names (`state-stalled`, ...).
@@ -24,13 +27,8 @@ PHASES = {
     "completed": ("✓", "completed"),
     "rolled_back": ("↩", "rolled back"),
 }
-PROBLEMS = {
-    "stall": ("⚠", "stall"),
-    "deadline_exceeded": ("⏱", "deadline exceeded"),
-    "rollback": ("↺", "rollback"),
-}
-# Finding kinds: problems get a warning sign, good news a tick.
-GOOD_KINDS = frozenset({"completed", "recovered", "rolled_back"})
+# A rollout's open problems (a summary's `problems`) and a finding's kind: sentinel.kinds.
+PROBLEMS = {str(kind): (spec.symbol, spec.title.lower()) for kind, spec in KINDS.items()}
 
 
 def most_stalled(figures: Mapping[str, Any]) -> str:
@@ -43,8 +41,23 @@ def most_stalled(figures: Mapping[str, Any]) -> str:
 
 
 def kind_label(kind: str) -> tuple[str, str]:
-    """(symbol, word) of a finding kind."""
-    return ("✓" if kind in GOOD_KINDS else "⚠"), kind.replace("_", " ")
+    """(symbol, word) of a finding kind, lower case as the board's other words."""
+    return PROBLEMS.get(kind, ("⚠", kind.replace("_", " ")))  # unknown: not good news
+
+
+def is_good(kind: str) -> bool:
+    """Good news (completed, recovered, rolled back): the board shows it calm, not as a problem."""
+    spec = spec_of(kind)
+    return spec is not None and spec.good
+
+
+def kinds_json() -> str:
+    """Each kind's board words for the page (`data-kinds`), so the script says what this says."""
+    words = {
+        str(kind): {"symbol": spec.symbol, "word": spec.title.lower(), "good": spec.good}
+        for kind, spec in KINDS.items()
+    }
+    return orjson.dumps(words).decode()
 
 
 def short_duration(seconds: float) -> str:
@@ -108,36 +121,8 @@ def step_detail(step: Mapping[str, Any], clock: float) -> str:
 
 
 def describe_finding(finding: Mapping[str, Any], clock: float | None = None) -> str:
-    """One sentence about a finding, without its time or kind; times short when `clock` is
-    given (as `clock_text` writes them), else RFC 3339."""
-    kind = finding["kind"]
-    step = finding.get("step") or ""
-    if kind == "stall":
-        deadline = finding.get("deadline")
-        if deadline and clock is not None:
-            deadline = clock_text(deadline, clock)
-        when = f", due {deadline}" if deadline else ""
-        return f"{step} not seen{when}"
-    if kind == "recovered":
-        return f"{step} arrived after its stall"
-    if kind == "out_of_order":
-        return f"{step} seen before {', '.join(finding.get('missing') or ())}"
-    if kind == "deadline_exceeded":
-        return "the rollout's deadline passed before it completed"
-    if kind == "rollback":
-        return f"{finding.get('event_type') or 'a trigger'} started a rollback"
-    if kind in ("completed", "rolled_back"):
-        verb = "completed" if kind == "completed" else "rolled back"
-        return f"{verb} in {format_duration(finding.get('duration_s') or 0)}"
-    if kind == "schema_violation":
-        return f"{finding.get('event_type')}: {'; '.join(finding.get('errors') or ())}"
-    if kind == "schema_changed":
-        return (
-            f"{finding.get('event_type')} now written with schema {finding.get('schema_id')},"
-            f" was {finding.get('previous_schema_id')}"
-        )
-    if kind == "schema_not_found":
-        return f"{finding.get('event_type')}: the registry has no schema {finding.get('schema_id')}"
-    if kind in ("uncorrelated", "malformed", "bus_silent", "capacity"):
-        return str(finding.get("reason") or "")
-    return str(finding.get("event_type") or finding.get("reason") or "")
+    """The finding's sentence (sentinel.kinds), without its time or kind; times short when
+    `clock` is given (as `clock_text` writes them), else RFC 3339."""
+    if clock is None:
+        return sentence(finding, str)
+    return sentence(finding, lambda time: clock_text(time, clock))

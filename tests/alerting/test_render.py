@@ -9,11 +9,12 @@ import re
 from dataclasses import replace
 from zoneinfo import ZoneInfo
 
-from sentinel.alerting.config import AlertingSettings, ExpectationAlerting, SlackSettings
 from sentinel.alerting.grouper import Context, RolloutGroup
+from sentinel.alerting.settings import AlertingSettings, ExpectationAlerting
 from sentinel.alerting.sinks.alertmanager import labels
 from sentinel.alerting.sinks.alertmanager import render as alertmanager_alert
-from sentinel.alerting.sinks.slack import (
+from sentinel.alerting.sinks.slack import SlackSettings
+from sentinel.alerting.sinks.slack_blocks import (
     TEXT_CHARS,
     clip,
     fallback,
@@ -42,7 +43,7 @@ from .helpers import (
 )
 
 UTC = ZoneInfo("UTC")
-SETTINGS = AlertingSettings(slack=SlackSettings(token="x", default_channel="#rollouts"))
+SETTINGS = AlertingSettings(sinks=(SlackSettings(token="x", default_channel="#rollouts"),))
 
 
 def rollout_group(*findings: Finding, with_view: bool = True) -> RolloutGroup:
@@ -99,7 +100,7 @@ def test_each_kind_has_a_sentence() -> None:
         "MessagingService_Reconfigured"
     )
     assert describe(completed(), view(), UTC) == "all 3 steps seen; took 15m"
-    assert describe(rollback, None, UTC) == "rollback started by Rollback_Initiated"
+    assert describe(rollback, None, UTC) == "Rollback_Initiated started a rollback"
     assert describe(schema_violation("e9"), None, UTC) == (
         "OrderPlaced e9 from orders fails its schema: 'amount' is a required property"
     )

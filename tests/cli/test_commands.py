@@ -137,7 +137,7 @@ def test_replay_text_format_is_a_timeline_per_rollout() -> None:
     assert "user-service-v2 / r-1002  OPEN" in result.stdout
     assert "MISSING  UserServiceV2_Running" in result.stdout
     assert "user-service-v2 / r-1005  ROLLED BACK" in result.stdout
-    assert "MALFORMED (line" in result.stdout
+    assert "MALFORMED RECORD a record from line" in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -47,7 +47,7 @@ def test_the_demo_shows_the_four_rollouts_and_stops_cleanly_on_ctrl_c(tmp_path: 
     # The motivating incident: a producer's new schema, seen at its first event, then the stall.
     renamed = [line.split()[1] for line in lines if "user-service-v2/r-renamed" in line]
     assert renamed[:3] == ["SCHEMA_CHANGED", "SCHEMA_VIOLATION", "STALL"], lines
-    assert "fails the consumers' schema" in out.read_text()
+    assert "fails its consumers' schema" in out.read_text()
     assert ("ROLLBACK", "user-service-v2/r-rollback") in seen
     assert ("ROLLED_BACK", "user-service-v2/r-rollback") in seen
     assert "Traceback" not in err.read_text()

@@ -12,7 +12,14 @@ import orjson
 from aiohttp import web
 
 from sentinel.expectations import Expectation
-from sentinel.status.api import error_body, expectation_list, finding_list, rollout_list
+from sentinel.findings import Finding
+from sentinel.status.api import (
+    error_body,
+    expectation_list,
+    finding_list,
+    rollout_list,
+    stream_message,
+)
 from sentinel.status.assets import HTML_CONTENT_TYPE, SECURITY_HEADERS, openapi_bytes, static_file
 from sentinel.status.board import BoardFilters, render_board
 from sentinel.status.filters import (
@@ -39,7 +46,7 @@ class BoardServer:
         self.rollouts[(rollout["expectation"], rollout["rollout"])] = dict(rollout)
 
     def push(self, finding: dict[str, Any]) -> None:
-        """Raise a finding: every open stream sends it (`event: finding`)."""
+        """Raise a finding: every open stream sends it as the sentinel does (`event: finding`)."""
         self.findings.insert(0, finding)
         for queue in self.streams:
             queue.put_nowait(finding)
@@ -130,7 +137,7 @@ class BoardServer:
         try:
             await response.write(b": hello\n\n")
             while (finding := await queue.get()) is not None:
-                await response.write(b"event: finding\ndata: " + orjson.dumps(finding) + b"\n\n")
+                await response.write(stream_message(Finding.from_json_dict(finding)))
         finally:
             self.streams.remove(queue)
         return response

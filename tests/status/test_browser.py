@@ -131,8 +131,15 @@ async def test_a_stall_on_the_stream_turns_the_row_stalled_without_a_reload(
     await expect(step).to_contain_text("team-users")
     await expect(row(tab, "r-2001").locator(".badge.problem-stall")).to_have_count(1)
     await expect(tab.locator("#attention li", has_text="r-2001")).to_have_count(1)
-    await expect(tab.locator("#findings li").first).to_contain_text("r-2001")
+    live = tab.locator("#findings li").first
+    await expect(live).to_contain_text("r-2001")
+    await expect(live).to_contain_text("⚠ stall")
+    await expect(live).to_contain_text("UserServiceV2_Running expected by 10:25:00; nothing seen")
     assert await tab.evaluate("window.__sameDocument") is True
+    # The script words the finding as the server does (sentinel.kinds), to the character.
+    scripted = await live.inner_html()
+    await tab.reload()
+    assert await tab.locator("#findings li").first.inner_html() == scripted
 
 
 async def test_the_rollout_page_shows_its_steps_graph_and_timeline(

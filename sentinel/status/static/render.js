@@ -1,6 +1,8 @@
 // How the board's pieces look, built with DOM calls from the API's JSON: the same structure
 // as sentinel/status/markup.py writes on the server (change both together). Bus data only
-// ever goes through textContent and attributes: it is never parsed as markup.
+// ever goes through textContent and attributes: it is never parsed as markup. What a finding
+// kind is called comes from the server (sentinel/kinds.py): the page's `data-kinds`, and the
+// `sentence` each finding of the stream carries; this script words no kind itself.
 "use strict";
 
 window.sentinelRender = (function () {
@@ -12,11 +14,10 @@ window.sentinelRender = (function () {
     open: ["●", "open"], rolling_back: ["↺", "rolling back"],
     completed: ["✓", "completed"], rolled_back: ["↩", "rolled back"],
   };
-  const PROBLEMS = {
-    stall: ["⚠", "stall"], deadline_exceeded: ["⏱", "deadline exceeded"],
-    rollback: ["↺", "rollback"],
-  };
-  const GOOD = new Set(["completed", "recovered", "rolled_back"]);
+  // kind -> {symbol, word, good}, as the server words it.
+  const KINDS = JSON.parse(document.body.dataset.kinds || "{}");
+  const PROBLEMS = Object.fromEntries(
+    Object.entries(KINDS).map(([kind, words]) => [kind, [words.symbol, words.word]]));
 
   // The sentinel's clock (event time in a replay, the wall clock live) minus the browser's.
   let offset = 0;
@@ -182,38 +183,17 @@ window.sentinelRender = (function () {
     return symbol + " " + word;
   }
 
-  function describe(finding) {
-    const step = finding.step || "";
-    switch (finding.kind) {
-      case "stall":
-        return step + " not seen" + (finding.deadline ? ", due " + clockText(finding.deadline) : "");
-      case "recovered": return step + " arrived after its stall";
-      case "out_of_order": return step + " seen before " + (finding.missing || []).join(", ");
-      case "deadline_exceeded": return "the rollout's deadline passed before it completed";
-      case "rollback": return (finding.event_type || "a trigger") + " started a rollback";
-      case "completed": return "completed in " + shortDuration((finding.duration_s || 0) * 1000);
-      case "rolled_back": return "rolled back in " + shortDuration((finding.duration_s || 0) * 1000);
-      case "schema_violation":
-        return (finding.event_type || "") + ": " + (finding.errors || []).join("; ");
-      case "schema_changed":
-        return (finding.event_type || "") + " now written with schema " + finding.schema_id
-          + ", was " + finding.previous_schema_id;
-      case "schema_not_found":
-        return (finding.event_type || "") + ": the registry has no schema " + finding.schema_id;
-      case "uncorrelated": case "malformed": case "bus_silent": case "capacity":
-        return String(finding.reason || "");
-      default: return String(finding.reason || finding.event_type || "");
-    }
-  }
-
   function renderFinding(finding) {
-    const tone = GOOD.has(finding.kind) ? "good" : "problem";
+    // A kind this page was not served with (a newer peer's) shows its name, as a problem.
+    const words = KINDS[finding.kind]
+      || { symbol: "⚠", word: String(finding.kind).replace(/_/g, " "), good: false };
+    const tone = words.good ? "good" : "problem";
     const item = el("li", "finding " + tone + " kind-" + finding.kind);
     item.append(timeTag(finding.at));
     const mark = el("span", "badge kind-" + tone);
-    const sym = el("span", "sym", tone === "good" ? "✓" : "⚠");
+    const sym = el("span", "sym", words.symbol);
     sym.setAttribute("aria-hidden", "true");
-    mark.append(sym, " " + finding.kind.replace(/_/g, " "));
+    mark.append(sym, " " + words.word);
     item.append(mark);
     if (finding.expectation && finding.rollout) {
       const where = el("a", "where", finding.expectation + " / " + finding.rollout);
@@ -222,7 +202,7 @@ window.sentinelRender = (function () {
     } else if (finding.expectation) {
       item.append(el("span", "where", finding.expectation));
     }
-    item.append(el("span", "what", describe(finding)));
+    item.append(el("span", "what", String(finding.sentence || "")));
     if (finding.owner) item.append(el("span", "owner", finding.owner));
     return item;
   }
