@@ -5,6 +5,7 @@ reads the same everywhere and never by colour alone. Purely computational; plain
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 import orjson
@@ -51,6 +52,7 @@ def is_good(kind: str) -> bool:
     return spec is not None and spec.good
 
 
+@cache
 def kinds_json() -> str:
     """Each kind's board words for the page (`data-kinds`), so the script says what this says."""
     words = {
