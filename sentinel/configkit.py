@@ -226,7 +226,10 @@ class Section:
         if kind == tuple[str, ...]:
             return self.str_list(key, fallback)
         if kind == dict[str, str]:
-            return self.str_map(key) if self.has(key) or fallback is _MISSING else fallback
+            if self.has(key) or fallback is _MISSING:
+                return self.str_map(key)
+            self._read.add(key)  # known, so a misspelt one is told what it may have meant
+            return fallback
         if kind is Path:
             found = existing_file(self, key, base or Path.cwd())
             return fallback if found is None else found
