@@ -23,7 +23,7 @@ from sentinel import speed
 
 def main() -> int:
     speed.tune_gc()  # as `sentinel run` and `sentinel replay` do
-    import sentinel.pipeline  # noqa: F401, PLC0415 - loaded now, to say how it runs
+    import sentinel.core.pipeline.pipeline  # noqa: F401, PLC0415 - loaded now, to say how it runs
 
     compiled = speed.compiled_modules()
     print(f"compiled modules: {len(compiled)} ({', '.join(compiled) or 'none: pure Python'})")

@@ -24,8 +24,8 @@ from aiohttp import web
 from sentinel.alerting.alerter import Alerter
 from sentinel.alerting.settings import AlertingSettings
 from sentinel.alerting.sinks.slack import SlackSettings
-from sentinel.findings import Finding, Kind
-from sentinel.store.outbox import SqliteOutbox
+from sentinel.core.engine.findings import Finding, Kind
+from sentinel.store.sqlite_outbox import SqliteOutbox
 
 FLOOD = 1000
 BATCH = 100  # findings per accept, as the watcher's batches bring them

@@ -14,17 +14,17 @@ from pathlib import Path
 import aiohttp
 from prometheus_client import CollectorRegistry
 
-from sentinel.app.api import mount
-from sentinel.app.cluster import Cluster
-from sentinel.app.feed import LiveFeed
-from sentinel.app.http import HttpServer
-from sentinel.app.local import Replica
-from sentinel.app.peers import Peers
-from sentinel.engine import Engine
-from sentinel.expectations import Compensation, Expectation, Step
-from sentinel.records import Partition
-from sentinel.rollout import RolloutState
+from sentinel.core.engine.engine import Engine
+from sentinel.core.engine.rollout import RolloutState
+from sentinel.core.events.records import Partition
+from sentinel.core.rules.expectations import Compensation, Expectation, Step
 from sentinel.store.memory import MemoryStore
+from sentinel.web.api import mount
+from sentinel.web.cluster import Cluster
+from sentinel.web.feed import LiveFeed
+from sentinel.web.http import HttpServer
+from sentinel.web.local import Replica
+from sentinel.web.peers import Peers
 
 OPEN_ROLLOUTS = 200_000
 T0 = 1_795_600_800.0  # 2026-11-25T10:00:00Z

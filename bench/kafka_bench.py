@@ -28,11 +28,11 @@ from bench.live_support import (
     writer_ids,
 )
 from bench.replay_bench import ROOT, generate_log
-from sentinel.app.demo_registry import DemoRegistry
-from sentinel.app.wiring import build_watcher
+from sentinel.commands.demo_registry import DemoRegistry
 from sentinel.config import load_config
+from sentinel.core.timefmt import format_rfc3339, parse_rfc3339
 from sentinel.kafka.broker import EmbeddedBroker
-from sentinel.timefmt import format_rfc3339, parse_rfc3339
+from sentinel.runtime.wiring import build_watcher
 
 EVENTS = 200_000
 BACKLOG_ROLLOUTS = 100_000  # 10 events each: a backlog of 1,000,000 records

@@ -15,9 +15,9 @@ import tracemalloc
 
 import orjson
 
+from sentinel.core.pipeline.replay import read_lines
+from sentinel.core.timefmt import format_rfc3339
 from sentinel.learning.learner import LearnOptions, learn
-from sentinel.replay import read_lines
-from sentinel.timefmt import format_rfc3339
 
 T0 = 1_795_600_800.0
 # step -> (prerequisites, typical wait in seconds)

@@ -11,8 +11,8 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from bench.replay_bench import ROOT
-from sentinel.app.demo_registry import DemoRegistry
-from sentinel.app.demo_script import writer_schemas
+from sentinel.commands.demo_registry import DemoRegistry
+from sentinel.commands.demo_script import writer_schemas
 
 # A record to produce: key, value and headers.
 Produced = tuple[bytes, bytes, list[tuple[str, bytes]]]

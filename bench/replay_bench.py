@@ -10,12 +10,12 @@ from pathlib import Path
 
 import orjson
 
-from sentinel.engine import Engine
-from sentinel.expectation_loader import load_expectations
-from sentinel.replay import replay_lines
-from sentinel.schemas import SchemaRegistry
+from sentinel.core.engine.engine import Engine
+from sentinel.core.events.schemas import SchemaRegistry
+from sentinel.core.pipeline.replay import replay_lines
+from sentinel.core.rules.loader import load_expectations
+from sentinel.core.timefmt import format_rfc3339
 from sentinel.speed import tune_gc
-from sentinel.timefmt import format_rfc3339
 
 ROOT = Path(__file__).resolve().parents[1] / "expectations"
 T0 = 1_795_600_800.0

@@ -10,14 +10,14 @@ from pathlib import Path
 import orjson
 
 from bench.replay_bench import ROOT, T0, generate_log
-from sentinel.decoders import LineDecoder
-from sentinel.engine import Engine
-from sentinel.expectation_loader import load_expectations
-from sentinel.pipeline import EventClock, Pipeline
-from sentinel.records import Partition, Record
-from sentinel.schemas import SchemaRegistry
-from sentinel.storage import NullStore
-from sentinel.timefmt import format_rfc3339
+from sentinel.core.engine.engine import Engine
+from sentinel.core.events.decoders import LineDecoder
+from sentinel.core.events.records import Partition, Record
+from sentinel.core.events.schemas import SchemaRegistry
+from sentinel.core.pipeline.pipeline import EventClock, Pipeline
+from sentinel.core.ports.store import NullStore
+from sentinel.core.rules.loader import load_expectations
+from sentinel.core.timefmt import format_rfc3339
 
 SIZES = (1_000, 100_000, 1_000_000)
 BATCH = 500

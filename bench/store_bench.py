@@ -15,15 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from bench.replay_bench import ROOT, T0, _event, generate_log
-from sentinel.decoders import BusDecoder
-from sentinel.engine import Engine
-from sentinel.envelope import Envelope, from_json
-from sentinel.expectation_loader import load_expectations
+from sentinel.core.engine.engine import Engine
+from sentinel.core.events.decoders import BusDecoder
+from sentinel.core.events.envelope import Envelope, from_json
+from sentinel.core.events.records import Partition, Record
+from sentinel.core.events.schemas import SchemaRegistry
+from sentinel.core.pipeline.pipeline import Pipeline, WallClock
+from sentinel.core.ports.store import Batch, NullStore, StateStore
+from sentinel.core.rules.loader import load_expectations
 from sentinel.kafka.broker import EmbeddedBroker
-from sentinel.pipeline import Pipeline, WallClock
-from sentinel.records import Partition, Record
-from sentinel.schemas import SchemaRegistry
-from sentinel.storage import Batch, NullStore, StateStore
 from sentinel.store.changelog import ChangelogStore
 from sentinel.store.memory import MemoryStore
 from sentinel.store.sqlite import SqliteStore

@@ -1,5 +1,5 @@
 """Lets `python -m sentinel` behave exactly like the `sentinel` console script."""
 
-from sentinel.cli import main
+from sentinel.commands.main import main
 
 raise SystemExit(main())

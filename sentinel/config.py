@@ -9,14 +9,14 @@ from typing import Any, Literal
 
 import yaml
 
-from sentinel.alerting.config import AlertingSettings, parse_alerting
+from sentinel.alerting.settings_parser import AlertingSettings, parse_alerting
 from sentinel.configkit import Section, existing_path, resolve_path
-from sentinel.engine import DEFAULT_RETENTION_S
-from sentinel.errors import ConfigError
-from sentinel.history import DEFAULT_HISTORY_RETENTION_S
+from sentinel.core.engine.engine import DEFAULT_RETENTION_S
+from sentinel.core.engine.limits import Limits
+from sentinel.core.errors import ConfigError
+from sentinel.core.ports.history import DEFAULT_HISTORY_RETENTION_S
 from sentinel.kafka.settings import MOVED as KAFKA_MOVED
 from sentinel.kafka.settings import KafkaSettings, parse_kafka
-from sentinel.limits import Limits
 from sentinel.registry.settings import RegistrySettings, parse_registry
 
 LogLevel = Literal["debug", "info", "warning", "error"]

@@ -17,8 +17,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, overload
 
-from sentinel.durations import parse_duration
-from sentinel.errors import ConfigError
+from sentinel.core.durations import parse_duration
+from sentinel.core.errors import ConfigError
 
 _MISSING: Any = object()
 _Choice = TypeVar("_Choice", bound=str)

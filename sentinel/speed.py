@@ -63,14 +63,15 @@ def stale_sources(package: str) -> list[str]:
         return []
     suffixes = importlib.machinery.EXTENSION_SUFFIXES
     stale = []
-    for name in sorted(os.listdir(package)):
-        suffix = next((suffix for suffix in suffixes if name.endswith(suffix)), None)
-        if suffix is None:
-            continue
-        source = os.path.join(package, name[: -len(suffix)] + ".py")
-        compiled = os.path.join(package, name)
-        if os.path.exists(source) and os.stat(source).st_mtime_ns > os.stat(compiled).st_mtime_ns:
-            stale.append(source)
+    for folder, _, names in sorted(os.walk(package)):
+        for name in sorted(names):
+            suffix = next((suffix for suffix in suffixes if name.endswith(suffix)), None)
+            if suffix is None:
+                continue
+            source = os.path.join(folder, name[: -len(suffix)] + ".py")
+            built = os.stat(os.path.join(folder, name)).st_mtime_ns
+            if os.path.exists(source) and os.stat(source).st_mtime_ns > built:
+                stale.append(source)
     return stale
 
 
@@ -95,8 +96,8 @@ def compiled_modules() -> list[str]:
 
 def describe() -> str:
     """One line on how the hot path runs here, for `make`, the tests and the benchmark."""
-    import sentinel.replay  # noqa: PLC0415 - loads the hot path, to see how it loaded
-    import sentinel.schemas  # noqa: F401, PLC0415
+    for module in ("sentinel.core.pipeline.replay", "sentinel.core.events.schemas"):
+        importlib.import_module(module)  # the hot path, loaded to see how it loads
 
     compiled = compiled_modules()
     if compiled:

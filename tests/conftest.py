@@ -48,6 +48,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.broker)
         if "browser" in names:
             item.add_marker(pytest.mark.browser)
+        if "wheel" in names:  # built once, by mypyc: a minute
+            item.add_marker(pytest.mark.slow)
 
 
 def pytest_report_header() -> str:

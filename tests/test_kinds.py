@@ -1,7 +1,7 @@
-"""Every finding kind is described once (sentinel.kinds), and every place that words or names
-kinds reads that description: Slack, Alertmanager, the digest, replay's text, the demo, the
-board (server and script), the report and the OpenAPI document. A kind missing from the table
-fails here, not as a KeyError in a sink or a wrong line in a terminal."""
+"""Every finding kind is described once (sentinel.core.engine.kinds), and every place that
+words or names kinds reads that description: Slack, Alertmanager, the digest, replay's text,
+the demo, the board (server and script), the report and the OpenAPI document. A kind missing
+from the table fails here, not as a KeyError in a sink or a wrong line in a terminal."""
 
 from __future__ import annotations
 
@@ -13,18 +13,17 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from sentinel import demo, timeline
-from sentinel.alerting import words
-from sentinel.alerting.config import AlertingSettings
+from sentinel.alerting import alert_words as words
 from sentinel.alerting.grouper import Context, EventGroup, RolloutGroup
+from sentinel.alerting.settings_parser import AlertingSettings
 from sentinel.alerting.sinks import alertmanager, slack, slack_digest
-from sentinel.findings import GOOD_KINDS, ROLLOUT_KINDS, Finding, Kind
-from sentinel.kinds import KINDS, KindSpec, Scope, sentence, utc_clock
-from sentinel.status import markup, report_html
-from sentinel.status import words as board_words
-from sentinel.status.api import stream_message
+from sentinel.commands import demo_command as demo
+from sentinel.core.engine.findings import GOOD_KINDS, ROLLOUT_KINDS, Finding, Kind
+from sentinel.core.engine.kinds import KINDS, KindSpec, Scope, sentence, utc_clock
+from sentinel.core.timefmt import format_rfc3339, parse_rfc3339
+from sentinel.status import board_words, markup, report_html, timeline
+from sentinel.status.api_json import stream_message
 from sentinel.status.assets import openapi_document
-from sentinel.timefmt import format_rfc3339, parse_rfc3339
 
 T0 = 1_795_600_800.0
 UTC = ZoneInfo("UTC")
@@ -143,7 +142,9 @@ def test_the_boards_script_words_no_kind_itself() -> None:
     # `completed` and `rolled_back` are also phases, which the script does word.
     kinds = [kind for kind in Kind if kind not in board_words.PHASES]
     named = [kind for kind in kinds if re.search(rf"[\"']{kind}[\"']|\b{kind}\s*:", script)]
-    assert named == [], "the script names kinds: their words belong in sentinel/kinds.py"
+    assert named == [], (
+        "the script names kinds: their words belong in sentinel/core/engine/kinds.py"
+    )
 
 
 def test_the_openapi_document_lists_every_kind() -> None:

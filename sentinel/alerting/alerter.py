@@ -9,17 +9,17 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sentinel.alerting.config import load_silences_file
 from sentinel.alerting.delivery import SinkWorker, wait_any
 from sentinel.alerting.grouper import Context, Planner, group, is_digest
 from sentinel.alerting.observer import AlertObserver, NullAlertObserver
 from sentinel.alerting.router import close_at, route
 from sentinel.alerting.settings import AlertingSettings, Silence
+from sentinel.alerting.settings_parser import load_silences_file
 from sentinel.alerting.sinks import sink_of
-from sentinel.errors import ConfigError
-from sentinel.findings import ROLLOUT_KINDS, Finding
-from sentinel.outbox import Held, Outbox
-from sentinel.views import RolloutView
+from sentinel.core.engine.findings import ROLLOUT_KINDS, Finding
+from sentinel.core.engine.snapshots import RolloutView
+from sentinel.core.errors import ConfigError
+from sentinel.core.ports.outbox import Held, Outbox
 
 log = logging.getLogger("sentinel.alerting")
 View = Callable[[str, str], RolloutView | None]

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sentinel.alerting.observer import AlertObserver
-from sentinel.outbox import Item, Outbox
-from sentinel.timefmt import format_rfc3339
+from sentinel.core.ports.outbox import Item, Outbox
+from sentinel.core.timefmt import format_rfc3339
 
 log = logging.getLogger("sentinel.alerting")
 # Lanes of one sink delivering at the same time (HTTP calls in flight); the others wait.

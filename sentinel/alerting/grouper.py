@@ -8,9 +8,9 @@ from dataclasses import dataclass, field, replace
 from zoneinfo import ZoneInfo
 
 from sentinel.alerting.settings import AlertingSettings
-from sentinel.findings import Finding, Kind
-from sentinel.outbox import Held, Item, Thread, thread_key
-from sentinel.views import RolloutView
+from sentinel.core.engine.findings import Finding, Kind
+from sentinel.core.engine.snapshots import RolloutView
+from sentinel.core.ports.outbox import Held, Item, Thread, thread_key
 
 # The outbox's buckets: the router puts each held finding in one, a window closes per bucket.
 ROLLOUT_BUCKET = "rollouts"

@@ -13,7 +13,7 @@ from sentinel.alerting.grouper import DIGEST_BUCKET, ROLLOUT_BUCKET, is_digest
 from sentinel.alerting.settings import AlertingSettings, Silence, SinkSettings
 from sentinel.alerting.sinks import sink_of
 from sentinel.alerting.sinks.base import Sink
-from sentinel.findings import ROLLOUT_KINDS, Finding
+from sentinel.core.engine.findings import ROLLOUT_KINDS, Finding
 
 
 @dataclass(frozen=True, slots=True)

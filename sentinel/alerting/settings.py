@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from sentinel.findings import GOOD_KINDS, Finding, Kind
+from sentinel.core.engine.findings import GOOD_KINDS, Finding, Kind
 
 # By default every problem alerts; completed/recovered/rolled_back only resolve earlier alerts.
 DEFAULT_ALERT_ON = frozenset(kind for kind in Kind if kind not in GOOD_KINDS)

@@ -18,7 +18,7 @@ from typing import IO, Self
 
 from aiokafka.admin import NewTopic
 
-from sentinel.errors import SentinelError
+from sentinel.core.errors import SentinelError
 from sentinel.kafka.topics import create_topics
 
 _PORT_ATTEMPTS = 3

@@ -18,14 +18,16 @@ from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError
 
-from sentinel.decoders import BusDecoder
-from sentinel.envelope import Envelope, Malformed, Skipped, correlation_key
-from sentinel.expectations import Expectation, index_by_type
-from sentinel.kafka.client import client_kwargs, ensure_topic
+from sentinel.core.errors import BusUnreachable
+from sentinel.core.events.decoders import BusDecoder
+from sentinel.core.events.envelope import Envelope, Malformed, Skipped, correlation_key
+from sentinel.core.events.records import Partition, Record
+from sentinel.core.rules.expectations import Expectation, index_by_type
+from sentinel.kafka.options import client_kwargs, ensure_topic
 from sentinel.kafka.settings import KafkaSettings
 from sentinel.kafka.source import KafkaSource
-from sentinel.records import Partition, Record
 
 log = logging.getLogger("sentinel.repartition")
 
@@ -124,14 +126,18 @@ class Repartitioner:
 
     async def start(self) -> None:
         """The internal topic (created if missing), the producer and the input consumer."""
-        await ensure_topic(self._settings, self.target, self._settings.repartition_partitions)
-        self._producer = AIOKafkaProducer(
-            **client_kwargs(self._settings),
-            acks="all",
-            enable_idempotence=False,
-            linger_ms=5,
-        )
-        await self._producer.start()
+        try:
+            await ensure_topic(self._settings, self.target, self._settings.repartition_partitions)
+            self._producer = AIOKafkaProducer(
+                **client_kwargs(self._settings),
+                acks="all",
+                enable_idempotence=False,
+                linger_ms=5,
+            )
+            await self._producer.start()
+        except KafkaConnectionError as error:
+            servers = ",".join(self._settings.bootstrap_servers)
+            raise BusUnreachable(f"cannot reach Kafka at {servers}: {error}") from None
         await self.source.start(_Quiet())
 
     async def stop(self) -> None:

@@ -19,11 +19,11 @@ from aiokafka.errors import (
 )
 from aiokafka.structs import ConsumerRecord
 
-from sentinel.errors import BusUnreachable
-from sentinel.kafka.client import consumer_kwargs
+from sentinel.core.engine.watermarks import Answer
+from sentinel.core.errors import BusUnreachable
+from sentinel.core.events.records import Partition, Record, from_messages, merged_by_time
+from sentinel.kafka.options import consumer_kwargs
 from sentinel.kafka.settings import KafkaSettings
-from sentinel.records import Partition, Record, from_messages, merged_by_time
-from sentinel.watermarks import Answer
 
 log = logging.getLogger(__name__)
 # What aiokafka raises while it decodes a fetched batch: UnicodeDecodeError for a header name
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 # the parsing errors of a record cut short. Raised from getmany, with the records of the
 # batch before it lost unless this source reads again from where it handed records over.
 UNREADABLE = (UnicodeDecodeError, CorruptRecordException, ValueError, IndexError, struct.error)
-# How often the end offsets of paused partitions are asked for (sentinel.app.registry_gate
+# How often the end offsets of paused partitions are asked for (sentinel.runtime.registry_gate
 # pauses a partition while a record waits for the registry).
 PAUSED_ASK_S = 1.0
 # How long the one-record fetches of `_read_carefully` wait for the broker.
@@ -297,7 +297,7 @@ class KafkaSource:
 
     async def answers(self) -> dict[Partition, Answer]:
         """Per assigned partition, the broker's last answer: its end offset, the consumer's
-        position, and a time the answer is known to postdate (sentinel.watermarks).
+        position, and a time the answer is known to postdate (sentinel.core.engine.watermarks).
 
         aiokafka stamps an answer when it arrives, and asks a broker again only once the
         previous answer arrived: so an answer was given after the previous one this source

@@ -13,8 +13,8 @@ from collections import Counter
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 
-from sentinel.durations import format_duration
-from sentinel.expectations import Expectation
+from sentinel.core.durations import format_duration
+from sentinel.core.rules.expectations import Expectation
 from sentinel.learning.delays import Delays
 from sentinel.learning.grouping import STEP_PRESENCE
 from sentinel.learning.model import Comparison, Difference

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sentinel.envelope import Envelope
+from sentinel.core.events.envelope import Envelope
 
 # Attributes that describe the event's encoding, never the rollout. The envelope's own `id`,
 # `type`, `time` and `source` are not candidates either: `source` names the producer, and one

@@ -10,7 +10,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sentinel.durations import format_duration
+from sentinel.core.durations import format_duration
 
 # A window exactly at the 99th percentile alarms on the next rollout that is a little slower
 # than any seen so far; a fifth more is what an experienced owner would add by hand.

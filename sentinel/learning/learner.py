@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from sentinel.envelope import Envelope, Malformed
-from sentinel.expectations import Expectation
+from sentinel.core.events.envelope import Envelope, Malformed
+from sentinel.core.rules.expectations import Expectation
 from sentinel.learning.compare import compare
 from sentinel.learning.correlation import Discovery, PathChoice
 from sentinel.learning.grouping import group_types

@@ -13,7 +13,7 @@ import re
 import textwrap
 from collections.abc import Sequence
 
-from sentinel.durations import format_duration
+from sentinel.core.durations import format_duration
 from sentinel.learning.delays import HEADROOM, Delays
 from sentinel.learning.model import LearnedCompensation, LearnedExpectation, LearnedStep
 

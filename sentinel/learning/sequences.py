@@ -11,7 +11,7 @@ from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sentinel.envelope import Envelope, Malformed, correlation_key
+from sentinel.core.events.envelope import Envelope, Malformed, correlation_key
 
 _EXAMPLES = 5
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sentinel.durations import format_duration
+from sentinel.core.durations import format_duration
 from sentinel.learning.model import Comparison, LearnedExpectation, LearnResult, Reading
 
 SHOWN = 10

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Literal
 
-from sentinel.framing import SchemaRef
+from sentinel.core.events.framing import SchemaRef
 from sentinel.registry.client import RegisteredSchema, RegistryClient, make_client
 from sentinel.registry.compiler import CompiledSchema, compile_schema
-from sentinel.registry.errors import (
+from sentinel.registry.failures import (
     InvalidSchema,
     RegistryUnavailable,
     SchemaNotFound,

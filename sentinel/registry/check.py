@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from sentinel.expectations import Expectation
+from sentinel.core.events.schemas import SUFFIXES
+from sentinel.core.rules.expectations import Expectation
 from sentinel.registry.cache import Latest, SchemaCache, Unusable
-from sentinel.registry.errors import RegistryUnavailable
+from sentinel.registry.failures import RegistryUnavailable
 from sentinel.registry.settings import RegistrySettings, settings_for_url
-from sentinel.schemas import SUFFIXES
 
 
 async def registry_report(

@@ -16,8 +16,8 @@ from urllib.parse import quote
 
 import orjson
 
-from sentinel.framing import IdKind, SchemaRef
-from sentinel.registry.errors import InvalidSchema, SchemaNotFound
+from sentinel.core.events.framing import IdKind, SchemaRef
+from sentinel.registry.failures import InvalidSchema, SchemaNotFound
 from sentinel.registry.settings import RegistrySettings
 from sentinel.registry.transport import Answer, Transport
 

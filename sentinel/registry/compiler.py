@@ -14,10 +14,10 @@ from urllib.parse import urljoin
 import jsonschema_rs
 import orjson
 
-from sentinel.framing import SchemaRef
+from sentinel.core.events.framing import SchemaRef
+from sentinel.core.events.schemas import validation_errors
 from sentinel.registry.client import RegisteredSchema
-from sentinel.registry.errors import InvalidSchema, UnsupportedSchemaType
-from sentinel.schemas import validation_errors
+from sentinel.registry.failures import InvalidSchema, UnsupportedSchemaType
 
 _NOT_DECLARED: Any = object()
 # Where jsonschema-rs resolves a relative `$ref` when the schema has no `$id`.

@@ -21,7 +21,7 @@ import aiohttp
 import orjson
 
 from sentinel import __version__
-from sentinel.registry.errors import RegistryUnavailable, SchemaNotFound
+from sentinel.registry.failures import RegistryUnavailable, SchemaNotFound
 from sentinel.registry.settings import RegistrySettings
 
 USER_AGENT = f"rollout-sentinel/{__version__}"

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from sentinel.kinds import Kind
+from sentinel.core.engine.kinds import Kind
 
 # Nothing from another origin, no inline script or style: bus data that slipped through the
 # escaping could still not run or restyle the page.
@@ -49,7 +49,8 @@ def openapi_document() -> dict[str, Any]:
 @cache
 def openapi_bytes() -> bytes:
     """The body of `GET /api/v1/openapi.json`: the file, with every finding kind of
-    sentinel.kinds as the examples of a finding's `kind` (a new kind needs no edit here)."""
+    sentinel.core.engine.kinds as the examples of a finding's `kind` (a new kind needs no
+    edit here)."""
     document = orjson.loads(_read("openapi.json"))
     kind = document["components"]["schemas"]["Finding"]["properties"]["kind"]
     kind["examples"] = [str(each) for each in Kind]

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from sentinel.expectations import Expectation
-from sentinel.status.api import OPEN_PHASES
+from sentinel.core.rules.expectations import Expectation
+from sentinel.status.api_json import OPEN_PHASES
+from sentinel.status.board_words import PROBLEMS, epoch, short_duration
 from sentinel.status.filters import Page, RolloutQuery, owners
 from sentinel.status.markup import (
     badge,
@@ -23,7 +24,6 @@ from sentinel.status.markup import (
     rollout_row,
 )
 from sentinel.status.paging import DEFAULT_LIMIT, BadCursor, decode_cursor, needs_attention
-from sentinel.status.words import PROBLEMS, epoch, short_duration
 
 RECENT_ON_BOARD = 50
 # Rows on one page of the board at most (`limit`); the default is the API's, DEFAULT_LIMIT.

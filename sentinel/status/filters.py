@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
-from sentinel.status.api import OPEN_PHASES
+from sentinel.core.timefmt import parse_rfc3339
+from sentinel.status.api_json import OPEN_PHASES
 from sentinel.status.paging import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -21,7 +22,6 @@ from sentinel.status.paging import (
     needs_attention,
     summary_key,
 )
-from sentinel.timefmt import parse_rfc3339
 
 PHASES = ("open", "closed", "all")
 # `since` is a time of years 1 to 9999 (UTC): what RFC 3339 and every peer can write again.

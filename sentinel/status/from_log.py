@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sentinel.engine import Engine
-from sentinel.engine_hooks import SchemaCheck
-from sentinel.expectations import Expectation
-from sentinel.findings import Finding
-from sentinel.replay import read_lines, replay
-from sentinel.status.api import full
+from sentinel.core.engine.engine import Engine
+from sentinel.core.engine.findings import Finding
+from sentinel.core.engine.ports import SchemaCheck
+from sentinel.core.pipeline.replay import read_lines, replay
+from sentinel.core.rules.expectations import Expectation
+from sentinel.status.api_json import full
 from sentinel.status.period import Period
 
 

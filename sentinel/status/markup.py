@@ -10,7 +10,8 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
-from sentinel.status.words import (
+from sentinel.core.timefmt import format_rfc3339
+from sentinel.status.board_words import (
     PHASES,
     PROBLEMS,
     STEP_STATES,
@@ -21,7 +22,6 @@ from sentinel.status.words import (
     kinds_json,
     step_detail,
 )
-from sentinel.timefmt import format_rfc3339
 
 
 def esc(value: object) -> str:

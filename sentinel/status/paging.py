@@ -16,10 +16,10 @@ from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from typing import Any
 
-from sentinel.expectations import Expectation
-from sentinel.rollout import RolloutState
-from sentinel.status.api import OPEN_PHASES
-from sentinel.views import Phase
+from sentinel.core.engine.rollout import RolloutState
+from sentinel.core.engine.snapshots import Phase
+from sentinel.core.rules.expectations import Expectation
+from sentinel.status.api_json import OPEN_PHASES
 
 # (0 when it needs someone else 1, minus its opening in whole milliseconds, expectation, key).
 SortKey = tuple[int, int, str, str]

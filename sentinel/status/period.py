@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sentinel.timefmt import format_rfc3339
+from sentinel.core.timefmt import format_rfc3339
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator
 
-from sentinel.findings import Finding
+from sentinel.core.engine.findings import Finding
 
 
 class RecentFindings:

@@ -14,10 +14,10 @@ from typing import Any
 
 import orjson
 
-from sentinel.kinds import spec_of
+from sentinel.core.engine.kinds import spec_of
+from sentinel.core.timefmt import format_rfc3339, parse_rfc3339
 from sentinel.status import report_csv, report_html, report_md
 from sentinel.status.period import Period
-from sentinel.timefmt import format_rfc3339, parse_rfc3339
 
 FORMATS = ("html", "md", "csv", "json")
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from sentinel.status.words import short_duration
+from sentinel.status.board_words import short_duration
 
 WIDTH = 640
 BAR_H, BAR_GAP, LABEL_W = 18, 6, 300

@@ -7,8 +7,7 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
-from sentinel.status.report_charts import duration_histogram, stalls_by_step
-from sentinel.status.words import (
+from sentinel.status.board_words import (
     PHASES,
     describe_finding,
     is_good,
@@ -16,6 +15,7 @@ from sentinel.status.words import (
     most_stalled,
     short_duration,
 )
+from sentinel.status.report_charts import duration_histogram, stalls_by_step
 
 _STYLE = """
 @page { size: A4; margin: 14mm 12mm; }

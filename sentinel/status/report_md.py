@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from sentinel.status.words import (
+from sentinel.status.board_words import (
     PHASES,
     describe_finding,
     kind_label,

@@ -7,10 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sentinel.expectations import Expectation
-from sentinel.status.markup import badge, esc, page, step_item, time_tag
-from sentinel.status.stepgraph import step_graph_svg
-from sentinel.status.words import (
+from sentinel.core.rules.expectations import Expectation
+from sentinel.status.board_words import (
     PHASES,
     PROBLEMS,
     STEP_STATES,
@@ -20,6 +18,8 @@ from sentinel.status.words import (
     kind_label,
     step_detail,
 )
+from sentinel.status.markup import badge, esc, page, step_item, time_tag
+from sentinel.status.stepgraph import step_graph_svg
 
 # At equal times a stall reads before the late arrival that recovers it (as in `timeline`).
 _RANK = {"stall": -1}

@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sentinel.durations import format_duration
-from sentinel.expectations import Expectation
+from sentinel.core.durations import format_duration
+from sentinel.core.rules.expectations import Expectation
+from sentinel.status.board_words import node_status
 from sentinel.status.markup import esc
-from sentinel.status.words import node_status
 
 NODE_W, NODE_H = 240, 58
 GAP_X, GAP_Y, MARGIN = 64, 22, 12

@@ -34,15 +34,15 @@ from aiokafka import TopicPartition as KafkaPartition
 from aiokafka.admin import NewTopic
 from aiokafka.errors import KafkaError
 
-from sentinel.engine_hooks import EngineChanges
-from sentinel.errors import StoreError
-from sentinel.findings import Finding
-from sentinel.history import ClosedRollout, ViewOf
+from sentinel.core.engine.findings import Finding
+from sentinel.core.engine.ports import EngineChanges
+from sentinel.core.engine.rollout import RolloutState
+from sentinel.core.errors import StoreError
+from sentinel.core.events.records import Partition
+from sentinel.core.ports.history import ClosedRollout, ViewOf
+from sentinel.core.ports.outbox import Outbox
+from sentinel.core.ports.store import Batch, StoredState
 from sentinel.kafka.topics import create_topics
-from sentinel.outbox import Outbox
-from sentinel.records import Partition
-from sentinel.rollout import RolloutState
-from sentinel.storage import Batch, StoredState
 from sentinel.store.codec import dump_body
 from sentinel.store.history_topic import HistoryTopic
 from sentinel.store.sqlite import SqliteBatch, SqliteStore, StoredRollout
@@ -77,7 +77,7 @@ class _Folded:
 class ChangelogStore:
     """A SqliteStore whose partitions are also kept in changelog topics (`state.mode: changelog`).
 
-    Implements sentinel.storage.StateStore: transactions are local; `flush()` sends what
+    Implements sentinel.core.ports.store.StateStore: transactions are local; `flush()` sends what
     they kept, `assign()` restores partitions from their changelogs, `revoke()` sends what
     is left. `load()` and `offsets()` give only the partitions assigned to this replica.
     """

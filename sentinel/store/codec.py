@@ -6,12 +6,12 @@ from typing import Any
 
 import orjson
 
-from sentinel.errors import StoreError
-from sentinel.findings import Finding
-from sentinel.records import Partition
-from sentinel.rollout import RolloutState
-from sentinel.views import Phase
-from sentinel.writers import WriterMemory
+from sentinel.core.engine.findings import Finding
+from sentinel.core.engine.rollout import RolloutState
+from sentinel.core.engine.snapshots import Phase
+from sentinel.core.engine.writer_schemas import WriterMemory
+from sentinel.core.errors import StoreError
+from sentinel.core.events.records import Partition
 
 _PHASES = {str(phase): phase for phase in Phase}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sentinel.findings import Finding
-from sentinel.retention import forget_before
+from sentinel.core.engine.findings import Finding
+from sentinel.core.engine.retention import forget_before
 
 
 class EmittedIds:

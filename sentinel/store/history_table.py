@@ -8,9 +8,9 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from sentinel.errors import StoreError
-from sentinel.history import ClosedRollout, load_closed
-from sentinel.records import Partition
+from sentinel.core.errors import StoreError
+from sentinel.core.events.records import Partition
+from sentinel.core.ports.history import ClosedRollout, load_closed
 from sentinel.store.sqlite_schema import APPLICATION_ID, HISTORY_SINCE, SCHEMA_VERSION
 
 # A history entry as written: (expectation, key, opened_at, closed_at, topic, partition, entry).

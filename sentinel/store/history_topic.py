@@ -22,10 +22,10 @@ from aiokafka import TopicPartition as KafkaPartition
 from aiokafka.admin import NewTopic
 from aiokafka.errors import KafkaError
 
-from sentinel.errors import StoreError
-from sentinel.history import ClosedRollout, load_closed
+from sentinel.core.errors import StoreError
+from sentinel.core.events.records import Partition
+from sentinel.core.ports.history import ClosedRollout, load_closed
 from sentinel.kafka.topics import create_topics
-from sentinel.records import Partition
 from sentinel.store import history_table
 from sentinel.store.sqlite import SqliteStore
 

@@ -8,23 +8,23 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sentinel.engine_hooks import EngineChanges
-from sentinel.findings import Finding
-from sentinel.history import (
+from sentinel.core.engine.findings import Finding
+from sentinel.core.engine.ports import EngineChanges
+from sentinel.core.engine.retention import forget_before
+from sentinel.core.engine.writer_schemas import WriterMemory
+from sentinel.core.events.records import Partition
+from sentinel.core.ports.history import (
     DEFAULT_HISTORY_RETENTION_S,
     ClosedRollout,
     ViewOf,
     closed_in,
     load_closed,
 )
-from sentinel.outbox import Outbox
-from sentinel.records import Partition
-from sentinel.retention import forget_before
-from sentinel.storage import Batch, LocalStore, StoredState
+from sentinel.core.ports.outbox import Outbox
+from sentinel.core.ports.store import Batch, LocalStore, StoredState
 from sentinel.store.codec import dump_body, load_rollout
 from sentinel.store.emitted import EmittedIds
-from sentinel.store.outbox import SqliteOutbox
-from sentinel.writers import WriterMemory
+from sentinel.store.sqlite_outbox import SqliteOutbox
 
 
 class MemoryStore(LocalStore):

@@ -11,19 +11,24 @@ import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from sentinel.engine_hooks import EngineChanges
-from sentinel.errors import StoreError
-from sentinel.findings import Finding
-from sentinel.history import DEFAULT_HISTORY_RETENTION_S, ClosedRollout, ViewOf, closed_in
-from sentinel.outbox import Outbox
-from sentinel.records import Partition
-from sentinel.rollout import RolloutState
-from sentinel.storage import LocalStore, StoredState
+from sentinel.core.engine.findings import Finding
+from sentinel.core.engine.ports import EngineChanges
+from sentinel.core.engine.rollout import RolloutState
+from sentinel.core.errors import StoreError
+from sentinel.core.events.records import Partition
+from sentinel.core.ports.history import (
+    DEFAULT_HISTORY_RETENTION_S,
+    ClosedRollout,
+    ViewOf,
+    closed_in,
+)
+from sentinel.core.ports.outbox import Outbox
+from sentinel.core.ports.store import LocalStore, StoredState
 from sentinel.store import history_table
 from sentinel.store.codec import dump_body, dump_writer_memory, load_rollout, load_writer_memory
 from sentinel.store.emitted import EmittedIds
-from sentinel.store.outbox import SqliteOutbox
 from sentinel.store.sqlite_file import Checkpointer, lock_file
+from sentinel.store.sqlite_outbox import SqliteOutbox
 from sentinel.store.sqlite_schema import APPLICATION_ID, MIGRATIONS, SCHEMA, SCHEMA_VERSION
 
 # Past this many WAL pages (64 MiB), a commit checkpoints itself: the background thread can
@@ -38,8 +43,7 @@ _START_OVER = "move the file away to start empty from Kafka's committed offsets"
 
 
 class SqliteStore(LocalStore):
-    """State, emitted finding ids, offsets and the alert outbox in one file; one batch is one
-    transaction."""
+    """State, finding ids, offsets and the alert outbox in one file; a batch, one transaction."""
 
     def __init__(
         self,

@@ -10,7 +10,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from sentinel.errors import StoreError
+from sentinel.core.errors import StoreError
 
 # How often the background thread copies the WAL into the database file.
 CHECKPOINT_EVERY_S = 0.5

@@ -15,16 +15,16 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from sentinel.alerting.alerter import Alerter
-from sentinel.alerting.config import parse_alerting
 from sentinel.alerting.settings import AlertingSettings, SinkSettings
+from sentinel.alerting.settings_parser import parse_alerting
 from sentinel.alerting.sinks.slack import SlackSettings
-from sentinel.app.metrics import Metrics
-from sentinel.app.observer import MetricsObserver
 from sentinel.configkit import Section
-from sentinel.findings import Finding, Kind
-from sentinel.store.outbox import SqliteOutbox
-from sentinel.timefmt import parse_rfc3339
-from sentinel.views import Phase, RolloutView, StepStatus
+from sentinel.core.engine.findings import Finding, Kind
+from sentinel.core.engine.snapshots import Phase, RolloutView, StepStatus
+from sentinel.core.timefmt import parse_rfc3339
+from sentinel.runtime.metrics import Metrics
+from sentinel.runtime.metrics_observer import MetricsObserver
+from sentinel.store.sqlite_outbox import SqliteOutbox
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "alerting.md"
 T0 = parse_rfc3339("2025-06-01T10:00:00Z")

@@ -13,9 +13,9 @@ import pytest
 from sentinel.alerting.alerter import Alerter
 from sentinel.alerting.settings import AlertingSettings, ExpectationAlerting
 from sentinel.alerting.sinks.webhook import WebhookSettings
-from sentinel.findings import Finding, Kind
-from sentinel.outbox import Item
-from sentinel.store.outbox import SqliteOutbox
+from sentinel.core.engine.findings import Finding, Kind
+from sentinel.core.ports.outbox import Item
+from sentinel.store.sqlite_outbox import SqliteOutbox
 
 from .fakes import FakeReceiver, FakeSlack
 from .helpers import (

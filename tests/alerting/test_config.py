@@ -8,16 +8,16 @@ from typing import Any
 import pytest
 import yaml
 
-from sentinel.alerting.config import load_silences_file, parse_alerting
 from sentinel.alerting.settings import DEFAULT_ALERT_ON
+from sentinel.alerting.settings_parser import load_silences_file, parse_alerting
 from sentinel.alerting.sinks.alertmanager import AlertmanagerSettings
 from sentinel.alerting.sinks.slack import SlackSettings
 from sentinel.alerting.sinks.slack_webhook import SlackWebhookSettings
 from sentinel.alerting.sinks.webhook import WebhookSettings
 from sentinel.configkit import Section
-from sentinel.errors import ConfigError
-from sentinel.findings import Kind
-from sentinel.timefmt import parse_rfc3339
+from sentinel.core.engine.findings import Kind
+from sentinel.core.errors import ConfigError
+from sentinel.core.timefmt import parse_rfc3339
 
 from .helpers import documented_settings
 

@@ -18,8 +18,8 @@ from sentinel.alerting.sinks.alertmanager import AlertmanagerSettings
 from sentinel.alerting.sinks.slack_digest import render_digest
 from sentinel.alerting.sinks.slack_webhook import SlackWebhookSettings
 from sentinel.alerting.sinks.webhook import WebhookSettings
-from sentinel.findings import Finding, Kind
-from sentinel.store.outbox import SqliteOutbox
+from sentinel.core.engine.findings import Finding, Kind
+from sentinel.store.sqlite_outbox import SqliteOutbox
 
 from .fakes import FakeReceiver, FakeSlack, rate_limited
 from .helpers import (
@@ -56,6 +56,7 @@ def unknown_types(count: int) -> list[Finding]:
     [(None, "C0ROLLOUTS"), (OWNER, "C0IDENTITY")],
     ids=["same channel as the noise", "another channel"],
 )
+@pytest.mark.slow  # waits out real windows and Retry-After: `make test`, not `make unit`
 async def test_a_stall_behind_a_thousand_unknown_event_types_alerts_within_its_window(
     slack_api: FakeSlack, owner: str | None, channel: str
 ) -> None:
@@ -86,6 +87,7 @@ async def test_a_stall_behind_a_thousand_unknown_event_types_alerts_within_its_w
     assert sentinel.status()["slack"]["pending"] == 0
 
 
+@pytest.mark.slow  # waits out real windows and Retry-After: `make test`, not `make unit`
 async def test_a_digest_never_delays_a_stall_queued_after_it_in_its_channel(
     slack_api: FakeSlack,
 ) -> None:
@@ -104,6 +106,7 @@ async def test_a_digest_never_delays_a_stall_queued_after_it_in_its_channel(
     assert digest.text.startswith(f"{FLOOD:,} new unknown event types")
 
 
+@pytest.mark.slow  # waits out real windows and Retry-After: `make test`, not `make unit`
 async def test_a_rate_limited_channel_does_not_hold_up_another(slack_api: FakeSlack) -> None:
     sentinel = alerter(slack_settings(slack_api.base_url))
     slack_api.fail_next_in("#rollouts", rate_limited(3))
@@ -203,6 +206,7 @@ def test_a_digest_of_any_flood_stays_within_slacks_limits() -> None:
     assert message.text.startswith("1,000,000 bus silences: no record for 5m; 1,000,000 new")
 
 
+@pytest.mark.slow  # waits out real windows and Retry-After: `make test`, not `make unit`
 def test_a_flood_of_distinct_types_holds_a_bounded_number_of_rows() -> None:
     conn = sqlite3.connect(":memory:", isolation_level=None)
     sentinel = alerter(slack_settings("http://127.0.0.1:9/api/"), SqliteOutbox(conn))

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from sentinel.errors import StoreError
-from sentinel.findings import Finding, Kind
-from sentinel.outbox import NOISE_PRIORITY, ROLLOUT_PRIORITY, Held, Item, Thread
-from sentinel.store.outbox import SqliteOutbox
+from sentinel.core.engine.findings import Finding, Kind
+from sentinel.core.errors import StoreError
+from sentinel.core.ports.outbox import NOISE_PRIORITY, ROLLOUT_PRIORITY, Held, Item, Thread
+from sentinel.store.sqlite_outbox import SqliteOutbox
 
 from .helpers import T0, schema_violation, stall, view
 

@@ -9,6 +9,7 @@ import re
 from dataclasses import replace
 from zoneinfo import ZoneInfo
 
+from sentinel.alerting.alert_words import checklist, describe, headline, links
 from sentinel.alerting.grouper import Context, RolloutGroup
 from sentinel.alerting.settings import AlertingSettings, ExpectationAlerting
 from sentinel.alerting.sinks.alertmanager import labels
@@ -26,9 +27,8 @@ from sentinel.alerting.sinks.slack_blocks import (
 )
 from sentinel.alerting.sinks.slack_webhook import plan as slack_webhook_plan
 from sentinel.alerting.sinks.webhook import render, sign
-from sentinel.alerting.words import checklist, describe, headline, links
-from sentinel.findings import Finding, Kind
-from sentinel.views import Phase, StepStatus
+from sentinel.core.engine.findings import Finding, Kind
+from sentinel.core.engine.snapshots import Phase, StepStatus
 
 from .helpers import (
     EXPECTATION,

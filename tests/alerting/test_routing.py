@@ -14,9 +14,9 @@ from sentinel.alerting.sinks.alertmanager import AlertmanagerSettings
 from sentinel.alerting.sinks.slack import SlackSettings
 from sentinel.alerting.sinks.slack_digest import for_people
 from sentinel.alerting.sinks.webhook import WebhookSettings
-from sentinel.findings import Finding, Kind
-from sentinel.outbox import NOISE_PRIORITY, ROLLOUT_PRIORITY, Held, Thread
-from sentinel.views import Phase, RolloutView
+from sentinel.core.engine.findings import Finding, Kind
+from sentinel.core.engine.snapshots import Phase, RolloutView
+from sentinel.core.ports.outbox import NOISE_PRIORITY, ROLLOUT_PRIORITY, Held, Thread
 
 from .helpers import (
     EXPECTATION,

@@ -18,17 +18,24 @@ import yaml
 
 from sentinel.alerting import sinks
 from sentinel.alerting.alerter import Alerter
-from sentinel.alerting.config import parse_alerting
 from sentinel.alerting.grouper import Context, EventGroup, Plan, RolloutGroup
 from sentinel.alerting.router import route
 from sentinel.alerting.settings import AlertingSettings
+from sentinel.alerting.settings_parser import parse_alerting
 from sentinel.alerting.sinks import SINKS, sink_of
 from sentinel.alerting.sinks.base import Sink
 from sentinel.configkit import Section
-from sentinel.errors import ConfigError
-from sentinel.findings import Finding
-from sentinel.outbox import NOISE_PRIORITY, ROLLOUT_PRIORITY, Item, Outbox, Thread, item_key
-from sentinel.store.outbox import SqliteOutbox
+from sentinel.core.engine.findings import Finding
+from sentinel.core.errors import ConfigError
+from sentinel.core.ports.outbox import (
+    NOISE_PRIORITY,
+    ROLLOUT_PRIORITY,
+    Item,
+    Outbox,
+    Thread,
+    item_key,
+)
+from sentinel.store.sqlite_outbox import SqliteOutbox
 
 from .helpers import (
     OWNER,

@@ -14,9 +14,9 @@ import pytest
 from sentinel.alerting.alerter import Alerter
 from sentinel.alerting.sinks.slack import SlackSettings
 from sentinel.alerting.sinks.webhook import WebhookSettings
-from sentinel.findings import Finding, Kind
-from sentinel.store.outbox import SqliteOutbox
-from sentinel.views import Phase, RolloutView, StepStatus
+from sentinel.core.engine.findings import Finding, Kind
+from sentinel.core.engine.snapshots import Phase, RolloutView, StepStatus
+from sentinel.store.sqlite_outbox import SqliteOutbox
 
 from .fakes import FakeReceiver, FakeSlack, rate_limited, server_error
 from .helpers import (
@@ -180,6 +180,7 @@ async def test_a_burst_of_fifty_stalls_arrives_as_one_message_listing_them(
     assert burst.updates == 0
 
 
+@pytest.mark.slow  # waits out real windows and Retry-After: `make test`, not `make unit`
 async def test_a_429_with_retry_after_is_honoured_and_the_alert_posted_once(
     slack_api: FakeSlack,
 ) -> None:
@@ -200,6 +201,7 @@ async def test_a_429_with_retry_after_is_honoured_and_the_alert_posted_once(
     assert sample(m, "sentinel_alerts_sent_total", sink="slack", outcome="sent") == 1
 
 
+@pytest.mark.slow  # waits out real windows and Retry-After: `make test`, not `make unit`
 async def test_a_rate_limited_slack_does_not_hold_up_another_sink(
     slack_api: FakeSlack, receiver: FakeReceiver
 ) -> None:
@@ -217,6 +219,7 @@ async def test_a_rate_limited_slack_does_not_hold_up_another_sink(
         await eventually(lambda: len(slack_api.messages) == 1, within=5)
 
 
+@pytest.mark.slow  # waits out real windows and Retry-After: `make test`, not `make unit`
 @pytest.mark.parametrize("kind", ["connection refused", "503 answers"])
 async def test_after_an_outage_every_alert_arrives_exactly_once(
     slack_api: FakeSlack, kind: str
@@ -263,6 +266,7 @@ async def test_server_errors_back_off_and_then_deliver(slack_api: FakeSlack) -> 
     assert gaps[2] >= 0.39
 
 
+@pytest.mark.slow  # waits out real windows and Retry-After: `make test`, not `make unit`
 async def test_a_restart_delivers_what_the_outbox_held_exactly_once(
     slack_api: FakeSlack, tmp_path: Path
 ) -> None:
@@ -379,6 +383,7 @@ async def test_a_rollout_with_eighty_steps_stays_within_slacks_limits(
     assert "… and 2 more" in shown
 
 
+@pytest.mark.slow  # waits out real windows and Retry-After: `make test`, not `make unit`
 async def test_event_level_findings_arrive_as_one_digest_per_channel_and_interval(
     slack_api: FakeSlack,
 ) -> None:

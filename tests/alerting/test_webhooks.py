@@ -16,9 +16,9 @@ from sentinel.alerting.settings import AlertingSettings
 from sentinel.alerting.sinks.alertmanager import AlertmanagerSettings
 from sentinel.alerting.sinks.slack_webhook import SlackWebhookSettings
 from sentinel.alerting.sinks.webhook import WebhookSettings
-from sentinel.store.outbox import SqliteOutbox
-from sentinel.timefmt import parse_rfc3339
-from sentinel.views import Phase
+from sentinel.core.engine.snapshots import Phase
+from sentinel.core.timefmt import parse_rfc3339
+from sentinel.store.sqlite_outbox import SqliteOutbox
 
 from .fakes import Answer, FakeReceiver, rate_limited
 from .helpers import (
@@ -99,6 +99,7 @@ async def test_an_incoming_webhook_groups_a_burst_into_one_message(receiver: Fak
     assert len(burst.json["blocks"]) <= 50
 
 
+@pytest.mark.slow  # waits out real windows and Retry-After: `make test`, not `make unit`
 async def test_an_incoming_webhook_honours_retry_after(receiver: FakeReceiver) -> None:
     receiver.fail_next(rate_limited(1))
     sentinel = alerter(incoming(receiver))
@@ -112,6 +113,7 @@ async def test_an_incoming_webhook_honours_retry_after(receiver: FakeReceiver) -
     assert len(receiver.served("/slack-hook")) == 1
 
 
+@pytest.mark.slow  # waits out real windows and Retry-After: `make test`, not `make unit`
 async def test_an_incoming_webhook_delivers_everything_once_after_an_outage(
     receiver: FakeReceiver,
 ) -> None:
@@ -206,6 +208,7 @@ async def test_a_webhook_gets_event_level_findings_as_one_post_with_a_count(
     assert request.json["last_at"] == "2025-06-01T10:00:00Z"
 
 
+@pytest.mark.slow  # waits out real windows and Retry-After: `make test`, not `make unit`
 async def test_a_webhook_delivers_everything_once_after_an_outage(receiver: FakeReceiver) -> None:
     sentinel = alerter(generic(receiver))
     rollouts = [str(number) for number in range(10)]
@@ -222,6 +225,7 @@ async def test_a_webhook_delivers_everything_once_after_an_outage(receiver: Fake
     assert delivered == rollouts  # in order, each once
 
 
+@pytest.mark.slow  # waits out real windows and Retry-After: `make test`, not `make unit`
 async def test_a_webhook_honours_retry_after_and_backs_off_on_server_errors(
     receiver: FakeReceiver,
 ) -> None:
@@ -330,6 +334,7 @@ async def test_alertmanager_gets_ends_at_when_the_step_recovers(receiver: FakeRe
     assert parse_rfc3339(resolution["endsAt"]) == pytest.approx(resolved_at, abs=0.01)
 
 
+@pytest.mark.slow  # waits out real windows and Retry-After: `make test`, not `make unit`
 async def test_alertmanager_keeps_firing_alerts_alive_until_they_resolve(
     receiver: FakeReceiver,
 ) -> None:
@@ -348,6 +353,7 @@ async def test_alertmanager_keeps_firing_alerts_alive_until_they_resolve(
     assert parse_rfc3339(last["endsAt"]) <= time.time()
 
 
+@pytest.mark.slow  # waits out real windows and Retry-After: `make test`, not `make unit`
 async def test_alertmanager_gets_every_alert_once_after_an_outage(
     receiver: FakeReceiver,
 ) -> None:

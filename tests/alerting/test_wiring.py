@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from sentinel.alerting.alerter import Alerter
-from sentinel.app.wiring import build_watcher
 from sentinel.config import load_config
+from sentinel.runtime.wiring import build_watcher
 from sentinel.store.memory import MemoryStore
 from sentinel.store.sqlite import SqliteStore
 

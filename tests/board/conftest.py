@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from engine.helpers import MIN, T0, event, user_service
 
-from sentinel.envelope import Envelope
-from sentinel.expectations import Expectation, Step
+from sentinel.core.events.envelope import Envelope
+from sentinel.core.rules.expectations import Expectation, Step
 
 from .server import Sentinel
 

@@ -11,23 +11,23 @@ import aiohttp
 from pipeline.helpers import record
 from prometheus_client import CollectorRegistry
 
-from sentinel.app.api import mount
-from sentinel.app.cluster import Cluster
-from sentinel.app.feed import LiveFeed
-from sentinel.app.http import HttpServer
-from sentinel.app.local import Replica
-from sentinel.app.peers import Peers
 from sentinel.config import BasicAuth
-from sentinel.decoders import BusDecoder
-from sentinel.engine import Engine
-from sentinel.engine_hooks import SchemaCheck
-from sentinel.envelope import Envelope
-from sentinel.expectations import Expectation
-from sentinel.findings import Finding
-from sentinel.pipeline import Clock, Decoder, Pipeline, WallClock
-from sentinel.records import Partition, Record
-from sentinel.storage import StateStore
+from sentinel.core.engine.engine import Engine
+from sentinel.core.engine.findings import Finding
+from sentinel.core.engine.ports import SchemaCheck
+from sentinel.core.events.decoders import BusDecoder
+from sentinel.core.events.envelope import Envelope
+from sentinel.core.events.records import Partition, Record
+from sentinel.core.pipeline.pipeline import Clock, Decoder, Pipeline, WallClock
+from sentinel.core.ports.store import StateStore
+from sentinel.core.rules.expectations import Expectation
 from sentinel.store.memory import MemoryStore
+from sentinel.web.api import mount
+from sentinel.web.cluster import Cluster
+from sentinel.web.feed import LiveFeed
+from sentinel.web.http import HttpServer
+from sentinel.web.local import Replica
+from sentinel.web.peers import Peers
 
 P0 = Partition("rollout.events", 0)
 

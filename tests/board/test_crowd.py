@@ -17,8 +17,8 @@ import aiohttp
 import pytest
 from engine.helpers import T0
 
-from sentinel.records import Partition
-from sentinel.rollout import RolloutState
+from sentinel.core.engine.rollout import RolloutState
+from sentinel.core.events.records import Partition
 
 from .conftest import NAME, StartSentinel
 from .server import Sentinel

@@ -14,11 +14,11 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from status.helpers import EXAMPLE_CLOCK, EXAMPLE_LOG, ROOT
 
-from sentinel.decoders import LineDecoder
-from sentinel.expectation_loader import load_expectations
-from sentinel.pipeline import EventClock
-from sentinel.replay import log_records
-from sentinel.schemas import SchemaRegistry
+from sentinel.core.events.decoders import LineDecoder
+from sentinel.core.events.schemas import SchemaRegistry
+from sentinel.core.pipeline.pipeline import EventClock
+from sentinel.core.pipeline.replay import log_records
+from sentinel.core.rules.loader import load_expectations
 from sentinel.status.assets import openapi_document
 
 from .server import Sentinel

@@ -10,7 +10,7 @@ import socket
 import aiohttp
 from engine.helpers import MIN, T0, event
 
-from sentinel.app.peers import LOCAL_HEADER
+from sentinel.web.peers import LOCAL_HEADER
 
 from .conftest import NAME, StartSentinel
 from .server import Sentinel, get

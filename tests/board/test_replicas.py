@@ -21,8 +21,8 @@ from runtime.watcher_support import (
     make_config,
 )
 
-from sentinel.app.peers import LOCAL_HEADER
 from sentinel.kafka.broker import EmbeddedBroker
+from sentinel.web.peers import LOCAL_HEADER
 
 from .server import get
 from .test_peers import free_ports

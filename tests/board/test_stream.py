@@ -14,10 +14,10 @@ import orjson
 import pytest
 from engine.helpers import MIN, T0, event
 
-from sentinel.app import api, feed
-from sentinel.errors import StoreError
-from sentinel.storage import Batch, StateStore
+from sentinel.core.errors import StoreError
+from sentinel.core.ports.store import Batch, StateStore
 from sentinel.store.memory import MemoryStore
+from sentinel.web import api, feed
 
 from .conftest import NAME, StartSentinel
 from .server import Sentinel

@@ -11,9 +11,9 @@ import pytest
 from aiohttp import web
 from engine.helpers import T0, event
 
-from sentinel.app import feed
-from sentinel.app.feed import Subscriber
-from sentinel.app.peers import Peers
+from sentinel.web import feed
+from sentinel.web.feed import Subscriber
+from sentinel.web.peers import Peers
 
 from .conftest import StartSentinel
 

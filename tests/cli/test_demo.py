@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sentinel.alerting.config import parse_alerting
+from sentinel.alerting.settings_parser import parse_alerting
 from sentinel.alerting.sinks.slack import SlackSettings
+from sentinel.commands.demo_command import slack_section
 from sentinel.configkit import Section
-from sentinel.demo import slack_section
 
 pytestmark = pytest.mark.broker
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from engine.helpers import MIN, T0, event, run, user_service
 
-from sentinel.engine import Engine
+from sentinel.core.engine.engine import Engine
 from sentinel.store.sqlite import SqliteStore
 
 

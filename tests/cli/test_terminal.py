@@ -14,9 +14,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from sentinel.demo import _ReadableFindings
-from sentinel.findings import Finding, Kind
-from sentinel.timeline import printable
+from sentinel.commands.demo_command import _ReadableFindings
+from sentinel.core.engine.findings import Finding, Kind
+from sentinel.status.timeline import printable
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPECTATIONS = ROOT / "expectations"

@@ -18,8 +18,8 @@ from sentinel.config import (
     WatchSettings,
     load_config,
 )
-from sentinel.errors import ConfigError
-from sentinel.limits import Limits
+from sentinel.core.engine.limits import Limits
+from sentinel.core.errors import ConfigError
 
 MINIMAL = """\
 expectations: expectations/

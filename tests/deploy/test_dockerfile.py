@@ -78,7 +78,7 @@ def test_the_entrypoint_is_sentinel_run_with_the_config_the_chart_mounts() -> No
     assert json.loads(entrypoint) == ENTRYPOINT
     assert arguments(final, "CMD") == []
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["sentinel"] == "sentinel.cli:main"
+    assert scripts["sentinel"] == "sentinel.commands.main:main"
 
 
 def test_the_image_runs_as_the_numeric_non_root_user_of_the_chart() -> None:
@@ -157,7 +157,8 @@ def test_the_wheel_holds_the_compiled_hot_path(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
     compiled = {name.split(".")[0] for name in names if name.endswith(".so")}
-    assert {"sentinel/engine", "sentinel/pipeline", "sentinel/envelope"} <= compiled
+    hot = {"sentinel/core/engine/engine", "sentinel/core/pipeline/pipeline"}
+    assert hot | {"sentinel/core/events/envelope"} <= compiled
 
 
 def test_the_wheel_declares_the_sentinel_console_script(wheel: Path) -> None:
@@ -165,7 +166,7 @@ def test_the_wheel_declares_the_sentinel_console_script(wheel: Path) -> None:
         (entry_points,) = (name for name in archive.namelist() if name.endswith("entry_points.txt"))
         text = archive.read(entry_points).decode()
     assert "[console_scripts]" in text
-    assert "sentinel = sentinel.cli:main" in text
+    assert "sentinel = sentinel.commands.main:main" in text
 
 
 def test_the_installed_entrypoint_runs_the_sentinel(wheel: Path, tmp_path: Path) -> None:

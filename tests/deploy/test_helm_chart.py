@@ -14,8 +14,8 @@ from registry.tls import self_signed
 
 from sentinel import __version__
 from sentinel.alerting.sinks.slack import SlackSettings
-from sentinel.app.rules import load_rules
 from sentinel.config import load_config
+from sentinel.runtime.rule_reload import load_rules
 
 from .tools import (
     CHART,

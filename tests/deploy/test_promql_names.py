@@ -11,7 +11,7 @@ import re
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from sentinel.app.metrics import FEATURE_METRICS, Metrics
+from sentinel.runtime.metrics import FEATURE_METRICS, Metrics
 
 from .promql import (
     exported_metric_names,

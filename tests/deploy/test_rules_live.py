@@ -42,8 +42,8 @@ from runtime.watcher_support import (
     make_config,
 )
 
-from sentinel.app.metrics import FEATURE_METRICS
 from sentinel.kafka.broker import EmbeddedBroker
+from sentinel.runtime.metrics import FEATURE_METRICS
 
 from .live_prometheus import LivePrometheus, free_port
 from .promql import exported_metric_names, unknown_metric_names

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sentinel.engine import Engine
-from sentinel.envelope import Envelope, Malformed
-from sentinel.expectations import Compensation, Expectation, Step
-from sentinel.findings import Finding
-from sentinel.replay import replay
-from sentinel.storage import StateStore
+from sentinel.core.engine.engine import Engine
+from sentinel.core.engine.findings import Finding
+from sentinel.core.events.envelope import Envelope, Malformed
+from sentinel.core.pipeline.replay import replay
+from sentinel.core.ports.store import StateStore
+from sentinel.core.rules.expectations import Compensation, Expectation, Step
 
 T0 = 1_795_600_800.0  # 2026-11-25T10:00:00Z
 MIN = 60.0

@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sentinel.deadlines import COMPACT_MIN, DeadlineHeap
-from sentinel.engine import Engine
-from sentinel.expectations import Expectation, Step
+from sentinel.core.engine.deadlines import COMPACT_MIN, DeadlineHeap
+from sentinel.core.engine.engine import Engine
+from sentinel.core.rules.expectations import Expectation, Step
 
 from .helpers import MIN, T0, event, kinds
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from sentinel.engine import Engine
-from sentinel.envelope import Envelope, Malformed
-from sentinel.expectations import Expectation, Step
-from sentinel.findings import Finding, Kind
-from sentinel.records import Partition
-from sentinel.views import Phase
+from sentinel.core.engine.engine import Engine
+from sentinel.core.engine.findings import Finding, Kind
+from sentinel.core.engine.snapshots import Phase
+from sentinel.core.events.envelope import Envelope, Malformed
+from sentinel.core.events.records import Partition
+from sentinel.core.rules.expectations import Expectation, Step
 
 from .helpers import MIN, T0, event, kinds, run, user_service
 

@@ -8,11 +8,11 @@ from dataclasses import dataclass, replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sentinel.engine import Engine
-from sentinel.envelope import Envelope
-from sentinel.expectations import Expectation, Step
-from sentinel.findings import Finding, Kind
-from sentinel.replay import read_lines
+from sentinel.core.engine.engine import Engine
+from sentinel.core.engine.findings import Finding, Kind
+from sentinel.core.events.envelope import Envelope
+from sentinel.core.pipeline.replay import read_lines
+from sentinel.core.rules.expectations import Expectation, Step
 
 from .helpers import MIN, T0, run
 

@@ -17,7 +17,8 @@ from sentinel import speed
 PACKAGE = Path(speed.__file__).parent
 SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
 SHOW = (
-    "import sentinel.replay, sentinel.schemas, sentinel.engine as engine;"
+    "import sentinel.core.pipeline.replay, sentinel.core.events.schemas;"
+    "import sentinel.core.engine.engine as engine;"
     "from sentinel.speed import compiled_modules; print(compiled_modules(), engine.__file__)"
 )
 
@@ -33,14 +34,14 @@ def loaded(pure: bool) -> str:
 
 
 def test_sentinel_pure_runs_every_module_from_its_source() -> None:
-    assert loaded(pure=True) == f"[] {PACKAGE / 'engine.py'}"
+    assert loaded(pure=True) == f"[] {PACKAGE / 'core' / 'engine' / 'engine.py'}"
 
 
 @pytest.mark.skipif(
-    not list(PACKAGE.glob(f"*{SUFFIX}")), reason="installed without a C compiler: nothing compiled"
+    not list(PACKAGE.rglob(f"*{SUFFIX}")), reason="installed without a C compiler: nothing compiled"
 )
 def test_the_compiled_modules_run_where_they_were_built() -> None:
-    assert "'sentinel.engine'" in loaded(pure=False)
+    assert "'sentinel.core.engine.engine'" in loaded(pure=False)
 
 
 def compiled_package(root: Path) -> Path:
@@ -72,6 +73,6 @@ def test_an_installed_package_is_never_stale_whatever_its_files_times(tmp_path: 
 def test_the_source_finder_leaves_other_packages_alone() -> None:
     finder = speed.SourceOnly()
     assert finder.find_spec("json.decoder", None) is None
-    spec = finder.find_spec("sentinel.engine", [str(PACKAGE)])
+    spec = finder.find_spec("sentinel.core.engine.engine", [str(PACKAGE / "core" / "engine")])
     assert spec is not None
-    assert spec.origin == str(PACKAGE / "engine.py")
+    assert spec.origin == str(PACKAGE / "core" / "engine" / "engine.py")

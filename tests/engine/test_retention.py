@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sentinel.retention import forget_before
+from sentinel.core.engine.retention import forget_before
 
 
 def test_only_the_entries_before_the_horizon_are_forgotten() -> None:

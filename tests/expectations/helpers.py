@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sentinel.errors import ExpectationFileError
-from sentinel.expectation_loader import LoadedExpectations, load_expectations
+from sentinel.core.errors import ExpectationFileError
+from sentinel.core.rules.loader import LoadedExpectations, load_expectations
 
 
 def write(path: str, text: str) -> str:

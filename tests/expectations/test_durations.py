@@ -1,11 +1,11 @@
-"""Durations as expectation files write them (`sentinel.durations`): every accepted form, and
+"""Durations as expectation files write them (`sentinel.core.durations`): every accepted form, and
 the messages for the ones that are not durations."""
 
 from __future__ import annotations
 
 import pytest
 
-from sentinel.durations import format_duration, parse_duration
+from sentinel.core.durations import format_duration, parse_duration
 
 
 @pytest.mark.parametrize(

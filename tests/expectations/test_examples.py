@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from sentinel.expectation_loader import load_expectations
-from sentinel.schemas import SchemaRegistry
+from sentinel.core.events.schemas import SchemaRegistry
+from sentinel.core.rules.loader import load_expectations
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "expectations"
@@ -116,5 +116,6 @@ def test_each_schema_is_draft_2020_12_and_shares_definitions_by_relative_ref(pat
 
 
 def test_the_expectation_format_schema_is_a_valid_draft_2020_12_schema() -> None:
-    schema = json.loads((REPO / "sentinel" / "expectation_format.schema.json").read_text())
+    schema_file = REPO / "sentinel" / "core" / "rules" / "expectation_format.schema.json"
+    schema = json.loads(schema_file.read_text())
     Draft202012Validator.check_schema(schema)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sentinel.expectations import Compensation, Expectation, Step
+from sentinel.core.rules.expectations import Compensation, Expectation, Step
 
 from .helpers import load, only_problem, write
 

@@ -11,8 +11,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sentinel.errors import ExpectationFileError
-from sentinel.expectation_loader import load_expectations
+from sentinel.core.errors import ExpectationFileError
+from sentinel.core.rules.loader import load_expectations
 
 from .helpers import only_problem
 

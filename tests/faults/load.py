@@ -14,7 +14,7 @@ from typing import Any
 
 from confluent_kafka import Producer
 
-from sentinel.timefmt import format_rfc3339
+from sentinel.core.timefmt import format_rfc3339
 
 STEPS = (
     ("SchemaV2_Ready", {"schema_version": "2", "migration_id": "m-1"}),

@@ -9,12 +9,12 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sentinel.decoders import BusDecoder
-from sentinel.engine import Engine
-from sentinel.expectations import Expectation, Step
-from sentinel.findings import Finding, Kind
-from sentinel.pipeline import Pipeline, WallClock
-from sentinel.records import Partition, Record
+from sentinel.core.engine.engine import Engine
+from sentinel.core.engine.findings import Finding, Kind
+from sentinel.core.events.decoders import BusDecoder
+from sentinel.core.events.records import Partition, Record
+from sentinel.core.pipeline.pipeline import Pipeline, WallClock
+from sentinel.core.rules.expectations import Expectation, Step
 from sentinel.store.memory import MemoryStore
 
 T0 = 1_795_600_800.0

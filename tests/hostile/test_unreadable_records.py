@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from sentinel.core.events.records import Partition, Record
 from sentinel.kafka.broker import EmbeddedBroker
-from sentinel.records import Partition, Record
 
 from .producer import send_raw_headers
 

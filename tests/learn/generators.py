@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import orjson
 from hypothesis import strategies as st
 
-from sentinel.expectations import Compensation, Expectation, Step
+from sentinel.core.rules.expectations import Compensation, Expectation, Step
+from sentinel.core.timefmt import format_rfc3339
 from sentinel.learning.order import Precedence, descendants, reduce, successors_of
-from sentinel.timefmt import format_rfc3339
 
 T0 = 1_795_600_800.0
 MIN = 60.0

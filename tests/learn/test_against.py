@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sentinel.cli import main
+from sentinel.commands.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPECTATIONS = ROOT / "expectations"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from sentinel.cli import main
-from sentinel.expectation_loader import load_expectations
+from sentinel.commands.main import main
+from sentinel.core.rules.loader import load_expectations
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_LOG = ROOT / "expectations" / "examples" / "rollouts.jsonl"

@@ -16,10 +16,10 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from sentinel.cli import main
-from sentinel.expectation_loader import load_expectations
+from sentinel.commands.main import main
+from sentinel.core.rules.loader import load_expectations
+from sentinel.core.timefmt import format_rfc3339
 from sentinel.kafka.broker import EmbeddedBroker
-from sentinel.timefmt import format_rfc3339
 
 pytestmark = pytest.mark.broker
 

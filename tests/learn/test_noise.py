@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import orjson
 
+from sentinel.core.pipeline.replay import read_lines
+from sentinel.core.timefmt import format_rfc3339
 from sentinel.learning.learner import LearnOptions, learn
 from sentinel.learning.model import LearnResult
 from sentinel.learning.render import render_all
 from sentinel.learning.summary import summary
-from sentinel.replay import read_lines
-from sentinel.timefmt import format_rfc3339
 
 T0 = 1_795_600_800.0
 STEPS = ("Build_Done", "Deploy_Done", "Verify_Done")

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from sentinel.envelope import Envelope
-from sentinel.expectation_loader import load_expectations
+from sentinel.core.events.envelope import Envelope
+from sentinel.core.pipeline.replay import read_lines
+from sentinel.core.rules.loader import load_expectations
 from sentinel.learning.correlation import Discovery
 from sentinel.learning.delays import Delays, propose_window, readable_ceil
 from sentinel.learning.model import Edge, LearnedExpectation, LearnedStep
 from sentinel.learning.order import count_before, learn_order
 from sentinel.learning.render import render
-from sentinel.replay import read_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_LOG = ROOT / "expectations" / "examples" / "rollouts.jsonl"

@@ -9,13 +9,13 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sentinel.engine import Engine
-from sentinel.expectation_loader import load_expectations
-from sentinel.findings import Kind
+from sentinel.core.engine.engine import Engine
+from sentinel.core.engine.findings import Kind
+from sentinel.core.pipeline.replay import read_lines, replay
+from sentinel.core.rules.loader import load_expectations
 from sentinel.learning.learner import LearnOptions, learn
 from sentinel.learning.model import LearnedExpectation, LearnResult
 from sentinel.learning.render import render_all
-from sentinel.replay import read_lines, replay
 
 from .generators import T0, Family, families, write_log
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import orjson
 
-from sentinel.envelope import Envelope, Malformed
-from sentinel.records import Partition, Record
-from sentinel.timefmt import format_rfc3339
+from sentinel.core.events.envelope import Envelope, Malformed
+from sentinel.core.events.records import Partition, Record
+from sentinel.core.timefmt import format_rfc3339
 
 TOPIC = "rollout.events"
 P0, P1 = Partition(TOPIC, 0), Partition(TOPIC, 1)

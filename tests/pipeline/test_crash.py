@@ -15,14 +15,14 @@ from engine.helpers import MIN, T0, user_service
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sentinel.decoders import BusDecoder
-from sentinel.engine import Engine
-from sentinel.envelope import Envelope, Malformed
-from sentinel.findings import Finding
-from sentinel.history import ViewOf
-from sentinel.pipeline import Pipeline, WallClock
-from sentinel.records import Partition, Record
-from sentinel.storage import Batch, StateStore
+from sentinel.core.engine.engine import Engine
+from sentinel.core.engine.findings import Finding
+from sentinel.core.events.decoders import BusDecoder
+from sentinel.core.events.envelope import Envelope, Malformed
+from sentinel.core.events.records import Partition, Record
+from sentinel.core.pipeline.pipeline import Pipeline, WallClock
+from sentinel.core.ports.history import ViewOf
+from sentinel.core.ports.store import Batch, StateStore
 from sentinel.store.memory import MemoryStore
 from sentinel.store.sqlite import SqliteStore
 
@@ -187,6 +187,7 @@ crash_points = st.tuples(
 )
 
 
+@pytest.mark.slow  # the property, many examples: `make test` runs it, not `make unit`
 @pytest.mark.parametrize("skip_by_offset", [True, False], ids=["offsets", "ids-only"])
 @pytest.mark.parametrize("kind", ["memory", "sqlite"])
 @settings(max_examples=75, deadline=None)

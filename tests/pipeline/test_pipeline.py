@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from engine.helpers import MIN, T0, event, kinds, user_service
 
-from sentinel.decoders import BusDecoder
-from sentinel.engine import Engine
-from sentinel.errors import StoreError
-from sentinel.expectations import Expectation, Step
-from sentinel.pipeline import Pipeline, WallClock
-from sentinel.storage import Batch
+from sentinel.core.engine.engine import Engine
+from sentinel.core.errors import StoreError
+from sentinel.core.events.decoders import BusDecoder
+from sentinel.core.pipeline.pipeline import Pipeline, WallClock
+from sentinel.core.ports.store import Batch
+from sentinel.core.rules.expectations import Expectation, Step
 from sentinel.store.memory import MemoryStore
 from sentinel.store.sqlite import SqliteStore
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from engine.helpers import T0, event, kinds, user_service
 
-from sentinel.decoders import BusDecoder
-from sentinel.engine import Engine
-from sentinel.pipeline import Pipeline, WallClock
+from sentinel.core.engine.engine import Engine
+from sentinel.core.events.decoders import BusDecoder
+from sentinel.core.pipeline.pipeline import Pipeline, WallClock
 from sentinel.store.memory import MemoryStore
 
 from .helpers import P0, record

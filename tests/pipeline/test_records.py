@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sentinel.records import Partition, Record, from_messages, merged_by_time
+from sentinel.core.events.records import Partition, Record, from_messages, merged_by_time
 
 stamps = st.lists(st.one_of(st.none(), st.integers(0, 5).map(float)), max_size=8)
 

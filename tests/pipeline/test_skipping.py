@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from engine.helpers import MIN, T0, event, kinds, user_service
 
-from sentinel.decoders import BusDecoder
-from sentinel.engine import Engine
-from sentinel.envelope import Skipped
-from sentinel.pipeline import EventClock, Pipeline, WallClock
-from sentinel.records import Partition, Record
-from sentinel.schemas import SchemaRegistry
+from sentinel.core.engine.engine import Engine
+from sentinel.core.events.decoders import BusDecoder
+from sentinel.core.events.envelope import Skipped
+from sentinel.core.events.records import Partition, Record
+from sentinel.core.events.schemas import SchemaRegistry
+from sentinel.core.pipeline.pipeline import EventClock, Pipeline, WallClock
+from sentinel.core.timefmt import format_rfc3339
 from sentinel.store.memory import MemoryStore
-from sentinel.timefmt import format_rfc3339
 
 from .helpers import P0, record
 

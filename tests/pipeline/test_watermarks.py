@@ -8,14 +8,14 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sentinel.decoders import BusDecoder
-from sentinel.engine import Engine
-from sentinel.envelope import Envelope
-from sentinel.expectations import Expectation, Step
-from sentinel.pipeline import Pipeline, WallClock
-from sentinel.records import Partition, Record
-from sentinel.storage import NullStore
-from sentinel.watermarks import Answer, Watermarks
+from sentinel.core.engine.engine import Engine
+from sentinel.core.engine.watermarks import Answer, Watermarks
+from sentinel.core.events.decoders import BusDecoder
+from sentinel.core.events.envelope import Envelope
+from sentinel.core.events.records import Partition, Record
+from sentinel.core.pipeline.pipeline import Pipeline, WallClock
+from sentinel.core.ports.store import NullStore
+from sentinel.core.rules.expectations import Expectation, Step
 
 from .helpers import as_bytes
 

@@ -8,17 +8,17 @@ from typing import Any
 
 from engine.helpers import MIN, T0, event, kinds, user_service
 
-from sentinel.decoders import BusDecoder
-from sentinel.engine import Engine
-from sentinel.envelope import Envelope
-from sentinel.findings import Finding
-from sentinel.framing import IdKind, SchemaRef
-from sentinel.pipeline import Pipeline, WallClock
-from sentinel.records import Partition, Record
-from sentinel.schemas import SchemaRegistry
+from sentinel.core.engine.engine import Engine
+from sentinel.core.engine.findings import Finding
+from sentinel.core.engine.writer_schemas import Need, Writer
+from sentinel.core.events.decoders import BusDecoder
+from sentinel.core.events.envelope import Envelope
+from sentinel.core.events.framing import IdKind, SchemaRef
+from sentinel.core.events.records import Partition, Record
+from sentinel.core.events.schemas import SchemaRegistry
+from sentinel.core.pipeline.pipeline import Pipeline, WallClock
 from sentinel.store.memory import MemoryStore
 from sentinel.store.sqlite import SqliteStore
-from sentinel.writers import Need, Writer
 
 from .helpers import P0, P1, as_bytes
 

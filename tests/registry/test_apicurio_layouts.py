@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from sentinel.framing import IdKind, SchemaRef, unframe
+from sentinel.core.events.framing import IdKind, SchemaRef, unframe
 from sentinel.registry.cache import SchemaCache, Unusable
 from sentinel.registry.compiler import CompiledSchema
 from sentinel.registry.settings import RegistrySettings

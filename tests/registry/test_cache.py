@@ -7,10 +7,10 @@ from dataclasses import replace
 
 import pytest
 
-from sentinel.framing import IdKind, SchemaRef
+from sentinel.core.events.framing import IdKind, SchemaRef
 from sentinel.registry.cache import Latest, SchemaCache, Unusable
 from sentinel.registry.compiler import CompiledSchema
-from sentinel.registry.errors import RegistryUnavailable
+from sentinel.registry.failures import RegistryUnavailable
 from sentinel.registry.settings import RegistrySettings
 
 from .fake_registry import FakeRegistry

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sentinel.cli import main
-from sentinel.expectations import Compensation, Expectation, Step
+from sentinel.commands.main import main
+from sentinel.core.rules.expectations import Compensation, Expectation, Step
 from sentinel.registry.check import registry_report
 from sentinel.registry.settings import RegistrySettings
 

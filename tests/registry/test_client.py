@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sentinel.framing import IdKind, SchemaRef
+from sentinel.core.events.framing import IdKind, SchemaRef
 from sentinel.registry.client import (
     ConfluentClient,
     Reference,
@@ -12,7 +12,7 @@ from sentinel.registry.client import (
     _sniff_type,
     make_client,
 )
-from sentinel.registry.errors import InvalidSchema, RegistryUnavailable, SchemaNotFound
+from sentinel.registry.failures import InvalidSchema, RegistryUnavailable, SchemaNotFound
 from sentinel.registry.settings import RegistrySettings
 
 from .fake_registry import FakeRegistry

@@ -17,7 +17,7 @@ from confluent_kafka.schema_registry import (
 )
 from confluent_kafka.schema_registry.json_schema import JSONSerializer
 
-from sentinel.framing import IdKind, SchemaRef, Unframed, unframe
+from sentinel.core.events.framing import IdKind, SchemaRef, Unframed, unframe
 from sentinel.registry.cache import Latest, SchemaCache, Unusable
 from sentinel.registry.compiler import CompiledSchema
 from sentinel.registry.settings import RegistrySettings

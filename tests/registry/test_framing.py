@@ -7,7 +7,7 @@ import uuid
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sentinel.framing import (
+from sentinel.core.events.framing import (
     APICURIO_CONTENT_ID_HEADER,
     APICURIO_GLOBAL_ID_HEADER,
     CONFLUENT_HEADER,

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from sentinel.framing import IdKind, SchemaRef
+from sentinel.core.events.framing import IdKind, SchemaRef
 from sentinel.registry.cache import Latest, SchemaCache
 from sentinel.registry.client import make_client
 from sentinel.registry.compiler import CompiledSchema
-from sentinel.registry.errors import RegistryUnavailable
+from sentinel.registry.failures import RegistryUnavailable
 from sentinel.registry.settings import RegistrySettings
 
 from .fake_registry import FakeRegistry

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from sentinel.configkit import Section
-from sentinel.errors import ConfigError
+from sentinel.core.errors import ConfigError
 from sentinel.registry.settings import RegistrySettings, parse_registry, settings_for_url
 
 from .tls import self_signed

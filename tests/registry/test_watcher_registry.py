@@ -15,10 +15,10 @@ import pytest
 from runtime.fake_source import Clock, FakeSource, opened_watchers
 from runtime.watcher_support import FAST_EXPECTATION, Findings
 
-from sentinel.app.watcher import Watcher
-from sentinel.records import Partition
+from sentinel.core.events.records import Partition
+from sentinel.core.timefmt import format_rfc3339
 from sentinel.registry.settings import RegistrySettings
-from sentinel.timefmt import format_rfc3339
+from sentinel.runtime.watcher import Watcher
 
 from .fake_registry import FakeRegistry
 from .producer import Producer

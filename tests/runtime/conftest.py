@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from sentinel.core.events.records import Partition, Record
 from sentinel.kafka.broker import EmbeddedBroker
 from sentinel.kafka.settings import KafkaSettings
 from sentinel.kafka.source import KafkaSource
-from sentinel.records import Partition, Record
 
 from .fake_source import opened_watchers
 from .watcher_support import FAST_EXPECTATION

@@ -10,35 +10,35 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from sentinel.app.metrics import Metrics
-from sentinel.app.observer import MetricsObserver
-from sentinel.app.registry_gate import NoGate, RegistryGate
-from sentinel.app.rules import RuleSet, load_rules
-from sentinel.app.watcher import (
+from sentinel.config import WatchSettings
+from sentinel.core.engine.engine import Engine
+from sentinel.core.engine.watermarks import Answer, Watermarks
+from sentinel.core.errors import BusUnreachable
+from sentinel.core.events.decoders import BusDecoder
+from sentinel.core.events.records import Partition, Record
+from sentinel.core.pipeline.pipeline import Pipeline
+from sentinel.core.ports.store import StateStore
+from sentinel.registry.cache import SchemaCache
+from sentinel.registry.lookup import RegistryWriters
+from sentinel.registry.settings import RegistrySettings
+from sentinel.runtime.metrics import Metrics
+from sentinel.runtime.metrics_observer import MetricsObserver
+from sentinel.runtime.registry_gate import NoGate, RegistryGate
+from sentinel.runtime.rule_reload import RuleSet, load_rules
+from sentinel.runtime.watcher import (
     HeldDeliveries,
     NoDeliveries,
     PartitionListener,
     Watcher,
     WatcherParts,
 )
-from sentinel.config import WatchSettings
-from sentinel.decoders import BusDecoder
-from sentinel.engine import Engine
-from sentinel.errors import BusUnreachable
-from sentinel.pipeline import Pipeline
-from sentinel.records import Partition, Record
-from sentinel.registry.cache import SchemaCache
-from sentinel.registry.settings import RegistrySettings
-from sentinel.registry.writers import RegistryWriters
-from sentinel.storage import StateStore
 from sentinel.store.memory import MemoryStore
-from sentinel.watermarks import Answer, Watermarks
 
 from .watcher_support import SHIPPED_SCHEMAS, Findings
 
 
 class FakeSource:
-    """What `sentinel.app.watcher.Source` promises, in memory; every call returns at once.
+    """What `sentinel.runtime.watcher.Source` promises, in memory; every call returns at once.
 
     The broker answers every fetch at once, at the time of `clock` (the watcher's, given by
     `fake_watcher`); `frozen` makes it answer nothing, as a stopped broker process would, and

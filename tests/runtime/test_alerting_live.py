@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from alerting.fakes import FakeSlack
 
-from sentinel.app.wiring import build_watcher
 from sentinel.kafka.broker import EmbeddedBroker
+from sentinel.runtime.wiring import build_watcher
 
 from .watcher_support import SCHEMA, SERVICE, Findings, Process, cloud_event, make_config, wait_for
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from sentinel.errors import ConfigError, StoreError
-from sentinel.kafka.client import consumer_kwargs
+from sentinel.core.errors import ConfigError, StoreError
+from sentinel.core.events.records import Partition
+from sentinel.kafka.options import consumer_kwargs
 from sentinel.kafka.settings import KafkaSettings
 from sentinel.kafka.source import KafkaSource
-from sentinel.records import Partition
 
 # A throwaway CA and a client certificate it signed (EC P-256, valid until 2126); the client
 # key is encrypted with the password "hunter2".

@@ -9,14 +9,15 @@ import itertools
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sentinel.engine import Engine
-from sentinel.expectation_loader import load_expectations
-from sentinel.records import Partition
-from sentinel.replay import replay_lines
-from sentinel.schemas import SchemaRegistry
+from sentinel.core.engine.engine import Engine
+from sentinel.core.events.records import Partition
+from sentinel.core.events.schemas import SchemaRegistry
+from sentinel.core.pipeline.replay import replay_lines
+from sentinel.core.rules.loader import load_expectations
 
 from .fake_source import Clock, FakeSource, fake_watcher
 from .watcher_support import (
@@ -117,6 +118,7 @@ def replayed(folder: Path, lines: list[tuple[bytes, float | None]]) -> list[dict
     return [finding.to_json_dict() for finding in found]
 
 
+@pytest.mark.slow  # the property, many examples: `make test` runs it, not `make unit`
 @settings(max_examples=60, deadline=None)
 @given(
     lines=logs(),

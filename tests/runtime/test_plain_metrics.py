@@ -8,9 +8,9 @@ import re
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics
 
-from sentinel.app.histograms import PlainHistogram
-from sentinel.app.metrics import Metrics
-from sentinel.app.observer import MetricsObserver
+from sentinel.runtime.histograms import PlainHistogram
+from sentinel.runtime.metrics import Metrics
+from sentinel.runtime.metrics_observer import MetricsObserver
 
 
 def without_creation_times(text: bytes) -> str:

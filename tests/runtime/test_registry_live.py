@@ -18,10 +18,10 @@ from confluent_kafka import Producer as KafkaProducer
 from registry.fake_registry import FakeRegistry
 from registry.producer import Producer
 
-from sentinel.app.watcher import Watcher
-from sentinel.app.wiring import build_watcher
+from sentinel.core.timefmt import format_rfc3339
 from sentinel.kafka.broker import EmbeddedBroker
-from sentinel.timefmt import format_rfc3339
+from sentinel.runtime.watcher import Watcher
+from sentinel.runtime.wiring import build_watcher
 
 from .watcher_support import MESSAGING, SCHEMA, SERVICE, Findings, make_config, wait_for
 

@@ -12,10 +12,10 @@ from typing import Any
 import orjson
 import pytest
 
-from sentinel.app.watcher import Watcher
-from sentinel.app.wiring import build_watcher
+from sentinel.core.timefmt import format_rfc3339
 from sentinel.kafka.broker import EmbeddedBroker
-from sentinel.timefmt import format_rfc3339
+from sentinel.runtime.watcher import Watcher
+from sentinel.runtime.wiring import build_watcher
 
 from .watcher_support import (
     MESSAGING,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sentinel.records import Partition
+from sentinel.core.events.records import Partition
 from sentinel.store.memory import MemoryStore
 from sentinel.store.sqlite import SqliteStore
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sentinel.records import Partition
+from sentinel.core.events.records import Partition
 
 from .fake_source import Clock, FakeSource, fake_watcher, kinds_of
 from .watcher_support import (

@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 
 from sentinel.config import Config, load_config
+from sentinel.core.timefmt import format_rfc3339
 from sentinel.kafka.broker import EmbeddedBroker
-from sentinel.timefmt import format_rfc3339
 
 SHIPPED_SCHEMAS = Path(__file__).resolve().parents[2] / "expectations" / "schemas"
 

@@ -11,9 +11,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from sentinel.expectations import Expectation
-from sentinel.findings import Finding
-from sentinel.status.api import (
+from sentinel.core.engine.findings import Finding
+from sentinel.core.rules.expectations import Expectation
+from sentinel.status.api_json import (
     error_body,
     expectation_list,
     finding_list,

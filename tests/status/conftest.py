@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from sentinel.expectation_loader import load_expectations
-from sentinel.expectations import Expectation
-from sentinel.schemas import SchemaRegistry
+from sentinel.core.events.schemas import SchemaRegistry
+from sentinel.core.rules.expectations import Expectation
+from sentinel.core.rules.loader import load_expectations
 from sentinel.status.from_log import report_from_log
 from sentinel.status.period import Period
 

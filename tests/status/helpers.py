@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sentinel.engine import Engine
-from sentinel.envelope import Envelope
-from sentinel.expectations import Compensation, Expectation, Step
-from sentinel.findings import Finding
-from sentinel.replay import replay
-from sentinel.schemas import SchemaRegistry
-from sentinel.status.api import full
-from sentinel.timefmt import parse_rfc3339
+from sentinel.core.engine.engine import Engine
+from sentinel.core.engine.findings import Finding
+from sentinel.core.events.envelope import Envelope
+from sentinel.core.events.schemas import SchemaRegistry
+from sentinel.core.pipeline.replay import replay
+from sentinel.core.rules.expectations import Compensation, Expectation, Step
+from sentinel.core.timefmt import parse_rfc3339
+from sentinel.status.api_json import full
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_LOG = ROOT / "expectations" / "examples" / "rollouts.jsonl"

@@ -10,12 +10,13 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from sentinel.engine import Engine
-from sentinel.envelope import Envelope
-from sentinel.expectations import Compensation, Expectation, Step
-from sentinel.findings import Finding, Kind
-from sentinel.replay import replay
-from sentinel.status.api import (
+from sentinel.core.engine.engine import Engine
+from sentinel.core.engine.findings import Finding, Kind
+from sentinel.core.engine.snapshots import Phase, RolloutView, StepState, StepStatus
+from sentinel.core.events.envelope import Envelope
+from sentinel.core.pipeline.replay import replay
+from sentinel.core.rules.expectations import Compensation, Expectation, Step
+from sentinel.status.api_json import (
     error_body,
     expectation_list,
     finding_list,
@@ -26,7 +27,6 @@ from sentinel.status.api import (
     summary,
 )
 from sentinel.status.assets import openapi_document
-from sentinel.views import Phase, RolloutView, StepState, StepStatus
 
 from .helpers import EXAMPLE_CLOCK, Example
 

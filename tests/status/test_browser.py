@@ -15,11 +15,11 @@ from aiohttp import web
 from browser_support import CHROMIUM, Watch
 from playwright.async_api import Browser, Page, expect
 
-from sentinel.findings import Finding, Kind
+from sentinel.core.engine.findings import Finding, Kind
+from sentinel.core.timefmt import parse_rfc3339
 from sentinel.status.assets import CONTENT_SECURITY_POLICY
 from sentinel.status.period import Period
 from sentinel.status.report import build_report, render_report
-from sentinel.timefmt import parse_rfc3339
 
 from .board_server import BoardServer
 from .helpers import EXAMPLE_CLOCK, HOSTILE_ID, HOSTILE_KEY, Example, hostile_rollout
@@ -136,7 +136,8 @@ async def test_a_stall_on_the_stream_turns_the_row_stalled_without_a_reload(
     await expect(live).to_contain_text("⚠ stall")
     await expect(live).to_contain_text("UserServiceV2_Running expected by 10:25:00; nothing seen")
     assert await tab.evaluate("window.__sameDocument") is True
-    # The script words the finding as the server does (sentinel.kinds), to the character.
+    # The script words the finding as the server does (sentinel.core.engine.kinds), to the
+    # character.
     scripted = await live.inner_html()
     await tab.reload()
     assert await tab.locator("#findings li").first.inner_html() == scripted

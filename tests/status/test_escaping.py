@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from sentinel.expectations import Expectation
-from sentinel.findings import Finding, Kind
+from sentinel.core.engine.findings import Finding, Kind
+from sentinel.core.rules.expectations import Expectation
 from sentinel.status.board import BoardFilters, render_board
 from sentinel.status.period import Period
 from sentinel.status.report import build_report, render_report

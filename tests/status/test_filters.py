@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from sentinel.core.timefmt import parse_rfc3339
 from sentinel.status.filters import (
     BadQuery,
     FindingQuery,
@@ -15,7 +16,6 @@ from sentinel.status.filters import (
     select_findings,
     select_rollouts,
 )
-from sentinel.timefmt import parse_rfc3339
 
 from .helpers import Example
 

@@ -10,9 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sentinel.expectations import Compensation, Expectation, Step
-from sentinel.rollout import RolloutState, view_of
-from sentinel.status.api import summary
+from sentinel.core.engine.rollout import RolloutState, view_of
+from sentinel.core.engine.snapshots import Phase
+from sentinel.core.rules.expectations import Compensation, Expectation, Step
+from sentinel.core.timefmt import format_rfc3339
+from sentinel.status.api_json import summary
 from sentinel.status.filters import RolloutQuery, paginate
 from sentinel.status.paging import (
     BadCursor,
@@ -24,8 +26,6 @@ from sentinel.status.paging import (
     summary_key,
     text_ms,
 )
-from sentinel.timefmt import format_rfc3339
-from sentinel.views import Phase
 
 T0 = 1_795_600_800.0
 STEPS = ("A", "B", "C")
@@ -75,6 +75,7 @@ def states(draw: st.DrawFn, exp: Expectation) -> list[RolloutState]:
     return made
 
 
+@pytest.mark.slow  # the property, many examples: `make test` runs it, not `make unit`
 @given(
     late=states(EXPECTATIONS[0]),
     calm=states(EXPECTATIONS[1]),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sentinel.findings import Finding, Kind
+from sentinel.core.engine.findings import Finding, Kind
 from sentinel.status.recent import RecentFindings
 
 

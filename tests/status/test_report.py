@@ -12,11 +12,11 @@ from typing import Any
 import orjson
 import pytest
 
-from sentinel.errors import UsageError
-from sentinel.status.command import add_report_arguments, run_report
+from sentinel.commands.report_command import add_report_arguments, run_report
+from sentinel.core.errors import UsageError
+from sentinel.core.timefmt import parse_rfc3339
 from sentinel.status.period import Period
 from sentinel.status.report import build_report, percentile, render_report
-from sentinel.timefmt import parse_rfc3339
 
 from .helpers import EXAMPLE_LOG, ROOT, Example
 

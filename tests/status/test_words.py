@@ -1,5 +1,5 @@
 """One sentence per finding on the board and in the report, every kind: the words of
-sentinel.kinds, with times as the board writes them."""
+sentinel.core.engine.kinds, with times as the board writes them."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from sentinel.status.words import describe_finding, is_good, kind_label
-from sentinel.timefmt import parse_rfc3339
+from sentinel.core.timefmt import parse_rfc3339
+from sentinel.status.board_words import describe_finding, is_good, kind_label
 
 CLOCK = parse_rfc3339("2026-11-25T10:20:00Z")
 EVENT = {"event_type": "OrderPlaced", "event_id": "e9", "event_source": "/shop"}

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from sentinel.engine_hooks import EngineChanges
-from sentinel.findings import Finding
+from sentinel.core.engine.findings import Finding
+from sentinel.core.engine.ports import EngineChanges
+from sentinel.core.events.records import Partition
+from sentinel.core.ports.store import Batch, StateStore
 from sentinel.kafka.broker import EmbeddedBroker
-from sentinel.records import Partition
-from sentinel.storage import Batch, StateStore
 from sentinel.store.changelog import ChangelogStore
 from sentinel.store.memory import MemoryStore
 from sentinel.store.sqlite import SqliteStore

@@ -8,11 +8,11 @@ import pytest
 from engine.helpers import MIN, T0, event, user_service
 from pipeline.helpers import TraceClock, record
 
-from sentinel.decoders import BusDecoder
-from sentinel.engine import Engine
-from sentinel.errors import StoreError
-from sentinel.pipeline import Pipeline, WallClock
-from sentinel.records import Partition, Record
+from sentinel.core.engine.engine import Engine
+from sentinel.core.errors import StoreError
+from sentinel.core.events.decoders import BusDecoder
+from sentinel.core.events.records import Partition, Record
+from sentinel.core.pipeline.pipeline import Pipeline, WallClock
 from sentinel.store.changelog import ChangelogStore, changelog_topic
 
 from .conftest import Replica

@@ -9,10 +9,10 @@ from collections.abc import Awaitable, Callable
 import pytest
 from engine.helpers import MIN, T0, user_service
 
-from sentinel.decoders import BusDecoder
-from sentinel.engine import Engine
-from sentinel.pipeline import Pipeline
-from sentinel.records import Partition
+from sentinel.core.engine.engine import Engine
+from sentinel.core.events.decoders import BusDecoder
+from sentinel.core.events.records import Partition
+from sentinel.core.pipeline.pipeline import Pipeline
 from sentinel.store.changelog import ChangelogStore
 
 from .test_changelog import Feeder, process

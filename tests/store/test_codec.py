@@ -6,12 +6,12 @@ from dataclasses import fields
 
 import pytest
 
-from sentinel.errors import StoreError
-from sentinel.findings import Finding, Kind
-from sentinel.records import Partition
-from sentinel.rollout import RolloutState
+from sentinel.core.engine.findings import Finding, Kind
+from sentinel.core.engine.rollout import RolloutState
+from sentinel.core.engine.snapshots import Phase
+from sentinel.core.errors import StoreError
+from sentinel.core.events.records import Partition
 from sentinel.store.codec import dump_body, load_rollout
-from sentinel.views import Phase
 
 EVERY_FIELD_SET = RolloutState(
     expectation="exp",

@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 from engine.helpers import MIN, T0, event, run, user_service
 
-from sentinel.engine import Engine
-from sentinel.envelope import Envelope
-from sentinel.errors import StoreError
-from sentinel.findings import Kind
+from sentinel.core.engine.engine import Engine
+from sentinel.core.engine.findings import Kind
+from sentinel.core.engine.snapshots import Phase
+from sentinel.core.errors import StoreError
+from sentinel.core.events.envelope import Envelope
 from sentinel.store import history_table
 from sentinel.store.memory import MemoryStore
 from sentinel.store.sqlite import SqliteStore
-from sentinel.views import Phase
 
 from .conftest import Stores
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from engine.helpers import MIN, T0, event
 
-from sentinel.engine import Engine
-from sentinel.engine_hooks import EngineChanges
-from sentinel.errors import StoreError
-from sentinel.records import Partition
+from sentinel.core.engine.engine import Engine
+from sentinel.core.engine.ports import EngineChanges
+from sentinel.core.errors import StoreError
+from sentinel.core.events.records import Partition
 from sentinel.store.sqlite import SqliteStore
 
 from .conftest import commit
@@ -158,9 +158,9 @@ def test_a_killed_process_leaves_the_last_committed_batch_whole(tmp_path: Path) 
     writer = textwrap.dedent(
         f"""
         import sys
-        from sentinel.engine_hooks import EngineChanges
-        from sentinel.rollout import RolloutState
-        from sentinel.records import Partition
+        from sentinel.core.engine.ports import EngineChanges
+        from sentinel.core.engine.rollout import RolloutState
+        from sentinel.core.events.records import Partition
         from sentinel.store.sqlite import SqliteStore
         store = SqliteStore({str(path)!r})
         n = 0

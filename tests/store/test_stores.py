@@ -7,16 +7,16 @@ from dataclasses import replace
 import pytest
 from engine.helpers import MIN, T0, event, run, user_service
 
-from sentinel.engine import Engine
-from sentinel.engine_hooks import EngineChanges
-from sentinel.envelope import Envelope
-from sentinel.findings import Finding, Kind
-from sentinel.outbox import Held
-from sentinel.records import Partition
-from sentinel.replay import LOG
-from sentinel.rollout import RolloutState
-from sentinel.storage import StateStore
-from sentinel.views import Phase
+from sentinel.core.engine.engine import Engine
+from sentinel.core.engine.findings import Finding, Kind
+from sentinel.core.engine.ports import EngineChanges
+from sentinel.core.engine.rollout import RolloutState
+from sentinel.core.engine.snapshots import Phase
+from sentinel.core.events.envelope import Envelope
+from sentinel.core.events.records import Partition
+from sentinel.core.pipeline.replay import LOG
+from sentinel.core.ports.outbox import Held
+from sentinel.core.ports.store import StateStore
 
 from .conftest import Crash, Dying, Stores, commit
 

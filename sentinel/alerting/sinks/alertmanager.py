@@ -14,17 +14,24 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from sentinel.alerting.alert_words import describe, event_summary, links, title
 from sentinel.alerting.grouper import Context, EventGroup, Plan, RolloutGroup, remember
 from sentinel.alerting.sinks.base import Sink, check_http_url, required_secret
 from sentinel.alerting.sinks.httpkit import JsonPost, dump
-from sentinel.alerting.words import describe, event_summary, links, title
 from sentinel.configkit import Section
-from sentinel.findings import Finding, Kind
-from sentinel.kinds import KINDS
-from sentinel.outbox import NOISE_PRIORITY, ROLLOUT_PRIORITY, Item, Outbox, Thread, item_key
-from sentinel.timefmt import format_rfc3339
-from sentinel.timeline import printable
-from sentinel.views import RolloutView
+from sentinel.core.engine.findings import Finding, Kind
+from sentinel.core.engine.kinds import KINDS
+from sentinel.core.engine.snapshots import RolloutView
+from sentinel.core.ports.outbox import (
+    NOISE_PRIORITY,
+    ROLLOUT_PRIORITY,
+    Item,
+    Outbox,
+    Thread,
+    item_key,
+)
+from sentinel.core.printable import printable
+from sentinel.core.timefmt import format_rfc3339
 
 API_PATH = "/api/v2/alerts"
 
@@ -83,8 +90,8 @@ def plan(
 
 def labels(finding: Finding) -> dict[str, str]:
     """alertname, kind, expectation, rollout, step, owner, severity (and event_type for events),
-    the name and severity as sentinel.kinds gives them; labels that do not apply are left out,
-    as Alertmanager treats empty as absent."""
+    the name and severity as sentinel.core.engine.kinds gives them; labels that do not apply
+    are left out, as Alertmanager treats empty as absent."""
     spec = KINDS[finding.kind]
     values = {
         "alertname": spec.alertname,

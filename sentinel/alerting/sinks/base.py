@@ -12,7 +12,7 @@ from sentinel.alerting.delivery import Transport
 from sentinel.alerting.grouper import Planner
 from sentinel.alerting.settings import SinkSettings
 from sentinel.configkit import Section
-from sentinel.findings import Finding
+from sentinel.core.engine.findings import Finding
 
 S = TypeVar("S", bound=SinkSettings)
 

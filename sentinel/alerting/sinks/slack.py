@@ -24,8 +24,8 @@ from sentinel.alerting.sinks.slack_blocks import (
 )
 from sentinel.alerting.sinks.slack_digest import for_people
 from sentinel.configkit import Section
-from sentinel.findings import Finding
-from sentinel.outbox import Item, Outbox, Thread, item_key
+from sentinel.core.engine.findings import Finding
+from sentinel.core.ports.outbox import Item, Outbox, Thread, item_key
 
 # Slack errors that no retry can fix for any message: the token or the app is the problem.
 SLACK_BROKEN = {

@@ -8,8 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sentinel.alerting.grouper import Context, RolloutGroup
-from sentinel.alerting.words import (
+from sentinel.alerting.alert_words import (
     checklist,
     clock,
     describe,
@@ -20,8 +19,9 @@ from sentinel.alerting.words import (
     stamp,
     title,
 )
-from sentinel.durations import format_duration
-from sentinel.findings import Finding
+from sentinel.alerting.grouper import Context, RolloutGroup
+from sentinel.core.durations import format_duration
+from sentinel.core.engine.findings import Finding
 
 # Slack's limits (docs.slack.dev, Block Kit reference).
 MAX_BLOCKS = 50

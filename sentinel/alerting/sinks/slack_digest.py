@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from sentinel.alerting.alert_words import counted, describe_event, emoji, of_type, span, title
 from sentinel.alerting.grouper import (
     DIGEST_BUCKET,
     Context,
@@ -25,11 +26,10 @@ from sentinel.alerting.sinks.slack_blocks import (
     esc,
     fallback,
 )
-from sentinel.alerting.words import counted, describe_event, emoji, of_type, span, title
-from sentinel.durations import format_duration
-from sentinel.findings import Kind
-from sentinel.kinds import KINDS
-from sentinel.outbox import NOISE_PRIORITY, Item, Thread, item_key
+from sentinel.core.durations import format_duration
+from sentinel.core.engine.findings import Kind
+from sentinel.core.engine.kinds import KINDS
+from sentinel.core.ports.outbox import NOISE_PRIORITY, Item, Thread, item_key
 
 # Event types named per kind in the message, and in its notification text.
 NAMES = 10

@@ -17,8 +17,8 @@ from sentinel.alerting.sinks.httpkit import CONNECTION_ERRORS, USER_AGENT, descr
 from sentinel.alerting.sinks.slack_blocks import SlackMessage, history, render_burst, render_rollout
 from sentinel.alerting.sinks.slack_digest import for_people
 from sentinel.configkit import Section
-from sentinel.findings import Finding
-from sentinel.outbox import Item, Outbox, Thread, item_key
+from sentinel.core.engine.findings import Finding
+from sentinel.core.ports.outbox import Item, Outbox, Thread, item_key
 
 # An incoming webhook is tied to one channel, so a channel problem breaks the whole sink.
 WEBHOOK_BROKEN = {

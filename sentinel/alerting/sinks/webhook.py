@@ -14,9 +14,16 @@ from sentinel.alerting.grouper import Context, EventGroup, Plan, RolloutGroup, r
 from sentinel.alerting.sinks.base import Sink, check_http_url, required_secret
 from sentinel.alerting.sinks.httpkit import JsonPost, dump
 from sentinel.configkit import Section
-from sentinel.findings import Finding
-from sentinel.outbox import NOISE_PRIORITY, ROLLOUT_PRIORITY, Item, Outbox, Thread, item_key
-from sentinel.timefmt import format_rfc3339
+from sentinel.core.engine.findings import Finding
+from sentinel.core.ports.outbox import (
+    NOISE_PRIORITY,
+    ROLLOUT_PRIORITY,
+    Item,
+    Outbox,
+    Thread,
+    item_key,
+)
+from sentinel.core.timefmt import format_rfc3339
 
 SIGNATURE_HEADER = "X-Sentinel-Signature"
 DELIVERY_HEADER = "X-Sentinel-Delivery"

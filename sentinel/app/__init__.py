@@ -1,1 +1,0 @@
-"""The application: the live watcher, its wiring, metrics and HTTP face."""

@@ -1,0 +1,1 @@
+"""The pure core: events, rules, the engine and the pipeline; no I/O of its own."""

@@ -1,0 +1,1 @@
+"""The engine: rollouts, deadlines and the findings they give."""

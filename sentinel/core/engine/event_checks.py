@@ -1,0 +1,91 @@
+"""Whether one event may advance rollouts: its writer schema, its reader schema, and whether its
+type was reported unregistered (contract sections 2 and 10), with what that needs remembered."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sentinel.core.engine.finding_factory import event_finding, schema_violation
+from sentinel.core.engine.findings import Finding, Kind
+from sentinel.core.engine.limits import DEFAULT_LIMITS, Limits
+from sentinel.core.engine.ports import EngineObserver, SchemaCheck
+from sentinel.core.engine.writer_schemas import Writer, WriterIds, check_writer
+from sentinel.core.events.envelope import Envelope
+from sentinel.core.rules.expectations import Expectation
+
+
+class EventChecks:
+    """The engine's first look at each event, before any rollout sees it."""
+
+    def __init__(
+        self, schemas: SchemaCheck, observer: EngineObserver, limits: Limits = DEFAULT_LIMITS
+    ) -> None:
+        self.schemas = schemas
+        self.observer = observer
+        self.limits = limits
+        # Whether the bound on unknown types was said to bite since the engine last pruned.
+        self.full_told = False
+        # Types reported `unregistered_event` (once per type, ever: kept in the state).
+        self.unregistered_types: set[str] = set()
+        self.new_unregistered: list[str] = []  # reported since the store last asked
+        # Types no expectation names and no schema describes, already reported unregistered:
+        # a decoder that can read a record's type without its value passes these over.
+        self.skippable: set[str] = set()
+        self.writer_ids = WriterIds()
+
+    def passes(
+        self,
+        item: Envelope,
+        interested: Sequence[Expectation],
+        only: str | None,
+        primary: bool,
+        writer: Writer | None,
+        clock: float,
+        findings: list[Finding],
+    ) -> bool:
+        """Whether `item` may advance the expectations `interested` in its type; what it says
+        about itself goes to `findings` (from the `primary` copy of an event only)."""
+        if writer is not None:
+            checked = check_writer(
+                item, writer, primary, interested, self.writer_ids, clock, self.limits
+            )
+            findings += checked.findings
+            if not checked.passed:
+                if primary:
+                    self.observer.event_read(item.type, "invalid")
+                return False
+        errors = self.schemas.check(item.type, item.data)
+        if errors:
+            if primary:
+                self.observer.event_read(item.type, "invalid")
+                findings.append(
+                    schema_violation(item, errors, interested, clock, limits=self.limits)
+                )
+            return False
+        if primary and errors is None and writer is None:
+            self.observer.event_read(item.type, "unregistered")
+            if item.type not in self.unregistered_types:
+                if not interested and len(self.unregistered_types) >= self.limits.unknown_types:
+                    self._full(item, clock, findings)
+                    return True
+                self.unregistered_types.add(item.type)
+                self.new_unregistered.append(item.type)
+                findings.append(event_finding(Kind.UNREGISTERED_EVENT, item, clock))
+            if not interested and only is None and item.schema_ref is None:
+                self.skippable.add(item.type)
+        elif primary:
+            self.observer.event_read(item.type, "valid")
+        return True
+
+    def _full(self, item: Envelope, clock: float, findings: list[Finding]) -> None:
+        """One more unknown type than `limits.unknown_types`: counted, not remembered."""
+        self.observer.capacity_reached("unknown_types", None)
+        if self.full_told:
+            return
+        self.full_told = True
+        bound = f"{self.limits.unknown_types:,}"
+        reason = (
+            f"{bound} distinct event types were reported unregistered (limits.unknown_types):"
+            " new ones are counted under sentinel_events_total, not told one by one"
+        )
+        findings.append(Finding(Kind.CAPACITY, clock, reason=reason, event_type=item.type))

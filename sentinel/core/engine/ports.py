@@ -1,0 +1,70 @@
+"""What the engine needs from around it (a schema check, an observer that counts) and what it
+hands a store after a batch (`EngineChanges`).
+
+The two needs are protocols with do-nothing defaults, so replay and the tests need neither.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sentinel.core.engine.rollout import RolloutState
+from sentinel.core.engine.writer_schemas import WriterMemory
+
+
+@dataclass(frozen=True, slots=True)
+class EngineChanges:
+    """Everything a store must write after a batch; a rollout of None was forgotten."""
+
+    rollouts: dict[tuple[str, str], RolloutState | None]
+    new_events: list[tuple[str, str, float]]  # (source, id, clock when read)
+    new_unregistered: list[str]  # event types reported as unregistered for the first time
+    clock: float
+    horizon: float  # event ids and closed rollouts older than this may be deleted
+    # Types whose writer schema memory changed (`WriterIds`), with all of it.
+    writer_ids: dict[str, WriterMemory] = field(default_factory=dict)
+
+
+class SchemaCheck(Protocol):
+    """What the engine needs of a schema registry (sentinel.core.events.schemas.SchemaRegistry)."""
+
+    def check(self, event_type: str, data: object) -> list[str] | None: ...
+
+
+class EngineObserver(Protocol):
+    """Hooks for metrics; called synchronously, so implementations must be cheap."""
+
+    def event_read(self, event_type: str, outcome: str) -> None: ...
+    def rollout_opened(self, expectation: str) -> None: ...
+    def rollout_closed(self, expectation: str, outcome: str, duration_s: float) -> None: ...
+    def step_seen(self, expectation: str, step: str, wait_s: float) -> None: ...
+    def capacity_reached(self, bound: str, expectation: str | None) -> None:
+        """A bound of `limits:` refused something (sentinel.core.engine.capacity)."""
+        ...
+
+
+class NullObserver:
+    """The observer when nobody is watching (replay, tests)."""
+
+    def event_read(self, event_type: str, outcome: str) -> None:
+        pass
+
+    def rollout_opened(self, expectation: str) -> None:
+        pass
+
+    def rollout_closed(self, expectation: str, outcome: str, duration_s: float) -> None:
+        pass
+
+    def step_seen(self, expectation: str, step: str, wait_s: float) -> None:
+        pass
+
+    def capacity_reached(self, bound: str, expectation: str | None) -> None:
+        pass
+
+
+class NoSchemas:
+    """No schema for any type: every event is unregistered."""
+
+    def check(self, event_type: str, data: object) -> list[str] | None:
+        return None

@@ -1,0 +1,1 @@
+"""Records and what they hold: bytes to envelopes, schemas applied."""

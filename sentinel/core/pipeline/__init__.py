@@ -1,0 +1,1 @@
+"""The one batch pipeline, live and in replay."""

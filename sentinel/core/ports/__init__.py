@@ -1,0 +1,1 @@
+"""What the pipeline asks of a state store and an alert outbox."""

@@ -1,0 +1,1 @@
+"""Expectations: the model, their YAML files and the checks on them."""

@@ -1,0 +1,1 @@
+"""The live loop: the watcher, its wiring, its metrics and reloads."""

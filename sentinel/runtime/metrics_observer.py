@@ -1,0 +1,160 @@
+"""The core's and alerting's observations to Prometheus metrics, label values only from known
+names: the one place that knows both the observer protocols and the metric families."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+
+from prometheus_client import Counter, Gauge
+
+from sentinel.alerting.observer import OUTCOMES
+from sentinel.core.engine.engine import Engine
+from sentinel.core.engine.findings import Finding
+from sentinel.core.pipeline.pipeline import PipelineObserver
+from sentinel.runtime.histograms import Series
+from sentinel.runtime.metrics import OTHER_TYPE, Metrics
+
+
+class MetricsObserver:
+    """The engine's observer in the live watcher (see sentinel.core.engine.engine.EngineObserver).
+
+    The engine reports every event; those reports are counted in plain integers and added to
+    the Prometheus counters once per batch (`batch_kept`): a `labels().inc()` costs a lock and
+    a few microseconds, and an event should cost about that in all.
+    """
+
+    def __init__(self, metrics: Metrics, known_types: Iterable[str]) -> None:
+        self.metrics = metrics
+        self._known_types = frozenset(known_types)
+        # Counted since the last batch: (type, outcome) -> events; expectation -> opened
+        # minus closed.
+        self._read: dict[tuple[str, str], int] = {}
+        self._opened: dict[str, int] = {}
+        # Label children, cached: `labels()` costs microseconds per call.
+        self._events: dict[tuple[str, str], Counter] = {}
+        self._waits: dict[tuple[str, str], Series] = {}
+        self._durations: dict[tuple[str, str], Series] = {}
+        self._open: dict[str, Gauge] = {}
+
+    @property
+    def known_types(self) -> frozenset[str]:
+        return self._known_types
+
+    @known_types.setter
+    def known_types(self, types: frozenset[str]) -> None:
+        self._flush_events()
+        self._known_types = types
+        self._events.clear()
+
+    def event_read(self, event_type: str, outcome: str) -> None:
+        read = self._read
+        key = (event_type, outcome)
+        read[key] = read.get(key, 0) + 1
+
+    def rollout_opened(self, expectation: str) -> None:
+        self._opened[expectation] = self._opened.get(expectation, 0) + 1
+
+    def capacity_reached(self, bound: str, expectation: str | None) -> None:
+        self.metrics.capacity_refused.labels(bound, expectation or "").inc()
+
+    def rollout_closed(self, expectation: str, outcome: str, duration_s: float) -> None:
+        self._opened[expectation] = self._opened.get(expectation, 0) - 1
+        child = self._durations.get((expectation, outcome))
+        if child is None:
+            child = self._durations[(expectation, outcome)] = self.metrics.rollout_duration.labels(
+                expectation, outcome
+            )
+        child.observe(duration_s)
+
+    def step_seen(self, expectation: str, step: str, wait_s: float) -> None:
+        child = self._waits.get((expectation, step))
+        if child is None:
+            child = self._waits[(expectation, step)] = self.metrics.step_wait.labels(
+                expectation, step
+            )
+        child.observe(wait_s)
+
+    def batch_kept(
+        self,
+        records: int,
+        findings: Sequence[Finding],
+        skews: Sequence[float],
+        changed: Collection[tuple[str, str]],
+    ) -> None:
+        self._flush_events()
+        for expectation, change in self._opened.items():
+            if change:
+                self._open_gauge(expectation).inc(change)
+        self._opened.clear()
+        counted: dict[tuple[str, str], int] = {}
+        for finding in findings:
+            key = (finding.kind, finding.expectation or "")
+            counted[key] = counted.get(key, 0) + 1
+        for (kind, expectation), count in counted.items():
+            self.metrics.findings.labels(kind, expectation).inc(count)
+        observe = self.metrics.event_clock_skew.observe
+        for skew in skews:
+            observe(skew)
+
+    def _flush_events(self) -> None:
+        for key, count in self._read.items():
+            child = self._events.get(key)
+            if child is None:
+                event_type, outcome = key
+                label = event_type if event_type in self._known_types else OTHER_TYPE
+                child = self._events[key] = self.metrics.events.labels(label, outcome)
+            child.inc(count)
+        self._read.clear()
+
+    def _open_gauge(self, expectation: str) -> Gauge:
+        child = self._open.get(expectation)
+        if child is None:
+            child = self._open[expectation] = self.metrics.rollouts_open.labels(expectation)
+        return child
+
+    # ---- alerting -------------------------------------------------------------------------
+
+    def sink_started(self, sink: str) -> None:
+        self.metrics.sink_failing.labels(sink).set(0)
+        for outcome in OUTCOMES[:4]:  # the delivery outcomes; muting ones appear when they happen
+            self.metrics.alerts_sent.labels(sink, outcome)
+
+    def alert_counted(self, sink: str, outcome: str) -> None:
+        self.metrics.alerts_sent.labels(sink, outcome).inc()
+
+    def alert_delivered(self, sink: str, seconds: float) -> None:
+        self.metrics.alert_delivery.labels(sink).observe(seconds)
+
+    def outbox_depth(self, sink: str, depth: int) -> None:
+        self.metrics.outbox_depth.labels(sink).set(depth)
+
+    def sink_failing(self, sink: str, failing: bool) -> None:
+        self.metrics.sink_failing.labels(sink).set(1 if failing else 0)
+
+    def recount(self, engine: Engine) -> None:
+        """Set the open-rollout gauge from the engine (after a restore or a reload)."""
+        self._opened.clear()  # the engine's own count replaces what was noted since
+        counts = dict.fromkeys(engine.expectations, 0)
+        for rollout in engine.open_rollouts():
+            counts[rollout.expectation] = counts.get(rollout.expectation, 0) + 1
+        self.metrics.rollouts_open.clear()
+        self._open.clear()
+        for name, count in counts.items():
+            self.metrics.rollouts_open.labels(name).set(count)
+
+
+class PipelineObservers:
+    """Several pipeline observers (metrics, the board's live feed), told in turn."""
+
+    def __init__(self, *observers: PipelineObserver) -> None:
+        self._observers = observers
+
+    def batch_kept(
+        self,
+        records: int,
+        findings: Sequence[Finding],
+        skews: Sequence[float],
+        changed: Collection[tuple[str, str]],
+    ) -> None:
+        for observer in self._observers:
+            observer.batch_kept(records, findings, skews, changed)

@@ -1,0 +1,1 @@
+"""The HTTP face: probes, metrics, the status board and the rollout API."""
