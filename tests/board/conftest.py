@@ -1,5 +1,6 @@
 """Fixtures of the board tests: a started sentinel over the contract's example expectation and
-a second one, and the events that put rollouts in every state."""
+a second one, and the events that put rollouts in every state; and a sentinel that has replayed
+the shipped example log."""
 
 from __future__ import annotations
 
@@ -8,14 +9,19 @@ from typing import Any
 
 import pytest
 from engine.helpers import MIN, T0, event, user_service
+from status.helpers import EXAMPLE_CLOCK, EXAMPLE_LOG, ROOT
 
+from sentinel.core.events.decoders import LineDecoder
 from sentinel.core.events.envelope import Envelope
+from sentinel.core.events.schemas import SchemaRegistry
 from sentinel.core.rules.expectations import Expectation, Step
+from sentinel.core.rules.loader import load_expectations
 
 from .server import Sentinel
 
 NAME = "user-service-v2"
 StartSentinel = Callable[..., Awaitable[Sentinel]]
+StartExample = Callable[..., Awaitable[Sentinel]]
 
 
 def billing() -> Expectation:
@@ -65,3 +71,36 @@ async def sentinel(start_sentinel: StartSentinel) -> Sentinel:
     running = await start_sentinel()
     running.events(every_state(), T0 + 12 * MIN)
     return running
+
+
+def example_sentinel(*extra: Expectation) -> Sentinel:
+    """The shipped example in a sentinel, not started: its expectations (and `extra`) and
+    schemas, and its event log replayed as `sentinel replay` reads a file, the clock then moved
+    to EXAMPLE_CLOCK (every stall of the log has fired). The rollouts the status tests'
+    `example` fixture builds, held here by the real engine and store."""
+    loaded = load_expectations([ROOT / "expectations"])
+    registry = SchemaRegistry.load(ROOT / "expectations" / "schemas")
+    sentinel = Sentinel(
+        [*loaded.expectations, *extra],
+        decoder=LineDecoder(),
+        schemas=registry,
+        wall_clock=EXAMPLE_CLOCK,
+    )
+    sentinel.replay(EXAMPLE_LOG.read_bytes().splitlines(), until=EXAMPLE_CLOCK)
+    return sentinel
+
+
+@pytest.fixture
+async def start_example() -> AsyncIterator[StartExample]:
+    """`await start_example(*extra expectations)`: `example_sentinel`, started, stopped after
+    the test."""
+    started: list[Sentinel] = []
+
+    async def start(*extra: Expectation) -> Sentinel:
+        sentinel = example_sentinel(*extra)
+        started.append(await sentinel.start())
+        return sentinel
+
+    yield start
+    for sentinel in started:
+        await sentinel.stop()

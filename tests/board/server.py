@@ -1,10 +1,12 @@
 """The sentinel's real HTTP server (the board, the rollout API, the probes) on a real port, on a
 real engine, store and pipeline as `sentinel run` wires them, fed by the test instead of Kafka:
-`process` hands records to the pipeline exactly as the watcher does."""
+`process` hands records to the pipeline exactly as the watcher does, `replay` an event log as
+`sentinel replay` reads it (on event time), and `advance` moves the wall clock with nothing
+read, as the watcher's fetch on a quiet bus does."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import aiohttp
@@ -18,7 +20,8 @@ from sentinel.core.engine.ports import SchemaCheck
 from sentinel.core.events.decoders import BusDecoder
 from sentinel.core.events.envelope import Envelope
 from sentinel.core.events.records import Partition, Record
-from sentinel.core.pipeline.pipeline import Clock, Decoder, Pipeline, WallClock
+from sentinel.core.pipeline.pipeline import Clock, Decoder, EventClock, Pipeline, WallClock
+from sentinel.core.pipeline.replay import log_records
 from sentinel.core.ports.store import StateStore
 from sentinel.core.rules.expectations import Expectation
 from sentinel.store.memory import MemoryStore
@@ -66,7 +69,8 @@ class Sentinel:
         self.http = HttpServer("127.0.0.1", port, CollectorRegistry())
         self.http.health = self.http.ready = lambda: (True, {})
         self.peers = Peers(peers, lambda: self.http.port, 1.0, basic_auth)
-        replica = Replica(self.engine, self.store, self.feed, lambda: wall_clock)
+        self.wall_clock = wall_clock  # what the replica's clock reads before any event
+        replica = Replica(self.engine, self.store, self.feed, lambda: self.wall_clock)
         mount(self.http.app, Cluster(replica, self.peers), self.feed, basic_auth)
         self._offset = 0
 
@@ -88,11 +92,27 @@ class Sentinel:
 
     def events(self, events: Sequence[Envelope], now: float) -> list[Finding]:
         """One batch of events read at `now` (the wall clock), as the watcher hands it over."""
+        self.wall_clock = max(self.wall_clock, now)
         records = []
         for item in events:
             records.append(record(item, self._offset, P0, read_at=now))
             self._offset += 1
         return self.process(records, WallClock(now))
+
+    def replay(self, lines: Iterable[bytes], until: float | None = None) -> list[Finding]:
+        """A JSON-lines event log as `sentinel replay` reads a file: one batch on event time
+        (the clock is the latest event time read), then, with `until`, the clock moved there.
+        The lines must be decodable: a sentinel made with `decoder=LineDecoder()`."""
+        findings = self.process(list(log_records(lines)), EventClock(lambda: self.wall_clock))
+        if until is not None:
+            findings += self.advance(until)
+        return findings
+
+    def advance(self, now: float) -> list[Finding]:
+        """The wall clock at `now` and nothing read, as the watcher's fetch on a quiet bus:
+        every deadline up to `now` fires, and what it raises reaches the streams."""
+        self.wall_clock = max(self.wall_clock, now)
+        return self.process([], WallClock(now))
 
     def process(self, records: Sequence[Record], clock: Clock) -> list[Finding]:
         return self.pipeline.process(records, clock).findings

@@ -63,14 +63,20 @@ def hostile_expectation() -> Expectation:
     )
 
 
+def hostile_start(at: float = T0) -> Envelope:
+    """The event that opens the hostile rollout at `at`: its key, id and source are markup."""
+    return Envelope("Start", HOSTILE_ID, HOSTILE_SOURCE, at, {"key": HOSTILE_KEY})
+
+
 def hostile_rollout(clock_offset: float = 300.0) -> tuple[dict[str, Any], Expectation, float]:
     """(full rollout, its expectation, clock): key, event id and source are markup, and the
     markup-named step has stalled."""
     exp = hostile_expectation()
     engine = Engine([exp], retention_s=float("inf"))
-    start = Envelope("Start", HOSTILE_ID, HOSTILE_SOURCE, T0, {"key": HOSTILE_KEY})
     clock = T0 + clock_offset
-    findings: list[Finding] = list(replay([start], engine, read_at=lambda: T0, until=clock))
+    findings: list[Finding] = list(
+        replay([hostile_start()], engine, read_at=lambda: T0, until=clock)
+    )
     view = engine.view("hostile", HOSTILE_KEY)
     assert view is not None
     return full(view, findings), exp, clock
