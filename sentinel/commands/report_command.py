@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from sentinel.commands.logfile import open_log
+from sentinel.core.engine.limits import Limits
 from sentinel.core.errors import UsageError
 from sentinel.core.events.schemas import SchemaRegistry
 from sentinel.core.rules.loader import load_expectations
@@ -27,11 +29,18 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `sentinel report` (contract section 11)."""
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--state", metavar="FILE", help="the state file: its history")
-    source.add_argument("--log", metavar="FILE", help="an event log (JSON lines) to replay")
+    source.add_argument(
+        "--log", metavar="FILE|-", help="an event log (JSON lines) to replay; - reads stdin"
+    )
     parser.add_argument(
         "--expectations", metavar="PATH", action="append", help="with --log: expectation files"
     )
     parser.add_argument("--schemas", metavar="DIR", help="with --log: the schema directory")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="with --log: a `sentinel run` config, for its expectations, schemas and limits",
+    )
     parser.add_argument("--from", dest="start", metavar="TIME", help="RFC 3339: opened from")
     parser.add_argument("--to", dest="end", metavar="TIME", help="RFC 3339: opened before")
     parser.add_argument("--format", choices=FORMATS, default="html")
@@ -42,23 +51,32 @@ def run_report(args: argparse.Namespace, read_history: HistoryReader | None = No
     """Build and write the report; 0 when written. Mistakes raise UsageError (exit 2)."""
     period = _period(args.start, args.end)
     if args.log is not None:
-        if not args.expectations or not args.schemas:
-            raise UsageError("--log needs --expectations PATH and --schemas DIR")
-        loaded = load_expectations(args.expectations)
+        expectations, schemas, limits = args.expectations, args.schemas, Limits()
+        if args.config is not None:
+            from sentinel.config import load_config  # noqa: PLC0415 - the whole config, only then
+
+            config = load_config(args.config)
+            for warning in config.warnings:
+                print(warning, file=sys.stderr)
+            expectations = expectations or [config.expectations]
+            schemas = schemas or config.schemas
+            limits = config.limits
+        if not expectations or not schemas:
+            raise UsageError("--log needs --expectations PATH and --schemas DIR, or --config FILE")
+        loaded = load_expectations(expectations)
         for warning in loaded.warnings:
             print(warning, file=sys.stderr)
-        registry = SchemaRegistry.load(args.schemas)
-        try:
-            with Path(args.log).open("rb") as log:
-                rollouts = report_from_log(
-                    log, loaded.expectations, registry, period, read_at=time.time
-                )
-        except OSError as error:
-            raise UsageError(f"cannot read {args.log}: {error.strerror}") from None
-        source = f"replay of {Path(args.log).name}"
+        registry = SchemaRegistry.load(schemas)
+        with open_log(args.log, "report") as log:
+            rollouts = report_from_log(
+                log, loaded.expectations, registry, period, read_at=time.time, limits=limits
+            )
+        source = (
+            "replay of standard input" if args.log == "-" else f"replay of {Path(args.log).name}"
+        )
     else:
-        if args.expectations or args.schemas:
-            raise UsageError("--expectations and --schemas go with --log, not --state")
+        if args.expectations or args.schemas or args.config:
+            raise UsageError("--expectations, --schemas and --config go with --log, not --state")
         if read_history is None:
             raise UsageError("--state is not supported by this build; use --log")
         rollouts = list(read_history(Path(args.state)))

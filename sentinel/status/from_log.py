@@ -8,6 +8,7 @@ from typing import Any
 
 from sentinel.core.engine.engine import Engine
 from sentinel.core.engine.findings import Finding
+from sentinel.core.engine.limits import DEFAULT_LIMITS, Limits
 from sentinel.core.engine.ports import SchemaCheck
 from sentinel.core.pipeline.replay import read_lines, replay
 from sentinel.core.rules.expectations import Expectation
@@ -21,6 +22,7 @@ def report_from_log(
     schemas: SchemaCheck | None,
     period: Period,
     read_at: Callable[[], float] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> list[dict[str, Any]]:
     """Every rollout of the log, in full, as `sentinel replay` would leave it.
 
@@ -28,9 +30,10 @@ def report_from_log(
     so a step still missing then has stalled. Rollouts are all returned: `build_report`
     keeps those of the period. `read_at` is "now" for events without a time that come
     before any timed one (`sentinel replay` passes the wall clock); by default the epoch.
+    `limits` are the bounds a `sentinel run` config sets (`report --config`).
     """
     # Closed rollouts must survive to the end: the report shows them all.
-    engine = Engine(expectations, schemas, retention_s=float("inf"))
+    engine = Engine(expectations, schemas, retention_s=float("inf"), limits=limits)
     by_rollout: dict[tuple[str, str], list[Finding]] = {}
     for finding in replay(
         read_lines(lines), engine, read_at=read_at or _epoch_zero, until=period.end

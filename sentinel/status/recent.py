@@ -39,11 +39,3 @@ class RecentFindings:
             if since is None or finding.at >= since:
                 chosen.append(finding)
         return chosen
-
-    def for_rollout(self, expectation: str, rollout: str) -> list[Finding]:
-        """This rollout's findings still in the buffer, newest first."""
-        return [
-            finding
-            for finding in reversed(self._findings)
-            if finding.rollout == rollout and finding.expectation == expectation
-        ]

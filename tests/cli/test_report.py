@@ -108,3 +108,23 @@ def test_a_report_needs_a_state_file_or_a_log() -> None:
     result = sentinel("report")
     assert result.returncode == 2
     assert "one of the arguments --state --log is required" in result.stderr
+
+
+def test_a_report_of_a_log_reads_standard_input_and_a_run_config(tmp_path: Path) -> None:
+    """`--log -`, as `replay -` and `learn -` read; `--config` for what `sentinel run` reads."""
+    shipped = Path(__file__).resolve().parents[2] / "expectations"
+    config = tmp_path / "sentinel.yaml"
+    config.write_text(
+        f"expectations: {shipped / 'user-service-v2.yaml'}\nschemas: {shipped / 'schemas'}\n"
+        "kafka:\n  topics: [rollout.events]\n"
+    )
+    log = (shipped / "examples" / "rollouts.jsonl").read_text()
+    result = subprocess.run(
+        [sys.executable, "-m", "sentinel", "report", "--log", "-", "--config", str(config),
+         "--format", "json"],
+        input=log, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["source"] == "replay of standard input"
+    assert [figures["expectation"] for figures in report["expectations"]] == ["user-service-v2"]

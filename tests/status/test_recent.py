@@ -34,13 +34,6 @@ def test_newest_honours_limit_and_since() -> None:
     assert [finding.at for finding in recent.newest(limit=1, since=2.0)] == [5.0]
 
 
-def test_a_rollouts_findings_are_those_of_that_rollout_of_that_expectation() -> None:
-    recent = RecentFindings(10)
-    recent.extend([stall(1.0, "r1"), stall(2.0, "r2"), stall(3.0, "r1"), stall(4.0, "r1", "other")])
-    assert [finding.at for finding in recent.for_rollout("exp", "r1")] == [3.0, 1.0]
-    assert recent.for_rollout("exp", "r9") == []
-
-
 def test_a_buffer_holds_at_least_one_finding() -> None:
     with pytest.raises(ValueError, match="capacity"):
         RecentFindings(0)
