@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sentinel.alerting.alert_words import describe, event_summary, links, title
 from sentinel.alerting.grouper import Context, EventGroup, Plan, RolloutGroup, remember
-from sentinel.alerting.sinks.base import Sink, check_http_url, required_secret
+from sentinel.alerting.sinks.base import Sink, check_http_url
 from sentinel.alerting.sinks.httpkit import JsonPost, dump
-from sentinel.configkit import Section
+from sentinel.configkit import SECRET, Section
 from sentinel.core.engine.findings import Finding, Kind
 from sentinel.core.engine.kinds import KINDS
 from sentinel.core.engine.snapshots import RolloutView
@@ -40,21 +40,16 @@ API_PATH = "/api/v2/alerts"
 class AlertmanagerSettings:
     """An Alertmanager: firing alerts are re-sent every `resend_interval` until resolved."""
 
-    url: str
+    url: str = field(metadata=SECRET)
     resend_interval: float = 60.0
     timeout: float = 10.0
-    name: str = "alertmanager"
+    name: str = field(default="alertmanager", metadata={"given": True})
 
 
 def parse(section: Section, name: str) -> AlertmanagerSettings:
-    settings = AlertmanagerSettings(
-        url=required_secret(section, "url").rstrip("/"),
-        resend_interval=section.duration("resend_interval", 60.0),
-        timeout=section.duration("timeout", 10.0),
-        name=name,
-    )
+    settings = section.read(AlertmanagerSettings, name=name)
+    settings = replace(settings, url=settings.url.rstrip("/"))
     check_http_url(section, "url", settings.url)
-    section.done()
     return settings
 
 

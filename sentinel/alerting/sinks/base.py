@@ -53,13 +53,6 @@ class Sink(Generic[S]):
         return self.list_key or self.name
 
 
-def required_secret(section: Section, key: str) -> str:
-    """A secret the sink cannot work without: `key` inline or `key_env`."""
-    value = section.secret(key, required=True)
-    assert value is not None  # required=True raises instead
-    return value
-
-
 def check_http_url(section: Section, key: str, url: str) -> None:
     if not url.startswith(("http://", "https://")):
         raise section.fail(key, "must be an http:// or https:// URL")

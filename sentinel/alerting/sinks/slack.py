@@ -13,7 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from sentinel.alerting.delivery import DeliveryError, Rejected, RetryLater, SinkBroken, Transient
 from sentinel.alerting.grouper import Context, EventGroup, Plan, RolloutGroup, remember
-from sentinel.alerting.sinks.base import Sink, check_http_url, required_secret
+from sentinel.alerting.sinks.base import Sink, check_http_url
 from sentinel.alerting.sinks.httpkit import CONNECTION_ERRORS, USER_AGENT, describe, retry_after
 from sentinel.alerting.sinks.slack_blocks import (
     SlackMessage,
@@ -23,7 +23,7 @@ from sentinel.alerting.sinks.slack_blocks import (
     render_rollout,
 )
 from sentinel.alerting.sinks.slack_digest import for_people
-from sentinel.configkit import Section
+from sentinel.configkit import SECRET, Section
 from sentinel.core.engine.findings import Finding
 from sentinel.core.ports.outbox import Item, Outbox, Thread, item_key
 
@@ -54,26 +54,19 @@ SLACK_HINTS = {
 class SlackSettings:
     """A Slack bot: threads per rollout, the parent message kept current with chat.update."""
 
-    token: str
+    token: str = field(metadata=SECRET)
     default_channel: str
-    channels: Mapping[str, str] = field(default_factory=dict)  # owner -> channel
+    channels: dict[str, str] = field(default_factory=dict)  # owner -> channel
     base_url: str = "https://slack.com/api/"
     timeout: float = 10.0
-    name: str = "slack"
+    name: str = field(default="slack", metadata={"given": True})
 
 
 def parse(section: Section, name: str) -> SlackSettings:
-    base_url = section.string("base_url", "https://slack.com/api/")
-    settings = SlackSettings(
-        token=required_secret(section, "token"),
-        default_channel=section.string("default_channel"),
-        channels=section.str_map("channels"),
-        base_url=base_url if base_url.endswith("/") else base_url + "/",
-        timeout=section.duration("timeout", 10.0),
-        name=name,
-    )
+    settings = section.read(SlackSettings, name=name)
+    if not settings.base_url.endswith("/"):
+        settings = replace(settings, base_url=settings.base_url + "/")
     check_http_url(section, "base_url", settings.base_url)
-    section.done()
     return settings
 
 

@@ -6,17 +6,17 @@ transport does the I/O."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from sentinel.alerting.delivery import SinkBroken, Transient
 from sentinel.alerting.grouper import Context, EventGroup, Plan, RolloutGroup, remember
-from sentinel.alerting.sinks.base import Sink, check_http_url, required_secret
+from sentinel.alerting.sinks.base import Sink, check_http_url
 from sentinel.alerting.sinks.httpkit import CONNECTION_ERRORS, USER_AGENT, describe, http_error
 from sentinel.alerting.sinks.slack_blocks import SlackMessage, history, render_burst, render_rollout
 from sentinel.alerting.sinks.slack_digest import for_people
-from sentinel.configkit import Section
+from sentinel.configkit import SECRET, Section
 from sentinel.core.engine.findings import Finding
 from sentinel.core.ports.outbox import Item, Outbox, Thread, item_key
 
@@ -38,17 +38,14 @@ WEBHOOK_BROKEN = {
 class SlackWebhookSettings:
     """A Slack incoming webhook: one channel, no threads, no updates."""
 
-    url: str
+    url: str = field(metadata=SECRET)
     timeout: float = 10.0
-    name: str = "slack_webhook"
+    name: str = field(default="slack_webhook", metadata={"given": True})
 
 
 def parse(section: Section, name: str) -> SlackWebhookSettings:
-    settings = SlackWebhookSettings(
-        url=required_secret(section, "url"), timeout=section.duration("timeout", 10.0), name=name
-    )
+    settings = section.read(SlackWebhookSettings, name=name)
     check_http_url(section, "url", settings.url)
-    section.done()
     return settings
 
 

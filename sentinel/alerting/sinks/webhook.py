@@ -7,13 +7,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sentinel.alerting.grouper import Context, EventGroup, Plan, RolloutGroup, remember
-from sentinel.alerting.sinks.base import Sink, check_http_url, required_secret
+from sentinel.alerting.sinks.base import Sink, check_http_url
 from sentinel.alerting.sinks.httpkit import JsonPost, dump
-from sentinel.configkit import Section
+from sentinel.configkit import SECRET, Section
 from sentinel.core.engine.findings import Finding
 from sentinel.core.ports.outbox import (
     NOISE_PRIORITY,
@@ -33,22 +33,16 @@ DELIVERY_HEADER = "X-Sentinel-Delivery"
 class WebhookSettings:
     """A generic webhook: the finding's JSON, signed when a secret is given."""
 
-    url: str
-    secret: str | None = None
+    url: str = field(metadata=SECRET)
+    secret: str | None = field(default=None, metadata=SECRET)
     timeout: float = 10.0
     name: str = "webhook"
 
 
 def parse(section: Section, name: str) -> WebhookSettings:
     """One item of `webhooks:`; `name` unless it names itself."""
-    hook = WebhookSettings(
-        url=required_secret(section, "url"),
-        secret=section.secret("secret"),
-        timeout=section.duration("timeout", 10.0),
-        name=section.string("name", name),
-    )
+    hook = section.read(WebhookSettings, name=section.take(["name"]).get("name", name))
     check_http_url(section, "url", hook.url)
-    section.done()
     return hook
 
 
