@@ -188,7 +188,8 @@ async def test_a_hostile_rollout_key_renders_as_text_and_runs_nothing(
     findings = tab.locator("#findings li")
     await expect(findings.filter(has_text="onerror=alert(4)")).to_have_count(1, timeout=WAIT_MS)
     await expect(findings.filter(has_text=HOSTILE_STEP)).to_have_count(1)
-    await expect(tab.locator("article.rollout.flash a.key")).to_have_text(HOSTILE_KEY)
+    # Re-rendered by the script (its `flash` class is too brief to wait for on a busy machine):
+    # the row's stalled step only comes through that path.
     hostile_row = row(tab, HOSTILE_KEY)
     await expect(hostile_row.locator("li.step.state-stalled")).to_contain_text(HOSTILE_STEP)
     assert await tab.locator("main img, main script, main svg, main i, main b").count() == 0
