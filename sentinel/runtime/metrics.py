@@ -159,6 +159,13 @@ class Metrics:
             ["bound", "expectation"],
             registry=registry,
         )
+        self.trace_context = Counter(
+            "sentinel_trace_context",
+            "Trace context read from events, by where it was (cloudevents: the CloudEvents"
+            " extension; w3c: the traceparent record header) and whether it was valid.",
+            ["source", "outcome"],
+            registry=registry,
+        )
         self.kafka_reachable = Gauge(
             "sentinel_kafka_reachable",
             "0 once no broker has answered for kafka.unreachable_after; 1 otherwise.",

@@ -57,6 +57,9 @@ class MetricsObserver:
     def capacity_reached(self, bound: str, expectation: str | None) -> None:
         self.metrics.capacity_refused.labels(bound, expectation or "").inc()
 
+    def trace_context(self, source: str, outcome: str) -> None:
+        self.metrics.trace_context.labels(source, outcome).inc()
+
     def rollout_closed(self, expectation: str, outcome: str, duration_s: float) -> None:
         self._opened[expectation] = self._opened.get(expectation, 0) - 1
         child = self._durations.get((expectation, outcome))

@@ -33,6 +33,7 @@ def dump_body(rollout: RolloutState) -> bytes:
             [tuple(feed) for feed in rollout.feeds],
             rollout.counted,
             [_finding(finding) for finding in rollout.findings],
+            rollout.traces,
         ]
     )
 
@@ -57,6 +58,7 @@ def load_rollout(
         opened_at, seen, due, stalled, remaining, deadline_at, rollback, feeds = fields[:8]
         counted = fields[8] if len(fields) > 8 else {}
         findings = fields[9] if len(fields) > 9 else ()  # written since the history came
+        traces = fields[10] if len(fields) > 10 else {}  # since tracing (contract section 13)
         if not (isinstance(seen, dict) and isinstance(due, dict) and isinstance(counted, dict)):
             raise TypeError("seen, due and counted are not objects")
         return RolloutState(
@@ -74,6 +76,7 @@ def load_rollout(
             tuple(_partition(feed) for feed in feeds),
             {step: (event[0], event[1]) for step, event in counted.items()},
             tuple(Finding.from_json_dict(finding) for finding in findings),
+            {step: (trace[0], trace[1], trace[2]) for step, trace in traces.items()},
         )
     except (orjson.JSONDecodeError, TypeError, ValueError, KeyError, IndexError) as error:
         raise StoreError(

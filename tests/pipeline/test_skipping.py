@@ -145,9 +145,9 @@ def test_a_skipped_event_still_moves_the_event_clock() -> None:
 def test_a_reload_forgets_what_was_passed_over() -> None:
     sentinel = pipeline()
     sentinel.process([binary("Shop_Ordered", 0)], WallClock(T0))
-    assert sentinel.engine.skippable == {"Shop_Ordered"}
+    assert sentinel.engine.checks.skippable == {"Shop_Ordered"}
     sentinel.engine.reload([user_service()], sentinel.engine.checks.schemas)
-    assert sentinel.engine.skippable == set()
+    assert sentinel.engine.checks.skippable == set()
 
 
 class _AlwaysInvalid:

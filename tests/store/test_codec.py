@@ -31,6 +31,10 @@ EVERY_FIELD_SET = RolloutState(
         Finding(Kind.STALL, 50.5, "exp", "42", step="B", owner="team", deadline=50.0),
         Finding(Kind.ROLLBACK, 60.0, "exp", "42", event_type="Undo", event_id="e-9"),
     ),
+    traces={
+        "A": ("00-" + "1" * 32 + "-" + "2" * 16 + "-01", None, "t/0@7"),
+        "Undo": (None, "00-" + "3" * 32 + "-" + "4" * 16 + "-00", "t/3@9"),
+    },
 )
 
 

@@ -44,8 +44,9 @@ from sentinel.core.engine.ports import (
     SchemaCheck,
 )
 from sentinel.core.engine.retention import forget_before
-from sentinel.core.engine.rollout import RolloutState, active_compensation, view_of
+from sentinel.core.engine.rollout import RolloutState, active_compensation, count_event, view_of
 from sentinel.core.engine.snapshots import Phase, RolloutView
+from sentinel.core.engine.tracing import DEFAULT_TRACING, TraceOptions
 from sentinel.core.engine.watermarks import Watermarks
 from sentinel.core.engine.writer_schemas import Writer, WriterMemory
 from sentinel.core.events.envelope import Envelope, Malformed, Skipped, correlation_key
@@ -67,11 +68,13 @@ class Engine:
         observer: EngineObserver | None = None,
         retention_s: float = DEFAULT_RETENTION_S,
         limits: Limits = DEFAULT_LIMITS,
+        tracing: TraceOptions = DEFAULT_TRACING,
     ) -> None:
         self.expectations = {exp.name: exp for exp in expectations}
         self.observer: EngineObserver = observer if observer is not None else NullObserver()
         checked = schemas if schemas is not None else NoSchemas()
-        self.checks = EventChecks(checked, self.observer, limits)
+        self.checks = EventChecks(checked, self.observer, limits, tracing.context)
+        self.tracing = tracing
         self.limits = limits
         self.open_count = OpenCount(limits)
         self.retention_s = retention_s
@@ -198,11 +201,6 @@ class Engine:
         return findings
 
     # ---- reading the state ----------------------------------------------------------------
-
-    @property
-    def skippable(self) -> set[str]:
-        """Types a decoder may pass over unread (`EventChecks.skippable`)."""
-        return self.checks.skippable
 
     def view(self, expectation: str, key: str) -> RolloutView | None:
         """A snapshot of one rollout for people, or None when it is unknown."""
@@ -333,7 +331,7 @@ class Engine:
         # The compensation's `expect` before any trigger: remember it, and say it is odd.
         if event.type not in rollout.seen:
             rollout.seen[event.type] = at
-            rollout.counted[event.type] = (event.id, event.source)
+            count_event(rollout, event.type, event, self.tracing.context)
             comp = exp.by_expect.get(event.type)
             missing = (comp.trigger,) if comp is not None else ()
             findings.append(
@@ -371,7 +369,7 @@ class Engine:
         if name in seen:
             return  # a step seen a second time changes nothing
         seen[name] = at
-        rollout.counted[name] = (event.id, event.source)
+        count_event(rollout, name, event, self.tracing.context)
         if rollout.due and rollout.due.pop(name, None) is not None:
             self.deadlines.cancelled(1, self.rollouts)
         window_start = rollout.opened_at
@@ -424,7 +422,7 @@ class Engine:
         rollout.phase = Phase.ROLLING_BACK
         rollout.rollback = comp.trigger
         rollout.seen[comp.trigger] = at
-        rollout.counted[comp.trigger] = (event.id, event.source)
+        count_event(rollout, comp.trigger, event, self.tracing.context)
         self._cancel_all(rollout)  # every pending step deadline, and the rollout's
         findings.append(self._rollout_finding(Kind.ROLLBACK, rollout, None, event=event))
         if comp.expect in rollout.seen:
@@ -444,7 +442,7 @@ class Engine:
         if event.type != comp.expect or comp.expect in rollout.seen:
             return  # only the compensation's `expect` matters now
         rollout.seen[comp.expect] = at
-        rollout.counted[comp.expect] = (event.id, event.source)
+        count_event(rollout, comp.expect, event, self.tracing.context)
         if rollout.due.pop(comp.expect, None) is not None:
             self.deadlines.cancelled(1, self.rollouts)
         if comp.expect in rollout.stalled:
@@ -495,4 +493,4 @@ class Engine:
         self, kind: Kind, rollout: RolloutState, step: str | None, **fields: Any
     ) -> Finding:
         exp = self.expectations[rollout.expectation]
-        return rollout_finding(kind, exp, rollout.key, step, self.clock, **fields)
+        return rollout_finding(kind, exp, rollout, step, self.clock, self.tracing.url, **fields)

@@ -9,6 +9,7 @@ from sentinel.core.engine.finding_factory import event_finding, schema_violation
 from sentinel.core.engine.findings import Finding, Kind
 from sentinel.core.engine.limits import DEFAULT_LIMITS, Limits
 from sentinel.core.engine.ports import EngineObserver, SchemaCheck
+from sentinel.core.engine.tracing import parse_traceparent
 from sentinel.core.engine.writer_schemas import Writer, WriterIds, check_writer
 from sentinel.core.events.envelope import Envelope
 from sentinel.core.rules.expectations import Expectation
@@ -18,11 +19,16 @@ class EventChecks:
     """The engine's first look at each event, before any rollout sees it."""
 
     def __init__(
-        self, schemas: SchemaCheck, observer: EngineObserver, limits: Limits = DEFAULT_LIMITS
+        self,
+        schemas: SchemaCheck,
+        observer: EngineObserver,
+        limits: Limits = DEFAULT_LIMITS,
+        read_context: bool = True,
     ) -> None:
         self.schemas = schemas
         self.observer = observer
         self.limits = limits
+        self.read_context = read_context
         # Whether the bound on unknown types was said to bite since the engine last pruned.
         self.full_told = False
         # Types reported `unregistered_event` (once per type, ever: kept in the state).
@@ -45,6 +51,8 @@ class EventChecks:
     ) -> bool:
         """Whether `item` may advance the expectations `interested` in its type; what it says
         about itself goes to `findings` (from the `primary` copy of an event only)."""
+        if primary and self.read_context:
+            self._count_contexts(item)
         if writer is not None:
             checked = check_writer(
                 item, writer, primary, interested, self.writer_ids, clock, self.limits
@@ -76,6 +84,15 @@ class EventChecks:
         elif primary:
             self.observer.event_read(item.type, "valid")
         return True
+
+    def _count_contexts(self, item: Envelope) -> None:
+        """Trace context the event carried, valid or not: an invalid one is ignored (counted),
+        never a reason to call the record malformed (contract section 13)."""
+        given = item.attributes.get("traceparent")
+        for source, raw in (("cloudevents", given), ("w3c", item.hop)):
+            if raw is not None:
+                valid = parse_traceparent(raw) is not None
+                self.observer.trace_context(source, "valid" if valid else "invalid")
 
     def _full(self, item: Envelope, clock: float, findings: list[Finding]) -> None:
         """One more unknown type than `limits.unknown_types`: counted, not remembered."""

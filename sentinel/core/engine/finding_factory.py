@@ -5,10 +5,13 @@ owner that wait for it, so that the alert reaches the right team."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from sentinel.core.engine.findings import Finding, Kind
 from sentinel.core.engine.limits import DEFAULT_LIMITS, Limits, echoed
+from sentinel.core.engine.rollout import RolloutState
+from sentinel.core.engine.tracing import distinct_traces, event_contexts, trace_id_of, trace_link
 from sentinel.core.events.envelope import MISSING, Envelope, correlation_key
 from sentinel.core.rules.expectations import Expectation
 
@@ -19,21 +22,25 @@ if TYPE_CHECKING:  # only a type here; sentinel.core.engine.writer_schemas build
 def rollout_finding(
     kind: Kind,
     exp: Expectation,
-    rollout: str,
+    rollout: RolloutState,
     step: str | None,
     clock: float,
+    trace_url: str | None = None,
     *,
     deadline: float | None = None,
     missing: tuple[str, ...] | None = None,
     duration_s: float | None = None,
     event: Envelope | None = None,
 ) -> Finding:
-    """A finding about one rollout of `exp`, told to the step's owner (else the expectation's)."""
-    return Finding(
+    """A finding about one rollout of `exp`, told to the step's owner (else the expectation's),
+    in the rollout's trace, naming the producers' traces behind it; with `trace_url`, the
+    template of its link."""
+    trace_id = trace_id_of(exp.name, rollout.key, rollout.opened_at)
+    finding = Finding(
         kind,
         clock,
         expectation=exp.name,
-        rollout=rollout,
+        rollout=rollout.key,
         step=step,
         owner=exp.owner_of(step),
         event_type=None if event is None else event.type,
@@ -42,11 +49,43 @@ def rollout_finding(
         missing=missing,
         duration_s=duration_s,
         event_source=None if event is None else event.source,
+        trace_id=trace_id,
+        event_trace_ids=distinct_traces(_behind(kind, exp, rollout, step, event)),
     )
+    if trace_url is None:
+        return finding
+    end = rollout.closed_at if rollout.closed_at is not None else clock
+    link = trace_link(
+        trace_url,
+        {
+            "trace_id": trace_id, "span_id": finding.span_id, "expectation": exp.name,
+            "rollout": rollout.key, "step": step or "", "start_ms": round(rollout.opened_at * 1000),
+            "end_ms": round(end * 1000),
+        },
+    )  # fmt: skip
+    return replace(finding, trace_url=link)
+
+
+def _behind(
+    kind: Kind, exp: Expectation, rollout: RolloutState, step: str | None, event: Envelope | None
+) -> list[tuple[str | None, str | None]]:
+    """The contexts behind a finding: a stall's, its prerequisites' events; a step's or an
+    event's, that event's; the rest (a closing, a deadline), every seen step's."""
+    traces = rollout.traces
+    if not traces:
+        return []
+    if kind is Kind.STALL and step is not None:
+        found = exp.step_index.get(step)
+        before = found.after if found is not None else (rollout.rollback or "",)
+        return [traces[name][:2] for name in before if name in traces]
+    named = event.type if event is not None else step
+    if named is not None and kind not in (Kind.DEADLINE_EXCEEDED, Kind.COMPLETED):
+        return [traces[named][:2]] if named in traces else []
+    return [trace[:2] for trace in traces.values()]
 
 
 def event_finding(kind: Kind, event: Envelope, clock: float, **extra: object) -> Finding:
-    """A finding about `event` raised at `clock`."""
+    """A finding about `event` raised at `clock`, naming the event's traces."""
     return Finding(
         kind,
         clock,
@@ -54,6 +93,7 @@ def event_finding(kind: Kind, event: Envelope, clock: float, **extra: object) ->
         event_id=event.id,
         # Without an id, the event is only known by where it was read (finding ids need it).
         event_source=event.source if event.id is not None else event.origin,
+        event_trace_ids=distinct_traces([event_contexts(event)]),
         **extra,  # type: ignore[arg-type]
     )
 

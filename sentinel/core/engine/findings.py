@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from sentinel.core.engine.kinds import GOOD_KINDS, KINDS, ROLLOUT_KINDS, Kind
+from sentinel.core.engine.tracing import finding_span_id
 from sentinel.core.timefmt import format_rfc3339, parse_rfc3339
 
 # The kinds are described in sentinel.core.engine.kinds; the names stay importable from here.
@@ -43,8 +44,18 @@ class Finding:
     previous_schema_id: int | str | None = None
     subject: str | None = None
     version: int | str | None = None
+    # Tracing (contract section 13): the rollout's trace, the producers' traces behind the
+    # finding, and a link to the trace when `tracing.trace_url` is set. Not part of the id.
+    trace_id: str | None = None
+    event_trace_ids: tuple[str, ...] = ()
+    trace_url: str | None = None
     # The id, once computed: the store, the output, the alerts and the history each ask.
     _id: str | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def span_id(self) -> str | None:
+        """The finding's own span in its rollout's trace; None without a rollout."""
+        return None if self.trace_id is None else finding_span_id(self.id)
 
     @property
     def is_problem(self) -> bool:
@@ -103,6 +114,10 @@ class Finding:
             "subject": self.subject,
             "version": self.version,
             "id": self.id,
+            "trace_id": self.trace_id,
+            "span_id": self.span_id,
+            "event_trace_ids": list(self.event_trace_ids),
+            **({} if self.trace_url is None else {"trace_url": self.trace_url}),
         }
 
     @classmethod
@@ -131,6 +146,9 @@ class Finding:
             previous_schema_id=data.get("previous_schema_id"),
             subject=data.get("subject"),
             version=data.get("version"),
+            trace_id=data.get("trace_id"),
+            event_trace_ids=tuple(data.get("event_trace_ids") or ()),
+            trace_url=data.get("trace_url"),
         )
 
 

@@ -43,6 +43,10 @@ class EngineObserver(Protocol):
         """A bound of `limits:` refused something (sentinel.core.engine.capacity)."""
         ...
 
+    def trace_context(self, source: str, outcome: str) -> None:
+        """An event carried trace context (`cloudevents` or `w3c`), `valid` or `invalid`."""
+        ...
+
 
 class NullObserver:
     """The observer when nobody is watching (replay, tests)."""
@@ -60,6 +64,9 @@ class NullObserver:
         pass
 
     def capacity_reached(self, bound: str, expectation: str | None) -> None:
+        pass
+
+    def trace_context(self, source: str, outcome: str) -> None:
         pass
 
 

@@ -7,8 +7,14 @@ from dataclasses import dataclass
 
 from sentinel.core.engine.findings import Finding
 from sentinel.core.engine.snapshots import Phase, RolloutView, StepState, StepStatus
+from sentinel.core.engine.tracing import event_contexts
+from sentinel.core.events.envelope import Envelope
 from sentinel.core.events.records import Partition
 from sentinel.core.rules.expectations import Compensation, Expectation, Step
+
+# A step's trace context: (creation traceparent, last-hop traceparent, where it was read).
+Trace = tuple[str | None, str | None, str | None]
+NO_TRACE: Trace = (None, None, None)
 
 
 # `init=False` and an `__init__` of its own: mypyc compiles that one, not the one `dataclass`
@@ -35,6 +41,9 @@ class RolloutState:
     # The findings emitted about it, in order (added by the pipeline): its page and the
     # history show them. A tuple, shared while empty: most rollouts never have a finding.
     findings: tuple[Finding, ...]
+    # Per seen step whose event carried trace context (contract section 13): its creation
+    # context, its last hop's, and where it was read. Empty while no producer traces.
+    traces: dict[str, Trace]
 
     def __init__(
         self,
@@ -52,6 +61,7 @@ class RolloutState:
         feeds: tuple[Partition, ...] = (),
         counted: dict[str, tuple[str | None, str | None]] | None = None,
         findings: tuple[Finding, ...] = (),
+        traces: dict[str, Trace] | None = None,
     ) -> None:
         self.expectation = expectation
         self.key = key
@@ -67,12 +77,22 @@ class RolloutState:
         self.feeds = feeds
         self.counted = {} if counted is None else counted
         self.findings = findings
+        self.traces = {} if traces is None else traces
 
     @property
     def home(self) -> Partition | None:
         """The partition that owns the rollout: the first that fed it. With several replicas,
         the rollout lives (and its changelog records go) where this partition is assigned."""
         return self.feeds[0] if self.feeds else None
+
+
+def count_event(rollout: RolloutState, step: str, event: Envelope, read_context: bool) -> None:
+    """`event` is the one counted for `step` (the audit trail), with its trace context."""
+    rollout.counted[step] = (event.id, event.source)
+    if read_context:
+        creation, hop = event_contexts(event)
+        if creation is not None or hop is not None:
+            rollout.traces[step] = (creation, hop, event.origin)
 
 
 def view_of(exp: Expectation, rollout: RolloutState) -> RolloutView:
@@ -92,6 +112,7 @@ def view_of(exp: Expectation, rollout: RolloutState) -> RolloutView:
             stalled,
             _state(seen_at, stalled, cancelled=False, ready=True),
             *rollout.counted.get(comp.expect, (None, None)),
+            *rollout.traces.get(comp.expect, NO_TRACE),
         )
     return RolloutView(
         expectation=exp.name,
@@ -133,6 +154,7 @@ def _step_status(exp: Expectation, rollout: RolloutState, step: Step) -> StepSta
             ready=all(prereq in rollout.seen for prereq in step.after),
         ),
         *rollout.counted.get(step.event, (None, None)),
+        *rollout.traces.get(step.event, NO_TRACE),
     )
 
 

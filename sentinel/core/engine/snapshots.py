@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from sentinel.core.engine.tracing import trace_id_of
+
 
 class Phase(StrEnum):
     """Where a rollout stands."""
@@ -45,6 +47,11 @@ class StepStatus:
     # The event that was counted when the step was seen.
     event_id: str | None
     source: str | None
+    # Its trace context (contract section 13): the producer's creation context and the last
+    # hop's (W3C traceparents), and where it was read (`topic/partition@offset`).
+    traceparent: str | None
+    hop: str | None
+    origin: str | None
 
     def __init__(
         self,
@@ -57,6 +64,9 @@ class StepStatus:
         state: StepState = StepState.PENDING,
         event_id: str | None = None,
         source: str | None = None,
+        traceparent: str | None = None,
+        hop: str | None = None,
+        origin: str | None = None,
     ) -> None:
         self.step = step
         self.owner = owner
@@ -67,6 +77,9 @@ class StepStatus:
         self.state = state
         self.event_id = event_id
         self.source = source
+        self.traceparent = traceparent
+        self.hop = hop
+        self.origin = origin
 
 
 @dataclass(slots=True, init=False)  # made per closed rollout and per board row: as StepStatus
@@ -108,6 +121,11 @@ class RolloutView:
         self.compensation = compensation
         self.closed_at = closed_at
         self.deadline_exceeded = deadline_exceeded
+
+    @property
+    def trace_id(self) -> str:
+        """The rollout's trace id (contract section 13: from its expectation, key and opening)."""
+        return trace_id_of(self.expectation, self.rollout, self.opened_at)
 
 
 def view_to_json(view: RolloutView) -> dict[str, Any]:
@@ -155,7 +173,15 @@ def _step_to_json(step: StepStatus) -> dict[str, Any]:
         "state": str(step.state),
         "event_id": step.event_id,
         "source": step.source,
+        **_trace_json(step),
     }
+
+
+def _trace_json(step: StepStatus) -> dict[str, Any]:
+    # Left out while untraced: views are kept per closed rollout, in the history and outbox.
+    if step.traceparent is None and step.hop is None:
+        return {}
+    return {"traceparent": step.traceparent, "hop": step.hop, "origin": step.origin}
 
 
 def _step_from_json(data: Mapping[str, Any]) -> StepStatus:
@@ -169,4 +195,7 @@ def _step_from_json(data: Mapping[str, Any]) -> StepStatus:
         state=StepState(data.get("state", StepState.PENDING)),
         event_id=data.get("event_id"),
         source=data.get("source"),
+        traceparent=data.get("traceparent"),
+        hop=data.get("hop"),
+        origin=data.get("origin"),
     )

@@ -43,6 +43,9 @@ class Envelope:
     written: Any
     # The writer schema the record named (a registry's framing), if any.
     schema_ref: SchemaRef | None
+    # The W3C `traceparent` record header (the last hop's trace context, as OpenTelemetry's
+    # Kafka instrumentations write it), as it came; checked where it is used.
+    hop: str | None
 
     def __init__(
         self,
@@ -55,6 +58,7 @@ class Envelope:
         origin: str | None = None,
         written: Any = None,
         schema_ref: SchemaRef | None = None,
+        hop: str | None = None,
     ) -> None:
         self.type = type
         self.id = id
@@ -65,6 +69,7 @@ class Envelope:
         self.origin = origin
         self.written = written
         self.schema_ref = schema_ref
+        self.hop = hop
 
     @property
     def as_written(self) -> Any:
@@ -150,7 +155,10 @@ def from_kafka(
         "application/cloudevents"
     )
     if structured or "ce_specversion" not in names:
-        return from_json(b"" if value is None else value, origin)
+        item = from_json(b"" if value is None else value, origin)
+        if isinstance(item, Envelope) and "traceparent" in names:
+            item.hop = _header_text(names["traceparent"])  # the last one given
+        return item
     attributes: dict[str, Any] = {}
     for name, payload in names.items():
         if not name.startswith("ce_"):
@@ -167,10 +175,13 @@ def from_kafka(
         data = _decode(value)
         if isinstance(data, Malformed):
             return Malformed(f"binary-mode value: {data.reason}", origin)
-    return _build(
+    built = _build(
         attributes.pop("type", None), attributes.pop("id", None),
         attributes.pop("source", None), attributes.pop("time", None), data, attributes, origin,
     )  # fmt: skip
+    if isinstance(built, Envelope) and "traceparent" in names:
+        built.hop = _header_text(names["traceparent"])
+    return built
 
 
 def skim(value: bytes | None, headers: Sequence[Header], skip: Container[str]) -> Skipped | None:

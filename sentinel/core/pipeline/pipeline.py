@@ -177,7 +177,7 @@ class Pipeline:
 
         1. Decode each record not applied before into an envelope, or a malformed record;
            a record whose type (told in a header) nothing watches and that was reported
-           unregistered before is only counted (`engine.skippable`). With a registry, a
+           unregistered before is only counted (`engine.checks.skippable`). With a registry, a
            record whose writer schema was never read stops its partition for this batch
            (`Kept.waiting`): the shell reads it, then the records again.
         2. Fire every deadline strictly earlier than the largest event time read so far
@@ -212,7 +212,7 @@ class Pipeline:
         writers = self.writers
         marks = self.watermarks
         decoder = self.decoder
-        skip = engine.skippable
+        skip = engine.checks.skippable
         for record in records:
             partition = record.partition
             position = taken.get(partition, positions.get(partition))
