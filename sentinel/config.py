@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,9 +11,11 @@ from typing import Any, Literal
 import yaml
 
 from sentinel.alerting.settings_parser import AlertingSettings, parse_alerting
+from sentinel.alerting.sinks.otlp_settings import OtlpSettings, parse_otlp
 from sentinel.configkit import Section, existing_path, resolve_path
 from sentinel.core.engine.engine import DEFAULT_RETENTION_S
 from sentinel.core.engine.limits import Limits
+from sentinel.core.engine.tracing import TraceOptions
 from sentinel.core.errors import ConfigError
 from sentinel.core.ports.history import DEFAULT_HISTORY_RETENTION_S
 from sentinel.kafka.settings import MOVED as KAFKA_MOVED
@@ -77,6 +80,22 @@ class EngineSettings:
 
 
 @dataclass(frozen=True)
+class TracingSettings:
+    """`tracing:` (contract section 13): read events' trace context, link to traces, and
+    export spans over OTLP when `otlp` is set."""
+
+    context: bool = True
+    trace_url: str | None = None  # {trace_id} {span_id} {expectation} {rollout} {step} ...
+    otlp: OtlpSettings | None = None
+    resource: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def options(self) -> TraceOptions:
+        """What the engine needs of it."""
+        return TraceOptions(self.context, self.trace_url)
+
+
+@dataclass(frozen=True)
 class StateSettings:
     """Where rollout state survives a restart."""
 
@@ -108,6 +127,7 @@ class Config:
     history: HistorySettings = field(default_factory=HistorySettings)
     limits: Limits = field(default_factory=Limits)
     engine: EngineSettings = field(default_factory=EngineSettings)
+    tracing: TracingSettings = field(default_factory=TracingSettings)
     # Said at start: keys written where they used to live, read from there all the same.
     warnings: tuple[str, ...] = ()
 
@@ -144,7 +164,7 @@ def _config(top: Section, source: Path) -> Config:
     base = source.parent
     raw_expectations = top.string("expectations", None)
     raw_schemas = top.string("schemas", None)
-    names = ("kafka", "http", "log", "watch", "state", "history", "limits", "engine")
+    names = ("kafka", "http", "log", "watch", "state", "history", "limits", "engine", "tracing")
     sections = {name: top.section(name) for name in names}
     alerting = top.section("alerting")
     registry = top.section("registry")
@@ -176,8 +196,33 @@ def _config(top: Section, source: Path) -> Config:
         history=sections["history"].read(HistorySettings),
         limits=sections["limits"].read(Limits),
         engine=sections["engine"].read(EngineSettings),
+        tracing=_tracing(sections["tracing"]),
         warnings=tuple(warnings),
     )
+
+
+_LINK_FIELDS = ("trace_id", "span_id", "expectation", "rollout", "step", "start_ms", "end_ms")
+
+
+def _tracing(section: Section) -> TracingSettings:
+    context = section.boolean("context", True)
+    trace_url = section.string("trace_url", None)
+    resource = section.str_map("resource")
+    otlp = (
+        parse_otlp(section.section("otlp"), resource, dict(os.environ))
+        if section.has("otlp")
+        else None
+    )
+    section.done()
+    if trace_url is not None:
+        try:
+            trace_url.format_map({name: "x" for name in _LINK_FIELDS})
+        except (KeyError, ValueError, IndexError) as error:
+            allowed = ", ".join("{" + name + "}" for name in _LINK_FIELDS)
+            raise section.fail(
+                "trace_url", f"{error!s} is not a placeholder: use {allowed}"
+            ) from None
+    return TracingSettings(context, trace_url, otlp, resource)
 
 
 # Keys that moved between sections: users' files keep working, with a warning.

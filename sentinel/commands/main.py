@@ -21,6 +21,7 @@ from sentinel.commands.logfile import open_log
 from sentinel.core.engine.engine import Engine
 from sentinel.core.engine.findings import Finding
 from sentinel.core.engine.limits import Limits
+from sentinel.core.engine.tracing import DEFAULT_TRACING
 from sentinel.core.engine.writer_schemas import WriterLookup
 from sentinel.core.errors import ExpectationFileError, SchemaDirError, SentinelError, UsageError
 from sentinel.core.events.schemas import SchemaRegistry
@@ -216,6 +217,7 @@ def _replay(args: argparse.Namespace) -> int:
             raise UsageError(f"--until {args.until!r} is not an RFC 3339 time") from None
     # Without a config, closed rollouts survive to the end, so the text timeline shows them.
     expectations, schemas, retention_s, limits = args.expectations, args.schemas, None, None
+    tracing = DEFAULT_TRACING
     if args.config is not None:
         from sentinel.config import load_config  # noqa: PLC0415 - the whole config, only then
 
@@ -225,6 +227,7 @@ def _replay(args: argparse.Namespace) -> int:
         expectations = expectations or [config.expectations]
         schemas = schemas or config.schemas
         retention_s, limits = config.engine.closed_retention, config.limits
+        tracing = config.tracing.options
     if not expectations or schemas is None:
         raise UsageError("replay needs --expectations and --schemas, or --config FILE")
     loaded = load_expectations(expectations)
@@ -236,6 +239,7 @@ def _replay(args: argparse.Namespace) -> int:
         registry,
         retention_s=float("inf") if retention_s is None else retention_s,
         limits=limits or Limits(),
+        tracing=tracing,
     )
     # A file is read in batches; standard input line by line, so that each finding comes
     # out as soon as its line is in (the log may still be being written).

@@ -92,6 +92,7 @@ def build_watcher(
         observer,
         retention_s=config.engine.closed_retention,
         limits=config.limits,
+        tracing=config.tracing.options,
     )
     ruleset = RuleSet(rules, load, (config.expectations, config.schemas), config.watch.reload_poll)
     upstream, decoder, copy_route, topics = _input(config, engine)
