@@ -10,6 +10,7 @@ from prometheus_client import Counter, Gauge
 from sentinel.alerting.observer import OUTCOMES
 from sentinel.core.engine.engine import Engine
 from sentinel.core.engine.findings import Finding
+from sentinel.core.engine.rollout import RolloutState
 from sentinel.core.pipeline.pipeline import PipelineObserver
 from sentinel.runtime.histograms import Series
 from sentinel.runtime.metrics import OTHER_TYPE, Metrics
@@ -60,7 +61,8 @@ class MetricsObserver:
     def trace_context(self, source: str, outcome: str) -> None:
         self.metrics.trace_context.labels(source, outcome).inc()
 
-    def rollout_closed(self, expectation: str, outcome: str, duration_s: float) -> None:
+    def rollout_closed(self, rollout: RolloutState, outcome: str, duration_s: float) -> None:
+        expectation = rollout.expectation
         self._opened[expectation] = self._opened.get(expectation, 0) - 1
         child = self._durations.get((expectation, outcome))
         if child is None:
@@ -69,7 +71,8 @@ class MetricsObserver:
             )
         child.observe(duration_s)
 
-    def step_seen(self, expectation: str, step: str, wait_s: float) -> None:
+    def step_seen(self, rollout: RolloutState, step: str, wait_s: float) -> None:
+        expectation = rollout.expectation
         child = self._waits.get((expectation, step))
         if child is None:
             child = self._waits[(expectation, step)] = self.metrics.step_wait.labels(

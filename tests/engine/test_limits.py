@@ -13,6 +13,7 @@ from pipeline.helpers import as_bytes
 from sentinel.core.engine.engine import Engine
 from sentinel.core.engine.findings import Kind
 from sentinel.core.engine.limits import Limits, echoed
+from sentinel.core.engine.rollout import RolloutState
 from sentinel.core.events.decoders import BusDecoder
 from sentinel.core.events.records import Partition, Record
 from sentinel.core.pipeline.pipeline import Pipeline, WallClock
@@ -38,10 +39,10 @@ class Counting:
     def rollout_opened(self, expectation: str) -> None:
         pass
 
-    def rollout_closed(self, expectation: str, outcome: str, duration_s: float) -> None:
+    def rollout_closed(self, rollout: RolloutState, outcome: str, duration_s: float) -> None:
         pass
 
-    def step_seen(self, expectation: str, step: str, wait_s: float) -> None:
+    def step_seen(self, rollout: RolloutState, step: str, wait_s: float) -> None:
         pass
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from engine.helpers import MIN, T0, event, kinds, user_service
 
 from sentinel.core.engine.engine import Engine
+from sentinel.core.engine.rollout import RolloutState
 from sentinel.core.events.decoders import BusDecoder
 from sentinel.core.events.envelope import Skipped
 from sentinel.core.events.records import Partition, Record
@@ -30,10 +31,10 @@ class Counting:
     def rollout_opened(self, expectation: str) -> None:
         pass
 
-    def rollout_closed(self, expectation: str, outcome: str, duration_s: float) -> None:
+    def rollout_closed(self, rollout: RolloutState, outcome: str, duration_s: float) -> None:
         pass
 
-    def step_seen(self, expectation: str, step: str, wait_s: float) -> None:
+    def step_seen(self, rollout: RolloutState, step: str, wait_s: float) -> None:
         pass
 
 

@@ -8,6 +8,7 @@ import re
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics
 
+from sentinel.core.engine.rollout import RolloutState
 from sentinel.runtime.histograms import PlainHistogram
 from sentinel.runtime.metrics import Metrics
 from sentinel.runtime.metrics_observer import MetricsObserver
@@ -61,7 +62,7 @@ def test_open_rollouts_move_by_what_a_batch_opened_and_closed() -> None:
     observer = MetricsObserver(Metrics(registry), known_types=())
     observer.rollout_opened("deploy")
     observer.rollout_opened("deploy")
-    observer.rollout_closed("deploy", "completed", 12.0)
+    observer.rollout_closed(RolloutState("deploy", "r1", 0.0), "completed", 12.0)
     observer.batch_kept(3, [], [], ())
     assert registry.get_sample_value("sentinel_rollouts_open", {"expectation": "deploy"}) == 1
     durations = {"expectation": "deploy", "outcome": "completed"}

@@ -92,6 +92,7 @@ class Engine:
         # What changed since the last `take_changes()`: what a state store must write.
         self._changed: set[tuple[str, str]] = set()
         self._new_events: list[tuple[str, str, float]] = []
+        self._steps_seen: list[tuple[str, str, str]] = []
         self._by_type = index_by_type(expectations)
 
     # ---- the two entry points -------------------------------------------------------------
@@ -219,11 +220,12 @@ class Engine:
         for name, key in self._changed:
             changed[(name, key)] = self.rollouts.get(name, {}).get(key)
         events, self._new_events = self._new_events, []
+        steps, self._steps_seen = self._steps_seen, []
         checks = self.checks
         unregistered, checks.new_unregistered = checks.new_unregistered, []
         self._changed = set()
         writers, horizon = checks.writer_ids.take_changed(), self._pruned_horizon
-        return EngineChanges(changed, events, unregistered, self.clock, horizon, writers)
+        return EngineChanges(changed, events, unregistered, self.clock, horizon, writers, steps)
 
     def restore(
         self,
@@ -331,7 +333,7 @@ class Engine:
         # The compensation's `expect` before any trigger: remember it, and say it is odd.
         if event.type not in rollout.seen:
             rollout.seen[event.type] = at
-            count_event(rollout, event.type, event, self.tracing.context)
+            self._count(rollout, event.type, event)
             comp = exp.by_expect.get(event.type)
             missing = (comp.trigger,) if comp is not None else ()
             findings.append(
@@ -369,7 +371,7 @@ class Engine:
         if name in seen:
             return  # a step seen a second time changes nothing
         seen[name] = at
-        count_event(rollout, name, event, self.tracing.context)
+        self._count(rollout, name, event)
         if rollout.due and rollout.due.pop(name, None) is not None:
             self.deadlines.cancelled(1, self.rollouts)
         window_start = rollout.opened_at
@@ -387,7 +389,7 @@ class Engine:
                 self._rollout_finding(Kind.OUT_OF_ORDER, rollout, name, missing=missing)
             )
         else:
-            self.observer.step_seen(exp.name, name, max(0.0, at - window_start))
+            self.observer.step_seen(rollout, name, max(0.0, at - window_start))
         if name in rollout.stalled:
             findings.append(self._rollout_finding(Kind.RECOVERED, rollout, name))
         for dependent in exp.dependent_steps[name]:
@@ -422,7 +424,7 @@ class Engine:
         rollout.phase = Phase.ROLLING_BACK
         rollout.rollback = comp.trigger
         rollout.seen[comp.trigger] = at
-        count_event(rollout, comp.trigger, event, self.tracing.context)
+        self._count(rollout, comp.trigger, event)
         self._cancel_all(rollout)  # every pending step deadline, and the rollout's
         findings.append(self._rollout_finding(Kind.ROLLBACK, rollout, None, event=event))
         if comp.expect in rollout.seen:
@@ -442,7 +444,7 @@ class Engine:
         if event.type != comp.expect or comp.expect in rollout.seen:
             return  # only the compensation's `expect` matters now
         rollout.seen[comp.expect] = at
-        count_event(rollout, comp.expect, event, self.tracing.context)
+        self._count(rollout, comp.expect, event)
         if rollout.due.pop(comp.expect, None) is not None:
             self.deadlines.cancelled(1, self.rollouts)
         if comp.expect in rollout.stalled:
@@ -453,6 +455,10 @@ class Engine:
         duration = max(0.0, at - rollout.opened_at)
         self._close(rollout, Phase.ROLLED_BACK, duration)
         findings.append(self._rollout_finding(Kind.ROLLED_BACK, rollout, None, duration_s=duration))
+
+    def _count(self, rollout: RolloutState, step: str, event: Envelope) -> None:
+        count_event(rollout, step, event, self.tracing.context)
+        self._steps_seen.append((rollout.expectation, rollout.key, step))
 
     def _schedule(self, rollout: RolloutState, step: str, due: float) -> None:
         if rollout.due.get(step) is not None:
@@ -474,7 +480,7 @@ class Engine:
         self.open_count.closed(rollout.expectation)
         self._closed.append((self.clock, rollout.expectation, rollout.key))
         outcome = "completed" if phase is Phase.COMPLETED else "rolled_back"
-        self.observer.rollout_closed(rollout.expectation, outcome, duration)
+        self.observer.rollout_closed(rollout, outcome, duration)
 
     def _prune(self) -> None:
         """Forget closed rollouts and event ids older than the retention (in clock time)."""
@@ -486,8 +492,6 @@ class Engine:
             if self.rollouts.get(name, {}).pop(key, None) is not None:
                 self._changed.add((name, key))
         forget_before(self.seen_events, horizon)
-
-    # ---- findings -------------------------------------------------------------------------
 
     def _rollout_finding(
         self, kind: Kind, rollout: RolloutState, step: str | None, **fields: Any

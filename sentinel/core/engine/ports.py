@@ -24,6 +24,8 @@ class EngineChanges:
     horizon: float  # event ids and closed rollouts older than this may be deleted
     # Types whose writer schema memory changed (`WriterIds`), with all of it.
     writer_ids: dict[str, WriterMemory] = field(default_factory=dict)
+    # (expectation, key, step) of each step seen, in order: its span can be exported (section 13).
+    steps_seen: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 class SchemaCheck(Protocol):
@@ -37,8 +39,11 @@ class EngineObserver(Protocol):
 
     def event_read(self, event_type: str, outcome: str) -> None: ...
     def rollout_opened(self, expectation: str) -> None: ...
-    def rollout_closed(self, expectation: str, outcome: str, duration_s: float) -> None: ...
-    def step_seen(self, expectation: str, step: str, wait_s: float) -> None: ...
+    def rollout_closed(self, rollout: RolloutState, outcome: str, duration_s: float) -> None: ...
+    def step_seen(self, rollout: RolloutState, step: str, wait_s: float) -> None:
+        """`rollout` is lent for the call (its trace ids make exemplars), not to be kept."""
+        ...
+
     def capacity_reached(self, bound: str, expectation: str | None) -> None:
         """A bound of `limits:` refused something (sentinel.core.engine.capacity)."""
         ...
@@ -57,10 +62,10 @@ class NullObserver:
     def rollout_opened(self, expectation: str) -> None:
         pass
 
-    def rollout_closed(self, expectation: str, outcome: str, duration_s: float) -> None:
+    def rollout_closed(self, rollout: RolloutState, outcome: str, duration_s: float) -> None:
         pass
 
-    def step_seen(self, expectation: str, step: str, wait_s: float) -> None:
+    def step_seen(self, rollout: RolloutState, step: str, wait_s: float) -> None:
         pass
 
     def capacity_reached(self, bound: str, expectation: str | None) -> None:
