@@ -36,6 +36,11 @@ TYPES = (
     "Rollback_Complete",
     "Unrelated_Thing",
 )
+TRACEPARENTS = (
+    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    "not a traceparent",
+)
 UNTIL = T0 + 6 * 60 * MIN
 
 
@@ -62,6 +67,8 @@ def event_logs(draw: st.DrawFn) -> list[Record]:
             source="/crash",
             time=None if kind == "untimed" else at,
             data={"rollout_id": draw(st.sampled_from(("r1", "r2", "r3")))},
+            # Trace context rides along: the findings' trace ids must survive the crash too.
+            attributes={"traceparent": draw(st.sampled_from(TRACEPARENTS))},
         )
         if envelope.time is not None:
             clock = max(clock, envelope.time)

@@ -40,6 +40,15 @@ STEPS = {
 }
 
 
+TRACEPARENTS = (
+    None,
+    None,
+    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    "00-00000000000000000000000000000000-b7ad6b7169203331-01",  # invalid: ignored, counted
+)
+
+
 @st.composite
 def logs(draw: st.DrawFn) -> list[tuple[bytes, float | None]]:
     """Lines of a few rollouts (windows of 2s): on time, late, out of order, repeated,
@@ -60,6 +69,10 @@ def logs(draw: st.DrawFn) -> list[tuple[bytes, float | None]]:
         rollout = draw(st.sampled_from(("r1", "r2", "r3")))
         event_id = draw(st.sampled_from((f"e{number}", f"e{number}", "again")))
         line = cloud_event(event_type, rollout, event_id, at=at, **STEPS[event_type])
+        # Trace context (valid, invalid or none) rides along: ids must agree too.
+        traceparent = draw(st.sampled_from(TRACEPARENTS))
+        if traceparent is not None:
+            line = line[:-1] + b',"traceparent":"' + traceparent.encode() + b'"}'
         if kind == "untimed":
             line = line.replace(b'"time":', b'"_time":')
             lines.append((line, None))
