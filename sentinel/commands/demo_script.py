@@ -1,12 +1,14 @@
 """The four simulated rollouts of `sentinel demo`, emitted as their services would: CloudEvents
 in Kafka binary mode whose data is framed by the schema registry's id (what a Confluent JSON
-serializer writes), with one producer that changes its schema without telling anyone."""
+serializer writes), each in its deploy pipeline's trace (the CloudEvents `ce_traceparent`
+header), with one producer that changes its schema without telling anyone."""
 
 from __future__ import annotations
 
 import asyncio
 import copy
 import json
+import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -61,6 +63,8 @@ class Producers:
     def __init__(self, kafka: Sender, registry: DemoRegistry, schemas: Path) -> None:
         self.kafka, self.registry = kafka, registry
         self.schemas = writer_schemas(schemas)
+        # Each rollout's services act in one trace, as a CI/CD system's deploy run would start.
+        self.traces: dict[str, str] = {}
 
     async def emit(
         self, event_type: str, rollout: str, data: dict[str, Any], schema: dict[str, Any]
@@ -76,8 +80,14 @@ class Producers:
             ("ce_source", b"/demo/" + rollout.encode()),
             ("ce_time", format_rfc3339(time.time()).encode()),
             ("content-type", b"application/json"),
+            ("ce_traceparent", self.traceparent(rollout).encode()),
         ]
         await self.kafka.send(TOPIC, value, key=rollout.encode(), headers=headers)
+
+    def traceparent(self, rollout: str) -> str:
+        """A new span of the rollout's trace: the event's creation context."""
+        trace_id = self.traces.setdefault(rollout, secrets.token_hex(16))
+        return f"00-{trace_id}-{secrets.token_hex(8)}-01"
 
     def step(self, event_type: str, rollout: str, data: dict[str, Any]) -> Action:
         return lambda: self.emit(event_type, rollout, data, self.schemas[event_type])
