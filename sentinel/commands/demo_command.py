@@ -24,7 +24,7 @@ import sentinel
 from sentinel.commands.demo_registry import DemoRegistry
 from sentinel.commands.demo_script import TOPIC, simulate
 from sentinel.config import load_config
-from sentinel.core.engine.kinds import sentence
+from sentinel.core.engine.kinds import sentence, spec_of
 from sentinel.core.errors import SentinelError
 from sentinel.core.printable import printable
 from sentinel.core.rules.expectations import Expectation
@@ -97,7 +97,9 @@ async def _demo(speed: float, duration_s: float | None) -> int:
             f"http:\n  listen: {listen}\n"
             "log:\n  level: warning\n"
             "watch:\n  tick: 0.5s\n"
-            f"registry:\n  url: {registry.url}\n  latest_ttl: 5s\n" + slack_section()
+            f"registry:\n  url: {registry.url}\n  latest_ttl: 5s\n"
+            + slack_section()
+            + tracing_section()
         )
         config = load_config(config_path)
         configure_logging(config.log.level)
@@ -142,7 +144,12 @@ def _describe(finding: dict[str, Any]) -> str:
     kind = finding["kind"]
     where = "/".join(str(part) for part in (finding["expectation"], finding["rollout"]) if part)
     owner = f"  (owner {finding['owner']})" if finding.get("owner") else ""
-    return f"{str(finding['at'])[11:19]}  {kind.upper():<18} {where}  {sentence(finding)}{owner}"
+    line = f"{str(finding['at'])[11:19]}  {kind.upper():<18} {where}  {sentence(finding)}{owner}"
+    spec = spec_of(kind)
+    if finding.get("trace_id") and spec is not None and not spec.good:
+        # Where on-call goes next: the rollout's trace (a link when `tracing.trace_url` is set).
+        line += f"  trace {finding.get('trace_url') or finding['trace_id']}"
+    return line
 
 
 def slack_section() -> str:
@@ -158,6 +165,16 @@ def slack_section() -> str:
         + (f"    base_url: {orjson.dumps(base_url).decode()}\n" if base_url else "")
         + "  grouping:\n    window: 2s\n"
     )
+
+
+def tracing_section() -> str:
+    """Spans to a local collector when OTEL_EXPORTER_OTLP_ENDPOINT is set (Jaeger's or Tempo's
+    OTLP port), with links to its UI (SENTINEL_TRACE_URL, by default Jaeger's on :16686)."""
+    if not os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        return ""
+    link = os.environ.get("SENTINEL_TRACE_URL", "http://localhost:16686/trace/{trace_id}")
+    print(f"  spans go to {os.environ['OTEL_EXPORTER_OTLP_ENDPOINT']}", file=sys.stderr)
+    return f"tracing:\n  trace_url: {orjson.dumps(link).decode()}\n  otlp: {{}}\n"
 
 
 def _banner(listen: str, expectations: Path, speed: float) -> None:
