@@ -18,13 +18,15 @@ from sentinel.core.rules.expectations import Expectation, Step
 from sentinel.core.rules.graph import to_mermaid
 from sentinel.core.timefmt import format_rfc3339
 from sentinel.status.board_words import describe_finding
+from sentinel.status.trace_links import TraceLinks
 
 OPEN_PHASES = frozenset({Phase.OPEN.value, Phase.ROLLING_BACK.value})
 
 
-def summary(view: RolloutView) -> dict[str, Any]:
-    """One rollout as `GET /api/v1/rollouts` lists it; steps in graph order."""
-    return {
+def summary(view: RolloutView, links: TraceLinks | None = None) -> dict[str, Any]:
+    """One rollout as `GET /api/v1/rollouts` lists it; steps in graph order. With `links`
+    (`tracing.trace_url`), the link to its trace."""
+    data: dict[str, Any] = {
         "expectation": view.expectation,
         "rollout": view.rollout,
         "phase": str(view.phase),
@@ -37,15 +39,29 @@ def summary(view: RolloutView) -> dict[str, Any]:
         # During a rollback the board shows what is due now: the compensation's event.
         "compensation": None if view.compensation is None else _step(view.compensation, False),
     }
+    if links is not None:
+        data["trace_url"] = links.rollout(view)
+    return data
 
 
-def full(view: RolloutView, findings: Iterable[Finding]) -> dict[str, Any]:
-    """One rollout in full: the summary, the event counted for each seen step, its findings."""
-    data = summary(view)
-    data["steps"] = [_step(step, full=True) for step in graph_order(view.steps)]
-    data["compensation"] = None if view.compensation is None else _step(view.compensation, True)
+def full(
+    view: RolloutView, findings: Iterable[Finding], links: TraceLinks | None = None
+) -> dict[str, Any]:
+    """One rollout in full: the summary, its trace id, the event counted for each seen step
+    and its trace context, its findings. With `links`, the rollout, each step and each
+    finding link to the trace."""
+    data = summary(view, links)
+    data["trace_id"] = view.trace_id
+    data["steps"] = [_full_step(view, step, links) for step in graph_order(view.steps)]
+    compensation = view.compensation
+    data["compensation"] = None if compensation is None else _full_step(view, compensation, links)
     ordered = sorted(findings, key=lambda finding: finding.at)
     data["findings"] = [finding.to_json_dict() for finding in ordered]
+    if links is not None:
+        for finding in data["findings"]:
+            link = links.finding(view, finding)
+            if link is not None:
+                finding["trace_url"] = link
     return data
 
 
@@ -187,6 +203,16 @@ def _step(step: StepStatus, full: bool) -> dict[str, Any]:
     if full:
         data["event_id"] = step.event_id
         data["source"] = step.source
+    return data
+
+
+def _full_step(view: RolloutView, step: StepStatus, links: TraceLinks | None) -> dict[str, Any]:
+    data = _step(step, full=True)
+    # The producer's trace behind the counted event: where it was created, else the last hop
+    # (the only context a Kafka instrumentation gives when the event names none).
+    data["traceparent"] = step.traceparent or step.hop
+    if links is not None:
+        data["trace_url"] = links.step(view, step.step)
     return data
 
 

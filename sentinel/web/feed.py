@@ -16,6 +16,7 @@ from sentinel.core.engine.engine import Engine
 from sentinel.core.engine.findings import Finding
 from sentinel.status.api_json import stream_message, summary
 from sentinel.status.recent import RecentFindings
+from sentinel.status.trace_links import links_of
 
 # Enough for a busy hour on the board; older findings are in the alerts and the logs.
 RECENT_CAPACITY = 1000
@@ -113,9 +114,10 @@ class LiveFeed:
         if len(changed) > MAX_ROLLOUT_EVENTS:
             return [RESYNC_MESSAGE]
         messages = []
+        links = links_of(self._engine.tracing.url, self._engine.clock)
         for expectation, key in changed:
             view = self._engine.view(expectation, key)
             if view is not None:
-                data = orjson.dumps(summary(view))
+                data = orjson.dumps(summary(view, links))
                 messages.append(b"event: rollout\ndata: " + data + b"\n\n")
         return messages

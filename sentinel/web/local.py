@@ -40,6 +40,7 @@ from sentinel.status.paging import (
     epoch_ms,
     summary_key,
 )
+from sentinel.status.trace_links import TraceLinks, links_of
 from sentinel.web.feed import LiveFeed
 
 log = logging.getLogger("sentinel.api")
@@ -82,6 +83,11 @@ class Replica:
     def expectation(self, name: str) -> Expectation | None:
         return self._engine.expectations.get(name)
 
+    @property
+    def links(self) -> TraceLinks | None:
+        """Links to traces (`tracing.trace_url`), ending open rollouts' at this clock."""
+        return links_of(self._engine.tracing.url, self.clock)
+
     async def rollouts(self, query: RolloutQuery) -> Page:
         """The page the query asks for (`paging`'s order): open rollouts from the engine,
         closed ones from the newest HISTORY_WINDOW of the history."""
@@ -108,10 +114,10 @@ class Replica:
         state = self._engine.rollouts.get(expectation, {}).get(key)
         view = self._engine.view(expectation, key)
         if state is not None and view is not None:
-            return full(view, state.findings)
+            return full(view, state.findings, self.links)
         await self._refresh()
         entry = self._store.closed_rollout(expectation, key)
-        return None if entry is None else full(entry.view, entry.findings)
+        return None if entry is None else full(entry.view, entry.findings, self.links)
 
     def findings(self, query: FindingQuery) -> list[Mapping[str, Any]]:
         recent = self._feed.recent.newest(query.limit, query.since)
@@ -143,6 +149,7 @@ class Replica:
         wanted = query.limit + 1
         found: list[tuple[SortKey, Mapping[str, Any]]] = []
         enough_at: int | None = None  # opened (ms) of the `wanted`-th found
+        links = self.links
         for read, entry in enumerate(self._store.history(query.expectation), start=1):
             if read > HISTORY_WINDOW:
                 break
@@ -151,7 +158,7 @@ class Replica:
             opened = epoch_ms(entry.view.opened_at)
             if enough_at is not None and opened < enough_at:
                 break  # everything older comes after what was found
-            shown = summary(entry.view)
+            shown = summary(entry.view, links)
             if not admits(shown, query):
                 continue
             key = summary_key(shown)
@@ -167,13 +174,14 @@ class Replica:
         """The summaries of the page: the views of open rollouts built now, VIEW_CHUNK at a
         time; one that closed and was forgotten meanwhile is left out."""
         rows: list[Mapping[str, Any]] = []
+        links = self.links
         for index, item in enumerate(chosen):
             if index and index % VIEW_CHUNK == 0:
                 await asyncio.sleep(0)
             if isinstance(item, RolloutState):
                 view = self._engine.view(item.expectation, item.key)
                 if view is not None:
-                    rows.append(summary(view))
+                    rows.append(summary(view, links))
             else:
                 rows.append(item)
         return rows

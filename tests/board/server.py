@@ -17,6 +17,7 @@ from sentinel.config import BasicAuth
 from sentinel.core.engine.engine import Engine
 from sentinel.core.engine.findings import Finding
 from sentinel.core.engine.ports import SchemaCheck
+from sentinel.core.engine.tracing import DEFAULT_TRACING, TraceOptions
 from sentinel.core.events.decoders import BusDecoder
 from sentinel.core.events.envelope import Envelope
 from sentinel.core.events.records import Partition, Record
@@ -58,9 +59,10 @@ class Sentinel:
         retention_s: float = 24 * 3600.0,
         wall_clock: float = 0.0,
         schemas: SchemaCheck | None = None,
+        tracing: TraceOptions = DEFAULT_TRACING,
     ) -> None:
         checks = schemas if schemas is not None else Lenient()
-        self.engine = Engine(expectations, checks, retention_s=retention_s)
+        self.engine = Engine(expectations, checks, retention_s=retention_s, tracing=tracing)
         self.store = store if store is not None else MemoryStore()
         self.feed = LiveFeed(self.engine)
         self.pipeline = Pipeline(
@@ -91,11 +93,17 @@ class Sentinel:
         await self.http.stop()
 
     def events(self, events: Sequence[Envelope], now: float) -> list[Finding]:
-        """One batch of events read at `now` (the wall clock), as the watcher hands it over."""
+        """One batch of events read at `now` (the wall clock), as the watcher hands it over;
+        an event's `hop` rides as the record's `traceparent` header, as OpenTelemetry's Kafka
+        instrumentations write it."""
         self.wall_clock = max(self.wall_clock, now)
         records = []
         for item in events:
-            records.append(record(item, self._offset, P0, read_at=now))
+            made = record(item, self._offset, P0, read_at=now)
+            if item.hop is not None:
+                headers = [("traceparent", item.hop.encode())]
+                made = Record(P0, self._offset, made.value, headers, timestamp=now)
+            records.append(made)
             self._offset += 1
         return self.process(records, WallClock(now))
 

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING
 from sentinel.core.engine.findings import Finding, Kind
 from sentinel.core.engine.limits import DEFAULT_LIMITS, Limits, echoed
 from sentinel.core.engine.rollout import RolloutState
-from sentinel.core.engine.tracing import distinct_traces, event_contexts, trace_id_of, trace_link
+from sentinel.core.engine.tracing import (
+    distinct_traces,
+    event_contexts,
+    finding_span_id,
+    link_values,
+    trace_id_of,
+    trace_link,
+)
 from sentinel.core.events.envelope import MISSING, Envelope, correlation_key
 from sentinel.core.rules.expectations import Expectation
 
@@ -55,15 +62,9 @@ def rollout_finding(
     if trace_url is None:
         return finding
     end = rollout.closed_at if rollout.closed_at is not None else clock
-    link = trace_link(
-        trace_url,
-        {
-            "trace_id": trace_id, "span_id": finding.span_id, "expectation": exp.name,
-            "rollout": rollout.key, "step": step or "", "start_ms": round(rollout.opened_at * 1000),
-            "end_ms": round(end * 1000),
-        },
-    )  # fmt: skip
-    return replace(finding, trace_url=link)
+    span = finding_span_id(finding.id)
+    values = link_values(trace_id, span, exp.name, rollout.key, step, rollout.opened_at, end)
+    return replace(finding, trace_url=trace_link(trace_url, values))
 
 
 def _behind(

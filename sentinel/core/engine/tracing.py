@@ -14,6 +14,7 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import orjson
 
@@ -113,6 +114,30 @@ def event_contexts(event: Envelope) -> tuple[str | None, str | None]:
 def trace_link(template: str, values: dict[str, object]) -> str:
     """The template filled in (its placeholders were checked when the config was read)."""
     return template.format_map(values)
+
+
+def link_values(
+    trace_id: str,
+    span_id: str,
+    expectation: str,
+    rollout: str,
+    step: str | None,
+    start: float,
+    end: float,
+) -> dict[str, object]:
+    """The placeholders of `tracing.trace_url` for one span of a rollout's trace; `start` and
+    `end` (epoch seconds) bound the trace, not the span, so that a UI that searches a time
+    range finds all of it. Names are percent-encoded: they go into a URL, and a rollout key
+    may hold `/`, `&` or `#`."""
+    return {
+        "trace_id": trace_id,
+        "span_id": span_id,
+        "expectation": quote(expectation, safe=""),
+        "rollout": quote(rollout, safe=""),
+        "step": quote(step or "", safe=""),
+        "start_ms": round(start * 1000),
+        "end_ms": round(end * 1000),
+    }
 
 
 def _digest(*parts: str) -> str:
