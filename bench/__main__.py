@@ -13,6 +13,7 @@ from bench import (
     board_bench,
     kafka_bench,
     learn_bench,
+    metrics_bench,
     replay_bench,
     scaling_bench,
     store_bench,
@@ -34,6 +35,8 @@ def main() -> int:
         print("the same, pure Python (SENTINEL_PURE=1):", flush=True)
         pure = {**os.environ, speed.PURE_VARIABLE: "1"}
         subprocess.run([sys.executable, "-m", "bench.replay_bench"], env=pure, check=True)
+    print("\n== the live metrics on the hot path (contract section 13: exemplars)")
+    metrics_bench.main()
     print("\n== open rollouts (issue 10): cost as work grows")
     scaling_bench.main(directory)
     print("\n== live watcher on the embedded broker (issues 3, 10, 11)")
