@@ -30,10 +30,7 @@ from sentinel.core.engine.deadlines import (
     pending,
 )
 from sentinel.core.engine.event_checks import EventChecks
-from sentinel.core.engine.finding_factory import (
-    rollout_finding,
-    uncorrelated,
-)
+from sentinel.core.engine.finding_factory import rollout_finding, uncorrelated
 from sentinel.core.engine.findings import Finding, Kind
 from sentinel.core.engine.limits import DEFAULT_LIMITS, Limits
 from sentinel.core.engine.ports import (
@@ -93,6 +90,7 @@ class Engine:
         self._changed: set[tuple[str, str]] = set()
         self._new_events: list[tuple[str, str, float]] = []
         self._steps_seen: list[tuple[str, str, str]] = []
+        self._forgotten: list[tuple[Expectation, RolloutState, float]] = []
         self._by_type = index_by_type(expectations)
 
     # ---- the two entry points -------------------------------------------------------------
@@ -216,16 +214,15 @@ class Engine:
 
     def take_changes(self) -> EngineChanges:
         """What changed since the last call, for a state store; resets the record."""
-        changed = {}
-        for name, key in self._changed:
-            changed[(name, key)] = self.rollouts.get(name, {}).get(key)
+        changed = {(name, key): self.rollouts.get(name, {}).get(key) for name, key in self._changed}
         events, self._new_events = self._new_events, []
         steps, self._steps_seen = self._steps_seen, []
+        lost, self._forgotten = self._forgotten, []
         checks = self.checks
-        unregistered, checks.new_unregistered = checks.new_unregistered, []
+        unknown, checks.new_unregistered = checks.new_unregistered, []
         self._changed = set()
         writers, horizon = checks.writer_ids.take_changed(), self._pruned_horizon
-        return EngineChanges(changed, events, unregistered, self.clock, horizon, writers, steps)
+        return EngineChanges(changed, events, unknown, self.clock, horizon, writers, steps, lost)
 
     def restore(
         self,
@@ -283,6 +280,8 @@ class Engine:
                 dropped = self.rollouts.pop(name)
                 self._changed.update((name, key) for key in dropped)
                 stale += sum(pending(rollout) for rollout in dropped.values())
+                exp, at = self.expectations[name], self.clock  # the open ones' traces end
+                self._forgotten += [(exp, r, at) for r in dropped.values() if r.closed_at is None]
         self.deadlines.cancelled(stale, self.rollouts)
         self.open_count.recount(self.rollouts)
         self.expectations = {exp.name: exp for exp in expectations}

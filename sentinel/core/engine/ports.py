@@ -11,6 +11,7 @@ from typing import Protocol
 
 from sentinel.core.engine.rollout import RolloutState
 from sentinel.core.engine.writer_schemas import WriterMemory
+from sentinel.core.rules.expectations import Expectation
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,9 @@ class EngineChanges:
     writer_ids: dict[str, WriterMemory] = field(default_factory=dict)
     # (expectation, key, step) of each step seen, in order: its span can be exported (section 13).
     steps_seen: list[tuple[str, str, str]] = field(default_factory=list)
+    # Open rollouts a reload forgot (their expectation was removed), with their expectation
+    # and the clock then: their trace ends there (section 13).
+    forgotten: list[tuple[Expectation, RolloutState, float]] = field(default_factory=list)
 
 
 class SchemaCheck(Protocol):

@@ -16,6 +16,7 @@ from sentinel.core.engine.findings import Finding, Kind
 from sentinel.core.engine.ports import EngineChanges
 from sentinel.core.engine.rollout import RolloutState
 from sentinel.core.engine.snapshots import RolloutView
+from sentinel.core.engine.spans import Span, batch_spans
 from sentinel.core.engine.watermarks import Answer, Watermarks
 from sentinel.core.engine.writer_schemas import Need, Writer, WriterLookup
 from sentinel.core.events.envelope import Envelope, Malformed, Skipped
@@ -59,6 +60,13 @@ class Alerts(Protocol):
     ) -> None: ...
 
     def flush_due(self, now: float) -> None: ...
+
+
+class Spans(Protocol):
+    """Where a batch's spans go (`tracing.otlp`, contract section 13), inside the store's
+    transaction like alerts: the outbox joins it, so a span is kept with the state it shows."""
+
+    def export(self, spans: Sequence[Span]) -> None: ...
 
 
 class PipelineObserver(Protocol):
@@ -164,6 +172,8 @@ class Pipeline:
     # Told of an unexpected error while processing one record (which is then reported as
     # malformed) or while observing a kept batch: the live watcher logs it with its traceback.
     on_error: Callable[[str, Exception], None] | None = None
+    # Spans to export (`tracing.otlp`), or None: then none are even made.
+    spans: Spans | None = None
 
     def process(
         self,
@@ -193,9 +203,10 @@ class Pipeline:
         4. Keep, in one store transaction: the findings not emitted before (with `extra`, the
            shell's own, such as bus silence), the alerts they cause (outbox), the engine's
            changes (with each new finding added to the rollout it names, while that rollout
-           is open or closes in this batch), the rollouts that closed (their last view and
-           findings, to the history) and the next offset of each partition. A failure keeps
-           none of it.
+           is open or closes in this batch), the spans of what the batch finished (steps
+           seen or cancelled, new findings, rollouts closed or forgotten: outbox, with
+           `tracing.otlp`), the rollouts that closed (their last view and findings, to the
+           history) and the next offset of each partition. A failure keeps none of it.
         5. Return the new findings and the offsets. The caller then waits for `store.flush()`
            (the changelog has the batch), writes the findings and only then commits the offsets
            to Kafka: a crash at any point reads records again, and the kept finding ids (or,
@@ -272,6 +283,8 @@ class Pipeline:
             changes = _with_findings(
                 engine.take_changes(), engine.rollouts, fresh, engine.limits.findings_per_rollout
             )
+            if self.spans is not None:
+                self.spans.export(batch_spans(changes, fresh, engine.rollouts, engine.expectations))
             batch.write(changes, fresh, taken, engine.view)
         positions.update(taken)
         try:
