@@ -34,6 +34,18 @@ def rollout_href(expectation: str, rollout: str) -> str:
     return f"/rollouts/{quote(expectation, safe='')}/{quote(rollout, safe='')}"
 
 
+def trace_anchor(url: object, text: str, label: str) -> str:
+    """`text` linking to the trace (`trace_url`) in a new tab, so the board stays live, named
+    `label` for a screen reader; nothing unless `url` is http(s): a value from elsewhere (a
+    peer's answer) cannot make a `javascript:` link."""
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        return ""
+    return (
+        f'<a class="trace-link" href="{esc(url)}" target="_blank" rel="noopener noreferrer"'
+        f' aria-label="{esc(label)}">{esc(text)}<span aria-hidden="true"> ↗</span></a>'
+    )
+
+
 def page(title: str, body: str, clock: float, kind: str) -> str:
     """A whole document; `data-clock` lets the script tick on the sentinel's clock, and
     `data-kinds` gives it each finding kind's words (it words none itself)."""
@@ -106,6 +118,7 @@ def rollout_row(summary: Mapping[str, Any], clock: float) -> str:
         f'<a class="key" href="{esc(href)}">{esc(summary["rollout"])}</a>'
         f"{badge('phase', PHASES, summary['phase'])}{problems}"
         f'<span class="opened">opened {time_tag(summary["opened_at"], clock)}</span>'
+        f"{trace_anchor(summary.get('trace_url'), 'trace', 'Trace of ' + summary['rollout'])}"
         "</div>"
         f'<ol class="steps">{"".join(step_item(step, clock) for step in steps)}</ol>'
         "</article>"

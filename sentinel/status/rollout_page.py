@@ -18,7 +18,7 @@ from sentinel.status.board_words import (
     kind_label,
     step_detail,
 )
-from sentinel.status.markup import badge, esc, page, step_item, time_tag
+from sentinel.status.markup import badge, esc, page, step_item, time_tag, trace_anchor
 from sentinel.status.stepgraph import step_graph_svg
 
 # At equal times a stall reads before the late arrival that recovers it (as in `timeline`).
@@ -42,6 +42,8 @@ def render_rollout_page(
     ]
     if expectation is not None and expectation.description:
         facts.append(("Expectation", esc(expectation.description)))
+    if full.get("trace_id"):  # a peer of an older version names none
+        facts.append(("Trace", _trace(full)))
     body = [
         '<nav class="crumbs"><a href="/">← All rollouts</a></nav>',
         f'<h1><span class="exp">{esc(full["expectation"])}</span> / '
@@ -65,24 +67,37 @@ def render_rollout_page(
     return page(title, "\n".join(body), clock, "rollout")
 
 
+def _trace(full: Mapping[str, Any]) -> str:
+    """The link to the rollout's trace (`tracing.trace_url`), and its id, small, to paste into
+    a tracing UI (the only way there without a link)."""
+    link = trace_anchor(full.get("trace_url"), "Open trace", "Open the rollout's trace")
+    return f'{link}<code class="trace-id" title="Trace id">{esc(full["trace_id"])}</code>'
+
+
 def _steps_table(full: Mapping[str, Any], clock: float) -> str:
     steps = [*full["steps"], *([full["compensation"]] if full.get("compensation") else [])]
+    # With `tracing.trace_url`, each step links to its span in the rollout's trace.
+    linked = any(step.get("trace_url") for step in steps)
     rows = []
     for step in steps:
         symbol, word = STEP_STATES.get(step["state"], ("•", step["state"]))
+        span = f"Open {step['step']} in the trace"
+        trace = f"<td>{trace_anchor(step.get('trace_url'), 'span', span)}</td>" if linked else ""
         rows.append(
             f'<tr class="state-{esc(step["state"])}"><th scope="row">{esc(step["step"])}</th>'
             f'<td><span class="sym" aria-hidden="true">{esc(symbol)}</span> {esc(word)}'
             f' <span class="detail">{esc(step_detail(step, clock))}</span></td>'
             f"<td>{time_tag(step['due'], clock)}</td><td>{time_tag(step['seen_at'], clock)}</td>"
             f"<td><code>{esc(step.get('event_id') or '-')}</code></td>"
-            f"<td>{esc(step.get('source') or '-')}</td><td>{esc(step['owner'] or '-')}</td></tr>"
+            f"<td>{esc(step.get('source') or '-')}</td><td>{esc(step['owner'] or '-')}</td>"
+            f"{trace}</tr>"
         )
+    heading = '<th scope="col">Trace</th>' if linked else ""
     return (
         '<table class="steps-table"><thead><tr><th scope="col">Step</th>'
         '<th scope="col">State</th><th scope="col">Due</th><th scope="col">Seen</th>'
         '<th scope="col">Event id</th><th scope="col">Source</th><th scope="col">Owner</th>'
-        f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f"{heading}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
 
 

@@ -11,6 +11,7 @@ import pytest
 from engine.helpers import MIN, T0, event, user_service
 from status.helpers import EXAMPLE_CLOCK, EXAMPLE_LOG, ROOT
 
+from sentinel.core.engine.tracing import DEFAULT_TRACING, TraceOptions
 from sentinel.core.events.decoders import LineDecoder
 from sentinel.core.events.envelope import Envelope
 from sentinel.core.events.schemas import SchemaRegistry
@@ -73,11 +74,12 @@ async def sentinel(start_sentinel: StartSentinel) -> Sentinel:
     return running
 
 
-def example_sentinel(*extra: Expectation) -> Sentinel:
+def example_sentinel(*extra: Expectation, tracing: TraceOptions = DEFAULT_TRACING) -> Sentinel:
     """The shipped example in a sentinel, not started: its expectations (and `extra`) and
     schemas, and its event log replayed as `sentinel replay` reads a file, the clock then moved
     to EXAMPLE_CLOCK (every stall of the log has fired). The rollouts the status tests'
-    `example` fixture builds, held here by the real engine and store."""
+    `example` fixture builds, held here by the real engine and store; `tracing` as
+    `tracing:` would set it."""
     loaded = load_expectations([ROOT / "expectations"])
     registry = SchemaRegistry.load(ROOT / "expectations" / "schemas")
     sentinel = Sentinel(
@@ -85,6 +87,7 @@ def example_sentinel(*extra: Expectation) -> Sentinel:
         decoder=LineDecoder(),
         schemas=registry,
         wall_clock=EXAMPLE_CLOCK,
+        tracing=tracing,
     )
     sentinel.replay(EXAMPLE_LOG.read_bytes().splitlines(), until=EXAMPLE_CLOCK)
     return sentinel
@@ -92,12 +95,12 @@ def example_sentinel(*extra: Expectation) -> Sentinel:
 
 @pytest.fixture
 async def start_example() -> AsyncIterator[StartExample]:
-    """`await start_example(*extra expectations)`: `example_sentinel`, started, stopped after
-    the test."""
+    """`await start_example(*extra expectations, tracing=...)`: `example_sentinel`, started,
+    stopped after the test."""
     started: list[Sentinel] = []
 
-    async def start(*extra: Expectation) -> Sentinel:
-        sentinel = example_sentinel(*extra)
+    async def start(*extra: Expectation, tracing: TraceOptions = DEFAULT_TRACING) -> Sentinel:
+        sentinel = example_sentinel(*extra, tracing=tracing)
         started.append(await sentinel.start())
         return sentinel
 

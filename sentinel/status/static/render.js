@@ -104,6 +104,21 @@ window.sentinelRender = (function () {
     return item;
   }
 
+  // A link into the tracing UI in a new tab (the board stays live); only http(s), as the
+  // server's trace_anchor: a value from elsewhere cannot make a `javascript:` link.
+  function traceLink(url, text, label) {
+    if (typeof url !== "string" || !/^https?:\/\//.test(url)) return null;
+    const link = el("a", "trace-link", text);
+    link.href = url;
+    link.target = "_blank";
+    link.rel = "noopener noreferrer";
+    link.setAttribute("aria-label", label);
+    const arrow = el("span", "", " ↗");
+    arrow.setAttribute("aria-hidden", "true");
+    link.append(arrow);
+    return link;
+  }
+
   function rolloutHref(expectation, rollout) {
     return "/rollouts/" + encodeURIComponent(expectation) + "/" + encodeURIComponent(rollout);
   }
@@ -132,6 +147,8 @@ window.sentinelRender = (function () {
     const opened = el("span", "opened", "opened ");
     opened.append(timeTag(summary.opened_at));
     head.append(opened);
+    const trace = traceLink(summary.trace_url, "trace", "Trace of " + summary.rollout);
+    if (trace) head.append(trace);
     const list = el("ol", "steps");
     renderSteps(list, summary);
     row.append(head, list);
