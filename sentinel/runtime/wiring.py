@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -18,6 +19,9 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from sentinel.alerting.alerter import Alerter
+from sentinel.alerting.settings import AlertingSettings
+from sentinel.alerting.sinks.otlp_protobuf import resource_of
+from sentinel.alerting.span_export import SpanExport
 from sentinel.config import Config, load_config
 from sentinel.core.engine.engine import Engine
 from sentinel.core.engine.watermarks import Watermarks
@@ -36,8 +40,8 @@ from sentinel.runtime.metrics_observer import MetricsObserver, PipelineObservers
 from sentinel.runtime.registry_gate import NoGate, RegistryGate
 from sentinel.runtime.rule_reload import Rules, RuleSet, load_rules
 from sentinel.runtime.watcher import (
+    HeldDeliveries,
     LineSink,
-    NoDeliveries,
     NoUpstream,
     Upstream,
     Watcher,
@@ -85,7 +89,7 @@ def build_watcher(
     load = rules_loader or (lambda: load_rules(config.expectations, config.schemas))
     rules = load()
     metrics = Metrics(registry if registry is not None else CollectorRegistry())
-    observer = MetricsObserver(metrics, rules.known_types)
+    observer = MetricsObserver(metrics, rules.known_types, wall_clock)
     engine = Engine(
         rules.expectations,
         rules.schemas,
@@ -100,9 +104,11 @@ def build_watcher(
     alerter = None
     if config.alerting is not None:
         alerter = Alerter(config.alerting, store.outbox(), observer)
+    spans = _span_export(config, store, observer)
     feed = LiveFeed(engine)
     observers = PipelineObservers(observer, feed)
     pipeline = Pipeline(engine, store, decoder, alerter, observers, route=copy_route)
+    pipeline.spans = spans
     # Input not keyed by rollout: any partition may carry any rollout's next event.
     keyed = config.state.mode == "changelog" or config.kafka.input_keyed_by_rollout
     pipeline.watermarks = Watermarks(shared=not keyed)
@@ -118,6 +124,7 @@ def build_watcher(
     )
     cluster = Cluster(Replica(engine, store, feed, wall_clock), peers)
     mount(http.app, cluster, feed, config.http.basic_auth)
+    senders = [sender for sender in (alerter, spans) if sender is not None]
     watcher = Watcher(
         WatcherParts(
             settings=config.watch,
@@ -130,9 +137,12 @@ def build_watcher(
             http=http,
             upstream=upstream,
             registry=gate,
-            background=() if alerter is None else (alerter.run_sender,),
-            deliveries=NoDeliveries() if alerter is None else alerter,
-            details={} if alerter is None else {"alerting": alerter.status},
+            background=tuple(sender.run_sender for sender in senders),
+            deliveries=HeldTogether(senders),
+            details={
+                **({} if alerter is None else {"alerting": alerter.status}),
+                **({} if spans is None else {"tracing": spans.status}),
+            },
             wall_clock=wall_clock,
         )
     )
@@ -141,6 +151,35 @@ def build_watcher(
     ruleset.on_refused = lambda problems: _refused(problems, metrics)
     _note_rules(rules, metrics, wall_clock())
     return watcher
+
+
+def _span_export(config: Config, store: StateStore, observer: MetricsObserver) -> SpanExport | None:
+    """With `tracing.otlp`: spans through the store's outbox (with or without `alerting:`),
+    retried as the alerts are."""
+    otlp = config.tracing.otlp
+    if otlp is None:
+        return None
+    retry = config.alerting or AlertingSettings()  # its `retry:` times, or their defaults
+    resource = resource_of(otlp.resource, os.environ)
+    return SpanExport(
+        otlp, store.outbox(), resource, observer,
+        retry_initial=retry.retry_initial, retry_max=retry.retry_max,
+    )  # fmt: skip
+
+
+class HeldTogether:
+    """The senders (alerts, spans), held and released as one by the watcher."""
+
+    def __init__(self, senders: Sequence[HeldDeliveries]) -> None:
+        self._senders = tuple(senders)
+
+    def hold(self) -> None:
+        for sender in self._senders:
+            sender.hold()
+
+    def release(self) -> None:
+        for sender in self._senders:
+            sender.release()
 
 
 def _input(

@@ -389,6 +389,13 @@ class SqliteOutbox:
             )
             self._conn.execute("DELETE FROM alert_threads WHERE resolved_at < ?", (before,))
 
+    def forget_done(self, sink: str, before: float) -> None:
+        with self.transaction():
+            self._conn.execute(
+                "DELETE FROM alert_items WHERE sink = ? AND state != 'pending' AND done_at < ?",
+                (sink, before),
+            )
+
     def _update_item(self, statement: str, parameters: tuple[Any, ...]) -> None:
         with self.transaction():
             self._conn.execute(statement, parameters)

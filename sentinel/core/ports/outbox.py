@@ -151,3 +151,7 @@ class Outbox(Protocol):
 
     def prune(self, before: float) -> None:
         """Forget deliveries done, windows flushed and threads resolved before `before`."""
+
+    def forget_done(self, sink: str, before: float) -> None:
+        """Forget the sink's deliveries done (sent or failed) before `before`: for a sink that
+        never enqueues the same thing twice (spans), whose sent items are only bulk."""
