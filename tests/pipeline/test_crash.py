@@ -1,5 +1,6 @@
 """The crash property: for any event log and any crash point, a crash and a restart emit
-exactly the findings that a run without a crash emits, none twice and none lost."""
+exactly the findings that a run without a crash emits, none twice and none lost, and the
+same spans (ids and content; contract section 13)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from engine.helpers import MIN, T0, user_service
 from hypothesis import given, settings
@@ -17,6 +19,7 @@ from hypothesis import strategies as st
 
 from sentinel.core.engine.engine import Engine
 from sentinel.core.engine.findings import Finding
+from sentinel.core.engine.spans import Span, span_to_json
 from sentinel.core.events.decoders import BusDecoder
 from sentinel.core.events.envelope import Envelope, Malformed
 from sentinel.core.events.records import Partition, Record
@@ -41,6 +44,7 @@ TRACEPARENTS = (
     "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
     "not a traceparent",
 )
+SORTED = orjson.OPT_SORT_KEYS
 UNTIL = T0 + 6 * 60 * MIN
 
 
@@ -92,11 +96,19 @@ class Crash(Exception):
 class Recorded:
     """The store under test, keeping what each transaction emitted, dying at a chosen one."""
 
-    def __init__(self, store: StateStore, emitted: list[Finding], die_at: int | None) -> None:
+    def __init__(
+        self, store: StateStore, emitted: list[Finding], spans: set[bytes], die_at: int | None
+    ) -> None:
         self.store = store
         self.emitted = emitted
+        self.spans = spans  # each exported span's JSON: ids and content
+        self.pending: list[Span] = []  # handed over in the transaction under way
         self.die_at = die_at  # -n: just before the n-th commit; n: just after it
         self.commits = 0
+
+    def export(self, spans: Sequence[Span]) -> None:
+        """The pipeline's Spans port: what the outbox would get, in the batch's transaction."""
+        self.pending += spans
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
@@ -104,6 +116,7 @@ class Recorded:
     @contextmanager
     def transaction(self) -> Iterator[Batch]:
         self.commits += 1
+        self.pending = []
         with self.store.transaction() as batch:
             watched = _Watched(batch)
             yield watched
@@ -111,6 +124,7 @@ class Recorded:
                 raise Crash
         # Committed with the state, in one transaction: what the alert outbox holds.
         self.emitted += watched.findings
+        self.spans.update(orjson.dumps(span_to_json(span), option=SORTED) for span in self.pending)
         if self.die_at == self.commits:
             raise Crash
 
@@ -141,27 +155,30 @@ def run_through(
     crashes: Sequence[tuple[int, int]],
     directory: Path,
     skip_by_offset: bool = True,
-) -> Counter[Finding]:
+) -> tuple[Counter[Finding], set[bytes]]:
     """Every finding emitted by processing the log through the pipeline in batches of `sizes`.
 
     At each (commit, redelivered) of `crashes`, the process dies at that commit of its life
     and starts again: a new engine restored from the store, reading again from up to
     `redelivered` records before the first record not kept (Kafka's at-least-once).
+    The spans exported are returned too: a crash may send one again, never a different one.
     Without `skip_by_offset`, the pipeline does not know the stored offsets and applies the
     redelivered records again: event ids and emitted finding ids must recognise them, which
     they do within the retention (here longer than the log, whose ids are then all kept).
     """
     emitted: list[Finding] = []
+    spans: set[bytes] = set()
     memory = MemoryStore()  # in one process, it outlives the engine, not the process
     pending = list(crashes)
     resume = 0
     while True:
         store: StateStore = memory if kind == "memory" else SqliteStore(directory / "state.db")
-        recorded = Recorded(store, emitted, pending[0][0] if pending else None)
+        recorded = Recorded(store, emitted, spans, pending[0][0] if pending else None)
         retention_s = 2 * 60 * MIN if skip_by_offset else 24 * 60 * MIN
         pipeline = Pipeline(
             Engine([user_service()], retention_s=retention_s), recorded, BusDecoder()
         )
+        pipeline.spans = recorded
         pipeline.restore()
         if not skip_by_offset:
             pipeline.positions.clear()
@@ -178,7 +195,7 @@ def run_through(
         finally:
             if kind == "sqlite":
                 store.close()
-        return Counter(emitted)
+        return Counter(emitted), spans
 
 
 def first_not_kept(records: Sequence[Record], offsets: Mapping[Partition, int]) -> int:
@@ -203,7 +220,7 @@ crash_points = st.tuples(
     sizes=st.lists(st.integers(min_value=1, max_value=6), min_size=1, max_size=4),
     crashes=st.lists(crash_points, min_size=1, max_size=3),
 )
-def test_a_crash_and_a_restart_emit_exactly_the_findings_of_a_run_without_one(
+def test_a_crash_and_a_restart_emit_exactly_the_findings_and_spans_of_a_run_without_one(
     kind: str,
     skip_by_offset: bool,
     records: list[Record],
@@ -213,4 +230,4 @@ def test_a_crash_and_a_restart_emit_exactly_the_findings_of_a_run_without_one(
     with tempfile.TemporaryDirectory() as calm, tempfile.TemporaryDirectory() as crashing:
         expected = run_through(kind, records, sizes, [], Path(calm))
         crashed = run_through(kind, records, sizes, crashes, Path(crashing), skip_by_offset)
-    assert crashed == expected
+    assert crashed == expected  # the findings, each once; the spans, the same ids and content
