@@ -263,4 +263,25 @@ def _check_limits(body: dict[str, Any]) -> str | None:
             fields = block.get("fields", [])
             if len(fields) > 10 or any(len(item["text"]) > 2000 for item in fields):
                 return "invalid_blocks"
+        if block["type"] == "actions" and not _buttons_valid(block.get("elements", [])):
+            return "invalid_blocks"
     return None
+
+
+def _buttons_valid(buttons: list[dict[str, Any]]) -> bool:
+    """Slack's rules for the buttons of an `actions` block: at most 25, each with a unique
+    `action_id` (a link button too) of at most 255 characters, a plain-text label of at most
+    75 and a `url` of at most 3,000."""
+    actions = [button.get("action_id") for button in buttons]
+    return (
+        0 < len(buttons) <= 25
+        and all(isinstance(action, str) and 0 < len(action) <= 255 for action in actions)
+        and len(set(actions)) == len(actions)
+        and all(
+            button.get("type") == "button"
+            and button["text"]["type"] == "plain_text"
+            and len(button["text"]["text"]) <= 75
+            and len(button.get("url", "")) <= 3000
+            for button in buttons
+        )
+    )

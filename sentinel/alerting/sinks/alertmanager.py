@@ -116,6 +116,12 @@ def render(
         annotations["runbook_url"] = runbook
     if dashboard:
         annotations["dashboard_url"] = dashboard
+    # The rollout's trace (contract section 13): annotations, never labels, which identify
+    # the alert (and a link made at the time of each finding would split it in two).
+    if finding.trace_id:
+        annotations["trace_id"] = finding.trace_id
+    if finding.trace_url:
+        annotations["trace_url"] = finding.trace_url
     alert: dict[str, Any] = {
         "labels": labels(finding),
         "annotations": annotations,

@@ -29,6 +29,7 @@ SECTION_CHARS = 3000
 HEADER_CHARS = 150
 FIELD_CHARS = 2000
 TEXT_CHARS = 3000
+URL_CHARS = 3000  # a button's `url`
 # Ours, so that one message stays readable.
 LINE_CHARS = 300
 CHECKLIST_LINES = 40
@@ -87,7 +88,7 @@ def render_rollout(rollout: RolloutGroup, ctx: Context, lines: Sequence[str]) ->
         blocks.extend(_sections(["*Checklist*", *fit_checklist(lines)]))
     state = "Resolved" if resolved else "Updated"
     blocks.append(_context(f"{state} {stamp(latest.at, tz)} · rollout-sentinel"))
-    blocks.extend(_buttons(ctx, _main(rollout.findings)))
+    blocks.extend(_buttons(ctx, rollout.findings))
     main = _main(rollout.findings)
     text = (
         f"{icon} {label}: {rollout.expectation} rollout {rollout.rollout}: "
@@ -227,17 +228,27 @@ def _context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [_mrkdwn(clip(text, FIELD_CHARS))]}
 
 
-def _buttons(ctx: Context, finding: Finding) -> list[dict[str, Any]]:
-    dashboard, runbook = links(ctx.settings, finding)
+def _buttons(ctx: Context, findings: Sequence[Finding]) -> list[dict[str, Any]]:
+    """Link buttons: the main finding's dashboard and runbook, and the rollout's trace
+    (`tracing.trace_url`) as the newest finding links it, whose time range covers the most
+    of the trace. Slack asks an `action_id` of every button, a link too, and refuses the
+    whole message for a URL over its limit: such a button is left out instead."""
+    dashboard, runbook = links(ctx.settings, _main(findings))
+    trace = next((finding.trace_url for finding in reversed(findings) if finding.trace_url), None)
+    named = (
+        ("sentinel-dashboard", "Dashboard", dashboard),
+        ("sentinel-runbook", "Runbook", runbook),
+        ("sentinel-trace", "Open trace", trace),
+    )
     buttons = [
         {
             "type": "button",
-            "action_id": f"sentinel-{name.lower()}",
+            "action_id": action,
             "text": {"type": "plain_text", "text": name},
             "url": url,
         }
-        for name, url in (("Dashboard", dashboard), ("Runbook", runbook))
-        if url is not None
+        for action, name, url in named
+        if url is not None and len(url) <= URL_CHARS
     ]
     return [{"type": "actions", "elements": buttons}] if buttons else []
 
