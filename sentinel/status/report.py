@@ -126,6 +126,7 @@ def _rollout_entry(rollout: Mapping[str, Any]) -> dict[str, Any]:
         "owner": rollout["owner"],
         "opened_at": rollout["opened_at"],
         "closed_at": rollout["closed_at"],
+        "trace_id": rollout.get("trace_id"),  # contract section 13; none before it
         "duration_s": duration_s(rollout),
         "sequence": [
             {

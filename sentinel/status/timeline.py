@@ -68,10 +68,13 @@ class Timeline:
 
 
 def _rollout_block(view: RolloutView, findings: list[Finding], clock: float) -> str:
+    # Its trace id is the one the live sentinel gives it: a replayed rollout's trace can be
+    # looked up in the tracing UI.
     header = (
         f"{view.expectation} / {view.rollout}  {_PHASE_LABEL[view.phase]}"
         f"  (opened {format_rfc3339(view.opened_at)}"
-        + (f", owner {view.owner})" if view.owner else ")")
+        + (f", owner {view.owner}" if view.owner else "")
+        + f", trace {view.trace_id})"
     )
     entries: list[tuple[float, int, str]] = []
     steps = list(view.steps) + ([view.compensation] if view.compensation else [])
