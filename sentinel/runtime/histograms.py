@@ -5,19 +5,28 @@ watcher observes a step wait and a clock skew for most events, so that was a ten
 cost. These export the very samples a `Histogram` does (`_bucket`, `_count`, `_sum` unless a
 bucket is negative, `_created`), so dashboards and rules see no difference. Everything runs
 on the event loop's thread, scrapes included: no lock is needed.
+
+Exemplars (OpenMetrics) are kept per bucket as they came, the last one each: what labels them
+(a rollout's trace and span ids, a SHA-256 each) is computed from it only when scraped, once,
+by the family's `exemplar_labels`; an observation costs one tuple more.
 """
 
 from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
+from prometheus_client.samples import Exemplar
 from prometheus_client.utils import floatToGoString
 
 _INF = float("inf")
+# An exemplar as observed: (what its labels are made from, value, wall time, the labels once
+# computed).
+Kept = tuple[Hashable, float, float, Mapping[str, str] | None]
+ExemplarLabels = Callable[[Hashable], Mapping[str, str]]
 
 
 class Series:
@@ -28,10 +37,22 @@ class Series:
         self.counts = [0] * len(bounds)
         self.sum = 0.0
         self.created = time.time()
+        # Per bucket, its last exemplar; None until the first one (most series have none).
+        self.exemplars: list[Kept | None] | None = None
 
     def observe(self, value: float) -> None:
         self.counts[bisect_left(self._bounds, value)] += 1
         self.sum += value
+
+    def observe_with(self, value: float, source: Hashable, at: float) -> None:
+        """Observe `value` with an exemplar made from `source` at wall time `at`."""
+        index = bisect_left(self._bounds, value)
+        self.counts[index] += 1
+        self.sum += value
+        exemplars = self.exemplars
+        if exemplars is None:
+            exemplars = self.exemplars = [None] * len(self.counts)
+        exemplars[index] = (source, value, at, None)
 
 
 class PlainHistogram:
@@ -44,8 +65,10 @@ class PlainHistogram:
         labelnames: Sequence[str],
         buckets: Iterable[float],
         registry: CollectorRegistry,
+        exemplar_labels: ExemplarLabels | None = None,
     ) -> None:
         self._name = name
+        self._exemplar_labels = exemplar_labels
         self._documentation = documentation
         self._labelnames = tuple(labelnames)
         bounds = sorted(float(bound) for bound in buckets)
@@ -76,15 +99,33 @@ class PlainHistogram:
         for values, series in self._series.items():
             labels = dict(zip(self._labelnames, values, strict=True))
             total = 0
-            for le, count in zip(self._les, series.counts, strict=True):
+            exemplars = self._exemplars(series)
+            for le, count, exemplar in zip(self._les, series.counts, exemplars, strict=True):
                 total += count
                 bucket = {**labels, "le": le}
-                metric.add_sample(f"{self._name}_bucket", bucket, float(total))
+                metric.add_sample(f"{self._name}_bucket", bucket, float(total), None, exemplar)
             metric.add_sample(f"{self._name}_count", labels, float(total))
             if self._bounds[0] >= 0:  # a sum of signed values says little: not exported
                 metric.add_sample(f"{self._name}_sum", labels, series.sum)
             metric.add_sample(f"{self._name}_created", labels, series.created)
         return [metric]
+
+    def _exemplars(self, series: Series) -> Sequence[Exemplar | None]:
+        """Each bucket's exemplar, its labels computed now if not at an earlier scrape."""
+        kept = series.exemplars
+        if kept is None or self._exemplar_labels is None:
+            return [None] * len(series.counts)
+        found: list[Exemplar | None] = []
+        for index, entry in enumerate(kept):
+            if entry is None:
+                found.append(None)
+                continue
+            source, value, at, labels = entry
+            if labels is None:
+                labels = self._exemplar_labels(source)
+                kept[index] = (source, value, at, labels)
+            found.append(Exemplar(dict(labels), value, at))
+        return found
 
 
 def _go_text(bound: float) -> str:

@@ -11,12 +11,16 @@ from collections.abc import Mapping
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from sentinel import __version__
+from sentinel.runtime.exemplars import span_labels
 from sentinel.runtime.histograms import PlainHistogram
 
 # Step waits and rollout durations span seconds to days.
 DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400)
 SKEW_BUCKETS = (-60, -10, -1, -0.1, 0, 0.1, 1, 10, 60, 300)
 DELIVERY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
+# From a finding becoming true to its batch being kept: a batch's own time (well under a
+# second) up to deadlines held for minutes behind a lagging partition or a silent bus.
+FINDING_DELAY_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 OTHER_TYPE = "_other"
 # Metrics that only a feature of the config creates, absent without it (a gauge that read 0
 # without a registry would say "the registry is down" of a sentinel that has none).
@@ -47,13 +51,15 @@ class Metrics:
             ["expectation"],
             registry=registry,
         )
-        # Observed for most events: plain numbers, exported when scraped.
+        # Observed for most events: plain numbers, exported when scraped. Their exemplars
+        # name the rollout's trace (contract section 13), its ids computed when scraped.
         self.rollout_duration = PlainHistogram(
             "sentinel_rollout_duration_seconds",
             "From a rollout's opening to its last step (completed) or rollback (rolled_back).",
             ["expectation", "outcome"],
             DURATION_BUCKETS,
             registry,
+            span_labels,
         )
         self.step_wait = PlainHistogram(
             "sentinel_step_wait_seconds",
@@ -61,6 +67,7 @@ class Metrics:
             ["expectation", "step"],
             DURATION_BUCKETS,
             registry,
+            span_labels,
         )
         self.consumer_lag = Gauge(
             "sentinel_consumer_lag_records",
@@ -165,6 +172,14 @@ class Metrics:
             " extension; w3c: the traceparent record header) and whether it was valid.",
             ["source", "outcome"],
             registry=registry,
+        )
+        self.finding_delay = PlainHistogram(
+            "sentinel_finding_delay_seconds",
+            "From a finding becoming true (a stall's or a deadline's due time, else the time it"
+            " was raised) to its batch being kept, when it is told.",
+            ["kind"],
+            FINDING_DELAY_BUCKETS,
+            registry,
         )
         self.kafka_reachable = Gauge(
             "sentinel_kafka_reachable",

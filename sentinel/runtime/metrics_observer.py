@@ -3,7 +3,8 @@ names: the one place that knows both the observer protocols and the metric famil
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+import time
+from collections.abc import Callable, Collection, Iterable, Sequence
 
 from prometheus_client import Counter, Gauge
 
@@ -12,6 +13,7 @@ from sentinel.core.engine.engine import Engine
 from sentinel.core.engine.findings import Finding
 from sentinel.core.engine.rollout import RolloutState
 from sentinel.core.pipeline.pipeline import PipelineObserver
+from sentinel.runtime.exemplars import finding_labels, span_of
 from sentinel.runtime.histograms import Series
 from sentinel.runtime.metrics import OTHER_TYPE, Metrics
 
@@ -21,11 +23,21 @@ class MetricsObserver:
 
     The engine reports every event; those reports are counted in plain integers and added to
     the Prometheus counters once per batch (`batch_kept`): a `labels().inc()` costs a lock and
-    a few microseconds, and an event should cost about that in all.
+    a few microseconds, and an event should cost about that in all. Step waits and rollout
+    durations carry an exemplar naming the rollout's trace (sentinel.runtime.exemplars).
+
+    `wall_clock` is the watcher's: the time of an exemplar, and when a batch's findings are
+    told (`sentinel_finding_delay_seconds`).
     """
 
-    def __init__(self, metrics: Metrics, known_types: Iterable[str]) -> None:
+    def __init__(
+        self,
+        metrics: Metrics,
+        known_types: Iterable[str],
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         self.metrics = metrics
+        self._wall_clock = wall_clock
         self._known_types = frozenset(known_types)
         # Counted since the last batch: (type, outcome) -> events; expectation -> opened
         # minus closed.
@@ -35,6 +47,7 @@ class MetricsObserver:
         self._events: dict[tuple[str, str], Counter] = {}
         self._waits: dict[tuple[str, str], Series] = {}
         self._durations: dict[tuple[str, str], Series] = {}
+        self._delays: dict[str, Series] = {}
         self._open: dict[str, Gauge] = {}
 
     @property
@@ -69,7 +82,7 @@ class MetricsObserver:
             child = self._durations[(expectation, outcome)] = self.metrics.rollout_duration.labels(
                 expectation, outcome
             )
-        child.observe(duration_s)
+        child.observe_with(duration_s, span_of(rollout, None), self._wall_clock())
 
     def step_seen(self, rollout: RolloutState, step: str, wait_s: float) -> None:
         expectation = rollout.expectation
@@ -78,7 +91,7 @@ class MetricsObserver:
             child = self._waits[(expectation, step)] = self.metrics.step_wait.labels(
                 expectation, step
             )
-        child.observe(wait_s)
+        child.observe_with(wait_s, span_of(rollout, step), self._wall_clock())
 
     def batch_kept(
         self,
@@ -92,15 +105,40 @@ class MetricsObserver:
             if change:
                 self._open_gauge(expectation).inc(change)
         self._opened.clear()
-        counted: dict[tuple[str, str], int] = {}
-        for finding in findings:
-            key = (finding.kind, finding.expectation or "")
-            counted[key] = counted.get(key, 0) + 1
-        for (kind, expectation), count in counted.items():
-            self.metrics.findings.labels(kind, expectation).inc(count)
+        if findings:
+            self._count_findings(findings)
         observe = self.metrics.event_clock_skew.observe
         for skew in skews:
             observe(skew)
+
+    def _count_findings(self, findings: Sequence[Finding]) -> None:
+        """Count them, the last one of each kind and expectation with a trace as the counter's
+        exemplar, and observe how long after becoming true each is told (now)."""
+        told = self._wall_clock()
+        counted: dict[tuple[str, str], int] = {}
+        last: dict[tuple[str, str], dict[str, str]] = {}
+        for finding in findings:
+            key = (finding.kind, finding.expectation or "")
+            counted[key] = counted.get(key, 0) + 1
+            labels = finding_labels(finding)
+            if labels is not None:
+                last[key] = labels
+            self._delay(finding.kind).observe(max(0.0, told - became_true(finding)))
+        for labelled, count in counted.items():
+            child = self.metrics.findings.labels(*labelled)
+            exemplar = last.get(labelled)
+            if exemplar is None:
+                child.inc(count)
+                continue
+            if count > 1:
+                child.inc(count - 1)
+            child.inc(1, exemplar)  # the exemplar's value: one finding
+
+    def _delay(self, kind: str) -> Series:
+        child = self._delays.get(kind)
+        if child is None:
+            child = self._delays[kind] = self.metrics.finding_delay.labels(kind)
+        return child
 
     def _flush_events(self) -> None:
         for key, count in self._read.items():
@@ -147,6 +185,14 @@ class MetricsObserver:
         self._open.clear()
         for name, count in counts.items():
             self.metrics.rollouts_open.labels(name).set(count)
+
+
+def became_true(finding: Finding) -> float:
+    """When what a finding says became true: a stall's or a deadline_exceeded's due time (the
+    only kinds with a `deadline`); for the others, about an event or a rollout it changed, the
+    clock when the sentinel raised it (live, when the event's batch was read: the event's own
+    time is the producer's clock, whose skew `sentinel_event_clock_skew_seconds` shows)."""
+    return finding.deadline if finding.deadline is not None else finding.at
 
 
 class PipelineObservers:

@@ -1,15 +1,22 @@
 """The sentinel's HTTP face: /metrics for Prometheus, /healthz and /readyz for Kubernetes; the
-status board and the rollout API are mounted on the same app (sentinel.web.api)."""
+status board and the rollout API are mounted on the same app (sentinel.web.api).
+
+/metrics answers OpenMetrics to a scraper that asks for it (Prometheus does), the one format
+that carries exemplars (contract section 13), else the classic text format.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import Metric
 
 Probe = Callable[[], tuple[bool, dict[str, Any]]]
+OPENMETRICS = "application/openmetrics-text"
 
 
 class HttpServer:
@@ -37,8 +44,12 @@ class HttpServer:
             self._runner = None
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        body = generate_latest(self._registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        encode, content_type = choose_encoder(request.headers.get("Accept", ""))
+        if content_type.startswith(OPENMETRICS):
+            body = encode(OpenMetricsView(self._registry))
+        else:  # the classic text, with the header it always had
+            body, content_type = generate_latest(self._registry), CONTENT_TYPE_LATEST
+        return web.Response(body=body, headers={"Content-Type": content_type})
 
     @staticmethod
     def _probe(check: Probe) -> Callable[[web.Request], Any]:
@@ -49,6 +60,26 @@ class HttpServer:
             )
 
         return handle
+
+
+class OpenMetricsView:
+    """The registry as valid OpenMetrics. A histogram of signed values (the clock skew) has no
+    `_sum`, and OpenMetrics then allows no `_count` either (its `+Inf` bucket is the count):
+    prometheus_client writes one anyway, and a strict reader refuses the whole scrape. The
+    classic text keeps it, as it always did."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        for metric in self._registry.collect():
+            names = {sample.name for sample in metric.samples}
+            if metric.type != "histogram" or f"{metric.name}_sum" in names:
+                yield metric
+                continue
+            valid = Metric(metric.name, metric.documentation, metric.type, metric.unit)
+            valid.samples = [s for s in metric.samples if s.name != f"{metric.name}_count"]
+            yield valid
 
 
 def _not_yet() -> tuple[bool, dict[str, Any]]:

@@ -182,7 +182,7 @@ def fake_watcher(
     """The watcher as wiring builds it, but on `source`, `clock` and (by default) memory."""
     rules = load_rules(expectations, schemas)
     metrics = Metrics(CollectorRegistry())
-    observer = MetricsObserver(metrics, rules.known_types)
+    observer = MetricsObserver(metrics, rules.known_types, clock)
     engine = Engine(rules.expectations, rules.schemas, observer)
     decoder = BusDecoder(registry=registry is not None)
     pipeline = Pipeline(engine, store or MemoryStore(), decoder, None, observer)
