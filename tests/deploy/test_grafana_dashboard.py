@@ -121,3 +121,27 @@ def test_every_query_is_promql_that_prometheus_parses(
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": records}]}))
     result = run(promtool(), "check", "rules", str(path), check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# The metrics whose samples carry exemplars (contract section 13): a query of another shows none.
+EXEMPLAR_METRICS = re.compile(
+    r"sentinel_(step_wait_seconds_bucket|rollout_duration_seconds_bucket|findings_total)\b"
+)
+
+
+def test_the_step_wait_and_rollout_duration_graphs_show_exemplars(
+    dashboard: dict[str, Any],
+) -> None:
+    """Each dot a rollout's trace: the exemplar link of the data source opens it."""
+    shown: dict[str, list[str]] = {}
+    for panel in panels(dashboard):
+        for target in panel.get("targets", []):
+            if target.get("exemplar"):
+                assert panel["type"] == "timeseries", f"{panel['title']}: a graph shows exemplars"
+                assert EXEMPLAR_METRICS.search(target["expr"]), panel["title"]
+                shown.setdefault(panel["title"], []).append(target["expr"])
+    queries = " ".join(expr for exprs in shown.values() for expr in exprs)
+    assert "sentinel_step_wait_seconds_bucket" in queries
+    assert "sentinel_rollout_duration_seconds_bucket" in queries
+    # One query per panel asks: two would draw every dot twice.
+    assert all(len(exprs) == 1 for exprs in shown.values()), shown
