@@ -38,7 +38,14 @@ from .tools import (
 )
 
 MINIMAL = "minimal.yaml"
-VALUES_FILES = [MINIMAL, "single.yaml", "replicas.yaml", "monitoring.yaml", "secrets.yaml"]
+VALUES_FILES = [
+    MINIMAL,
+    "single.yaml",
+    "replicas.yaml",
+    "monitoring.yaml",
+    "secrets.yaml",
+    "tracing.yaml",
+]
 # Every way to render the chart that the tests know of (files under tests/deploy/values).
 SCENARIOS: list[tuple[str, ...]] = [(name,) for name in VALUES_FILES]
 # What a team's expectation ConfigMap holds, for the ConfigMaps the values files name.
@@ -509,6 +516,11 @@ def test_the_sentinel_accepts_the_config_the_chart_renders(
         assert alerting.sink_names == ("slack", "webhook")
         assert config.registry is not None
         assert (config.registry.username, config.registry.password) == ("sentinel", "from-a-secret")
+    if values == ("tracing.yaml",):
+        otlp = config.tracing.otlp
+        assert otlp is not None and otlp.endpoint == "http://otel-collector.observability:4318"
+        assert otlp.headers == {"x-scope-orgid": "from-a-secret"}
+        assert config.tracing.resource == {"deployment.environment.name": "prod"}
 
 
 def test_the_chart_version_follows_the_package() -> None:

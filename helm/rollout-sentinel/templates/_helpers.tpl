@@ -100,7 +100,46 @@ once instead of after the dead member's session (measured: 19 s unwatched, 9 s w
 {{- $_ = set $state "path" "/var/lib/sentinel/state.db" }}
 {{- $_ = set $cfg "state" $state }}
 {{- end }}
+{{- $tracing := include "rollout-sentinel.tracing" . | fromYaml }}
+{{- if $tracing }}
+{{- if hasKey $cfg "tracing" }}
+{{- fail "config.tracing and tracing are both set: the chart renders tracing into the config's tracing section; keep one of them" }}
+{{- end }}
+{{- $_ = set $cfg "tracing" $tracing }}
+{{- end }}
 {{- toYaml $cfg }}
+{{- end }}
+
+{{/*
+The config's `tracing:` section from the `tracing` values (docs/tracing.md); empty while they
+ask for nothing beyond the sentinel's defaults, so that config.tracing still passes through.
+*/}}
+{{- define "rollout-sentinel.tracing" -}}
+{{- $values := .Values.tracing | default dict }}
+{{- $otlp := $values.otlp | default dict }}
+{{- $tracing := dict }}
+{{- if eq (toString $values.context) "false" }}
+{{- $_ := set $tracing "context" false }}
+{{- end }}
+{{- with $values.trace_url }}
+{{- $_ := set $tracing "trace_url" . }}
+{{- end }}
+{{- if $otlp.enabled }}
+{{- $export := dict "compression" ($otlp.compression | default "gzip") "timeout" ($otlp.timeout | default "10s") }}
+{{- with $otlp.endpoint }}
+{{- $_ := set $export "endpoint" . }}
+{{- end }}
+{{- with $otlp.headers_env }}
+{{- $_ := set $export "headers_env" . }}
+{{- end }}
+{{- $_ := set $tracing "otlp" $export }}
+{{- end }}
+{{- with $values.resource }}
+{{- $_ := set $tracing "resource" . }}
+{{- end }}
+{{- if $tracing }}
+{{- toYaml $tracing }}
+{{- end }}
 {{- end }}
 
 {{/* Every environment variable that a `*_env` key of the config names, one per line. */}}
@@ -109,6 +148,11 @@ once instead of after the dead member's session (measured: 19 s unwatched, 9 s w
 {{- range $key, $value := . }}
 {{- if and (hasSuffix "_env" $key) (kindIs "string" $value) }}
 {{ $value }}
+{{- else if and (hasSuffix "_env" $key) (kindIs "map" $value) }}
+{{- /* A map of names to variables (tracing.otlp.headers_env: header -> variable). */}}
+{{- range $name, $variable := $value }}
+{{ $variable }}
+{{- end }}
 {{- end }}
 {{- include "rollout-sentinel.envRefs" $value }}
 {{- end }}
@@ -129,14 +173,20 @@ once instead of after the dead member's session (measured: 19 s unwatched, 9 s w
 {{- fail "no expectations: give expectations.files (file name -> YAML) or expectations.existingConfigMaps; the sentinel does not start without one" }}
 {{- end }}
 {{- if not .Values.envFrom }}
-{{- $provided := append (keys .Values.secretEnv) "SENTINEL_POD_NAME" }}
+{{- $provided := concat (keys .Values.secretEnv) (keys (.Values.tracing.env | default dict)) (list "SENTINEL_POD_NAME") }}
 {{- range .Values.extraEnv }}
 {{- $provided = append $provided .name }}
 {{- end }}
-{{- range $name := splitList "\n" (include "rollout-sentinel.envRefs" .Values.config) }}
+{{- $refs := include "rollout-sentinel.envRefs" .Values.config }}
+{{- $refs = print $refs (include "rollout-sentinel.envRefs" (include "rollout-sentinel.tracing" . | fromYaml)) }}
+{{- range $name := splitList "\n" $refs }}
 {{- if and $name (not (has $name $provided)) }}
 {{- fail (printf "the config names the environment variable %s (in a *_env key), but nothing sets it: add it to secretEnv, e.g. %s: {secret: <Secret name>, key: <key>}" $name $name) }}
 {{- end }}
+{{- end }}
+{{- $otlp := .Values.tracing.otlp | default dict }}
+{{- if and $otlp.enabled (not $otlp.endpoint) (not (has "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" $provided)) (not (has "OTEL_EXPORTER_OTLP_ENDPOINT" $provided)) }}
+{{- fail "tracing.otlp.enabled needs a collector: set tracing.otlp.endpoint, or OTEL_EXPORTER_OTLP_ENDPOINT in tracing.env" }}
 {{- end }}
 {{- end }}
 {{- end }}

@@ -51,6 +51,11 @@ spec:
               optional: {{ $ref.optional }}
               {{- end }}
         {{- end }}
+        {{- /* OpenTelemetry's own variables (tracing.env): the collector, the service name. */}}
+        {{- range $name, $value := (.Values.tracing.env | default dict) }}
+        - name: {{ $name }}
+          value: {{ $value | quote }}
+        {{- end }}
         {{- with .Values.extraEnv }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
