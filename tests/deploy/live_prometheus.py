@@ -6,8 +6,9 @@
         assert await prometheus.quiet(cycles=10) == []
         assert await prometheus.rule_problems() == []
 
-Its API is read with plain HTTP (`/api/v1/rules`, `/api/v1/alerts`, `/api/v1/query`); the
-waits poll it from a thread, so the test's event loop (its Kafka producer) keeps running.
+Its API is read with plain HTTP (`/api/v1/rules`, `/api/v1/alerts`, `/api/v1/query`,
+`/api/v1/query_exemplars` with `features=["exemplar-storage"]`); the waits poll it from a
+thread, so the test's event loop (its Kafka producer) keeps running.
 """
 
 from __future__ import annotations
@@ -56,10 +57,17 @@ def _exit_with_parent() -> None:
 class LivePrometheus:
     """One Prometheus with its own port, storage and log under `directory`."""
 
-    def __init__(self, directory: Path, targets: Sequence[str], rules: Path = RULES) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        targets: Sequence[str],
+        rules: Path = RULES,
+        features: Sequence[str] = (),
+    ) -> None:
         self.directory = directory / "prometheus"
         self.targets = list(targets)
         self.rules_file = rules
+        self.features = list(features)  # --enable-feature, e.g. exemplar-storage
         self.log = self.directory / "prometheus.log"
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
@@ -108,6 +116,7 @@ class LivePrometheus:
                     f"--storage.tsdb.path={self.directory / 'data'}",
                     f"--web.listen-address=127.0.0.1:{self.port}",
                     "--log.level=warn",
+                    *(f"--enable-feature={feature}" for feature in self.features),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -182,6 +191,15 @@ class LivePrometheus:
     def query(self, expr: str) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.api("query", query=expr)["result"]
         return result
+
+    def exemplars(self, expr: str, since_s: float = 600) -> list[dict[str, Any]]:
+        """`/api/v1/query_exemplars` over the last `since_s` seconds: per series, its
+        `seriesLabels` and `exemplars` (each with `labels`, `value`, `timestamp`)."""
+        now = time.time()
+        found: list[dict[str, Any]] = self.api(
+            "query_exemplars", query=expr, start=f"{now - since_s:.3f}", end=f"{now + 60:.3f}"
+        )
+        return found
 
     # ---- waiting --------------------------------------------------------------------------
 
