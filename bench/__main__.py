@@ -18,6 +18,7 @@ from bench import (
     scaling_bench,
     store_bench,
     takeover_bench,
+    tracing_bench,
 )
 from sentinel import speed
 
@@ -37,6 +38,8 @@ def main() -> int:
         subprocess.run([sys.executable, "-m", "bench.replay_bench"], env=pure, check=True)
     print("\n== the live metrics on the hot path (contract section 13: exemplars)")
     metrics_bench.main()
+    print("\n== exporting spans (contract section 13): the span outbox on the hot path")
+    tracing_bench.main()
     print("\n== open rollouts (issue 10): cost as work grows")
     scaling_bench.main(directory)
     print("\n== live watcher on the embedded broker (issues 3, 10, 11)")

@@ -291,3 +291,24 @@ def test_the_same_records_give_the_same_spans_whatever_the_batches() -> None:
     assert sorted(one.exported.spans, key=lambda s: s.span_id) == sorted(
         two.exported.spans, key=lambda s: s.span_id
     )
+
+
+def test_a_step_seen_before_its_prerequisite_has_the_same_span_in_one_batch_or_two() -> None:
+    # Its span is exported when it is seen: a prerequisite seen later, even in the same batch,
+    # neither opens its window nor gives it a due (the crash property found this one).
+    events = [
+        event("UserServiceV2_Running", T0, event_id="b"),
+        event("SchemaV2_Ready", T0, event_id="a"),
+    ]
+    one, two = Run(), Run()
+    one.send(*events)
+    for item in events:
+        two.send(item)
+    for run in (one, two):
+        early = run.exported.named("UserServiceV2_Running")
+        assert "sentinel.due" not in attributes(early)
+        assert early.start == early.end == T0
+        assert [e.name for e in early.events] == ["finding out_of_order"]
+    assert one.exported.named("UserServiceV2_Running") == two.exported.named(
+        "UserServiceV2_Running"
+    )

@@ -261,8 +261,10 @@ def _window(
 ) -> tuple[float | None, float | None]:
     """(start, due) of a step's window: it opens when its last prerequisite is seen (at the
     opening for a root step, at the trigger for a compensation's event). A start of None: it
-    never opened (seen out of order, or cancelled before); a due of None: no `within`."""
-    seen = rollout.seen
+    never opened (seen out of order, or cancelled before); a due of None: no `within`.
+    Only what was seen before the step counts, as when its span is exported at its seeing: a
+    prerequisite seen later in the same batch must not change it (any batching, one span)."""
+    seen = _seen_before(rollout.seen, step)
     found = exp.step_index.get(step)
     if found is not None:
         within = found.within
@@ -281,6 +283,19 @@ def _window(
         within, start = comp.within, seen.get(comp.trigger)
     due = start + within if start is not None and within is not None else None
     return start, due
+
+
+def _seen_before(seen: dict[str, float], step: str) -> dict[str, float]:
+    """The steps seen before `step`, in the order they were seen (all of them while it is
+    unseen): `seen` keeps its insertion order through the store and the changelog."""
+    if step not in seen:
+        return seen
+    before: dict[str, float] = {}
+    for name, at in seen.items():
+        if name == step:
+            break
+        before[name] = at
+    return before
 
 
 def _links(rollout: RolloutState, step: str) -> tuple[SpanLink, ...]:
