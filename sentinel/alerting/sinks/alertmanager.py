@@ -16,7 +16,7 @@ from typing import Any
 
 from sentinel.alerting.alert_words import describe, event_summary, links, title
 from sentinel.alerting.grouper import Context, EventGroup, Plan, RolloutGroup, remember
-from sentinel.alerting.sinks.base import Sink, check_http_url
+from sentinel.alerting.sinks.base import Sink, check_http_url, one_lane_item
 from sentinel.alerting.sinks.httpkit import JsonPost, dump
 from sentinel.configkit import SECRET, Section
 from sentinel.core.engine.findings import Finding, Kind
@@ -24,11 +24,9 @@ from sentinel.core.engine.kinds import KINDS
 from sentinel.core.engine.snapshots import RolloutView
 from sentinel.core.ports.outbox import (
     NOISE_PRIORITY,
-    ROLLOUT_PRIORITY,
     Item,
     Outbox,
     Thread,
-    item_key,
 )
 from sentinel.core.printable import printable
 from sentinel.core.timefmt import format_rfc3339
@@ -70,7 +68,9 @@ def plan(
         for finding in rollout.findings:
             alerts = _changes(finding, rollout.view, firing, ctx)
             if alerts:
-                result.items.append(_item([finding], rollout.held_at, ctx, alerts))
+                result.items.append(
+                    one_lane_item([finding], rollout.held_at, ctx, {"alerts": alerts}, "alerts")
+                )
         thread = remember(rollout, known, ctx)
         result.threads[rollout.key] = replace(thread, firing=tuple(firing.values()))
     for group in events:
@@ -79,7 +79,11 @@ def plan(
         alert["annotations"]["summary"] = printable(
             event_summary(group.kind, group.event_type, group.findings, group.count, ctx.tz)
         )
-        result.items.append(_item(group.findings, group.held_at, ctx, [alert], NOISE_PRIORITY))
+        result.items.append(
+            one_lane_item(
+                group.findings, group.held_at, ctx, {"alerts": [alert]}, "alerts", NOISE_PRIORITY
+            )
+        )
     return result
 
 
@@ -162,24 +166,6 @@ def _changes(
 
 def _identity(alert: Mapping[str, Any]) -> str:
     return json.dumps(alert["labels"], sort_keys=True)
-
-
-def _item(
-    findings: Sequence[Finding],
-    since: float,
-    ctx: Context,
-    alerts: list[dict[str, Any]],
-    priority: int = ROLLOUT_PRIORITY,
-) -> Item:
-    # One lane: one Alertmanager. Event-level alerts queue behind the rollouts' alerts.
-    return Item(
-        key=item_key(findings, ctx.sink, "alerts"),
-        sink=ctx.sink,
-        payload={"alerts": alerts},
-        enqueued_at=since,
-        next_at=ctx.now,
-        priority=priority,
-    )
 
 
 class AlertmanagerTransport(JsonPost):

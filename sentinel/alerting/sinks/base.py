@@ -4,15 +4,16 @@ deliveries, how they are delivered, and whether people read it. Each sink's modu
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sentinel.alerting.delivery import Transport
-from sentinel.alerting.grouper import Planner
+from sentinel.alerting.grouper import Context, Planner
 from sentinel.alerting.settings import SinkSettings
 from sentinel.configkit import Section
 from sentinel.core.engine.findings import Finding
+from sentinel.core.ports.outbox import ROLLOUT_PRIORITY, Item, item_key
 
 S = TypeVar("S", bound=SinkSettings)
 
@@ -20,6 +21,26 @@ S = TypeVar("S", bound=SinkSettings)
 def one_lane(settings: object, finding: Finding) -> str:
     """The destination of a sink that has one: every delivery in one lane, in order."""
     return ""
+
+
+def one_lane_item(
+    findings: Sequence[Finding],
+    since: float,
+    ctx: Context,
+    payload: dict[str, Any],
+    tag: str,
+    priority: int = ROLLOUT_PRIORITY,
+) -> Item:
+    """A delivery of a sink with one destination: its one lane goes in order, and event-level
+    findings (NOISE_PRIORITY) queue behind the rollouts' alerts."""
+    return Item(
+        key=item_key(findings, ctx.sink, tag),
+        sink=ctx.sink,
+        payload=payload,
+        enqueued_at=since,
+        next_at=ctx.now,
+        priority=priority,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,17 +11,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sentinel.alerting.grouper import Context, EventGroup, Plan, RolloutGroup, remember
-from sentinel.alerting.sinks.base import Sink, check_http_url
+from sentinel.alerting.sinks.base import Sink, check_http_url, one_lane_item
 from sentinel.alerting.sinks.httpkit import JsonPost, dump
 from sentinel.configkit import SECRET, Section
 from sentinel.core.engine.findings import Finding
 from sentinel.core.ports.outbox import (
     NOISE_PRIORITY,
-    ROLLOUT_PRIORITY,
     Item,
     Outbox,
     Thread,
-    item_key,
 )
 from sentinel.core.timefmt import format_rfc3339
 
@@ -59,11 +57,17 @@ def plan(
         if known is None and not rollout.opens:
             continue
         for finding in rollout.findings:
-            result.items.append(_item([finding], rollout.held_at, ctx, render(finding)))
+            result.items.append(
+                one_lane_item([finding], rollout.held_at, ctx, {"body": render(finding)}, "post")
+            )
         result.threads[rollout.key] = remember(rollout, known, ctx)
     for group in events:
         body = render(group.findings[0], count=group.count, last_at=group.findings[-1].at)
-        result.items.append(_item(group.findings, group.held_at, ctx, body, NOISE_PRIORITY))
+        result.items.append(
+            one_lane_item(
+                group.findings, group.held_at, ctx, {"body": body}, "post", NOISE_PRIORITY
+            )
+        )
     return result
 
 
@@ -83,24 +87,6 @@ def render(
 def sign(secret: str, body: bytes) -> str:
     """The X-Sentinel-Signature value: `sha256=` and the hex HMAC-SHA256 of the exact body."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def _item(
-    findings: Sequence[Finding],
-    since: float,
-    ctx: Context,
-    body: dict[str, Any],
-    priority: int = ROLLOUT_PRIORITY,
-) -> Item:
-    # One lane: the receiver is one URL. Event-level findings queue behind rollout alerts.
-    return Item(
-        key=item_key(findings, ctx.sink, "post"),
-        sink=ctx.sink,
-        payload={"body": body},
-        enqueued_at=since,
-        next_at=ctx.now,
-        priority=priority,
-    )
 
 
 class WebhookTransport(JsonPost):
