@@ -13,6 +13,10 @@ from sentinel.core.engine.kinds import KINDS, sentence
 from sentinel.core.engine.snapshots import Phase, RolloutView, StepStatus
 from sentinel.core.timefmt import parse_rfc3339
 
+# How late a step must be before a message says by how much: at the moment it stalls (and for
+# a grouping window after) "overdue by 0s" or "by 10s" says nothing a person can act on.
+OVERDUE_WORDS_AFTER = 60.0
+
 
 def title(kind: Kind) -> str:
     """`Stall`, `Schema violation`: the kind's name in a message (sentinel.core.engine.kinds)."""
@@ -121,6 +125,16 @@ def checklist(view: RolloutView, as_of: float, tz: tzinfo) -> list[str]:
     return lines
 
 
+def overdue(due: float, as_of: float, tz: tzinfo) -> str:
+    """A step due by `due` and not seen by `as_of`: `due by 10:10, nothing seen yet` while it
+    is less than OVERDUE_WORDS_AFTER late (a message never says "overdue by 0s"), then
+    `due by 10:10, overdue by 32m, nothing seen yet`."""
+    late = as_of - due
+    if late < OVERDUE_WORDS_AFTER:
+        return f"due by {short_clock(due, tz)}, nothing seen yet"
+    return f"due by {short_clock(due, tz)}, overdue by {format_duration(late)}, nothing seen yet"
+
+
 def is_plain_seen(line: str) -> bool:
     """A checklist line of a step seen on time: the first to fold away when space runs out."""
     return line.startswith("✅")
@@ -216,8 +230,7 @@ def _step_line(
         else:
             line = f"✅ {step.step}: seen at {clock(step.seen_at, tz)}"
     elif step.due_at is not None and _overdue(step, as_of):
-        over = format_duration(max(as_of - step.due_at, 0))
-        line = f"🔴 {step.step}: due by {clock(step.due_at, tz)}, overdue by {over}, missing"
+        line = f"🔴 {step.step}: {overdue(step.due_at, as_of, tz)}"
     elif step.due_at is not None:
         line = f"⏳ {step.step}: due by {clock(step.due_at, tz)}"
     else:

@@ -126,7 +126,8 @@ def test_the_headline_follows_the_rollout_not_only_the_latest_finding() -> None:
 def test_the_checklist_says_seen_due_overdue_waiting_and_cancelled() -> None:
     assert checklist(view(), T0 + 15 * MIN, UTC) == [
         "✅ SchemaV2_Ready: seen at 10:00:00",
-        "🔴 UserServiceV2_Running: due by 10:10:00, overdue by 5m, missing · owner team-users",
+        "🔴 UserServiceV2_Running: due by 10:10, overdue by 5m, nothing seen yet"
+        " · owner team-users",
         "⚪ MessagingService_Reconfigured: waits for UserServiceV2_Running",
     ]
     pending = view(stalled=False)
