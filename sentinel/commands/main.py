@@ -2,7 +2,8 @@
 
 Every user mistake ends as one clear message on standard error and an exit code; never a
 traceback. Exit codes: replay 0 clean / 1 problems / 2 bad usage or files; check 0 / 1 / 2;
-report 0 written / 2 bad usage or files.
+report 0 written / 2 bad usage or files; alerts test 0 all sinks took the test alert / 1 one
+did not / 2 bad usage or config.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--for", dest="duration", type=float, metavar="SECONDS", help="stop after this long"
     )
-    from sentinel.commands import learn_command  # noqa: PLC0415 (only when parsing)
+    from sentinel.commands import alerts_command, learn_command  # noqa: PLC0415 (only when parsing)
     from sentinel.commands.report_command import add_report_arguments  # noqa: PLC0415 (only when parsing)
 
     learn_command.add_parser(commands)
@@ -97,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         "report", help="the audit report of a period: from the history, or from an event log"
     )
     add_report_arguments(report)
+    alerts_command.add_parser(commands)
     return parser
 
 
@@ -153,6 +155,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from sentinel.commands.report_command import run_report  # noqa: PLC0415 (heavy imports)
 
         return run_report(args, read_history)
+    if args.command == "alerts":
+        from sentinel.commands.alerts_command import run as run_alerts  # noqa: PLC0415 (heavy imports)
+
+        return run_alerts(args)
     from sentinel.commands.demo_command import run_demo  # noqa: PLC0415 (heavy imports)
 
     return run_demo(speed=args.speed, duration_s=args.duration)

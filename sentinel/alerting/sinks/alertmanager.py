@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sentinel.alerting.alert_words import describe, event_summary, links, title
+from sentinel.alerting.drill import TEST_LIFETIME, TEST_SENTENCE, TEST_TITLE
 from sentinel.alerting.grouper import Context, EventGroup, Plan, RolloutGroup, remember
 from sentinel.alerting.sinks.base import Sink, check_http_url, one_lane_item
 from sentinel.alerting.sinks.httpkit import JsonPost, dump
@@ -138,6 +139,25 @@ def render(
     return alert
 
 
+def mark_test(settings: AlertmanagerSettings, item: Item, now: float) -> Item:
+    """The test alert (`sentinel alerts test`): labelled `test="true"`, so that a route or an
+    inhibition can tell it apart, its words the test's, and ending by itself soon."""
+    alerts = [
+        {
+            **alert,
+            "labels": {**alert["labels"], "test": "true"},
+            "annotations": {
+                **alert["annotations"],
+                "summary": TEST_TITLE,
+                "description": TEST_SENTENCE,
+            },
+            "endsAt": format_rfc3339(now + TEST_LIFETIME),
+        }
+        for alert in item.payload["alerts"]
+    ]
+    return replace(item, payload={**item.payload, "alerts": alerts})
+
+
 def resolved(alert: Mapping[str, Any], now: float) -> dict[str, Any]:
     return {**alert, "endsAt": format_rfc3339(now)}
 
@@ -197,4 +217,5 @@ SINK = Sink(
     plan=plan,
     transport=AlertmanagerTransport,
     human=False,
+    mark_test=mark_test,
 )

@@ -23,6 +23,11 @@ def one_lane(settings: object, finding: Finding) -> str:
     return ""
 
 
+def as_planned(settings: object, item: Item, now: float) -> Item:
+    """A test alert as the sink's plan made it: the test finding's words say it is a test."""
+    return item
+
+
 def one_lane_item(
     findings: Sequence[Finding],
     since: float,
@@ -67,6 +72,9 @@ class Sink(Generic[S]):
     # Set for a sink configured as a list (`webhooks:`): the list's key. Each item is a sink
     # of its own, named `name`, `name-1`, ... unless it says `name:`.
     list_key: str | None = None
+    # `sentinel alerts test` (`alerting/drill.py`): its plan's delivery of the test finding,
+    # marked as a test the sink's own way (a webhook's `"test": true`, an Alertmanager label).
+    mark_test: Callable[[S, Item, float], Item] = as_planned
 
     @property
     def key(self) -> str:

@@ -30,6 +30,8 @@ class JsonPost:
         self._url = url
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
+        # What the sink answered the last delivery that went out (`sentinel alerts test` says it).
+        self.answer: str | None = None
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -53,6 +55,7 @@ class JsonPost:
         except CONNECTION_ERRORS as error:
             raise Transient(describe(error)) from None
         if 200 <= status < 300:
+            self.answer = f"HTTP {status}"
             return
         if 300 <= status < 400:
             location = answer_headers.get("Location", "elsewhere")

@@ -17,6 +17,7 @@ from sentinel.alerting.sinks.base import Sink, check_http_url
 from sentinel.alerting.sinks.httpkit import CONNECTION_ERRORS, USER_AGENT, describe, retry_after
 from sentinel.alerting.sinks.slack_blocks import (
     SlackMessage,
+    as_test,
     history,
     render_burst,
     render_reply,
@@ -278,6 +279,11 @@ def _slack_error(error: SlackApiError) -> DeliveryError:
     return Rejected(f"{code or f'HTTP {status}'}{': ' + hint if hint else ''}")
 
 
+def mark_test(settings: SlackSettings, item: Item, now: float) -> Item:
+    """The test alert (`sentinel alerts test`): the test's header and words."""
+    return replace(item, payload=as_test(item.payload))
+
+
 SINK = Sink(
     name="slack",
     settings=SlackSettings,
@@ -285,5 +291,6 @@ SINK = Sink(
     plan=for_people(plan, bot=True),
     transport=SlackTransport,
     human=True,
+    mark_test=mark_test,
     destination=channel,
 )

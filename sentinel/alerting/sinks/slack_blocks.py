@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ from sentinel.alerting.alert_words import (
     stamp,
     title,
 )
+from sentinel.alerting.drill import TEST_SENTENCE, TEST_TITLE, TEST_WORDS
 from sentinel.alerting.grouper import Context, RolloutGroup
 from sentinel.core.durations import format_duration
 from sentinel.core.engine.findings import Finding
@@ -95,6 +96,19 @@ def render_rollout(rollout: RolloutGroup, ctx: Context, lines: Sequence[str]) ->
         f"{describe(main, view, tz)}"
     )
     return SlackMessage(fallback(text), tuple(blocks))
+
+
+def as_test(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """A rollout message (`render_rollout`'s) as the test alert of `sentinel alerts test`: the
+    test's header and words instead of the finding's; the fields, footer and buttons kept (the
+    links show that they work)."""
+    kept = [
+        block
+        for block in payload["blocks"]
+        if block["type"] != "header" and not (block["type"] == "section" and "text" in block)
+    ]
+    blocks = [_header(f"🧪 {TEST_TITLE}"), *_sections([esc(TEST_SENTENCE)]), *kept]
+    return {**payload, "text": fallback(TEST_WORDS), "blocks": blocks}
 
 
 def render_reply(rollout: RolloutGroup, ctx: Context, named: bool) -> SlackMessage:

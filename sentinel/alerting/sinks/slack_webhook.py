@@ -14,7 +14,13 @@ from sentinel.alerting.delivery import SinkBroken, Transient
 from sentinel.alerting.grouper import Context, EventGroup, Plan, RolloutGroup, remember
 from sentinel.alerting.sinks.base import Sink, check_http_url
 from sentinel.alerting.sinks.httpkit import CONNECTION_ERRORS, USER_AGENT, describe, http_error
-from sentinel.alerting.sinks.slack_blocks import SlackMessage, history, render_burst, render_rollout
+from sentinel.alerting.sinks.slack_blocks import (
+    SlackMessage,
+    as_test,
+    history,
+    render_burst,
+    render_rollout,
+)
 from sentinel.alerting.sinks.slack_digest import for_people
 from sentinel.configkit import SECRET, Section
 from sentinel.core.engine.findings import Finding
@@ -102,6 +108,8 @@ class SlackWebhookTransport:
             retry_handlers=[],
             user_agent_prefix=USER_AGENT,
         )
+        # What Slack answered the last message that went out (`sentinel alerts test` says it).
+        self.answer: str | None = None
 
     async def deliver(self, item: Item, outbox: Outbox, now: float) -> None:
         body = {**item.payload, "unfurl_links": False, "unfurl_media": False}
@@ -110,6 +118,7 @@ class SlackWebhookTransport:
         except CONNECTION_ERRORS as error:
             raise Transient(describe(error)) from None
         if response.status_code == 200 and response.body == "ok":
+            self.answer = "HTTP 200 ok"
             return
         answer = (response.body or "").strip()[:100]
         if answer in WEBHOOK_BROKEN:
@@ -123,6 +132,11 @@ class SlackWebhookTransport:
         """Nothing to close: the client opens a session per call."""
 
 
+def mark_test(settings: SlackWebhookSettings, item: Item, now: float) -> Item:
+    """The test alert (`sentinel alerts test`): the test's header and words."""
+    return replace(item, payload=as_test(item.payload))
+
+
 SINK = Sink(
     name="slack_webhook",
     settings=SlackWebhookSettings,
@@ -130,4 +144,5 @@ SINK = Sink(
     plan=for_people(plan, bot=False),
     transport=SlackWebhookTransport,
     human=True,
+    mark_test=mark_test,
 )

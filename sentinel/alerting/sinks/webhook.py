@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sentinel.alerting.grouper import Context, EventGroup, Plan, RolloutGroup, remember
@@ -84,6 +84,11 @@ def render(
     return body
 
 
+def mark_test(settings: WebhookSettings, item: Item, now: float) -> Item:
+    """The test alert (`sentinel alerts test`): the finding's JSON with `"test": true`."""
+    return replace(item, payload={**item.payload, "body": {**item.payload["body"], "test": True}})
+
+
 def sign(secret: str, body: bytes) -> str:
     """The X-Sentinel-Signature value: `sha256=` and the hex HMAC-SHA256 of the exact body."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
@@ -115,4 +120,5 @@ SINK = Sink(
     plan=plan,
     transport=WebhookTransport,
     human=False,
+    mark_test=mark_test,
 )
