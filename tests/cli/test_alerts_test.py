@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alerting.fakes import FakeReceiver, FakeSlack, rate_limited, server_error
+from aiohttp import web
+from alerting.fakes import FakeReceiver, FakeSlack, Request, rate_limited, server_error
 from alerting.helpers import documented_settings
 
 from sentinel.alerting.drill import TEST_TITLE, drill_finding, plan_drill
@@ -206,6 +207,59 @@ async def test_a_rate_limit_fails_once_and_says_when_to_try_again(
     assert state == "FAILED"
     assert answer.startswith("HTTP 429") and answer.endswith("retry after 30s")
     assert len(failing.requests) == 1
+
+
+async def test_slack_rate_limiting_fails_once_with_its_retry_after(
+    tmp_path: Path, slack_api: FakeSlack
+) -> None:
+    slack_api.fail_next_in("#rollouts", rate_limited(7))
+    alerting = (
+        "  slack:\n"
+        f"    token_env: {TOKEN_ENV}\n"
+        f"    base_url: {slack_api.base_url}\n"
+        "    default_channel: '#rollouts'\n"
+    )
+    config = write_config(tmp_path, alerting)
+
+    ran = await sentinel(
+        tmp_path, "alerts", "test", "--config", str(config), env={TOKEN_ENV: slack_api.token}
+    )
+
+    assert ran.returncode == 1
+    assert ran.lines() == {"slack": ("FAILED", "Slack rate limit (429); retry after 7s")}
+    assert len(slack_api.requests) == 1 and slack_api.messages == []
+
+
+class SlowReceiver(FakeReceiver):
+    """Answers only once released: later than the sink waits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.released = asyncio.Event()
+
+    async def answer(self, path: str, request: Request) -> web.StreamResponse:
+        await asyncio.wait_for(self.released.wait(), timeout=30)
+        return await super().answer(path, request)
+
+
+async def test_a_sink_slower_than_its_timeout_fails_after_the_timeout(tmp_path: Path) -> None:
+    slow = SlowReceiver()
+    await slow.start()
+    try:
+        config = write_config(
+            tmp_path, f"  webhooks:\n    - url: {slow.url}/hook\n      timeout: 1s\n"
+        )
+        started = time.monotonic()
+
+        ran = await sentinel(tmp_path, "alerts", "test", "--config", str(config))
+
+        assert time.monotonic() - started < 20  # 1s and the start of a process, not 30s
+    finally:
+        slow.released.set()
+        await slow.stop()
+    assert ran.returncode == 1
+    state, answer = ran.lines()["webhook"]
+    assert state == "FAILED" and answer.startswith("cannot reach the sink")
 
 
 async def test_sink_tests_only_the_sink_it_names(
