@@ -1,21 +1,24 @@
 """What the watcher calls: `accept` puts findings in the outbox (fast, no network), `flush_due`
-turns closed grouping windows into deliveries, `run_sender` delivers, `status` tells /readyz."""
+turns closed grouping windows and reminders of open stalls into deliveries, `run_sender`
+delivers, `status` tells /readyz."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sentinel.alerting.delivery import SinkWorker, wait_any
 from sentinel.alerting.grouper import Context, Planner, group, is_digest
 from sentinel.alerting.observer import AlertObserver, NullAlertObserver
+from sentinel.alerting.reminders import RETENTION, OpenStall, due_reminders
 from sentinel.alerting.router import close_at, route
 from sentinel.alerting.settings import AlertingSettings, Silence
 from sentinel.alerting.settings_parser import load_silences_file
 from sentinel.alerting.sinks import sink_of
+from sentinel.alerting.sinks.base import Sink
 from sentinel.core.engine.findings import ROLLOUT_KINDS, Finding
 from sentinel.core.engine.snapshots import RolloutView
 from sentinel.core.errors import ConfigError
@@ -23,9 +26,10 @@ from sentinel.core.ports.outbox import Held, Outbox
 
 log = logging.getLogger("sentinel.alerting")
 View = Callable[[str, str], RolloutView | None]
-# Delivered alerts are remembered this long, so a finding raised again is not sent again.
-RETENTION = 7 * 86400.0
 PRUNE_EVERY = 3600.0
+# How often the open stalls are looked at for reminders (`renotify_after`, `escalate`): each
+# look walks the engine's open rollouts.
+REMIND_EVERY = 10.0
 SILENCES_CHECK = 1.0
 # The flusher looks at the outbox at least this often, even when nothing wakes it.
 IDLE = 1.0
@@ -44,17 +48,22 @@ class Alerter:
         observer: AlertObserver | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        stalls: Callable[[], Iterable[OpenStall]] = tuple,
     ) -> None:
         """`outbox` may share the state store's connection: `accept` and `flush_due` called
         inside the store's batch join its transaction. The sender writes between batches (at
-        await points), so it only ever sees alerts whose batch was committed."""
+        await points), so it only ever sees alerts whose batch was committed. `stalls` gives
+        the open stalls that `renotify_after` and `escalate` tell again (the engine's:
+        `reminders.open_stalls`)."""
         self._settings = settings
         self._outbox = outbox
         self._observer: AlertObserver = observer or NullAlertObserver()
         self._clock = clock
-        self._planners: dict[str, Planner] = {
-            sink.name: sink_of(sink).plan for sink in settings.sinks
-        }
+        self._stalls = stalls
+        self._sinks: dict[str, Sink[Any]] = {sink.name: sink_of(sink) for sink in settings.sinks}
+        self._planners: dict[str, Planner] = {name: sink.plan for name, sink in self._sinks.items()}
+        self._reminding = settings.renotify_after is not None or settings.escalate is not None
+        self._last_remind = float("-inf")
         self._silences: tuple[Silence, ...] = settings.silences
         self._silences_mtime: int | None = None
         self._silences_checked = float("-inf")
@@ -148,11 +157,36 @@ class Alerter:
                 for key, thread in plan.threads.items():
                     self._outbox.save_thread(sink, key, thread)
                 touched.add(sink)
+            touched |= self._remind(now)
         for sink in touched:
             worker = self._workers.get(sink)
             if worker is not None:
                 worker.kick.set()
         self._update_depth(touched)
+
+    def _remind(self, now: float) -> set[str]:
+        """Enqueue the reminders of open stalls due at `now` (`reminders.due_reminders`), to
+        the sinks the stall was routed to (shadow mode, `alert_on` and silences as for the
+        stall itself) that tell reminders; the outbox takes each reminder's key once. The
+        sinks given something to deliver."""
+        if not self._reminding or now - self._last_remind < REMIND_EVERY:
+            return set()
+        self._last_remind = now
+        touched = set()
+        for reminder in due_reminders(self._stalls(), now, self._settings):
+            stall = reminder.stall
+            for routed in route([stall.finding], self._settings, self._silences, now).routed:
+                sink = self._sinks[routed.sink]
+                tell = sink.escalate if reminder.escalation else sink.remind
+                if tell is None:
+                    continue
+                thread = self._outbox.thread(routed.sink, stall.key)
+                if thread is not None and thread.resolved_at is not None:
+                    continue
+                item = tell(reminder, thread, Context(routed.sink, now, self._settings))
+                if item is not None and self._outbox.enqueue(item):
+                    touched.add(routed.sink)
+        return touched
 
     def hold(self) -> None:
         """Take no new item from the outbox until `release`: the watcher holds deliveries

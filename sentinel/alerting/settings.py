@@ -1,5 +1,6 @@
 """What the alerting reads from the config: the sinks configured, the grouping and retry times,
-the links, shadow mode and silences. Plain data; `config.py` reads it from the file."""
+the links, shadow mode, silences, re-notification and escalation. Plain data; `config.py` reads
+it from the file."""
 
 from __future__ import annotations
 
@@ -50,6 +51,14 @@ class ExpectationAlerting:
 
 
 @dataclass(frozen=True, slots=True)
+class Escalation:
+    """`escalate:`: a stall still open `after` it was due is posted once in `channel` too."""
+
+    channel: str
+    after: float = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
 class AlertingSettings:
     """Everything the alerter needs; times are seconds."""
 
@@ -67,6 +76,10 @@ class AlertingSettings:
     expectations: Mapping[str, ExpectationAlerting] = field(default_factory=dict)
     silences: tuple[Silence, ...] = ()
     silences_file: Path | None = None
+    # An open stall told to people is told again this often (None: never) ...
+    renotify_after: float | None = None
+    # ... and once in another channel when it stays open this long (None: never).
+    escalate: Escalation | None = None
 
     @property
     def tz(self) -> ZoneInfo:

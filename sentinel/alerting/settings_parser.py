@@ -15,17 +15,22 @@ from sentinel.alerting import sinks
 from sentinel.alerting.settings import (
     DEFAULT_ALERT_ON,
     AlertingSettings,
+    Escalation,
     ExpectationAlerting,
     Silence,
     SinkSettings,
 )
 from sentinel.alerting.sinks.base import check_http_url
 from sentinel.configkit import Section
+from sentinel.core.durations import format_duration
 from sentinel.core.engine.findings import Kind
 from sentinel.core.errors import ConfigError
 from sentinel.core.timefmt import format_rfc3339, parse_rfc3339
 
 URL_FIELDS = frozenset({"expectation", "rollout", "owner", "step"})
+DEFAULTS = AlertingSettings()
+# Telling people again more often than this is noise, not a reminder.
+REMINDER_MINIMUM = 60.0
 # AlertingSettings is what parse_alerting returns: `sentinel.config` imports both from here.
 __all__ = ["AlertingSettings", "load_silences_file", "parse_alerting", "parse_silence"]
 
@@ -51,13 +56,38 @@ def parse_alerting(section: Section) -> AlertingSettings:
             parse_silence(_with_timestamps_as_text(item)) for item in section.sections("silences")
         ),
         silences_file=_silences_file(section),
+        renotify_after=_reminder_time(
+            section, "renotify_after", section.duration("renotify_after", DEFAULTS.renotify_after)
+        ),
+        escalate=_escalation(section),
     )
     for sub in (grouping, retry):
         sub.done()
     section.done()
     if settings.retry_max < settings.retry_initial:
         raise section.fail("retry", "max must be at least initial")
+    if settings.escalate is not None and not any(
+        sinks.sink_of(sink).escalate is not None for sink in settings.sinks
+    ):
+        able = ", ".join(f"{sink.key}:" for sink in sinks.SINKS if sink.escalate is not None)
+        raise section.fail("escalate", f"needs a sink that posts in a channel ({able})")
     return settings
+
+
+def _reminder_time(section: Section, key: str, seconds: float | None) -> float | None:
+    """A re-notification or escalation time, refused below REMINDER_MINIMUM."""
+    if seconds is not None and seconds < REMINDER_MINIMUM:
+        raise section.fail(key, f"must be at least {format_duration(REMINDER_MINIMUM)}")
+    return seconds
+
+
+def _escalation(section: Section) -> Escalation | None:
+    sub = section.section("escalate")  # read even when absent: a typo then gets a hint
+    if not section.has("escalate"):
+        return None
+    escalation = sub.read(Escalation)
+    _reminder_time(sub, "after", escalation.after)
+    return escalation
 
 
 def _sinks(section: Section) -> tuple[SinkSettings, ...]:

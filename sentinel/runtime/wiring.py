@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import os
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from sentinel.alerting.alerter import Alerter
+from sentinel.alerting.reminders import open_stalls
 from sentinel.alerting.settings import AlertingSettings
 from sentinel.alerting.sinks.otlp_protobuf import resource_of
 from sentinel.alerting.span_export import SpanExport
@@ -103,7 +105,8 @@ def build_watcher(
     store = open_store(config, topics, on_commit=metrics.store_commit.observe)
     alerter = None
     if config.alerting is not None:
-        alerter = Alerter(config.alerting, store.outbox(), observer)
+        stalls = functools.partial(open_stalls, engine)  # what `renotify_after` tells again
+        alerter = Alerter(config.alerting, store.outbox(), observer, stalls=stalls)
     spans = _span_export(config, store, observer)
     feed = LiveFeed(engine)
     observers = PipelineObservers(observer, feed)

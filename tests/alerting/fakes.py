@@ -1,6 +1,7 @@
 """Fake HTTP servers for the alerting tests, over real HTTP on 127.0.0.1: a Slack Web API
-(chat.postMessage, chat.update) that answers and checks limits like Slack, and one receiver for
-incoming webhooks, generic webhooks and Alertmanager. Each can be scripted to fail."""
+(chat.postMessage, chat.update, chat.getPermalink) that answers and checks limits like Slack,
+and one receiver for incoming webhooks, generic webhooks and Alertmanager. Each can be scripted
+to fail."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ class Request:
     headers: dict[str, str]
     raw: bytes
     status: int = 0
+    query: dict[str, str] = field(default_factory=dict)
 
     @property
     def json(self) -> Any:
@@ -104,7 +106,9 @@ class FakeServer:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
-        record = Request(time.monotonic(), request.path, dict(request.headers), raw)
+        record = Request(
+            time.monotonic(), request.path, dict(request.headers), raw, query=dict(request.query)
+        )
         self.requests.append(record)
         response: web.StreamResponse
         if time.monotonic() < self.unavailable_until:
@@ -169,6 +173,8 @@ class FakeSlack(FakeServer):
     async def answer(self, path: str, request: Request) -> web.StreamResponse:
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return _slack(error="invalid_auth")
+        if path == "/api/chat.getPermalink":
+            return self._permalink(request.query)
         body = request.json
         problem = _check_limits(body)
         if problem:
@@ -201,6 +207,17 @@ class FakeSlack(FakeServer):
                     return _slack(channel=message.channel, ts=message.ts)
             return _slack(error="message_not_found")
         return _slack(error="unknown_method")
+
+    def _permalink(self, query: dict[str, str]) -> web.Response:
+        """chat.getPermalink (a GET, as slack-sdk sends it): a posted message's link."""
+        for message in self.messages:
+            if message.channel == query.get("channel") and message.ts == query.get("message_ts"):
+                return _slack(channel=message.channel, permalink=self.permalink(message))
+        return _slack(error="message_not_found")
+
+    def permalink(self, message: SlackMessage) -> str:
+        ts = message.ts.replace(".", "")
+        return f"https://fake.slack.example/archives/{message.channel}/p{ts}"
 
 
 class FakeReceiver(FakeServer):

@@ -140,6 +140,10 @@ def documented_settings(monkeypatch: pytest.MonkeyPatch, folder: Path) -> Alerti
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
     monkeypatch.setenv("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T/B/X")
     monkeypatch.setenv("SENTINEL_WEBHOOK_SECRET", "s3cret")
+    monkeypatch.setenv("PD_ROUTING_KEY", "R0UT1NGKEY0123456789ABCDEFGHIJKL")
+    monkeypatch.setenv(
+        "TEAMS_WORKFLOW_URL", "https://prod-00.westeurope.logic.azure.com/workflows/abc/invoke"
+    )
     config = folder / "sentinel.yaml"
     config.write_text(example.group(1))
     raw = yaml.safe_load(config.read_text())["alerting"]

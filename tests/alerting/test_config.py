@@ -11,8 +11,10 @@ import yaml
 from sentinel.alerting.settings import DEFAULT_ALERT_ON
 from sentinel.alerting.settings_parser import load_silences_file, parse_alerting
 from sentinel.alerting.sinks.alertmanager import AlertmanagerSettings
+from sentinel.alerting.sinks.pagerduty import PagerDutySettings
 from sentinel.alerting.sinks.slack import SlackSettings
 from sentinel.alerting.sinks.slack_webhook import SlackWebhookSettings
+from sentinel.alerting.sinks.teams import TeamsSettings
 from sentinel.alerting.sinks.webhook import WebhookSettings
 from sentinel.configkit import Section
 from sentinel.core.engine.findings import Kind
@@ -29,7 +31,7 @@ def read(text: str, source: str = "config") -> Any:
 
 def test_the_example_in_the_docs_reads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     settings = documented_settings(monkeypatch, tmp_path)
-    slack, slack_webhook, webhook, alertmanager = settings.sinks
+    slack, slack_webhook, webhook, alertmanager, pagerduty, teams = settings.sinks
     assert isinstance(slack, SlackSettings)
     assert slack.token == "xoxb-1"
     assert slack.channels == {"team-identity": "#identity-oncall"}
@@ -37,7 +39,17 @@ def test_the_example_in_the_docs_reads(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert isinstance(webhook, WebhookSettings)
     assert webhook.secret == "s3cret"
     assert isinstance(alertmanager, AlertmanagerSettings)
-    assert settings.sink_names == ("slack", "slack_webhook", "webhook", "alertmanager")
+    assert isinstance(pagerduty, PagerDutySettings)
+    assert pagerduty.routing_key == "R0UT1NGKEY0123456789ABCDEFGHIJKL"
+    assert isinstance(teams, TeamsSettings)
+    assert settings.sink_names == (
+        "slack",
+        "slack_webhook",
+        "webhook",
+        "alertmanager",
+        "pagerduty",
+        "teams",
+    )
     assert settings.for_expectation("checkout-v3").shadow is True
     assert settings.silences[0].until == parse_rfc3339("2030-06-01T12:00:00Z")
     assert settings.silences_file == tmp_path / "silences.yaml"  # next to the config file

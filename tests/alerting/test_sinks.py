@@ -86,8 +86,8 @@ async def test_each_sink_is_read_from_the_docs_routed_planned_and_has_a_transpor
     await transport.aclose()
 
 
-def test_the_sinks_people_read_are_the_two_slack_sinks_as_before() -> None:
-    assert {sink.name for sink in SINKS if sink.human} == {"slack", "slack_webhook"}
+def test_the_sinks_people_read_are_the_chats() -> None:
+    assert {sink.name for sink in SINKS if sink.human} == {"slack", "slack_webhook", "teams"}
 
 
 def test_every_sink_module_exports_its_record_and_names_are_unique() -> None:

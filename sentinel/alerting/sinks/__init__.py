@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from sentinel.alerting.settings import SinkSettings
-from sentinel.alerting.sinks import alertmanager, slack, slack_webhook, webhook
+from sentinel.alerting.sinks import alertmanager, pagerduty, slack, slack_webhook, teams, webhook
 from sentinel.alerting.sinks.base import Sink
 
 # In the order of the sinks' sections in the docs, of /readyz and of AlertingSettings.sinks.
@@ -16,6 +16,8 @@ SINKS: tuple[Sink[Any], ...] = (
     slack_webhook.SINK,
     webhook.SINK,
     alertmanager.SINK,
+    pagerduty.SINK,
+    teams.SINK,
 )
 
 

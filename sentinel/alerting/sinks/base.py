@@ -10,6 +10,7 @@ from typing import Any, Generic, TypeVar
 
 from sentinel.alerting.delivery import Transport
 from sentinel.alerting.grouper import Context, Planner
+from sentinel.alerting.reminders import Teller
 from sentinel.alerting.settings import SinkSettings
 from sentinel.configkit import Section
 from sentinel.core.engine.findings import Finding
@@ -72,6 +73,11 @@ class Sink(Generic[S]):
     # Set for a sink configured as a list (`webhooks:`): the list's key. Each item is a sink
     # of its own, named `name`, `name-1`, ... unless it says `name:`.
     list_key: str | None = None
+    # People read it: an open stall it told is told again every `renotify_after` (`remind`), and
+    # posted once in `escalate.channel` (`escalate`). None: the sink tells once (a machine, or
+    # a service that repeats and escalates by itself).
+    remind: Teller | None = None
+    escalate: Teller | None = None
     # `sentinel alerts test` (`alerting/drill.py`): its plan's delivery of the test finding,
     # marked as a test the sink's own way (a webhook's `"test": true`, an Alertmanager label).
     mark_test: Callable[[S, Item, float], Item] = as_planned

@@ -18,6 +18,8 @@ from sentinel.alerting.delivery import DeliveryError, Rejected, RetryLater, Sink
 
 USER_AGENT = f"rollout-sentinel/{__version__}"
 CONNECTION_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+# Of an error's answer, what a sink may read; the first 100 characters are logged.
+ANSWER_CHARS = 2000
 
 
 class JsonPost:
@@ -50,7 +52,7 @@ class JsonPost:
                 headers={"Content-Type": "application/json", **headers},
                 allow_redirects=False,
             ) as response:
-                text = (await response.text(errors="replace")).strip()[:100]
+                text = (await response.text(errors="replace")).strip()[:ANSWER_CHARS]
                 status, answer_headers = response.status, response.headers
         except CONNECTION_ERRORS as error:
             raise Transient(describe(error)) from None
@@ -60,7 +62,12 @@ class JsonPost:
         if 300 <= status < 400:
             location = answer_headers.get("Location", "elsewhere")
             raise SinkBroken(f"HTTP {status}: the URL redirects to {location}; use that URL")
-        raise http_error(status, answer_headers, text)
+        raise self.refused(status, answer_headers, text)
+
+    def refused(self, status: int, headers: Mapping[str, Any], answer: str) -> DeliveryError:
+        """What an answer other than 2xx or a redirect means; a sink whose service says more in
+        its body (PagerDuty names the field it refuses) reads `answer` here."""
+        return http_error(status, headers, answer[:100])
 
 
 def http_error(status: int, headers: Mapping[str, Any], answer: str) -> DeliveryError:

@@ -24,6 +24,11 @@ from sentinel.alerting.sinks.slack_blocks import (
     render_rollout,
 )
 from sentinel.alerting.sinks.slack_digest import for_people
+from sentinel.alerting.sinks.slack_reminders import (
+    in_thread,
+    to_escalation_channel,
+    with_thread_link,
+)
 from sentinel.configkit import SECRET, Section
 from sentinel.core.engine.findings import Finding
 from sentinel.core.ports.outbox import Item, Outbox, Thread, item_key
@@ -188,7 +193,7 @@ def _item(
 
 
 class SlackTransport:
-    """chat.postMessage and chat.update through slack-sdk's AsyncWebClient."""
+    """chat.postMessage, chat.update and chat.getPermalink through slack-sdk's AsyncWebClient."""
 
     refresh_interval: float | None = None
 
@@ -211,6 +216,8 @@ class SlackTransport:
         try:
             if purpose == "parent":
                 await self._post_parent(payload, message, outbox)
+            elif purpose == "escalate":
+                await self._escalate(payload, message, outbox)
             elif purpose == "update":
                 thread = outbox.thread(self.name, payload["thread"])
                 if thread is None or thread.ts is None:
@@ -256,6 +263,24 @@ class SlackTransport:
                     thread = replace(known, channel=response["channel"], ts=response["ts"])
                     outbox.save_thread(self.name, key, thread)
 
+    async def _escalate(
+        self, payload: Mapping[str, Any], message: dict[str, Any], outbox: Outbox
+    ) -> None:
+        """Post in the escalation channel, with a link to the rollout's thread once its parent
+        is posted; a link Slack cannot give (the parent deleted) is left out, not the post."""
+        thread = outbox.thread(self.name, payload["thread"])
+        if thread is not None and thread.ts is not None:
+            try:
+                answer = await self._client.chat_getPermalink(
+                    channel=thread.channel, message_ts=thread.ts
+                )
+                message = with_thread_link(message, answer["permalink"])
+            except SlackApiError as error:
+                failure = _slack_error(error)
+                if not isinstance(failure, Rejected):
+                    raise failure from None
+        await self._post(channel=payload["channel"], **message)
+
     async def _post(self, **arguments: Any) -> Any:
         return await self._client.chat_postMessage(
             unfurl_links=False, unfurl_media=False, **arguments
@@ -291,6 +316,8 @@ SINK = Sink(
     plan=for_people(plan, bot=True),
     transport=SlackTransport,
     human=True,
+    remind=in_thread,
+    escalate=to_escalation_channel,
     mark_test=mark_test,
     destination=channel,
 )

@@ -22,6 +22,7 @@ from sentinel.alerting.sinks.slack_blocks import (
     render_rollout,
 )
 from sentinel.alerting.sinks.slack_digest import for_people
+from sentinel.alerting.sinks.slack_reminders import as_message
 from sentinel.configkit import SECRET, Section
 from sentinel.core.engine.findings import Finding
 from sentinel.core.ports.outbox import Item, Outbox, Thread, item_key
@@ -144,5 +145,6 @@ SINK = Sink(
     plan=for_people(plan, bot=False),
     transport=SlackWebhookTransport,
     human=True,
+    remind=as_message,
     mark_test=mark_test,
 )

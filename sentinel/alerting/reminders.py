@@ -1,0 +1,116 @@
+"""Pure: which open stalls are due to be told again (`renotify_after`) or escalated
+(`escalate`), decided from durable facts, never from a timer.
+
+The facts: the engine's open stalls (a rollout still open, its stalled step still unseen: state
+the store keeps, so a restart restores them) and the outbox's record of what was told. Each
+reminder has a key that names its stall and its turn (`<stall id>:<sink>:renotify-3`,
+`<stall id>:<sink>:escalate`), and the outbox enqueues a key once: asking again a second later,
+or after a restart, tells nothing twice. The n-th re-notification is due `n * renotify_after`
+after the step was due, the escalation `escalate.after` after it; after a restart only the
+latest turn goes out, not every turn missed meanwhile.
+
+The seam for acknowledgements and snoozes (contract section 14): they are one more fact for
+`due_reminders` (say `quiet: Mapping[str, float]`, a rollout's thread key to the end of its
+acknowledgement or snooze), and a stall whose rollout is quiet at `now` gets no reminder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from sentinel.alerting.grouper import Context
+from sentinel.alerting.settings import AlertingSettings
+from sentinel.core.engine.engine import Engine
+from sentinel.core.engine.findings import Finding, Kind
+from sentinel.core.engine.snapshots import RolloutView, StepState
+from sentinel.core.ports.outbox import Item, Thread, thread_key
+
+# Delivered alerts are remembered this long (the alerter prunes older ones), so a finding raised
+# again is not sent again, and a reminder's key is known for its whole turn.
+RETENTION = 7 * 86400.0
+ESCALATION = 0  # the turn of an escalation; re-notifications count from 1
+
+
+@dataclass(frozen=True, slots=True)
+class OpenStall:
+    """A stall still open: its rollout open, its step not seen. `finding` is the stall as the
+    engine raised it (its id names the stall); `view` the rollout now."""
+
+    finding: Finding
+    view: RolloutView
+
+    @property
+    def due(self) -> float:
+        """When the step was due: the stall's deadline."""
+        return self.finding.deadline if self.finding.deadline is not None else self.finding.at
+
+    @property
+    def key(self) -> str:
+        """Its rollout's thread key in the outbox."""
+        return thread_key(self.finding.expectation, self.finding.rollout)
+
+
+@dataclass(frozen=True, slots=True)
+class Reminder:
+    """One open stall to tell again at `now`: the `turn`-th re-notification, or its escalation
+    (turn ESCALATION)."""
+
+    stall: OpenStall
+    turn: int
+    now: float
+
+    @property
+    def escalation(self) -> bool:
+        return self.turn == ESCALATION
+
+    def key(self, sink: str) -> str:
+        """The delivery's key: its stall, its sink and its turn, so each goes out once."""
+        purpose = "escalate" if self.escalation else f"renotify-{self.turn}"
+        return f"{self.stall.finding.id}:{sink}:{purpose}"
+
+
+# How a sink tells a reminder (its `Sink.remind` and `Sink.escalate`): the delivery, given the
+# rollout's thread in that sink (None: never told there); None when it has nothing to send.
+Teller = Callable[[Reminder, Thread | None, Context], Item | None]
+
+
+def due_reminders(
+    stalls: Iterable[OpenStall], now: float, settings: AlertingSettings
+) -> list[Reminder]:
+    """The reminders due at `now`: for each stall the current turn of its re-notification (the
+    n-th once `n * renotify_after` have passed since it was due) and its escalation once
+    `escalate.after` has passed. A turn is due only while the outbox still remembers its key
+    (RETENTION), so a stall open for weeks is never escalated twice."""
+    every, escalate = settings.renotify_after, settings.escalate
+    reminders = []
+    for stall in stalls:
+        late = now - stall.due
+        if every is not None and late >= every:
+            turn = int(late // every)
+            if late - turn * every < RETENTION:
+                reminders.append(Reminder(stall, turn, now))
+        if escalate is not None and escalate.after <= late < escalate.after + RETENTION:
+            reminders.append(Reminder(stall, ESCALATION, now))
+    return reminders
+
+
+def open_stalls(engine: Engine) -> list[OpenStall]:
+    """The engine's open stalls: steps of open rollouts that stalled and are still unseen (not
+    cancelled by a rollback), each with its stall finding as kept with the rollout. Only
+    rollouts with a stall are viewed: almost none of them."""
+    stalls: list[OpenStall] = []
+    for rollout in engine.open_rollouts():
+        if not rollout.stalled:
+            continue
+        view = engine.view(rollout.expectation, rollout.key)
+        if view is None:
+            continue
+        steps = view.steps + ((view.compensation,) if view.compensation is not None else ())
+        unseen = {step.step for step in steps if step.state == StepState.STALLED}
+        stalls.extend(
+            OpenStall(finding, view)
+            for finding in rollout.findings
+            if finding.kind == Kind.STALL and finding.step in unseen
+        )
+    return stalls
