@@ -1,7 +1,8 @@
 """Every finding kind is described once (sentinel.core.engine.kinds), and every place that
-words or names kinds reads that description: Slack, Alertmanager, the digest, replay's text,
-the demo, the board (server and script), the report and the OpenAPI document. A kind missing
-from the table fails here, not as a KeyError in a sink or a wrong line in a terminal."""
+words or names kinds reads that description: Slack, Alertmanager, PagerDuty, Teams, the digest,
+replay's text, the demo, the board (server and script), the report and the OpenAPI document. A
+kind missing from the table fails here, not as a KeyError in a sink or a wrong line in a
+terminal."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ import pytest
 from sentinel.alerting import alert_words as words
 from sentinel.alerting.grouper import Context, EventGroup, RolloutGroup
 from sentinel.alerting.settings_parser import AlertingSettings
-from sentinel.alerting.sinks import alertmanager, slack, slack_digest
+from sentinel.alerting.sinks import alertmanager, pagerduty, slack, slack_digest, teams
 from sentinel.commands import demo_command as demo
 from sentinel.core.engine.findings import GOOD_KINDS, ROLLOUT_KINDS, Finding, Kind
 from sentinel.core.engine.kinds import KINDS, KindSpec, Scope, sentence, utc_clock
+from sentinel.core.ports.outbox import Thread
 from sentinel.core.timefmt import format_rfc3339, parse_rfc3339
 from sentinel.status import board_words, markup, report_html, timeline
 from sentinel.status.api_json import stream_message
@@ -95,6 +97,37 @@ def test_slack_and_alertmanager_say_the_kinds_words(kind: Kind) -> None:
         assert alert["labels"]["severity"] == spec.severity
         assert alert["annotations"]["summary"].startswith(spec.title)
         assert alert["annotations"]["description"] == in_slack
+
+
+@pytest.mark.parametrize("kind", list(Kind))
+def test_pagerduty_and_teams_say_the_kinds_words(kind: Kind) -> None:
+    spec, one = KINDS[kind], finding(kind)
+    said_here = words.describe(one, None, UTC)
+    if one.rollout is not None:
+        group = RolloutGroup("exp/r1", "exp", "r1", "", True, (one,), None, T0)
+        card = teams.render_rollout(group, CTX, slack.history(group, CTX))
+        assert any(f"{spec.title}: {said_here}" in line for line in card.words())
+        # A problem triggers; good news resolves what is open (here the step's stall).
+        stalled = Thread("", firing=({"kind": "stall", "step": "Step"},))
+        [item] = pagerduty.plan([group], [], {"exp/r1": stalled}, CTX).items
+        event = item.payload["event"]
+        assert event["dedup_key"] == "exp/r1"
+        if spec.good:
+            assert event == {"event_action": "resolve", "dedup_key": "exp/r1"}
+        else:
+            assert event["event_action"] == "trigger"
+            assert event["payload"]["summary"] == f"{spec.title}: exp rollout r1: {said_here}"
+            assert event["payload"]["severity"] == pagerduty.SEVERITY[spec.severity]
+    else:
+        counts = {kind: 2}
+        pair = (one, dataclasses.replace(one, event_id="e2"))
+        card = teams.render_digest(EventGroup("d", "", pair, counts, T0), CTX)
+        assert card.text.startswith(f"2 {spec.nouns[1]}")
+        [item] = pagerduty.plan([], [EventGroup("k", "", pair, counts, T0)], {}, CTX).items
+        event = item.payload["event"]
+        assert event["payload"]["summary"].startswith(f"2 {spec.nouns[1]}")
+        assert event["payload"]["severity"] == pagerduty.SEVERITY[spec.severity]
+        assert event["dedup_key"] == pagerduty.event_key(one)
 
 
 @pytest.mark.parametrize("kind", [kind for kind in Kind if kind not in ROLLOUT_KINDS])
