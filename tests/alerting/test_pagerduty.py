@@ -148,6 +148,25 @@ async def test_a_recovery_resolves_only_once_no_problem_of_the_rollout_is_open(
     assert {incident.status for incident in pagerduty.incidents.values()} == {"resolved"}
 
 
+async def test_a_resolve_after_a_restart_closes_what_was_triggered_before_it(
+    pagerduty: FakePagerDuty, tmp_path: Path
+) -> None:
+    """The open problems are kept with the rollout in the outbox (the state file)."""
+    path = tmp_path / "state.db"
+    first = Alerter(settings(pagerduty), SqliteOutbox(path))
+    async with sending(first):
+        first.accept([stall()], views_of(view()), time.time())
+        await eventually(lambda: len(pagerduty.events()) == 1)
+    second = Alerter(settings(pagerduty), SqliteOutbox(path))
+    async with sending(second):
+        second.accept([stall()], views_of(view()), time.time())  # raised again: not re-sent
+        second.accept([completed()], views_of(DONE), time.time())
+        await eventually(lambda: len(pagerduty.events()) == 2)
+        await settle(0.3)
+    assert actions(pagerduty) == [("trigger", KEY), ("resolve", KEY)]
+    assert pagerduty.incidents[KEY].status == "resolved"
+
+
 async def test_good_news_of_a_rollout_never_alerted_sends_nothing(
     pagerduty: FakePagerDuty,
 ) -> None:

@@ -119,17 +119,21 @@ def event_action(
 ) -> tuple[EventAction | None, tuple[Problem, ...]]:
     """What PagerDuty is told of a rollout's finding, and the problems open after it. A problem
     triggers (PagerDuty adds it to the rollout's open alert); `recovered` closes its step's
-    stall and resolves once no problem is left open; `completed` and `rolled_back` resolve
-    whatever is open. None: nothing to tell (good news with nothing open)."""
+    stall and resolves once no problem is left open; the rollout's last finding (`completed`,
+    `rolled_back`: a kind that `closes`) resolves whatever is open. None: nothing to tell."""
     if finding.is_problem:
         problem = {"kind": str(finding.kind), "step": finding.step}
         return "trigger", (*[p for p in problems if p != problem], problem)
-    if finding.kind == Kind.RECOVERED:
-        left = tuple(
-            p for p in problems if not (p["kind"] == Kind.STALL and p["step"] == finding.step)
+    if KINDS[finding.kind].closes:
+        return ("resolve" if problems else None), ()
+    left = tuple(
+        p
+        for p in problems
+        if not (
+            finding.kind == Kind.RECOVERED and p["kind"] == Kind.STALL and p["step"] == finding.step
         )
-        return ("resolve" if problems and not left else None), left
-    return ("resolve" if problems else None), ()
+    )
+    return ("resolve" if problems and not left else None), left
 
 
 def trigger(finding: Finding, view: RolloutView | None, ctx: Context, key: str) -> dict[str, Any]:
