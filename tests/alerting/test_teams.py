@@ -266,3 +266,17 @@ def test_the_message_is_json_teams_reads() -> None:
     message = teams_rollout(group, ctx, history(group, ctx)).message()
     assert json.loads(json.dumps(message)) == message
     assert "actions" not in message["attachments"][0]["content"]  # no links configured
+
+
+def test_long_bus_data_keeps_a_card_within_teams_size() -> None:
+    key, step = "鍵" * 5000, "S" * 5000
+    links = AlertingSettings(dashboard_url="https://grafana.example/d/r?var-rollout={rollout}")
+    ctx = Context("teams", T0, links)
+    findings = (stall(key, step=step), stall(key, step=step + "2"))
+    group = RolloutGroup(f"{EXPECTATION}/{key}", EXPECTATION, key, "", True, findings, None, T0)
+    message = teams_rollout(group, ctx, history(group, ctx)).message()
+    size = len(json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode())
+    assert size < TEAMS_MESSAGE_BYTES
+    card = message["attachments"][0]["content"]
+    assert "actions" not in card  # a 45 KB link is left out, as in Slack
+    assert len(card["fallbackText"]) <= 3000

@@ -34,6 +34,8 @@ from sentinel.alerting.sinks.slack_blocks import (
     LINE_CHARS,
     LIST_LINES,
     SUMMARY_LINES,
+    TEXT_CHARS,
+    URL_CHARS,
     _main,
     _owner,
     clip,
@@ -110,7 +112,7 @@ class TeamsCard:
             "type": "AdaptiveCard",
             "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
             "version": CARD_VERSION,
-            "fallbackText": self.text,
+            "fallbackText": clip(self.text, TEXT_CHARS),
             "body": body,
             "msteams": {"width": "Full"},
         }
@@ -332,12 +334,15 @@ def _fold(lines: list[str], limit: int) -> list[str]:
 
 def _buttons(ctx: Context, findings: Sequence[Finding]) -> tuple[dict[str, Any], ...]:
     """The Slack message's link buttons: the main finding's dashboard and runbook, and the
-    rollout's trace as the newest finding links it."""
+    rollout's trace as the newest finding links it; a URL over Slack's limit is left out
+    there, and here too (it would crowd the card's lines out of the message)."""
     dashboard, runbook = links(ctx.settings, _main(findings))
     trace = next((finding.trace_url for finding in reversed(findings) if finding.trace_url), None)
     named = (("Dashboard", dashboard), ("Runbook", runbook), ("Open trace", trace))
     return tuple(
-        {"type": "Action.OpenUrl", "title": name, "url": url} for name, url in named if url
+        {"type": "Action.OpenUrl", "title": name, "url": url}
+        for name, url in named
+        if url is not None and len(url) <= URL_CHARS
     )
 
 
