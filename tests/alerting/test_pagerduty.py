@@ -12,11 +12,14 @@ import pytest
 import yaml
 
 from sentinel.alerting.alerter import Alerter
+from sentinel.alerting.drill import TEST_TITLE, TEST_WORDS, drill_finding, plan_drill
 from sentinel.alerting.grouper import Context, RolloutGroup
 from sentinel.alerting.settings import AlertingSettings
 from sentinel.alerting.settings_parser import parse_alerting
 from sentinel.alerting.sinks.pagerduty import (
+    SINK,
     PagerDutySettings,
+    PagerDutyTransport,
     control,
     dedup_key,
     event_action,
@@ -362,3 +365,25 @@ def test_the_pagerduty_section_is_read_with_messages_that_name_the_key(
         with pytest.raises(ConfigError) as caught:
             read(text)
         assert str(caught.value) == f"config: {message}"
+
+
+async def test_the_test_alert_is_an_info_trigger_marked_as_a_test(
+    pagerduty: FakePagerDuty,
+) -> None:
+    """`sentinel alerts test`: the sink's own plan of the drill finding, marked by mark_test,
+    delivered by its own transport; PagerDuty accepts it."""
+    configured = PagerDutySettings(routing_key=ROUTING_KEY, url=pagerduty.enqueue_url)
+    finding = drill_finding(time.time())
+    drilled = plan_drill(SINK.plan, "", finding, AlertingSettings(), "pagerduty")
+    [item] = [SINK.mark_test(configured, planned, finding.at) for planned in drilled.items]
+    transport = PagerDutyTransport(configured)
+    try:
+        await transport.deliver(item, SqliteOutbox(":memory:"), finding.at)
+    finally:
+        await transport.aclose()
+    [event] = pagerduty.events()
+    assert event["event_action"] == "trigger"
+    assert event["dedup_key"] == dedup_key(TEST_TITLE, finding.rollout or "")
+    assert event["payload"]["summary"] == TEST_WORDS
+    assert (event["payload"]["severity"], event["payload"]["class"]) == ("info", "test")
+    assert event["payload"]["custom_details"]["test"] is True

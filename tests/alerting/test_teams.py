@@ -13,11 +13,12 @@ import pytest
 import yaml
 
 from sentinel.alerting.alerter import Alerter
+from sentinel.alerting.drill import TEST_SENTENCE, TEST_TITLE, TEST_WORDS, drill_finding, plan_drill
 from sentinel.alerting.grouper import Context, RolloutGroup
 from sentinel.alerting.settings import AlertingSettings
 from sentinel.alerting.settings_parser import parse_alerting
 from sentinel.alerting.sinks.slack_blocks import history, render_rollout
-from sentinel.alerting.sinks.teams import TeamsCard, TeamsSettings
+from sentinel.alerting.sinks.teams import SINK, TeamsCard, TeamsSettings, TeamsTransport
 from sentinel.alerting.sinks.teams import render_rollout as teams_rollout
 from sentinel.configkit import Section
 from sentinel.core.errors import ConfigError
@@ -280,3 +281,29 @@ def test_long_bus_data_keeps_a_card_within_teams_size() -> None:
     card = message["attachments"][0]["content"]
     assert "actions" not in card  # a 45 KB link is left out, as in Slack
     assert len(card["fallbackText"]) <= 3000
+
+
+async def test_the_test_alert_is_a_card_headed_as_a_test(teams: FakeTeams) -> None:
+    """`sentinel alerts test`: the sink's own plan of the drill finding, marked by mark_test,
+    delivered by its own transport; the Workflows endpoint accepts it."""
+    configured = TeamsSettings(url=teams.workflow_url)
+    finding = drill_finding(time.time())
+    drilled = plan_drill(SINK.plan, "", finding, AlertingSettings(), "teams")
+    [item] = [SINK.mark_test(configured, planned, finding.at) for planned in drilled.items]
+    transport = TeamsTransport(configured)
+    try:
+        await transport.deliver(item, SqliteOutbox(":memory:"), finding.at)
+    finally:
+        await transport.aclose()
+    [card] = teams.cards
+    lines = words(card)
+    assert lines[:5] == [
+        f"🧪 {TEST_TITLE}",
+        TEST_SENTENCE,
+        f"Expectation: {TEST_TITLE}",
+        f"Rollout: {finding.rollout}",
+        "Owner: nobody named",
+    ]
+    assert lines[5].endswith(" · rollout-sentinel")
+    assert len(lines) == 6
+    assert card["fallbackText"] == TEST_WORDS

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from sentinel.alerting.alert_words import describe, event_summary, links, title
 from sentinel.alerting.delivery import DeliveryError, SinkBroken, Transient
+from sentinel.alerting.drill import TEST_WORDS
 from sentinel.alerting.grouper import Context, EventGroup, Plan, RolloutGroup, remember
 from sentinel.alerting.sinks.base import Sink, check_http_url, one_lane_item
 from sentinel.alerting.sinks.httpkit import JsonPost, dump, http_error
@@ -173,6 +174,21 @@ def control(action: EventAction, key: str) -> dict[str, Any]:
     return {"event_action": action, "dedup_key": key}
 
 
+def mark_test(settings: PagerDutySettings, item: Item, now: float) -> Item:
+    """The test alert (`sentinel alerts test`): its summary the test's words, severity `info`
+    (a service's urgency rules keep it from paging), class `test` and `custom_details.test`.
+    PagerDuty keeps it open until someone resolves it there."""
+    event = item.payload["event"]
+    payload = {
+        **event["payload"],
+        "summary": TEST_WORDS,
+        "severity": "info",
+        "class": "test",
+        "custom_details": {**event["payload"]["custom_details"], "test": True},
+    }
+    return replace(item, payload={**item.payload, "event": {**event, "payload": payload}})
+
+
 def _summary(text: str) -> str:
     # Text for people (PagerDuty's app, SMS, a phone call): control characters shown, not obeyed.
     shown = printable(text)
@@ -217,4 +233,5 @@ SINK = Sink(
     plan=plan,
     transport=PagerDutyTransport,
     human=False,
+    mark_test=mark_test,
 )

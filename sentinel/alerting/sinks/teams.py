@@ -26,6 +26,7 @@ from sentinel.alerting.alert_words import (
     stamp,
     title,
 )
+from sentinel.alerting.drill import TEST_SENTENCE, TEST_TITLE, TEST_WORDS
 from sentinel.alerting.grouper import Context, EventGroup, Plan, RolloutGroup, remember
 from sentinel.alerting.sinks.base import Sink, check_http_url, one_lane_item
 from sentinel.alerting.sinks.httpkit import JsonPost, dump
@@ -287,6 +288,24 @@ def render_digest(digest: EventGroup, ctx: Context) -> TeamsCard:
     return TeamsCard("; ".join(texts), tuple(body))
 
 
+def mark_test(settings: TeamsSettings, item: Item, now: float) -> Item:
+    """The test alert (`sentinel alerts test`): the test's heading and words instead of the
+    finding's; the rollout's facts, the footer and the links kept (they show that they work)."""
+    message = item.payload["message"]
+    [attachment] = message["attachments"]
+    card = attachment["content"]
+    kept = [block for block in card["body"][1:] if _labelled(block)]
+    body = [_heading(f"🧪 {TEST_TITLE}"), _line(_run(TEST_SENTENCE)), *kept]
+    marked = {**attachment, "content": {**card, "fallbackText": TEST_WORDS, "body": body}}
+    return replace(item, payload={**item.payload, "message": {**message, "attachments": [marked]}})
+
+
+def _labelled(block: Mapping[str, Any]) -> bool:
+    """A fact (`Rollout: 42`: a bold label and its value) or the footer (small, subtle)."""
+    runs = block["inlines"]
+    return (len(runs) == 2 and runs[0].get("weight") == "Bolder") or bool(runs[0].get("isSubtle"))
+
+
 def _card(
     findings: Sequence[Finding],
     since: float,
@@ -368,4 +387,5 @@ SINK = Sink(
     plan=plan,
     transport=TeamsTransport,
     human=True,
+    mark_test=mark_test,
 )
