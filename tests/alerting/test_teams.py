@@ -40,6 +40,7 @@ from .helpers import (
     view,
     views_of,
 )
+from .test_reminders import DUE, Clock, Stalls, told
 from .vendor_fakes import CARD, TEAMS_MESSAGE_BYTES, FakeTeams
 
 QUICK: dict[str, Any] = {"window": 0.2, "retry_initial": 0.1, "retry_max": 0.4}
@@ -307,3 +308,32 @@ async def test_the_test_alert_is_a_card_headed_as_a_test(teams: FakeTeams) -> No
     assert lines[5].endswith(" · rollout-sentinel")
     assert len(lines) == 6
     assert card["fallbackText"] == TEST_WORDS
+
+
+async def test_an_open_stall_is_told_again_as_a_card_of_its_own(teams: FakeTeams) -> None:
+    """`renotify_after`: no threads, so a card of its own, as the incoming webhook does."""
+    sink = TeamsSettings(url=teams.workflow_url, timeout=2.0)
+    config = AlertingSettings(sinks=(sink,), renotify_after=30 * MIN, **QUICK)
+    clock, stalls = Clock(DUE), Stalls()
+    with told(config, clock, stalls, SqliteOutbox(":memory:")) as sentinel:
+        async with sending(sentinel):
+            await eventually(lambda: len(teams.cards) == 1)
+            sentinel.flush_due(clock.at(DUE + 30 * MIN))
+            await eventually(lambda: len(teams.cards) == 2)
+            sentinel.flush_due(clock.at(DUE + 31 * MIN))  # the same turn: told once
+            await settle(0.3)
+    assert len(teams.cards) == 2
+    reminder = teams.cards[1]
+    assert reminder["fallbackText"] == (
+        "🔴 Still stalled: user-service-v2 rollout 42: UserServiceV2_Running: due by 10:10, "
+        "overdue by 30m, nothing seen yet"
+    )
+    lines = words(reminder)
+    assert lines[0] == "🔴 Still stalled: user-service-v2"
+    assert lines[1] == (
+        "🔴 user-service-v2 42: UserServiceV2_Running: due by 10:10, overdue by 30m, nothing "
+        "seen yet · owner team-identity"
+    )
+    step = "🔴 UserServiceV2_Running: due by 10:10, overdue by 30m, nothing seen yet"
+    assert f"{step} · owner team-users" in lines
+    assert lines[-1] == "Told again every 30m · rollout-sentinel"

@@ -1,8 +1,9 @@
 """The Microsoft Teams sink (`teams:`): a Workflows webhook ("When a Teams webhook request is
 received", then "Post card in a chat or channel") gets one Adaptive Card per message, with the
 words of the Slack incoming webhook's: no threads, so each card stands alone (the whole rollout
-as it is now, or one list when many rollouts change in one window), and event-level findings as
-one digest per `event_interval`. The plan and render are pure; the transport does the I/O.
+as it is now, or one list when many rollouts change in one window), event-level findings as one
+digest per `event_interval`, and an open stall told again (`renotify_after`) as a card of its
+own. The plan and render are pure; the transport does the I/O.
 
 Every text from the bus is a TextRun of a RichTextBlock, which Adaptive Cards never read as
 Markdown (a TextBlock or a Fact would turn `[click](https://evil)` into a link)."""
@@ -28,6 +29,7 @@ from sentinel.alerting.alert_words import (
 )
 from sentinel.alerting.drill import TEST_SENTENCE, TEST_TITLE, TEST_WORDS
 from sentinel.alerting.grouper import Context, EventGroup, Plan, RolloutGroup, remember
+from sentinel.alerting.reminders import Reminder
 from sentinel.alerting.sinks.base import Sink, check_http_url, one_lane_item
 from sentinel.alerting.sinks.httpkit import JsonPost, dump
 from sentinel.alerting.sinks.slack_blocks import (
@@ -52,6 +54,7 @@ from sentinel.alerting.sinks.slack_digest import (
     _title,
     digests,
 )
+from sentinel.alerting.sinks.slack_reminders import STILL, still_stalled
 from sentinel.configkit import SECRET, Section
 from sentinel.core.durations import format_duration
 from sentinel.core.engine.findings import Finding
@@ -288,6 +291,42 @@ def render_digest(digest: EventGroup, ctx: Context) -> TeamsCard:
     return TeamsCard("; ".join(texts), tuple(body))
 
 
+def render_reminder(reminder: Reminder, ctx: Context) -> TeamsCard:
+    """An open stall told again (`renotify_after`), as the incoming webhook's message of its
+    own says it: the stall, the checklist as it is now, the links."""
+    stall, tz = reminder.stall, ctx.tz
+    finding, view = stall.finding, stall.view
+    words = still_stalled(reminder, ctx)
+    owner = finding.owner or view.owner
+    line = f"🔴 {finding.expectation} {finding.rollout}: {clip(words, LINE_CHARS)}" + (
+        f" · owner {owner}" if owner else ""
+    )
+    steps = [clip(step, LINE_CHARS) for step in checklist(view, reminder.now, tz)]
+    every = format_duration(ctx.settings.renotify_after or 0.0)
+    body = [
+        _heading(f"🔴 {STILL}: {finding.expectation}"),
+        _line(_run(line)),
+        _line(_run("Checklist", weight="Bolder"), separator=True),
+        *_lines(fit_checklist(steps)),
+        _note(f"Told again every {every} · rollout-sentinel"),
+    ]
+    text = f"🔴 {STILL}: {finding.expectation} rollout {finding.rollout}: {words}"
+    return TeamsCard(text, tuple(body), _buttons(ctx, (finding,)))
+
+
+def remind(reminder: Reminder, thread: Thread | None, ctx: Context) -> Item | None:
+    """`Sink.remind`: a card of its own for a rollout this sink told before (no threads)."""
+    if thread is None:
+        return None
+    return Item(
+        key=reminder.key(ctx.sink),
+        sink=ctx.sink,
+        payload={"message": render_reminder(reminder, ctx).message()},
+        enqueued_at=reminder.now,
+        next_at=reminder.now,
+    )
+
+
 def mark_test(settings: TeamsSettings, item: Item, now: float) -> Item:
     """The test alert (`sentinel alerts test`): the test's heading and words instead of the
     finding's; the rollout's facts, the footer and the links kept (they show that they work)."""
@@ -388,4 +427,5 @@ SINK = Sink(
     transport=TeamsTransport,
     human=True,
     mark_test=mark_test,
+    remind=remind,
 )
