@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 from sentinel.core.rules.expectations import Expectation
 from sentinel.status.api_json import OPEN_PHASES
-from sentinel.status.board_words import PROBLEMS, epoch, short_duration
+from sentinel.status.board_words import PROBLEMS, epoch, overdue_text
 from sentinel.status.filters import Page, RolloutQuery, owners
 from sentinel.status.markup import (
     badge,
@@ -332,7 +332,7 @@ def _why(summary: Mapping[str, Any], clock: float) -> str:
             if due is not None:
                 late = (
                     f' <span data-tick="stalled" data-due="{esc(step["due"])}">'
-                    f"overdue {esc(short_duration(clock - due))}</span>"
+                    f"{esc(overdue_text(step['due'], clock))}</span>"
                 )
             return f"{esc(step['step'])}{late}{owner}"
     if summary["phase"] == "rolling_back" and summary.get("compensation"):

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from sentinel.alerting.alert_words import OVERDUE_WORDS_AFTER
 from sentinel.core.durations import format_duration
 from sentinel.core.engine.kinds import KINDS, sentence, spec_of
 from sentinel.core.timefmt import format_rfc3339, parse_rfc3339
@@ -91,6 +92,16 @@ def clock_text(time: str | None, clock: float) -> str:
     return f"{stamp[:10]} {stamp[11:16]}"
 
 
+def overdue_text(due: str, clock: float) -> str:
+    """A stalled step's countdown: `due 10:10:00, nothing seen yet` in its first minute (never
+    "overdue 0s", as the alerts: alert_words.OVERDUE_WORDS_AFTER), then `overdue 4m12s`. The
+    board's script ticks the same words (render.js, `tickText`)."""
+    late = clock - parse_rfc3339(due)
+    if late < OVERDUE_WORDS_AFTER:
+        return f"due {clock_text(due, clock)}, nothing seen yet"
+    return f"overdue {short_duration(late)}"
+
+
 def node_status(step: Mapping[str, Any], clock: float) -> str:
     """A step's state in a few words that do not go stale: absolute times, no countdown."""
     symbol, word = STEP_STATES.get(step["state"], ("•", step["state"]))
@@ -111,7 +122,7 @@ def step_detail(step: Mapping[str, Any], clock: float) -> str:
         late = " (after its stall)" if step.get("stalled") else ""
         return f"at {clock_text(step['seen_at'], clock)}{late}"
     if state == "stalled" and due is not None:
-        return f"overdue {short_duration(clock - due)}"
+        return overdue_text(step["due"], clock)
     if state == "due" and due is not None:
         if due <= clock:
             return f"window passed {short_duration(clock - due)} ago"

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from sentinel.alerting.alert_words import OVERDUE_WORDS_AFTER
 from sentinel.core.durations import format_duration
 from sentinel.core.engine.findings import ROLLOUT_KINDS, Finding, Kind
 from sentinel.core.engine.kinds import KINDS, sentence
@@ -106,10 +107,13 @@ def _outstanding(steps: Iterable[StepStatus], view: RolloutView, clock: float) -
             continue
         who = f" (owner {step.owner})" if step.owner else ""
         if step.due_at is not None and step.due_at < clock:
-            overdue = format_duration(clock - step.due_at)
-            lines.append(
-                f"MISSING  {step.step}: due {_clock(step.due_at)}, overdue by {overdue}{who}"
+            late = clock - step.due_at
+            overdue = (
+                "nothing seen yet"  # never "overdue by 0s", as the alerts
+                if late < OVERDUE_WORDS_AFTER
+                else f"overdue by {format_duration(late)}"
             )
+            lines.append(f"MISSING  {step.step}: due {_clock(step.due_at)}, {overdue}{who}")
         elif step.due_at is not None:
             lines.append(f"waiting  {step.step}: due {_clock(step.due_at)}{who}")
         else:

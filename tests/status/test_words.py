@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from sentinel.core.timefmt import parse_rfc3339
-from sentinel.status.board_words import describe_finding, is_good, kind_label
+from sentinel.status.board_words import describe_finding, is_good, kind_label, step_detail
 
 CLOCK = parse_rfc3339("2026-11-25T10:20:00Z")
 EVENT = {"event_type": "OrderPlaced", "event_id": "e9", "event_source": "/shop"}
@@ -63,3 +63,14 @@ def test_a_kind_reads_as_its_title_with_a_symbol_and_an_unknown_one_as_a_problem
     assert kind_label("rolled_back") == ("↩", "rolled back")
     assert kind_label("from_a_newer_peer") == ("⚠", "from a newer peer")
     assert is_good("rolled_back") and not is_good("stall") and not is_good("from_a_newer_peer")
+
+
+def test_a_stalled_step_says_when_it_was_due_until_it_is_a_minute_late() -> None:
+    def stalled(due: str) -> dict[str, Any]:
+        return {"state": "stalled", "due": due, "seen_at": None, "after": []}
+
+    # Never "overdue 0s": the board's script ticks the same words (render.js, tickText).
+    assert step_detail(stalled("2026-11-25T10:20:00Z"), CLOCK) == ("due 10:20:00, nothing seen yet")
+    assert step_detail(stalled("2026-11-25T10:19:01Z"), CLOCK) == ("due 10:19:01, nothing seen yet")
+    assert step_detail(stalled("2026-11-25T10:19:00Z"), CLOCK) == "overdue 1m"
+    assert step_detail(stalled("2026-11-25T10:10:00Z"), CLOCK) == "overdue 10m"

@@ -70,9 +70,16 @@ window.sentinelRender = (function () {
     return node;
   }
 
+  // A stalled step's first minute says when it was due, never "overdue 0s": the server's
+  // words (board_words.overdue_text), as the alerts' (alert_words.OVERDUE_WORDS_AFTER).
+  const NOTHING_SEEN_FOR_MS = 60000;
+
   function tickText(kind, due) {
     const left = Date.parse(due) - now();
-    if (kind === "stalled") return "overdue " + shortDuration(-left);
+    if (kind === "stalled") {
+      return -left < NOTHING_SEEN_FOR_MS ? "due " + clockText(due) + ", nothing seen yet"
+        : "overdue " + shortDuration(-left);
+    }
     return left > 0 ? "due in " + shortDuration(left)
       : "window passed " + shortDuration(-left) + " ago";
   }
