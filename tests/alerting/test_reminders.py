@@ -5,6 +5,7 @@ so a restart neither repeats nor forgets one. The clock is driven, never slept o
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -13,6 +14,9 @@ from typing import Any
 
 import pytest
 import yaml
+from engine.helpers import T0 as ENGINE_T0
+from engine.helpers import user_service
+from pipeline.helpers import record
 
 from sentinel.alerting.alerter import Alerter
 from sentinel.alerting.reminders import ESCALATION, OpenStall, due_reminders, open_stalls
@@ -25,9 +29,12 @@ from sentinel.core.engine.engine import Engine
 from sentinel.core.engine.findings import Kind
 from sentinel.core.engine.snapshots import Phase
 from sentinel.core.errors import ConfigError
+from sentinel.core.events.decoders import BusDecoder
 from sentinel.core.events.envelope import Envelope
+from sentinel.core.pipeline.pipeline import Pipeline, WallClock
 from sentinel.core.pipeline.replay import replay
 from sentinel.core.rules.expectations import Expectation, Step
+from sentinel.store.sqlite import SqliteStore
 from sentinel.store.sqlite_outbox import SqliteOutbox
 
 from .fakes import FakeReceiver, FakeSlack
@@ -222,6 +229,59 @@ async def test_each_turn_is_told_once_across_restarts(slack: FakeSlack, tmp_path
         "1h35m",
     ]
     assert len(slack.in_channel("C0INCIDENTS")) == 1
+
+
+async def test_the_stall_a_state_file_kept_is_told_again_after_a_restart_once_a_turn(
+    slack: FakeSlack, tmp_path: Path
+) -> None:
+    """As `sentinel run` wires it: the pipeline keeps the stall, its rollout and its alert in
+    the state file; a new process restores the engine from it, and the restored open stall's
+    turns go out once each, whichever process reaches them."""
+    settings = reminding(slack.base_url, alert_on=frozenset({Kind.STALL}))  # no schemas here
+    due = ENGINE_T0 + 10 * MIN
+    clock = Clock(ENGINE_T0)
+
+    def start() -> tuple[Pipeline, Alerter, SqliteStore]:
+        store = SqliteStore(tmp_path / "state.db")
+        engine = Engine([user_service()])
+        stalls = functools.partial(open_stalls, engine)
+        alerter = Alerter(settings, store.outbox(), clock=clock, stalls=stalls)
+        pipeline = Pipeline(engine, store, BusDecoder(), alerter)
+        pipeline.restore()
+        return pipeline, alerter, store
+
+    def at(now: float) -> None:
+        pipeline.process([], WallClock(clock.at(now)))
+
+    pipeline, alerter, store = start()
+    ready = Envelope("SchemaV2_Ready", "e1", "/tests", ENGINE_T0, {"rollout_id": "r1"})
+    async with sending(alerter):
+        pipeline.process([record(ready, 0, read_at=ENGINE_T0)], WallClock(ENGINE_T0))
+        at(due + 5)  # the stall, held for the grouping window
+        at(due + 6)
+        await eventually(lambda: len(slack.messages) == 1)
+        at(due + 30 * MIN + 1)
+        await eventually(lambda: len(slack.messages) == 2)
+        await settle(0.3)
+    store.close()
+
+    pipeline, alerter, store = start()
+    async with sending(alerter):
+        at(due + 30 * MIN + 30)
+        await settle(0.3)
+        assert len(slack.messages) == 2
+        at(due + HOUR + 1)
+        await eventually(lambda: len(slack.messages) == 4)
+        await settle(0.3)
+    store.close()
+
+    [parent] = slack.parents()[:1]
+    assert [reply.text.split(": ", 2)[2] for reply in slack.replies(parent)] == [
+        "UserServiceV2_Running: due by 10:10, overdue by 30m1s, nothing seen yet",
+        "UserServiceV2_Running: due by 10:10, overdue by 1h1s, nothing seen yet",
+    ]
+    [escalation] = slack.in_channel("C0INCIDENTS")
+    assert "rollout r1: UserServiceV2_Running: due by 10:10, overdue by 1h1s" in escalation.text
 
 
 async def test_without_threads_a_reminder_is_a_message_of_its_own_and_machines_get_none(
