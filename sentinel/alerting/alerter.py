@@ -13,13 +13,13 @@ from typing import Any
 from sentinel.alerting.delivery import SinkWorker, wait_any
 from sentinel.alerting.grouper import Context, Planner, group, is_digest
 from sentinel.alerting.observer import AlertObserver, NullAlertObserver
-from sentinel.alerting.reminders import RETENTION, OpenStall, due_reminders
+from sentinel.alerting.reminders import RETENTION, OpenStall, Rollouts, due_reminders, no_stalls
 from sentinel.alerting.router import close_at, route
 from sentinel.alerting.settings import AlertingSettings, Silence
 from sentinel.alerting.settings_parser import load_silences_file
 from sentinel.alerting.sinks import sink_of
 from sentinel.alerting.sinks.base import Sink
-from sentinel.core.engine.findings import ROLLOUT_KINDS, Finding
+from sentinel.core.engine.findings import ROLLOUT_KINDS, Finding, Kind
 from sentinel.core.engine.snapshots import RolloutView
 from sentinel.core.errors import ConfigError
 from sentinel.core.ports.outbox import Held, Outbox
@@ -27,9 +27,11 @@ from sentinel.core.ports.outbox import Held, Outbox
 log = logging.getLogger("sentinel.alerting")
 View = Callable[[str, str], RolloutView | None]
 PRUNE_EVERY = 3600.0
-# How often the open stalls are looked at for reminders (`renotify_after`, `escalate`): each
-# look walks the engine's open rollouts.
+# How often the open stalls are looked at for reminders (`renotify_after`, `escalate`): the
+# rollouts known to have one. Every WALK_EVERY (and first) all open rollouts are walked, which
+# finds those restored at a start or brought by a rebalance (0.4 s for a million).
 REMIND_EVERY = 10.0
+WALK_EVERY = 600.0
 SILENCES_CHECK = 1.0
 # The flusher looks at the outbox at least this often, even when nothing wakes it.
 IDLE = 1.0
@@ -48,13 +50,13 @@ class Alerter:
         observer: AlertObserver | None = None,
         *,
         clock: Callable[[], float] = time.time,
-        stalls: Callable[[], Iterable[OpenStall]] = tuple,
+        stalls: Callable[[Rollouts | None], Iterable[OpenStall]] = no_stalls,
     ) -> None:
         """`outbox` may share the state store's connection: `accept` and `flush_due` called
         inside the store's batch join its transaction. The sender writes between batches (at
         await points), so it only ever sees alerts whose batch was committed. `stalls` gives
-        the open stalls that `renotify_after` and `escalate` tell again (the engine's:
-        `reminders.open_stalls`)."""
+        the open stalls that `renotify_after` and `escalate` tell again, of some rollouts or
+        (None) of all (the engine's: `reminders.open_stalls`)."""
         self._settings = settings
         self._outbox = outbox
         self._observer: AlertObserver = observer or NullAlertObserver()
@@ -64,6 +66,9 @@ class Alerter:
         self._planners: dict[str, Planner] = {name: sink.plan for name, sink in self._sinks.items()}
         self._reminding = settings.renotify_after is not None or settings.escalate is not None
         self._last_remind = float("-inf")
+        self._last_walk = float("-inf")
+        # The rollouts with an open stall, as last looked at and told since; None: walk all.
+        self._stalled: set[tuple[str, str]] | None = None
         self._silences: tuple[Silence, ...] = settings.silences
         self._silences_mtime: int | None = None
         self._silences_checked = float("-inf")
@@ -115,6 +120,8 @@ class Alerter:
                     self._outbox.hold_sampled(held, DIGEST_SAMPLE)
                 else:
                     self._outbox.hold(held)
+                if finding.kind == Kind.STALL and self._stalled is not None:
+                    self._stalled.add((finding.expectation or "", finding.rollout or ""))
         self._flush_kick.set()
         self._update_depth({routed.sink for routed in decision.routed})
 
@@ -172,8 +179,13 @@ class Alerter:
         if not self._reminding or now - self._last_remind < REMIND_EVERY:
             return set()
         self._last_remind = now
+        walk = self._stalled is None or now - self._last_walk >= WALK_EVERY
+        if walk:
+            self._last_walk = now
+        stalls = list(self._stalls(None if walk else self._stalled))
+        self._stalled = {(s.finding.expectation or "", s.finding.rollout or "") for s in stalls}
         touched = set()
-        for reminder in due_reminders(self._stalls(), now, self._settings):
+        for reminder in due_reminders(stalls, now, self._settings):
             stall = reminder.stall
             for routed in route([stall.finding], self._settings, self._silences, now).routed:
                 sink = self._sinks[routed.sink]

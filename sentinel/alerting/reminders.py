@@ -16,20 +16,22 @@ acknowledgement or snooze), and a stall whose rollout is quiet at `now` gets no 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 from sentinel.alerting.grouper import Context
 from sentinel.alerting.settings import AlertingSettings
 from sentinel.core.engine.engine import Engine
 from sentinel.core.engine.findings import Finding, Kind
-from sentinel.core.engine.snapshots import RolloutView, StepState
+from sentinel.core.engine.rollout import RolloutState
+from sentinel.core.engine.snapshots import Phase, RolloutView, StepState
 from sentinel.core.ports.outbox import Item, Thread, thread_key
 
 # Delivered alerts are remembered this long (the alerter prunes older ones), so a finding raised
 # again is not sent again, and a reminder's key is known for its whole turn.
 RETENTION = 7 * 86400.0
 ESCALATION = 0  # the turn of an escalation; re-notifications count from 1
+OPEN_PHASES = (Phase.OPEN, Phase.ROLLING_BACK)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +77,11 @@ class Reminder:
 Teller = Callable[[Reminder, Thread | None, Context], Item | None]
 
 
+def no_stalls(among: Rollouts | None) -> tuple[OpenStall, ...]:
+    """The open stalls of an alerter without an engine: none."""
+    return ()
+
+
 def due_reminders(
     stalls: Iterable[OpenStall], now: float, settings: AlertingSettings
 ) -> list[Reminder]:
@@ -95,13 +102,23 @@ def due_reminders(
     return reminders
 
 
-def open_stalls(engine: Engine) -> list[OpenStall]:
+# Rollouts named by (expectation, rollout key).
+Rollouts = Collection[tuple[str, str]]
+
+
+def open_stalls(engine: Engine, among: Rollouts | None = None) -> list[OpenStall]:
     """The engine's open stalls: steps of open rollouts that stalled and are still unseen (not
-    cancelled by a rollback), each with its stall finding as kept with the rollout. Only
-    rollouts with a stall are viewed: almost none of them."""
+    cancelled by a rollback), each with its stall finding as kept with the rollout; of the
+    rollouts `among`, or of every open rollout (None: a walk of them all, 0.4 s a million).
+    Only rollouts with a stall are viewed: almost none of them."""
     stalls: list[OpenStall] = []
-    for rollout in engine.open_rollouts():
-        if not rollout.stalled:
+    rollouts: Iterable[RolloutState | None] = (
+        engine.open_rollouts()
+        if among is None
+        else (engine.rollouts.get(name, {}).get(key) for name, key in among)
+    )
+    for rollout in rollouts:
+        if rollout is None or not rollout.stalled or rollout.phase not in OPEN_PHASES:
             continue
         view = engine.view(rollout.expectation, rollout.key)
         if view is None:

@@ -18,8 +18,8 @@ from engine.helpers import T0 as ENGINE_T0
 from engine.helpers import user_service
 from pipeline.helpers import record
 
-from sentinel.alerting.alerter import Alerter
-from sentinel.alerting.reminders import ESCALATION, OpenStall, due_reminders, open_stalls
+from sentinel.alerting.alerter import REMIND_EVERY, WALK_EVERY, Alerter
+from sentinel.alerting.reminders import ESCALATION, OpenStall, Rollouts, due_reminders, open_stalls
 from sentinel.alerting.settings import AlertingSettings, Escalation, ExpectationAlerting, Silence
 from sentinel.alerting.settings_parser import parse_alerting
 from sentinel.alerting.sinks.slack_webhook import SlackWebhookSettings
@@ -71,13 +71,20 @@ class Clock:
 
 
 class Stalls:
-    """The open stalls as the engine would give them: the example's, until it is seen."""
+    """The open stalls as the engine would give them: the example's, until it is seen; and the
+    rollouts each look asked about (None: all)."""
 
     def __init__(self) -> None:
         self.open = [OpenStall(stall(), view())]
+        self.asked: list[Rollouts | None] = []
 
-    def __call__(self) -> list[OpenStall]:
-        return self.open
+    def __call__(self, among: Rollouts | None) -> list[OpenStall]:
+        self.asked.append(among)
+        return [
+            stall
+            for stall in self.open
+            if among is None or (stall.view.expectation, stall.view.rollout) in among
+        ]
 
 
 def reminding(base_url: str, **extra: Any) -> AlertingSettings:
@@ -357,6 +364,27 @@ def test_the_engines_open_stalls_are_its_stalled_steps_still_unseen() -> None:
     found = {(s.finding.rollout, s.finding.step, s.due) for s in open_stalls(engine)}
     # b's step stalled, then was seen (recovered); c completed: only a is still stalled.
     assert found == {("a", "UserServiceV2_Running", DUE)}
+    among = [("user-service-v2", key) for key in ("a", "b", "c", "unknown")]
+    assert [s.finding.rollout for s in open_stalls(engine, among)] == ["a"]
+    assert open_stalls(engine, [("user-service-v2", "b"), ("gone", "a")]) == []
+
+
+def test_the_open_rollouts_are_walked_first_and_now_and_then_else_those_with_a_stall() -> None:
+    clock, stalls = Clock(DUE), Stalls()
+    settings = reminding("http://127.0.0.1:9/api/")
+    sentinel = Alerter(settings, SqliteOutbox(":memory:"), clock=clock, stalls=stalls)
+    sentinel.flush_due(clock.at(DUE))
+    sentinel.flush_due(clock.at(DUE + REMIND_EVERY / 2))  # too soon: no look
+    sentinel.flush_due(clock.at(DUE + REMIND_EVERY))
+    stalls.open = []  # seen
+    sentinel.flush_due(clock.at(DUE + 2 * REMIND_EVERY))
+    sentinel.flush_due(clock.at(DUE + 3 * REMIND_EVERY))
+    # A new stall raised meanwhile is looked at without a walk.
+    sentinel.accept([stall("43")], views_of(view("43")), clock.now)
+    sentinel.flush_due(clock.at(DUE + 4 * REMIND_EVERY))
+    sentinel.flush_due(clock.at(DUE + WALK_EVERY))
+    ours = {("user-service-v2", "42")}
+    assert stalls.asked == [None, ours, ours, set(), {("user-service-v2", "43")}, None]
 
 
 def read(text: str) -> AlertingSettings:
