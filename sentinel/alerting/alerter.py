@@ -19,10 +19,11 @@ from sentinel.alerting.settings import AlertingSettings, Silence
 from sentinel.alerting.settings_parser import load_silences_file
 from sentinel.alerting.sinks import sink_of
 from sentinel.alerting.sinks.base import Sink
+from sentinel.core.engine.actions import Action
 from sentinel.core.engine.findings import ROLLOUT_KINDS, Finding, Kind
 from sentinel.core.engine.snapshots import RolloutView
 from sentinel.core.errors import ConfigError
-from sentinel.core.ports.outbox import Held, Outbox
+from sentinel.core.ports.outbox import Held, Outbox, thread_key
 
 log = logging.getLogger("sentinel.alerting")
 View = Callable[[str, str], RolloutView | None]
@@ -124,6 +125,31 @@ class Alerter:
                     self._stalled.add((finding.expectation or "", finding.rollout or ""))
         self._flush_kick.set()
         self._update_depth({routed.sink for routed in decision.routed})
+
+    def acted(self, applied: Sequence[tuple[Action, RolloutView]], now: float) -> None:
+        """On-call actions just kept, each with its rollout's view after it: every configured
+        sink with an `on_action` planner (`sinks/base.py`) plans what to say of each, given
+        its thread of the rollout; the deliveries join the outbox (and the store's batch).
+        Routing, silences and shadow mode are the planner's to respect: an action is not a
+        finding, and a sink that never told the rollout usually has nothing to say."""
+        touched: set[str] = set()
+        with self._outbox.transaction():
+            for name, sink in self._sinks.items():
+                if sink.on_action is None:
+                    continue
+                ctx = Context(name, now, self._settings)
+                for action, view in applied:
+                    thread = self._outbox.thread(name, thread_key(view.expectation, view.rollout))
+                    for item in sink.on_action(action, view, thread, ctx):
+                        if self._outbox.enqueue(item):
+                            touched.add(name)
+        for name in touched:
+            worker = self._workers.get(name)
+            if worker is not None:
+                worker.kick.set()
+        if touched:
+            self._flush_kick.set()
+            self._update_depth(touched)
 
     def flush_due(self, now: float) -> None:
         """Turn every grouping window closed by `now` into deliveries (the sender also calls it)."""

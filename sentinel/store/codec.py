@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from sentinel.core.engine.actions import actions_from_json, actions_to_json
 from sentinel.core.engine.findings import Finding
 from sentinel.core.engine.rollout import RolloutState
 from sentinel.core.engine.snapshots import Phase
@@ -34,6 +35,7 @@ def dump_body(rollout: RolloutState) -> bytes:
             rollout.counted,
             [_finding(finding) for finding in rollout.findings],
             rollout.traces,
+            actions_to_json(rollout.actions),
         ]
     )
 
@@ -59,6 +61,7 @@ def load_rollout(
         counted = fields[8] if len(fields) > 8 else {}
         findings = fields[9] if len(fields) > 9 else ()  # written since the history came
         traces = fields[10] if len(fields) > 10 else {}  # since tracing (contract section 13)
+        actions = fields[11] if len(fields) > 11 else ()  # since on-call actions (section 14)
         if not (isinstance(seen, dict) and isinstance(due, dict) and isinstance(counted, dict)):
             raise TypeError("seen, due and counted are not objects")
         return RolloutState(
@@ -77,6 +80,7 @@ def load_rollout(
             {step: (event[0], event[1]) for step, event in counted.items()},
             tuple(Finding.from_json_dict(finding) for finding in findings),
             {step: (trace[0], trace[1], trace[2]) for step, trace in traces.items()},
+            actions_from_json(actions),
         )
     except (orjson.JSONDecodeError, TypeError, ValueError, KeyError, IndexError) as error:
         raise StoreError(

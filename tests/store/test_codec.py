@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import fields
 
+import orjson
 import pytest
 
+from sentinel.core.engine.actions import Action, Verb
 from sentinel.core.engine.findings import Finding, Kind
 from sentinel.core.engine.rollout import RolloutState
 from sentinel.core.engine.snapshots import Phase
@@ -35,6 +37,11 @@ EVERY_FIELD_SET = RolloutState(
         "A": ("00-" + "1" * 32 + "-" + "2" * 16 + "-01", None, "t/0@7"),
         "Undo": (None, "00-" + "3" * 32 + "-" + "4" * 16 + "-00", "t/3@9"),
     },
+    actions=(
+        Action(Verb.ACKNOWLEDGE, "ana", 1_795_600_800.25, "slack"),
+        Action(Verb.SNOOZE, "bo", 1_795_600_900.0, "board", until=1_795_604_500.0),
+        Action(Verb.NOTE, "bo", 1_795_601_000.5, "board", note="waiting for the DBA: ünïcode"),
+    ),
 )
 
 
@@ -68,3 +75,13 @@ def test_a_rollout_written_by_version_0_1_is_read_with_its_partitions() -> None:
     rollout = load_rollout("exp", "42", "open", None, body)
     assert rollout.feeds == (Partition("rollout.events", 3),)
     assert rollout.counted == {}
+
+
+def test_a_rollout_stored_before_actions_existed_loads_with_none() -> None:
+    """Rows written before on-call actions (eleven fields) still load, with no actions."""
+    body = dump_body(EVERY_FIELD_SET)
+
+    old = orjson.dumps(orjson.loads(body)[:11])
+    rollout = load_rollout("exp", "42", "rolling_back", 99.0, old)
+    assert rollout.actions == ()
+    assert rollout.traces == EVERY_FIELD_SET.traces

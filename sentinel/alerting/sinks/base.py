@@ -13,10 +13,16 @@ from sentinel.alerting.grouper import Context, Planner
 from sentinel.alerting.reminders import Teller
 from sentinel.alerting.settings import SinkSettings
 from sentinel.configkit import Section
+from sentinel.core.engine.actions import Action
 from sentinel.core.engine.findings import Finding
-from sentinel.core.ports.outbox import ROLLOUT_PRIORITY, Item, item_key
+from sentinel.core.engine.snapshots import RolloutView
+from sentinel.core.ports.outbox import ROLLOUT_PRIORITY, Item, Thread, item_key
 
 S = TypeVar("S", bound=SinkSettings)
+# What a sink says of an on-call action just kept (contract section 14): the action, its
+# rollout's view after it, the sink's thread of that rollout (None: the sink never told it),
+# the context. Pure, as `plan`: the deliveries to enqueue (none is fine).
+ActionPlanner = Callable[[Action, RolloutView, Thread | None, Context], Sequence[Item]]
 
 
 def one_lane(settings: object, finding: Finding) -> str:
@@ -81,6 +87,9 @@ class Sink(Generic[S]):
     # `sentinel alerts test` (`alerting/drill.py`): its plan's delivery of the test finding,
     # marked as a test the sink's own way (a webhook's `"test": true`, an Alertmanager label).
     mark_test: Callable[[S, Item, float], Item] = as_planned
+    # On-call acted on a rollout (acknowledge, snooze, note, abandon from Slack or the board):
+    # Slack updates the parent message, PagerDuty sends `acknowledge`. None: says nothing.
+    on_action: ActionPlanner | None = None
 
     @property
     def key(self) -> str:

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
+from sentinel.core.engine.actions import Action, Verb, check_action
 from sentinel.core.engine.capacity import OpenCount
 from sentinel.core.engine.deadlines import (
     ROLLOUT_DEADLINE,
@@ -199,6 +201,30 @@ class Engine:
             self._next_prune = self.clock + PRUNE_EVERY_S
         return findings
 
+    def act(self, expectation: str, key: str, action: Action) -> list[Finding]:
+        """Take what a person did about one rollout (contract section 14), kept with it in
+        order; `abandon` closes it with one `abandoned` finding (the only finding an action
+        makes). Acknowledge, snooze and abandon take an open rollout; a note also takes a
+        closed one still held (until retention forgets it). Raises ActionRefused, changing
+        nothing, when the rollout cannot take it. The clock does not move: `action.at` is
+        the wall clock of a person, not the stream's."""
+        rollout = self.rollouts.get(expectation, {}).get(key)
+        is_open = None if rollout is None else rollout.closed_at is None
+        held = 0 if rollout is None else len(rollout.actions)
+        check_action(action, expectation, key, is_open, held, self.limits.actions_per_rollout)
+        assert rollout is not None  # checked: an unknown rollout is refused
+        rollout.actions = (*rollout.actions, action)
+        self._changed.add((expectation, key))
+        if action.verb is not Verb.ABANDON:
+            return []
+        duration = max(0.0, self.clock - rollout.opened_at)
+        self._close(rollout, Phase.ABANDONED, duration)
+        reason = f"called off by {action.by} on {'Slack' if action.via == 'slack' else 'the board'}"
+        if action.note:
+            reason = f"{reason}: {action.note}"
+        finding = self._rollout_finding(Kind.ABANDONED, rollout, None, duration_s=duration)
+        return [replace(finding, reason=reason)]
+
     # ---- reading the state ----------------------------------------------------------------
 
     def view(self, expectation: str, key: str) -> RolloutView | None:
@@ -313,7 +339,7 @@ class Engine:
             if self.open_count.refuses(exp.name, event, self.clock, self.observer, findings):
                 return
             rollout = self._open(exp, key, at)
-        elif rollout.phase in (Phase.COMPLETED, Phase.ROLLED_BACK):
+        elif rollout.closed_at is not None:
             return  # late or repeated: a closed rollout stays closed
         self._changed.add((exp.name, key))
         if feed is not None and feed not in rollout.feeds:
@@ -478,7 +504,7 @@ class Engine:
         rollout.closed_at = self.clock
         self.open_count.closed(rollout.expectation)
         self._closed.append((self.clock, rollout.expectation, rollout.key))
-        outcome = "completed" if phase is Phase.COMPLETED else "rolled_back"
+        outcome = str(phase)  # completed, rolled_back or abandoned
         self.observer.rollout_closed(rollout, outcome, duration)
 
     def _prune(self) -> None:

@@ -33,6 +33,8 @@ class Kind(StrEnum):
     SCHEMA_NOT_FOUND = "schema_not_found"
     # A bound of `limits:` refused something: a rollout not opened, a type not remembered.
     CAPACITY = "capacity"
+    # A person called the rollout off from the board (contract section 14): it closes.
+    ABANDONED = "abandoned"
 
 
 class Scope(StrEnum):
@@ -136,6 +138,11 @@ def _completed(f: Mapping[str, Any], time: TimeText) -> str:
     return f"every step seen{_took(f)}"
 
 
+def _abandoned(f: Mapping[str, Any], time: TimeText) -> str:
+    # `reason` says who called it off and why: "called off by ana on the board: <note>".
+    return f"{f.get('reason') or 'called off by a person'}{_took(f)}"
+
+
 def _rollback(f: Mapping[str, Any], time: TimeText) -> str:
     return f"{f.get('event_type') or f.get('step') or 'an event'} started a rollback"
 
@@ -215,6 +222,12 @@ KINDS: Mapping[Kind, KindSpec] = {
         KindSpec(
             Kind.COMPLETED, Scope.ROLLOUT, True, "Completed", _completed,
             ("completed rollout", "completed rollouts"), "✓", ROLLOUT_ID, severity="info",
+            closes=True,
+        ),
+        # Good news like completed: a person called it off; resolves what its problems fired.
+        KindSpec(
+            Kind.ABANDONED, Scope.ROLLOUT, True, "Abandoned", _abandoned,
+            ("abandoned rollout", "abandoned rollouts"), "⊘", ROLLOUT_ID, severity="info",
             closes=True,
         ),
         KindSpec(

@@ -24,6 +24,9 @@ class Limits:
     open_rollouts_per_expectation: int = field(default=50_000, metadata=AT_LEAST_ONE)
     # Findings kept with one rollout (its page, the history); later ones are still told.
     findings_per_rollout: int = field(default=200, metadata=AT_LEAST_ONE)
+    # On-call actions kept with one rollout (acknowledge, snooze, note, abandon); beyond it
+    # an action is refused, saying so.
+    actions_per_rollout: int = field(default=100, metadata=AT_LEAST_ONE)
     # Distinct event types reported `unregistered_event` and remembered; beyond them a new
     # type is counted, not told (a producer with an id in its type names makes thousands).
     unknown_types: int = field(default=10_000, metadata=AT_LEAST_ONE)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sentinel.core.engine.actions import Action
 from sentinel.core.engine.findings import Finding
 from sentinel.core.engine.snapshots import Phase, RolloutView, StepState, StepStatus
 from sentinel.core.engine.tracing import event_contexts
@@ -44,6 +45,9 @@ class RolloutState:
     # Per seen step whose event carried trace context (contract section 13): its creation
     # context, its last hop's, and where it was read. Empty while no producer traces.
     traces: dict[str, Trace]
+    # What on-call did about it, in order (contract section 14): acknowledgements, snoozes,
+    # notes, an abandon. A tuple shared while empty, as `findings`.
+    actions: tuple[Action, ...]
 
     def __init__(
         self,
@@ -62,6 +66,7 @@ class RolloutState:
         counted: dict[str, tuple[str | None, str | None]] | None = None,
         findings: tuple[Finding, ...] = (),
         traces: dict[str, Trace] | None = None,
+        actions: tuple[Action, ...] = (),
     ) -> None:
         self.expectation = expectation
         self.key = key
@@ -78,6 +83,7 @@ class RolloutState:
         self.counted = {} if counted is None else counted
         self.findings = findings
         self.traces = {} if traces is None else traces
+        self.actions = actions
 
     @property
     def home(self) -> Partition | None:
@@ -128,6 +134,7 @@ def view_of(exp: Expectation, rollout: RolloutState) -> RolloutView:
         deadline_exceeded=(
             exp.deadline is not None and rollout.phase is Phase.OPEN and rollout.deadline_at is None
         ),
+        actions=rollout.actions,
     )
 
 
@@ -150,7 +157,7 @@ def _step_status(exp: Expectation, rollout: RolloutState, step: Step) -> StepSta
         _state(
             seen_at,
             stalled,
-            cancelled=rollout.phase in (Phase.ROLLING_BACK, Phase.ROLLED_BACK),
+            cancelled=rollout.phase in (Phase.ROLLING_BACK, Phase.ROLLED_BACK, Phase.ABANDONED),
             ready=all(prereq in rollout.seen for prereq in step.after),
         ),
         *rollout.counted.get(step.event, (None, None)),

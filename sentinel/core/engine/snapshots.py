@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from sentinel.core.engine.actions import Action, actions_from_json, actions_to_json
 from sentinel.core.engine.tracing import trace_id_of
 
 
@@ -17,6 +18,7 @@ class Phase(StrEnum):
     ROLLING_BACK = "rolling_back"
     COMPLETED = "completed"
     ROLLED_BACK = "rolled_back"
+    ABANDONED = "abandoned"  # a person called it off (contract section 14)
 
 
 class StepState(StrEnum):
@@ -97,6 +99,7 @@ class RolloutView:
     compensation: StepStatus | None
     closed_at: float | None
     deadline_exceeded: bool  # the deadline passed while the rollout was open
+    actions: tuple[Action, ...]  # what on-call did about it, in order (contract section 14)
 
     def __init__(
         self,
@@ -110,6 +113,7 @@ class RolloutView:
         compensation: StepStatus | None = None,
         closed_at: float | None = None,
         deadline_exceeded: bool = False,
+        actions: tuple[Action, ...] = (),
     ) -> None:
         self.expectation = expectation
         self.rollout = rollout
@@ -121,6 +125,7 @@ class RolloutView:
         self.compensation = compensation
         self.closed_at = closed_at
         self.deadline_exceeded = deadline_exceeded
+        self.actions = actions
 
     @property
     def trace_id(self) -> str:
@@ -141,6 +146,8 @@ def view_to_json(view: RolloutView) -> dict[str, Any]:
         "compensation": None if view.compensation is None else _step_to_json(view.compensation),
         "closed_at": view.closed_at,
         "deadline_exceeded": view.deadline_exceeded,
+        # Left out while none: views are kept per closed rollout, in the history and outbox.
+        **({"actions": actions_to_json(view.actions)} if view.actions else {}),
     }
 
 
@@ -159,6 +166,7 @@ def view_from_json(data: Mapping[str, Any]) -> RolloutView:
         ),
         closed_at=data["closed_at"],
         deadline_exceeded=data.get("deadline_exceeded", False),
+        actions=actions_from_json(data.get("actions")),
     )
 
 

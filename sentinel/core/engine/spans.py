@@ -36,7 +36,8 @@ SERVER = "server"
 INTERNAL = "internal"
 # `topic/partition@offset`, where a step's event was read (a log line in replay is not Kafka).
 _ORIGIN = re.compile(r"(.+)/(\d+)@(\d+)")
-_CLOSING = {Kind.COMPLETED: "success", Kind.ROLLED_BACK: "failure"}
+# A rollout a person called off (contract section 14) was cancelled, in OpenTelemetry's words.
+_CLOSING = {Kind.COMPLETED: "success", Kind.ROLLED_BACK: "failure", Kind.ABANDONED: "cancellation"}
 
 
 @dataclass(frozen=True, slots=True)

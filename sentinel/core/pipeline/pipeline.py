@@ -11,6 +11,7 @@ from collections.abc import Callable, Collection, Container, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from sentinel.core.engine.actions import Action, ActionRefused, Outcome, Requested
 from sentinel.core.engine.engine import Engine
 from sentinel.core.engine.findings import Finding, Kind
 from sentinel.core.engine.ports import EngineChanges
@@ -60,6 +61,12 @@ class Alerts(Protocol):
     ) -> None: ...
 
     def flush_due(self, now: float) -> None: ...
+
+    def acted(self, applied: Sequence[tuple[Action, RolloutView]], now: float) -> None:
+        """On-call actions just applied, each with its rollout's view after it (contract
+        section 14): what the sinks say of them (Slack's parent message updated, PagerDuty's
+        `acknowledge`) joins the outbox in the batch's transaction."""
+        ...
 
 
 class Spans(Protocol):
@@ -134,6 +141,8 @@ class Kept:
     # first (the offset to read again from), and what to read.
     waiting: dict[Partition, int] = field(default_factory=dict)
     needs: list[Need] = field(default_factory=list)
+    # Each requested action, in the order asked: applied or refused (and why).
+    acted: list[Outcome] = field(default_factory=list)
 
 
 class _NullObserver:
@@ -182,9 +191,14 @@ class Pipeline:
         held: Collection[Partition] = (),
         extra: Sequence[Finding] = (),
         answers: Mapping[Partition, Answer] | None = None,
+        actions: Sequence[Requested] = (),
     ) -> Kept:
         """One batch, in this order (the only place that holds it):
 
+        0. Apply the on-call `actions` asked since the last batch (contract section 14), in
+           order, before any record: each is kept with its rollout, or refused with why
+           (`Kept.acted`), changing nothing; an `abandon` closes its rollout with its
+           `abandoned` finding, which joins the batch's findings.
         1. Decode each record not applied before into an envelope, or a malformed record;
            a record whose type (told in a header) nothing watches and that was reported
            unregistered before is only counted (`engine.checks.skippable`). With a registry, a
@@ -224,6 +238,18 @@ class Pipeline:
         marks = self.watermarks
         decoder = self.decoder
         skip = engine.checks.skippable
+        acted: list[Outcome] = []
+        applied: list[tuple[Action, RolloutView]] = []
+        for asked in actions:
+            try:
+                findings += engine.act(asked.expectation, asked.key, asked.action)
+            except ActionRefused as refused:
+                acted.append(Outcome(asked, refused))
+                continue
+            seen = engine.view(asked.expectation, asked.key)
+            if seen is not None:
+                applied.append((asked.action, seen))
+            acted.append(Outcome(asked, None, () if seen is None else seen.actions))
         for record in records:
             partition = record.partition
             position = taken.get(partition, positions.get(partition))
@@ -277,6 +303,8 @@ class Pipeline:
         with self.store.transaction() as batch:
             fresh = batch.fresh(findings)
             if self.alerts is not None:
+                if applied:
+                    self.alerts.acted(applied, clock.now)
                 if fresh:
                     self.alerts.accept(fresh, engine.view, clock.now)
                 self.alerts.flush_due(clock.now)
@@ -292,7 +320,7 @@ class Pipeline:
         except Exception as error:  # the batch is kept: what watches it must not undo that
             if self.on_error is not None:
                 self.on_error("a batch's observers", error)
-        return Kept(fresh, taken, waiting, needs)
+        return Kept(fresh, taken, waiting, needs, acted)
 
     def _failed(self, record: Record, error: Exception, clock: float) -> Finding:
         if self.on_error is not None:
