@@ -29,6 +29,7 @@ STATIC_PREFIX = "/static/"
 _STATIC_TYPES = {
     "render.js": "text/javascript; charset=utf-8",
     "board.js": "text/javascript; charset=utf-8",
+    "actions.js": "text/javascript; charset=utf-8",
     "board.css": "text/css; charset=utf-8",
 }
 

@@ -16,6 +16,7 @@ from sentinel.status.api_json import OPEN_PHASES
 from sentinel.status.board_words import PROBLEMS, epoch, overdue_text
 from sentinel.status.filters import Page, RolloutQuery, owners
 from sentinel.status.markup import (
+    acted,
     badge,
     esc,
     findings_list,
@@ -238,6 +239,7 @@ def _attention(
             f' data-rollout="{esc(summary["rollout"])}">'
             f'<a href="{esc(href)}">{esc(summary["expectation"])} / '
             f'<span class="key">{esc(summary["rollout"])}</span></a>{kinds}'
+            f"{acted(summary, clock)}"
             f'<span class="why">{_why(summary, clock)}</span></li>'
         )
     return (

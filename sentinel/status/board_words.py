@@ -28,6 +28,7 @@ PHASES = {
     "rolling_back": ("↺", "rolling back"),
     "completed": ("✓", "completed"),
     "rolled_back": ("↩", "rolled back"),
+    "abandoned": ("⊘", "abandoned"),  # a person called it off (contract section 14)
 }
 # A rollout's open problems (a summary's `problems`) and a finding's kind:
 # sentinel.core.engine.kinds.

@@ -17,6 +17,7 @@ from sentinel.status.board_words import (
     STEP_STATES,
     clock_text,
     describe_finding,
+    epoch,
     is_good,
     kind_label,
     kinds_json,
@@ -59,6 +60,7 @@ def page(title: str, body: str, clock: float, kind: str) -> str:
         # Deferred scripts run in order: render.js defines what board.js uses.
         '<script src="/static/render.js" defer></script>\n'
         '<script src="/static/board.js" defer></script>\n'
+        '<script src="/static/actions.js" defer></script>\n'
         "</head>\n"
         f'<body data-page="{esc(kind)}" data-clock="{esc(format_rfc3339(clock))}"'
         f' data-kinds="{esc(kinds_json())}">\n'
@@ -102,6 +104,30 @@ def step_item(step: Mapping[str, Any], clock: float) -> str:
     )
 
 
+def acted(summary: Mapping[str, Any], clock: float) -> str:
+    """What people said of an open rollout (contract section 14): who acknowledged its open
+    problems (`acknowledged_by`), until when it is snoozed (`snoozed_until`, while it runs).
+    `render.js` says the same (acted)."""
+    if summary["phase"] not in ("open", "rolling_back"):
+        return ""
+    said = []
+    if summary.get("acknowledged_by"):
+        said.append(("acked", "☑", f"ack by {summary['acknowledged_by']}"))
+    until = summary.get("snoozed_until")
+    if until and (epoch(until) or 0.0) > clock:
+        said.append(("snoozed", "☾", f"snoozed until {clock_text(until, clock)}"))
+    return "".join(
+        f'<span class="acted {name}"><span class="sym" aria-hidden="true">{symbol}</span>'
+        f" {esc(words)}</span>"
+        for name, symbol, words in said
+    )
+
+
+def acted_key(summary: Mapping[str, Any]) -> str:
+    """`data-acted` of a row: the script redraws a row whose acknowledgement or snooze moved."""
+    return f"{summary.get('acknowledged_by') or ''}|{summary.get('snoozed_until') or ''}"
+
+
 def rollout_row(summary: Mapping[str, Any], clock: float) -> str:
     """One rollout: its key (a link to its page), phase, problems and steps in graph order."""
     steps = list(summary["steps"])
@@ -113,10 +139,11 @@ def rollout_row(summary: Mapping[str, Any], clock: float) -> str:
         f'<article class="rollout{" has-problem" if summary["problems"] else ""}"'
         f' data-expectation="{esc(summary["expectation"])}"'
         f' data-rollout="{esc(summary["rollout"])}" data-phase="{esc(summary["phase"])}"'
-        f' data-problems="{esc(",".join(summary["problems"]))}">'
+        f' data-problems="{esc(",".join(summary["problems"]))}"'
+        f' data-acted="{esc(acted_key(summary))}">'
         '<div class="rollout-head">'
         f'<a class="key" href="{esc(href)}">{esc(summary["rollout"])}</a>'
-        f"{badge('phase', PHASES, summary['phase'])}{problems}"
+        f"{badge('phase', PHASES, summary['phase'])}{problems}{acted(summary, clock)}"
         f'<span class="opened">opened {time_tag(summary["opened_at"], clock)}</span>'
         f"{trace_anchor(summary.get('trace_url'), 'trace', 'Trace of ' + summary['rollout'])}"
         "</div>"

@@ -8,17 +8,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sentinel.core.rules.expectations import Expectation
+from sentinel.status.actions_view import VERBS, VIEWER, Actor, actions_section
 from sentinel.status.board_words import (
     PHASES,
     PROBLEMS,
     STEP_STATES,
+    clock_text,
     describe_finding,
     epoch,
     is_good,
     kind_label,
     step_detail,
 )
-from sentinel.status.markup import badge, esc, page, step_item, time_tag, trace_anchor
+from sentinel.status.markup import acted, badge, esc, page, step_item, time_tag, trace_anchor
 from sentinel.status.stepgraph import step_graph_svg
 
 # At equal times a stall reads before the late arrival that recovers it (as in `timeline`).
@@ -26,15 +28,24 @@ _RANK = {"stall": -1}
 
 
 def render_rollout_page(
-    full: Mapping[str, Any], expectation: Expectation | None, clock: float
+    full: Mapping[str, Any],
+    expectation: Expectation | None,
+    clock: float,
+    actor: Actor = VIEWER,
 ) -> str:
-    """`full` is the API's full rollout; `expectation` its expectation (None if removed)."""
+    """`full` is the API's full rollout; `expectation` its expectation (None if removed);
+    `actor` who reads it (an operator gets the controls that act on it)."""
     steps = list(full["steps"])
     if full.get("compensation"):
         steps.append(full["compensation"])
     problems = "".join(badge("problem", PROBLEMS, kind) for kind in full["problems"])
     facts = [
-        ("Phase", badge("phase", PHASES, full["phase"]) + problems),
+        (
+            "Phase",
+            badge("phase", PHASES, full["phase"])
+            + problems
+            + f'<span class="acted-now" id="acted-now">{acted(full, clock)}</span>',
+        ),
         ("Owner", esc(full["owner"] or "-")),
         ("Opened", time_tag(full["opened_at"], clock)),
         ("Deadline", time_tag(full["deadline"], clock)),
@@ -54,6 +65,7 @@ def render_rollout_page(
         f'<article class="rollout single" data-expectation="{esc(full["expectation"])}"'
         f' data-rollout="{esc(full["rollout"])}">'
         f'<ol class="steps">{"".join(step_item(step, clock) for step in steps)}</ol></article>',
+        actions_section(full, clock, actor),
         '<section aria-labelledby="graph-h"><h2 id="graph-h">Step graph</h2>'
         '<div class="graph-wrap">'
         f"{step_graph_svg(full['steps'], full.get('compensation'), expectation, clock)}"
@@ -130,6 +142,20 @@ def _timeline(full: Mapping[str, Any], clock: float) -> str:
                 f'<span class="badge kind-{tone}"><span class="sym" aria-hidden="true">'
                 f"{esc(symbol)}</span> {esc(word)}</span>"
                 f'<span class="what">{esc(describe_finding(finding, clock))}</span>',
+            )
+        )
+    for action in full.get("actions") or ():  # what people did, among what happened
+        symbol, word = VERBS.get(action["verb"], ("•", str(action["verb"])))
+        until = f" until {clock_text(action['until'], clock)}" if action.get("until") else ""
+        note = f": {action['note']}" if action.get("note") else ""
+        entries.append(
+            (
+                epoch(action["at"]) or 0.0,
+                2,
+                f"{time_tag(action['at'], clock)}"
+                f'<span class="badge verb"><span class="sym" aria-hidden="true">{esc(symbol)}'
+                f'</span> {esc(word)}</span><span class="what">by {esc(action["by"])}'
+                f"{esc(until)}{esc(note)}</span>",
             )
         )
     entries.sort(key=lambda entry: (entry[0], entry[1]))

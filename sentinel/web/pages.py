@@ -4,9 +4,11 @@ rendered by `sentinel.status` from the cluster's answers (this replica's and its
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from aiohttp import web
 
+from sentinel.status.actions_view import VIEWER, Actor
 from sentinel.status.assets import HTML_CONTENT_TYPE, static_file
 from sentinel.status.board import RECENT_ON_BOARD, BoardFilters, render_board
 from sentinel.status.filters import FindingQuery
@@ -18,8 +20,12 @@ from sentinel.web.peers import is_local
 class Pages:
     """The handlers of the board, the rollout page and `/static/`."""
 
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(
+        self, cluster: Cluster, actor: Callable[[web.Request], Actor] = lambda _: VIEWER
+    ) -> None:
         self.cluster = cluster
+        # Who asks (sentinel.web.access.actors): an operator's rollout page can act on it.
+        self.actor = actor
 
     async def board(self, request: web.Request) -> web.Response:
         filters = BoardFilters.from_query(request.query)
@@ -46,7 +52,10 @@ class Pages:
         replica = self.cluster.replica
         if found is None:
             return _html(render_not_found(expectation, key, replica.clock, partial), 404)
-        return _html(render_rollout_page(found, replica.expectation(expectation), replica.clock))
+        shown = render_rollout_page(
+            found, replica.expectation(expectation), replica.clock, self.actor(request)
+        )
+        return _html(shown)
 
     async def static(self, request: web.Request) -> web.Response:
         found = static_file(request.match_info["name"])

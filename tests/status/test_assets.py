@@ -28,7 +28,7 @@ def test_no_other_name_is_a_static_file() -> None:
         assert static_file(name) is None
 
 
-@pytest.mark.parametrize("name", ["render.js", "board.js"])
+@pytest.mark.parametrize("name", ["render.js", "board.js", "actions.js"])
 def test_the_scripts_never_write_markup(name: str) -> None:
     script, _ = static_file(name) or (b"", "")
     assert script

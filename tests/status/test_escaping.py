@@ -57,7 +57,11 @@ def assert_inert(html: str) -> None:
             assert not name.startswith("on"), (tag, name)
             assert name != "style", tag
         if tag == "script":
-            assert dict(attrs).get("src") in ("/static/render.js", "/static/board.js")
+            assert dict(attrs).get("src") in (
+                "/static/render.js",
+                "/static/board.js",
+                "/static/actions.js",
+            )
     text = "".join(tags.text)
     assert HOSTILE_KEY in text
 

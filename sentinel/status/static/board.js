@@ -7,7 +7,7 @@
 (function () {
   const {
     setClock, now, el, tickText, renderSteps, renderRow, renderAttention, renderFinding,
-    nodeStatus, apiHref,
+    nodeStatus, apiHref, actedKey,
   } = window.sentinelRender;
   const body = document.body;
   const RECENT = 50;
@@ -48,7 +48,8 @@
   }
 
   function isClosed(summary) {
-    return summary.phase === "completed" || summary.phase === "rolled_back";
+    return summary.phase === "completed" || summary.phase === "rolled_back"
+      || summary.phase === "abandoned";
   }
 
   function admits(summary, wanted) {
@@ -155,13 +156,14 @@
   function signature(summary) {
     const steps = summary.steps.concat(summary.compensation ? [summary.compensation] : []);
     return [summary.phase, summary.problems.join(","),
-      steps.map((step) => step.state + ":" + step.step).join(",")].join("|");
+      steps.map((step) => step.state + ":" + step.step).join(","), actedKey(summary)].join("|");
   }
 
   function rowSignature(row) {
     const steps = Array.from(row.querySelectorAll("li.step")).map(
       (item) => item.className.replace("step state-", "") + ":" + item.dataset.step);
-    return [row.dataset.phase, row.dataset.problems, steps.join(",")].join("|");
+    return [row.dataset.phase, row.dataset.problems, steps.join(","), row.dataset.acted || "|"]
+      .join("|");
   }
 
   async function refreshRollout(expectation, rollout) {
@@ -175,6 +177,7 @@
     if (body.dataset.page === "rollout") {
       rows(expectation, rollout).forEach((row) => renderSteps(row.querySelector(".steps"), full));
       refreshGraph(full);
+      if (window.sentinelActions) window.sentinelActions.show(full);  // actions.js
     } else {
       placeRow(full, true);
     }

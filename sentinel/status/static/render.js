@@ -13,6 +13,7 @@ window.sentinelRender = (function () {
   const PHASES = {
     open: ["●", "open"], rolling_back: ["↺", "rolling back"],
     completed: ["✓", "completed"], rolled_back: ["↩", "rolled back"],
+    abandoned: ["⊘", "abandoned"],
   };
   // kind -> {symbol, word, good}, as the server words it.
   const KINDS = JSON.parse(document.body.dataset.kinds || "{}");
@@ -140,17 +141,43 @@ window.sentinelRender = (function () {
     list.replaceChildren(...steps.map(renderStep));
   }
 
+  // Who acknowledged an open rollout's problems, until when it is snoozed: the server's
+  // words (markup.acted); a snooze that has ended says nothing.
+  function acted(summary) {
+    const nodes = [];
+    const open = summary.phase === "open" || summary.phase === "rolling_back";
+    const said = (name, symbol, words) => {
+      const node = el("span", "acted " + name);
+      const sym = el("span", "sym", symbol);
+      sym.setAttribute("aria-hidden", "true");
+      node.append(sym, " " + words);
+      nodes.push(node);
+    };
+    if (open && summary.acknowledged_by) said("acked", "☑", "ack by " + summary.acknowledged_by);
+    const until = summary.snoozed_until;
+    if (open && until && Date.parse(until) > now()) {
+      said("snoozed", "☾", "snoozed until " + clockText(until));
+    }
+    return nodes;
+  }
+
+  function actedKey(summary) {
+    return (summary.acknowledged_by || "") + "|" + (summary.snoozed_until || "");
+  }
+
   function renderRow(summary) {
     const row = el("article", "rollout" + (summary.problems.length ? " has-problem" : ""));
     row.dataset.expectation = summary.expectation;
     row.dataset.rollout = summary.rollout;
     row.dataset.phase = summary.phase;
     row.dataset.problems = summary.problems.join(",");
+    row.dataset.acted = actedKey(summary);
     const head = el("div", "rollout-head");
     const key = el("a", "key", summary.rollout);
     key.href = rolloutHref(summary.expectation, summary.rollout);
     head.append(key, badge("phase", PHASES, summary.phase));
     for (const kind of summary.problems) head.append(badge("problem", PROBLEMS, kind));
+    head.append(...acted(summary));
     const opened = el("span", "opened", "opened ");
     opened.append(timeTag(summary.opened_at));
     head.append(opened);
@@ -171,7 +198,7 @@ window.sentinelRender = (function () {
     link.append(el("span", "key", summary.rollout));
     item.append(link);
     for (const kind of summary.problems) item.append(badge("problem", PROBLEMS, kind));
-    item.append(why(summary));
+    item.append(...acted(summary), why(summary));
     return item;
   }
 
@@ -233,6 +260,6 @@ window.sentinelRender = (function () {
 
   return Object.freeze({
     setClock, now, el, tickText, renderSteps, renderRow, renderAttention, renderFinding,
-    nodeStatus, apiHref,
+    nodeStatus, apiHref, acted, actedKey, timeTag,
   });
 })();
