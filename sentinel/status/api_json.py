@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from sentinel.core.durations import format_duration
+from sentinel.core.engine.actions import Verb
 from sentinel.core.engine.findings import Finding
 from sentinel.core.engine.snapshots import Phase, RolloutView, StepState, StepStatus
 from sentinel.core.rules.expectations import Expectation, Step
@@ -41,6 +42,8 @@ def summary(view: RolloutView, links: TraceLinks | None = None) -> dict[str, Any
     }
     if links is not None:
         data["trace_url"] = links.rollout(view)
+    # What people said of it (section 14), for the board's row: null while nobody did.
+    data["acknowledged_by"], data["snoozed_until"] = _acted(view)
     return data
 
 
@@ -63,6 +66,26 @@ def full(
             if link is not None:
                 finding["trace_url"] = link
     return data
+
+
+def _acted(view: RolloutView) -> tuple[str | None, str | None]:
+    """Who acknowledged the rollout's open problems: the latest acknowledgement, while the
+    rollout is open and no step stalled after it (a later stall is a new problem, told again);
+    and the end of its latest snooze, also once passed (compare it with the list's `clock`)."""
+    if not view.actions:
+        return None, None
+    acked = None
+    if view.phase in (Phase.OPEN, Phase.ROLLING_BACK):
+        acks = [action for action in view.actions if action.verb is Verb.ACKNOWLEDGE]
+        latest = max(acks, key=lambda action: action.at, default=None)
+        steps = [*view.steps, *([view.compensation] if view.compensation else [])]
+        later = latest is not None and any(
+            step.state is StepState.STALLED and (step.due_at or 0.0) > latest.at for step in steps
+        )
+        acked = None if latest is None or later else latest.by
+    snoozes = [action for action in view.actions if action.verb is Verb.SNOOZE]
+    snooze = max(snoozes, key=lambda action: action.at, default=None)
+    return acked, None if snooze is None else _time(snooze.until)
 
 
 def open_problems(view: RolloutView) -> list[str]:

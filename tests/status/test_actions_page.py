@@ -7,8 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.helpers import MIN, T0, event, run, user_service
+
+from sentinel.core.engine.actions import Action, Verb
+from sentinel.core.engine.engine import Engine
 from sentinel.core.timefmt import format_rfc3339
 from sentinel.status.actions_view import Actor, actions_href
+from sentinel.status.api_json import summary
 from sentinel.status.board import BoardFilters, render_board
 from sentinel.status.markup import acted
 from sentinel.status.rollout_page import render_rollout_page
@@ -102,3 +107,26 @@ def test_a_row_says_who_acknowledged_it_and_until_when_it_is_snoozed() -> None:
     assert "snoozed" not in acted(shown, clock + 3601)
     assert acted({**shown, "phase": "completed"}, clock) == ""
     assert acted({**shown, "acknowledged_by": None, "snoozed_until": None}, clock) == ""
+
+
+def test_a_listed_rollout_names_its_acknowledgement_until_a_later_stall_and_its_snooze() -> None:
+    engine = Engine([user_service()], retention_s=float("inf"))
+    run(engine, [event("SchemaV2_Ready", T0, "r1")], until=T0 + 5 * MIN)
+    view = engine.view("user-service-v2", "r1")
+    assert view is not None
+    assert (summary(view)["acknowledged_by"], summary(view)["snoozed_until"]) == (None, None)
+    engine.act("user-service-v2", "r1", Action(Verb.ACKNOWLEDGE, "alice", T0 + 6 * MIN, "board"))
+    snooze = Action(Verb.SNOOZE, "bob", T0 + 7 * MIN, "slack", until=T0 + 67 * MIN)
+    engine.act("user-service-v2", "r1", snooze)
+    view = engine.view("user-service-v2", "r1")
+    assert view is not None
+    listed = summary(view)
+    assert listed["acknowledged_by"] == "alice"
+    assert listed["snoozed_until"] == format_rfc3339(T0 + 67 * MIN)
+    # The step stalls at 10:10, after the acknowledgement: a new problem, told again.
+    run(engine, [], until=T0 + 11 * MIN)
+    view = engine.view("user-service-v2", "r1")
+    assert view is not None
+    assert summary(view)["problems"] == ["stall"]
+    assert summary(view)["acknowledged_by"] is None
+    assert summary(view)["snoozed_until"] == format_rfc3339(T0 + 67 * MIN)
