@@ -13,13 +13,21 @@ from typing import Any
 from sentinel.alerting.delivery import SinkWorker, wait_any
 from sentinel.alerting.grouper import Context, Planner, group, is_digest
 from sentinel.alerting.observer import AlertObserver, NullAlertObserver
-from sentinel.alerting.reminders import RETENTION, OpenStall, Rollouts, due_reminders, no_stalls
+from sentinel.alerting.reminders import (
+    RETENTION,
+    OpenStall,
+    Rollouts,
+    Snoozed,
+    due_reminders,
+    no_snoozes,
+    no_stalls,
+)
 from sentinel.alerting.router import close_at, route
 from sentinel.alerting.settings import AlertingSettings, Silence
 from sentinel.alerting.settings_parser import load_silences_file
 from sentinel.alerting.sinks import sink_of
 from sentinel.alerting.sinks.base import Sink
-from sentinel.core.engine.actions import Action
+from sentinel.core.engine.actions import Action, Verb
 from sentinel.core.engine.findings import ROLLOUT_KINDS, Finding, Kind
 from sentinel.core.engine.snapshots import RolloutView
 from sentinel.core.errors import ConfigError
@@ -52,12 +60,14 @@ class Alerter:
         *,
         clock: Callable[[], float] = time.time,
         stalls: Callable[[Rollouts | None], Iterable[OpenStall]] = no_stalls,
+        snoozes: Callable[[float, Rollouts | None], Iterable[Snoozed]] = no_snoozes,
     ) -> None:
         """`outbox` may share the state store's connection: `accept` and `flush_due` called
         inside the store's batch join its transaction. The sender writes between batches (at
         await points), so it only ever sees alerts whose batch was committed. `stalls` gives
         the open stalls that `renotify_after` and `escalate` tell again, of some rollouts or
-        (None) of all (the engine's: `reminders.open_stalls`)."""
+        (None) of all (the engine's: `reminders.open_stalls`); `snoozes` the open rollouts'
+        latest snoozes, whose end the sinks tell (`reminders.snoozes`)."""
         self._settings = settings
         self._outbox = outbox
         self._observer: AlertObserver = observer or NullAlertObserver()
@@ -70,6 +80,13 @@ class Alerter:
         self._last_walk = float("-inf")
         # The rollouts with an open stall, as last looked at and told since; None: walk all.
         self._stalled: set[tuple[str, str]] | None = None
+        self._snoozes = snoozes
+        self._acting = any(sink.on_action is not None for sink in self._sinks.values())
+        self._last_snooze_look = float("-inf")
+        self._last_snooze_walk = float("-inf")
+        # The rollouts with a snooze not yet over, as last looked at and snoozed since (acted);
+        # None: walk all.
+        self._snoozed: set[tuple[str, str]] | None = None
         self._silences: tuple[Silence, ...] = settings.silences
         self._silences_mtime: int | None = None
         self._silences_checked = float("-inf")
@@ -133,6 +150,12 @@ class Alerter:
         Routing, silences and shadow mode are the planner's to respect: an action is not a
         finding, and a sink that never told the rollout usually has nothing to say."""
         touched: set[str] = set()
+        if self._snoozed is not None:  # its end is looked for (`_snoozes_over`)
+            self._snoozed |= {
+                (view.expectation, view.rollout)
+                for action, view in applied
+                if action.verb is Verb.SNOOZE
+            }
         with self._outbox.transaction():
             for name, sink in self._sinks.items():
                 if sink.on_action is None:
@@ -191,11 +214,40 @@ class Alerter:
                     self._outbox.save_thread(sink, key, thread)
                 touched.add(sink)
             touched |= self._remind(now)
+            touched |= self._snoozes_over(now)
         for sink in touched:
             worker = self._workers.get(sink)
             if worker is not None:
                 worker.kick.set()
         self._update_depth(touched)
+
+    def _snoozes_over(self, now: float) -> set[str]:
+        """Every REMIND_EVERY, the snoozes over by `now` (of the rollouts snoozed, and every
+        WALK_EVERY of every open rollout): each sink's `on_action` is asked again with the
+        snooze, now past its end, and says so in the rollout's thread; its key names the
+        snooze, so it is told once. The sinks given something to deliver."""
+        if not self._acting or now - self._last_snooze_look < REMIND_EVERY:
+            return set()
+        self._last_snooze_look = now
+        walk = self._snoozed is None or now - self._last_snooze_walk >= WALK_EVERY
+        if walk:
+            self._last_snooze_walk = now
+        found = list(self._snoozes(now, None if walk else self._snoozed))
+        self._snoozed = {(s.expectation, s.rollout) for s in found if not s.over(now)}
+        touched = set()
+        for snoozed in found:
+            if snoozed.view is None or not snoozed.over(now):
+                continue
+            key = thread_key(snoozed.expectation, snoozed.rollout)
+            for name, sink in self._sinks.items():
+                thread = self._outbox.thread(name, key)
+                if sink.on_action is None or thread is None or thread.resolved_at is not None:
+                    continue
+                ctx = Context(name, now, self._settings)
+                for item in sink.on_action(snoozed.snooze, snoozed.view, thread, ctx):
+                    if self._outbox.enqueue(item):
+                        touched.add(name)
+        return touched
 
     def _remind(self, now: float) -> set[str]:
         """Enqueue the reminders of open stalls due at `now` (`reminders.due_reminders`), to

@@ -9,9 +9,13 @@ or after a restart, tells nothing twice. The n-th re-notification is due `n * re
 after the step was due, the escalation `escalate.after` after it; after a restart only the
 latest turn goes out, not every turn missed meanwhile.
 
-The seam for acknowledgements and snoozes (contract section 14): they are one more fact for
-`due_reminders` (say `quiet: Mapping[str, float]`, a rollout's thread key to the end of its
-acknowledgement or snooze), and a stall whose rollout is quiet at `now` gets no reminder.
+Acknowledgements and snoozes (contract section 14) are facts of the same kind: on-call's
+actions are kept with the rollout in the state store, and each open stall's view carries them.
+A stall raised before the rollout's last acknowledgement is quiet (an acknowledgement is of
+the problems open at the time: a stall raised after it is told again), and every stall of a
+rollout is quiet while a snooze lasts; when the snooze ends, the current turn is told, as
+after a restart. `snoozes` gives the open rollouts' latest snoozes, for their threads to say
+when one is over, once each (its delivery's key names the snooze).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 
 from sentinel.alerting.grouper import Context
 from sentinel.alerting.settings import AlertingSettings
+from sentinel.core.engine.actions import Action, Verb, acknowledged_at, snoozed_until
 from sentinel.core.engine.engine import Engine
 from sentinel.core.engine.findings import Finding, Kind
 from sentinel.core.engine.rollout import RolloutState
@@ -88,10 +93,13 @@ def due_reminders(
     """The reminders due at `now`: for each stall the current turn of its re-notification (the
     n-th once `n * renotify_after` have passed since it was due) and its escalation once
     `escalate.after` has passed. A turn is due only while the outbox still remembers its key
-    (RETENTION), so a stall open for weeks is never escalated twice."""
+    (RETENTION), so a stall open for weeks is never escalated twice. A stall on-call
+    answered (`quiet`) has nothing due."""
     every, escalate = settings.renotify_after, settings.escalate
     reminders = []
     for stall in stalls:
+        if quiet(stall, now):
+            continue
         late = now - stall.due
         if every is not None and late >= every:
             turn = int(late // every)
@@ -102,8 +110,65 @@ def due_reminders(
     return reminders
 
 
+def quiet(stall: OpenStall, now: float) -> bool:
+    """On-call answered the stall: acknowledged its rollout after it was raised, or snoozed
+    its rollout until after `now`."""
+    actions = stall.view.actions
+    if not actions:
+        return False
+    acked = acknowledged_at(actions)
+    if acked is not None and acked >= stall.finding.at:
+        return True
+    return snoozed_until(actions, now) is not None
+
+
 # Rollouts named by (expectation, rollout key).
 Rollouts = Collection[tuple[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Snoozed:
+    """An open rollout's latest snooze; `view` the rollout now, once the snooze is over."""
+
+    expectation: str
+    rollout: str
+    snooze: Action
+    view: RolloutView | None = None
+
+    def over(self, now: float) -> bool:
+        """Ended by `now`, and recently enough that its key is still remembered (RETENTION)."""
+        until = self.snooze.until
+        return until is not None and until <= now < until + RETENTION
+
+
+def snoozes(engine: Engine, now: float, among: Rollouts | None = None) -> list[Snoozed]:
+    """The latest snooze of each open rollout that has one, of the rollouts `among` or (None)
+    of every open rollout (a walk); viewed only when it is over at `now`."""
+    found: list[Snoozed] = []
+    rollouts: Iterable[RolloutState | None] = (
+        engine.open_rollouts()
+        if among is None
+        else (engine.rollouts.get(name, {}).get(key) for name, key in among)
+    )
+    for rollout in rollouts:
+        if rollout is None or not rollout.actions or rollout.phase not in OPEN_PHASES:
+            continue
+        asked = [action for action in rollout.actions if action.verb is Verb.SNOOZE]
+        if not asked:
+            continue
+        snoozed = Snoozed(rollout.expectation, rollout.key, max(asked, key=lambda a: a.at))
+        if snoozed.over(now):
+            view = engine.view(rollout.expectation, rollout.key)
+            if view is None:
+                continue
+            snoozed = Snoozed(rollout.expectation, rollout.key, snoozed.snooze, view)
+        found.append(snoozed)
+    return found
+
+
+def no_snoozes(now: float, among: Rollouts | None) -> tuple[Snoozed, ...]:
+    """The snoozes of an alerter without an engine: none."""
+    return ()
 
 
 def open_stalls(engine: Engine, among: Rollouts | None = None) -> list[OpenStall]:

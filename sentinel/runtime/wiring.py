@@ -20,7 +20,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from sentinel.alerting.alerter import Alerter
-from sentinel.alerting.reminders import open_stalls
+from sentinel.alerting.reminders import open_stalls, snoozes
 from sentinel.alerting.settings import AlertingSettings
 from sentinel.alerting.sinks.otlp_protobuf import resource_of
 from sentinel.alerting.span_export import SpanExport
@@ -106,7 +106,8 @@ def build_watcher(
     alerter = None
     if config.alerting is not None:
         stalls = functools.partial(open_stalls, engine)  # what `renotify_after` tells again
-        alerter = Alerter(config.alerting, store.outbox(), observer, stalls=stalls)
+        snoozed = functools.partial(snoozes, engine)  # whose end the threads tell
+        alerter = Alerter(config.alerting, store.outbox(), observer, stalls=stalls, snoozes=snoozed)
     spans = _span_export(config, store, observer)
     feed = LiveFeed(engine)
     observers = PipelineObservers(observer, feed)
@@ -125,8 +126,9 @@ def build_watcher(
     peers = Peers(
         config.http.peers, lambda: http.port, config.http.peer_timeout, config.http.basic_auth
     )
-    cluster = Cluster(Replica(engine, store, feed, wall_clock), peers)
-    mount(http.app, cluster, feed, config.http.basic_auth)
+    replica = Replica(engine, store, feed, wall_clock)
+    cluster = Cluster(replica, peers)
+    mount(http.app, cluster, feed, config.http.basic_auth, config.http)
     senders = [sender for sender in (alerter, spans) if sender is not None]
     watcher = Watcher(
         WatcherParts(
@@ -150,6 +152,7 @@ def build_watcher(
         )
     )
     http.health, http.ready = watcher.health, watcher.readiness
+    replica.actor = watcher.act  # on-call actions go into the loop's next batch
     ruleset.on_reload = lambda new: _reloaded(new, pipeline, observer, metrics)
     ruleset.on_refused = lambda problems: _refused(problems, metrics)
     _note_rules(rules, metrics, wall_clock())

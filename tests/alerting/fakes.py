@@ -288,7 +288,7 @@ def _check_limits(body: dict[str, Any]) -> str | None:
 def _buttons_valid(buttons: list[dict[str, Any]]) -> bool:
     """Slack's rules for the buttons of an `actions` block: at most 25, each with a unique
     `action_id` (a link button too) of at most 255 characters, a plain-text label of at most
-    75 and a `url` of at most 3,000."""
+    75, a `url` of at most 3,000 and a `value` of at most 2,000."""
     actions = [button.get("action_id") for button in buttons]
     return (
         0 < len(buttons) <= 25
@@ -299,6 +299,7 @@ def _buttons_valid(buttons: list[dict[str, Any]]) -> bool:
             and button["text"]["type"] == "plain_text"
             and len(button["text"]["text"]) <= 75
             and len(button.get("url", "")) <= 3000
+            and len(button.get("value", "")) <= 2000
             for button in buttons
         )
     )

@@ -138,6 +138,7 @@ def documented_settings(monkeypatch: pytest.MonkeyPatch, folder: Path) -> Alerti
     example = re.search(r"```yaml\n(alerting:.*?)```", DOCS.read_text(), re.DOTALL)
     assert example is not None
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "8f742231b10e8888abcd99yyyzzz85a5")
     monkeypatch.setenv("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T/B/X")
     monkeypatch.setenv("SENTINEL_WEBHOOK_SECRET", "s3cret")
     monkeypatch.setenv("PD_ROUTING_KEY", "R0UT1NGKEY0123456789ABCDEFGHIJKL")

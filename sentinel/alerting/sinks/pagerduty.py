@@ -7,8 +7,8 @@ says they are over. The plan and render are pure; the transport does the I/O.
 What PagerDuty is told of a rollout is an `EventAction` on its dedup key: `event_action` decides
 it for each finding, `control` writes the body of one without a payload (a resolve). An
 acknowledgement (contract section 14) is `control("acknowledge", dedup_key(expectation,
-rollout))`, queued in this sink's one lane so that it follows the trigger it answers.
-"""
+rollout))`, queued in this sink's one lane so that it follows the trigger it answers
+(`on_action`)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from sentinel.alerting.grouper import Context, EventGroup, Plan, RolloutGroup, r
 from sentinel.alerting.sinks.base import Sink, check_http_url, one_lane_item
 from sentinel.alerting.sinks.httpkit import JsonPost, dump, http_error
 from sentinel.configkit import SECRET, Section
+from sentinel.core.engine.actions import Action, Verb
 from sentinel.core.engine.findings import Finding, Kind
 from sentinel.core.engine.kinds import KINDS, Severity
 from sentinel.core.engine.snapshots import RolloutView
@@ -174,6 +175,28 @@ def control(action: EventAction, key: str) -> dict[str, Any]:
     return {"event_action": action, "dedup_key": key}
 
 
+def on_action(
+    action: Action, view: RolloutView, thread: Thread | None, ctx: Context
+) -> Sequence[Item]:
+    """An acknowledgement (from Slack or the board) of a rollout PagerDuty has open problems
+    of: `acknowledge` on its dedup key, in the one lane behind the trigger it answers. A
+    snooze and a note tell PagerDuty nothing (its Events API has neither); an abandon closes
+    the rollout with its `abandoned` finding, which resolves (a closing kind)."""
+    if action.verb is not Verb.ACKNOWLEDGE or thread is None or not thread.firing:
+        return []
+    key = dedup_key(view.expectation, view.rollout)
+    ident = hashlib.sha256(f"{key}|{action.at!r}|{action.by}".encode()).hexdigest()[:24]
+    return [
+        Item(
+            key=f"act-{ident}:{ctx.sink}:acknowledge",
+            sink=ctx.sink,
+            payload={"event": control("acknowledge", key)},
+            enqueued_at=ctx.now,
+            next_at=ctx.now,
+        )
+    ]
+
+
 def mark_test(settings: PagerDutySettings, item: Item, now: float) -> Item:
     """The test alert (`sentinel alerts test`): its summary the test's words, severity `info`
     (a service's urgency rules keep it from paging), class `test` and `custom_details.test`.
@@ -234,4 +257,5 @@ SINK = Sink(
     transport=PagerDutyTransport,
     human=False,
     mark_test=mark_test,
+    on_action=on_action,
 )

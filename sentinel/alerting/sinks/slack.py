@@ -15,14 +15,15 @@ from sentinel.alerting.delivery import DeliveryError, Rejected, RetryLater, Sink
 from sentinel.alerting.grouper import Context, EventGroup, Plan, RolloutGroup, remember
 from sentinel.alerting.sinks.base import Sink, check_http_url
 from sentinel.alerting.sinks.httpkit import CONNECTION_ERRORS, USER_AGENT, describe, retry_after
+from sentinel.alerting.sinks.slack_acted import on_action, render_parent
 from sentinel.alerting.sinks.slack_blocks import (
     SlackMessage,
     as_test,
     history,
     render_burst,
     render_reply,
-    render_rollout,
 )
+from sentinel.alerting.sinks.slack_buttons import with_acts
 from sentinel.alerting.sinks.slack_digest import for_people
 from sentinel.alerting.sinks.slack_reminders import (
     in_thread,
@@ -65,6 +66,9 @@ class SlackSettings:
     channels: dict[str, str] = field(default_factory=dict)  # owner -> channel
     base_url: str = "https://slack.com/api/"
     timeout: float = 10.0
+    # The Slack app's signing secret (`signing_secret_env`): the parents carry act buttons,
+    # and `POST /slack/actions` takes their clicks (contract section 14). None: links only.
+    signing_secret: str | None = field(default=None, metadata=SECRET)
     name: str = field(default="slack", metadata={"given": True})
 
 
@@ -114,8 +118,9 @@ def plan(
             )
         )
         lines = history(rollout, ctx, thread.history)
+        memo = thread.firing
         if not thread.shared:
-            parent = render_rollout(rollout, ctx, lines)
+            parent, memo = render_parent(rollout, ctx, lines, thread)
             result.items.append(
                 _item(
                     rollout.findings,
@@ -127,12 +132,13 @@ def plan(
                     thread=rollout.key,
                 )
             )
-        result.threads[rollout.key] = replace(remember(rollout, thread, ctx), history=lines)
+        remembered = remember(rollout, thread, ctx)
+        result.threads[rollout.key] = replace(remembered, history=lines, firing=memo)
     for channel, starting in new.items():
         if len(starting) <= ctx.settings.max_messages:
             for rollout in starting:
                 lines = history(rollout, ctx)
-                message = render_rollout(rollout, ctx, lines)
+                message, memo = render_parent(rollout, ctx, lines, None)
                 result.items.append(
                     _item(
                         rollout.findings,
@@ -146,7 +152,7 @@ def plan(
                     )
                 )
                 thread = remember(rollout, None, ctx, channel)
-                result.threads[rollout.key] = replace(thread, history=lines)
+                result.threads[rollout.key] = replace(thread, history=lines, firing=memo)
         else:
             findings = [finding for rollout in starting for finding in rollout.findings]
             message = render_burst(starting, ctx, threaded=True)
@@ -305,8 +311,10 @@ def _slack_error(error: SlackApiError) -> DeliveryError:
 
 
 def mark_test(settings: SlackSettings, item: Item, now: float) -> Item:
-    """The test alert (`sentinel alerts test`): the test's header and words."""
-    return replace(item, payload=as_test(item.payload))
+    """The test alert (`sentinel alerts test`): the test's header and words, its links but no
+    act buttons (its rollout is made up)."""
+    payload = as_test(item.payload)
+    return replace(item, payload={**payload, "blocks": with_acts(payload["blocks"], (), ())})
 
 
 SINK = Sink(
@@ -320,4 +328,5 @@ SINK = Sink(
     escalate=to_escalation_channel,
     mark_test=mark_test,
     destination=channel,
+    on_action=on_action,
 )

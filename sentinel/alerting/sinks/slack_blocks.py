@@ -61,7 +61,12 @@ def history(rollout: RolloutGroup, ctx: Context, earlier: Sequence[str] = ()) ->
     return lines[-HISTORY_LINES:]
 
 
-def render_rollout(rollout: RolloutGroup, ctx: Context, lines: Sequence[str]) -> SlackMessage:
+def render_rollout(
+    rollout: RolloutGroup,
+    ctx: Context,
+    lines: Sequence[str],
+    dashboard_label: str = "Dashboard",
+) -> SlackMessage:
     """The parent message: where the rollout stands, its findings so far (`lines`, from
     `history`), the checklist of steps, and links."""
     view, latest, tz = rollout.view, rollout.latest, ctx.tz
@@ -89,7 +94,7 @@ def render_rollout(rollout: RolloutGroup, ctx: Context, lines: Sequence[str]) ->
         blocks.extend(_sections(["*Checklist*", *fit_checklist(lines)]))
     state = "Resolved" if resolved else "Updated"
     blocks.append(_context(f"{state} {stamp(latest.at, tz)} · rollout-sentinel"))
-    blocks.extend(_buttons(ctx, rollout.findings))
+    blocks.extend(_buttons(ctx, rollout.findings, dashboard_label))
     main = _main(rollout.findings)
     text = (
         f"{icon} {label}: {rollout.expectation} rollout {rollout.rollout}: "
@@ -242,15 +247,18 @@ def _context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [_mrkdwn(clip(text, FIELD_CHARS))]}
 
 
-def _buttons(ctx: Context, findings: Sequence[Finding]) -> list[dict[str, Any]]:
+def _buttons(
+    ctx: Context, findings: Sequence[Finding], dashboard_label: str = "Dashboard"
+) -> list[dict[str, Any]]:
     """Link buttons: the main finding's dashboard and runbook, and the rollout's trace
     (`tracing.trace_url`) as the newest finding links it, whose time range covers the most
     of the trace. Slack asks an `action_id` of every button, a link too, and refuses the
-    whole message for a URL over its limit: such a button is left out instead."""
+    whole message for a URL over its limit: such a button is left out instead. The bot's
+    interactive parent calls the dashboard *Open on board* (`slack_acted.py`)."""
     dashboard, runbook = links(ctx.settings, _main(findings))
     trace = next((finding.trace_url for finding in reversed(findings) if finding.trace_url), None)
     named = (
-        ("sentinel-dashboard", "Dashboard", dashboard),
+        ("sentinel-dashboard", dashboard_label, dashboard),
         ("sentinel-runbook", "Runbook", runbook),
         ("sentinel-trace", "Open trace", trace),
     )
