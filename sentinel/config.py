@@ -47,6 +47,12 @@ class HttpSettings:
     peers: tuple[str, ...] = ()
     peer_timeout: float = 2.0
     basic_auth: BasicAuth | None = None
+    # Basic-auth user names that may act on rollouts from the board (contract section 14):
+    # acknowledge, snooze, note, abandon. Everyone else only reads.
+    operators: tuple[str, ...] = ()
+    # The key of the board's action tokens (`action_secret_env`), the same on every replica;
+    # unset, one is derived from the basic-auth password (sentinel.status.operators).
+    action_secret: str | None = field(default=None, repr=False)
 
     @property
     def listen(self) -> str:
@@ -234,7 +240,13 @@ def _http(http: Section) -> HttpSettings:
     peers = http.str_list("peers", ())
     peer_timeout = http.duration("peer_timeout", 2.0)
     auth = _basic_auth(http.section("basic_auth")) if http.has("basic_auth") else None
+    operators = http.str_list("operators", ())
+    action_secret = http.secret("action_secret")
     http.done()
+    if operators and auth is None:
+        raise http.fail("operators", "needs http.basic_auth: operators are basic-auth users")
+    if any(not name.strip() or ":" in name for name in operators):
+        raise http.fail("operators", "must be basic-auth user names (not empty, no colon)")
     host, port = _address(http, "listen", listen, "127.0.0.1:9464")
     for peer in peers:
         _address(http, "peers", peer, "sentinel-peers.monitoring.svc:9464")
@@ -244,6 +256,8 @@ def _http(http: Section) -> HttpSettings:
         peers=tuple(peer.strip() for peer in peers),
         peer_timeout=peer_timeout,
         basic_auth=auth,
+        operators=tuple(name.strip() for name in operators),
+        action_secret=action_secret,
     )
 
 

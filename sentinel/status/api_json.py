@@ -60,6 +60,8 @@ def full(
     data["compensation"] = None if compensation is None else _full_step(view, compensation, links)
     ordered = sorted(findings, key=lambda finding: finding.at)
     data["findings"] = [finding.to_json_dict() for finding in ordered]
+    # What on-call did about it, oldest first (contract section 14): who, when, what.
+    data["actions"] = [action.to_json_dict() for action in view.actions]
     if links is not None:
         for finding in data["findings"]:
             link = links.finding(view, finding)

@@ -14,7 +14,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from sentinel.config import BasicAuth
+from sentinel.config import BasicAuth, HttpSettings
+from sentinel.core.durations import parse_duration
+from sentinel.core.engine.actions import Action, ActionRefused, Outcome, make_action
 from sentinel.status.api_json import (
     STREAM_KEEPALIVE,
     error_body,
@@ -24,8 +26,15 @@ from sentinel.status.api_json import (
 )
 from sentinel.status.assets import openapi_bytes
 from sentinel.status.filters import BadQuery, parse_finding_query, parse_rollout_query
-from sentinel.web.access import add_security_headers, require_basic_auth
-from sentinel.web.cluster import Cluster
+from sentinel.status.operators import PEER_TOKEN_HEADER, peer_token, peer_token_matches
+from sentinel.web.access import (
+    action_refusal,
+    actors,
+    add_security_headers,
+    request_user,
+    require_basic_auth,
+)
+from sentinel.web.cluster import PEER_ACTIONS_PATH, REFUSED_STATUS, Cluster
 from sentinel.web.feed import LiveFeed
 from sentinel.web.pages import Pages
 from sentinel.web.peers import cancel, is_local
@@ -34,11 +43,17 @@ KEEPALIVE_S = 15.0
 
 
 def mount(
-    app: web.Application, cluster: Cluster, feed: LiveFeed, basic_auth: BasicAuth | None
+    app: web.Application,
+    cluster: Cluster,
+    feed: LiveFeed,
+    basic_auth: BasicAuth | None,
+    http: HttpSettings | None = None,
 ) -> None:
-    """The API, the board and the access rules on `app` (before it starts)."""
-    api = RolloutApi(cluster, feed)
-    pages = Pages(cluster)
+    """The API, the board and the access rules on `app` (before it starts). `http` names the
+    operators who may act on rollouts (none without it)."""
+    settings = http if http is not None else HttpSettings(basic_auth=basic_auth)
+    api = RolloutApi(cluster, feed, settings)
+    pages = Pages(cluster, actors(settings))
     if basic_auth is not None:
         app.middlewares.append(require_basic_auth(basic_auth))
     app.on_response_prepare.append(add_security_headers)
@@ -49,6 +64,8 @@ def mount(
     add("/api/v1/findings", api.findings)
     add("/api/v1/stream", api.stream)
     add("/api/v1/openapi.json", api.openapi)
+    app.router.add_post("/api/v1/rollouts/{expectation}/{rollout}/actions", api.act)
+    app.router.add_post(PEER_ACTIONS_PATH, api.act_for_peer)
     add("/", pages.board)
     add("/rollouts/{expectation}/{rollout}", pages.rollout)
     add("/static/{name}", pages.static)
@@ -60,9 +77,10 @@ def mount(
 class RolloutApi:
     """The handlers of `/api/v1/...`."""
 
-    def __init__(self, cluster: Cluster, feed: LiveFeed) -> None:
+    def __init__(self, cluster: Cluster, feed: LiveFeed, http: HttpSettings | None = None) -> None:
         self.cluster = cluster
         self.feed = feed
+        self.http = http if http is not None else HttpSettings()
 
     async def rollouts(self, request: web.Request) -> web.Response:
         try:
@@ -81,6 +99,44 @@ class RolloutApi:
             message = f"no rollout {key!r} of expectation {expectation!r} is open or in the history"
             return _json(error_body(404, message, partial), 404)
         return _json(found)
+
+    async def act(self, request: web.Request) -> web.Response:
+        """`POST .../actions` (contract section 14): an operator's action from the board's
+        own page (sentinel.web.access.action_refusal), taken where the rollout lives; the
+        answer is the rollout's actions, or why nothing changed."""
+        expectation, key = request.match_info["expectation"], request.match_info["rollout"]
+        refusal = action_refusal(self.http, request)
+        user = request_user(request)
+        if refusal is not None or user is None:
+            return _json(error_body(403, refusal or "who acts must be known"), 403)
+        try:
+            action = _asked_action(await request.read(), user, self.cluster.replica.now())
+        except ActionRefused as error:
+            return _json(error_body(400, str(error)), 400)
+        body = orjson.dumps(
+            {"expectation": expectation, "rollout": key, "action": action.to_json_dict()}
+        )
+        token = peer_token(self.http, body)
+        headers = {} if token is None else {PEER_TOKEN_HEADER: token}
+        outcome, partial = await self.cluster.act(expectation, key, action, False, headers)
+        return _acted(expectation, key, outcome, partial)
+
+    async def act_for_peer(self, request: web.Request) -> web.Response:
+        """An action a peer forwards (`Cluster.act`): taken only if this replica holds the
+        rollout; the body must carry the peer token of the shared key."""
+        body = await request.read()
+        if not is_local(request) or not peer_token_matches(
+            self.http, body, request.headers.get(PEER_TOKEN_HEADER)
+        ):
+            return _json(error_body(403, "only a peer replica forwards actions here"), 403)
+        try:
+            data = orjson.loads(body)
+            expectation, key = str(data["expectation"]), str(data["rollout"])
+            action = Action.from_json_dict(data["action"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+            return _json(error_body(400, f"not a forwarded action: {error}"), 400)
+        outcome, partial = await self.cluster.act(expectation, key, action, True)
+        return _acted(expectation, key, outcome, partial)
 
     async def expectations(self, request: web.Request) -> web.Response:
         return _json(expectation_list(self.cluster.replica.expectations))
@@ -131,6 +187,44 @@ class RolloutApi:
 
     async def close_streams(self) -> None:
         self.feed.close()
+
+
+_ASKED_KEYS = frozenset({"verb", "for", "note"})
+
+
+def _asked_action(body: bytes, user: str, now: float) -> Action:
+    """The action a board's request asks for (`{"verb", "for", "note"}`), by `user` now;
+    ActionRefused (a 400) saying what to fix when the body is not one."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise ActionRefused('the body must be JSON such as {"verb": "acknowledge"}') from None
+    if not isinstance(data, dict):
+        raise ActionRefused('the body must be a JSON object such as {"verb": "acknowledge"}')
+    unknown = sorted(set(data) - _ASKED_KEYS)
+    if unknown:
+        raise ActionRefused(f"unknown keys {', '.join(unknown)}: give verb, for, note")
+    verb, length, note = data.get("verb"), data.get("for"), data.get("note")
+    if not isinstance(verb, str):
+        raise ActionRefused("verb is required: acknowledge, snooze, note or abandon")
+    if length is not None and not isinstance(length, str):
+        raise ActionRefused('for must be a duration such as "1h"')
+    if note is not None and not isinstance(note, str):
+        raise ActionRefused("note must be text")
+    try:
+        seconds = None if length is None else parse_duration(length)
+    except ValueError as error:
+        raise ActionRefused(f"for: {error}") from None
+    return make_action(verb, user, now, "board", seconds, note)
+
+
+def _acted(expectation: str, key: str, outcome: Outcome, partial: list[str]) -> web.Response:
+    refused = outcome.refused
+    if refused is not None:
+        status = REFUSED_STATUS.get(type(refused), 503)
+        return _json(error_body(status, str(refused), partial), status)
+    actions = [action.to_json_dict() for action in outcome.actions]
+    return _json({"expectation": expectation, "rollout": key, "actions": actions})
 
 
 def _json(data: Any, status: int = 200) -> web.Response:

@@ -9,6 +9,19 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
+import orjson
+
+from sentinel.core.engine.actions import (
+    Action,
+    ActionRefused,
+    BadAction,
+    Outcome,
+    Requested,
+    RolloutClosed,
+    TooManyActions,
+    UnknownRollout,
+    actions_from_json,
+)
 from sentinel.core.timefmt import format_rfc3339, parse_rfc3339
 from sentinel.status.filters import (
     FindingQuery,
@@ -22,6 +35,16 @@ from sentinel.web.local import Replica
 from sentinel.web.peers import Answers, Peers
 
 Rows = list[Mapping[str, Any]]
+# Where a replica forwards an action it does not hold to its peers (LOCAL_HEADER and a peer
+# token: sentinel.web.api); only the rollout's owner takes it, the others answer 404.
+PEER_ACTIONS_PATH = "/api/v1/internal/actions"
+# The status an action's refusal is answered with, here and by a peer.
+REFUSED_STATUS: dict[type[ActionRefused], int] = {
+    UnknownRollout: 404,
+    RolloutClosed: 409,
+    TooManyActions: 409,
+    BadAction: 400,
+}
 
 
 class Cluster:
@@ -57,6 +80,42 @@ class Cluster:
                 return body, []
         return None, answers.partial
 
+    async def act(
+        self,
+        expectation: str,
+        key: str,
+        action: Action,
+        local: bool,
+        peer_headers: Mapping[str, str] | None = None,
+    ) -> tuple[Outcome, list[str]]:
+        """Take an on-call action where the rollout lives (contract section 14): here when
+        this replica holds it (or a peer forwarded it), else forwarded to every peer with
+        `peer_headers`, where only its owner takes it. A rollout held nowhere is unknown, or
+        closed when the history has it."""
+        asked = Requested(expectation, key, action)
+        if local or self.replica.holds(expectation, key):
+            return await self.replica.act(expectation, key, action), []
+        body = orjson.dumps(
+            {"expectation": expectation, "rollout": key, "action": action.to_json_dict()}
+        )
+        answers = await self.peers.post(PEER_ACTIONS_PATH, body, peer_headers)
+        for address, status, answer in answers.bodies:
+            if status == 404:
+                continue
+            outcome = _peer_outcome(asked, status, answer)
+            if outcome is None:
+                answers.partial.append(address)
+                continue
+            return outcome, []
+        found = await self.replica.rollout(expectation, key)
+        if found is not None:  # in the history: closed and forgotten by every engine
+            why = f"rollout {expectation}/{key} is closed: it takes no more actions"
+            return Outcome(asked, RolloutClosed(why)), answers.partial
+        unknown = UnknownRollout(
+            f"no replica holds rollout {expectation}/{key}: check the expectation and the key"
+        )
+        return Outcome(asked, unknown), answers.partial
+
     async def findings(self, query: FindingQuery, local: bool) -> tuple[Rows, list[str]]:
         mine = self.replica.findings(query)
         if local:
@@ -65,6 +124,22 @@ class Cluster:
         theirs = _lists(answers, "findings", _finding_shaped)
         merged = {row.get("id") or id(row): row for row in [*mine, *theirs]}
         return select_findings(merged.values(), query), answers.partial
+
+
+def _peer_outcome(asked: Requested, status: int, body: Any) -> Outcome | None:
+    """What a peer's answer to a forwarded action says; None when it is not the API's."""
+    if not isinstance(body, dict):
+        return None
+    if status == 200:
+        try:
+            return Outcome(asked, None, actions_from_json(body.get("actions")))
+        except (KeyError, TypeError, ValueError):
+            return None
+    message = body.get("error")
+    if not isinstance(message, str):
+        return None
+    kinds = {code: kind for kind, code in REFUSED_STATUS.items() if kind is not TooManyActions}
+    return Outcome(asked, kinds.get(status, ActionRefused)(message))
 
 
 def _lists(answers: Answers, key: str, shaped: Callable[[Any], bool]) -> Rows:

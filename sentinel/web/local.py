@@ -14,10 +14,11 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from operator import itemgetter
 from typing import Any
 
+from sentinel.core.engine.actions import Action, ActionRefused, Outcome, Requested
 from sentinel.core.engine.engine import Engine
 from sentinel.core.engine.rollout import RolloutState
 from sentinel.core.errors import StoreError
@@ -66,6 +67,9 @@ class Replica:
         self._store = store
         self._feed = feed
         self._wall_clock = wall_clock
+        # Takes an on-call action into the loop's next batch (the watcher's `act`, set by the
+        # wiring); None: this process takes none (no live loop).
+        self.actor: Callable[[str, str, Action], Awaitable[Outcome]] | None = None
         # One list is chosen at a time: a turn of the loop holds one chunk, however many
         # lists are asked for at once (the others wait their turn, the probes do not).
         self._listing = asyncio.Lock()
@@ -118,6 +122,23 @@ class Replica:
         await self._refresh()
         entry = self._store.closed_rollout(expectation, key)
         return None if entry is None else full(entry.view, entry.findings, self.links)
+
+    def now(self) -> float:
+        """The wall clock: when a person acts."""
+        return self._wall_clock()
+
+    def holds(self, expectation: str, key: str) -> bool:
+        """The rollout is in this replica's engine (open, or closed and not yet forgotten)."""
+        return key in self._engine.rollouts.get(expectation, {})
+
+    async def act(self, expectation: str, key: str, action: Action) -> Outcome:
+        """Take an on-call action on a rollout this replica holds (contract section 14): the
+        answer comes once the batch that took it is kept; refused (why, nothing changed)
+        when the rollout is not held here or cannot take it."""
+        if self.actor is None:
+            refused = ActionRefused("this sentinel takes no actions: it runs no live loop")
+            return Outcome(Requested(expectation, key, action), refused)
+        return await self.actor(expectation, key, action)
 
     def findings(self, query: FindingQuery) -> list[Mapping[str, Any]]:
         recent = self._feed.recent.newest(query.limit, query.since)

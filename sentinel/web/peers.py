@@ -114,6 +114,49 @@ class Peers:
                 answers.bodies.append((address, *result))
         return answers
 
+    async def post(
+        self, path: str, body: bytes, headers: Mapping[str, str] | None = None
+    ) -> Answers:
+        """POST the JSON `body` to every peer at once (an action forwarded to the rollout's
+        owner, which only that replica takes); JSON answers, and who did not give one."""
+        session = self._session
+        answers = Answers()
+        if session is None:
+            return answers
+        addresses, answers.partial = await self.addresses()
+        results = await asyncio.gather(
+            *(self._post(session, address, path, body, headers) for address in addresses)
+        )
+        for address, result in zip(addresses, results, strict=True):
+            if result is None:
+                answers.partial.append(address)
+            else:
+                answers.bodies.append((address, *result))
+        return answers
+
+    async def _post(
+        self,
+        session: aiohttp.ClientSession,
+        address: str,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str] | None,
+    ) -> tuple[int, Any] | None:
+        # An action waits for the owner's next batch: longer than a read may take.
+        timeout = aiohttp.ClientTimeout(total=max(self._timeout_s, 10.0))
+        sent = {"Content-Type": "application/json", **(headers or {})}
+        try:
+            async with session.post(
+                f"http://{address}{path}", data=body, headers=sent, timeout=timeout
+            ) as answer:
+                if answer.status >= 500 or answer.status in (401, 403):
+                    log.warning("peer refused", extra={"peer": address, "status": answer.status})
+                    return None
+                return answer.status, await answer.json()
+        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+            log.warning("peer did not answer", extra={"peer": address, "error": str(error)})
+            return None
+
     async def follow(self, address: str, deliver: Callable[[bytes], None]) -> None:
         """Forward each message of a peer's /api/v1/stream to `deliver`, reconnecting until
         cancelled (keepalive comments stay behind)."""

@@ -13,7 +13,8 @@ import aiohttp
 from pipeline.helpers import record
 from prometheus_client import CollectorRegistry
 
-from sentinel.config import BasicAuth
+from sentinel.config import BasicAuth, HttpSettings
+from sentinel.core.engine.actions import Action, Outcome, Requested
 from sentinel.core.engine.engine import Engine
 from sentinel.core.engine.findings import Finding
 from sentinel.core.engine.ports import SchemaCheck
@@ -60,6 +61,8 @@ class Sentinel:
         wall_clock: float = 0.0,
         schemas: SchemaCheck | None = None,
         tracing: TraceOptions = DEFAULT_TRACING,
+        operators: Sequence[str] = (),
+        action_secret: str | None = None,
     ) -> None:
         checks = schemas if schemas is not None else Lenient()
         self.engine = Engine(expectations, checks, retention_s=retention_s, tracing=tracing)
@@ -73,7 +76,12 @@ class Sentinel:
         self.peers = Peers(peers, lambda: self.http.port, 1.0, basic_auth)
         self.wall_clock = wall_clock  # what the replica's clock reads before any event
         replica = Replica(self.engine, self.store, self.feed, lambda: self.wall_clock)
-        mount(self.http.app, Cluster(replica, self.peers), self.feed, basic_auth)
+        # An action is taken in a batch of its own, as the watcher's woken loop takes it.
+        replica.actor = self.act
+        self.settings = HttpSettings(
+            basic_auth=basic_auth, operators=tuple(operators), action_secret=action_secret
+        )
+        mount(self.http.app, Cluster(replica, self.peers), self.feed, basic_auth, self.settings)
         self._offset = 0
 
     @property
@@ -124,6 +132,12 @@ class Sentinel:
 
     def process(self, records: Sequence[Record], clock: Clock) -> list[Finding]:
         return self.pipeline.process(records, clock).findings
+
+    async def act(self, expectation: str, key: str, action: Action) -> Outcome:
+        """An on-call action in a batch of its own at the wall clock (Replica.actor)."""
+        asked = Requested(expectation, key, action)
+        kept = self.pipeline.process([], WallClock(self.wall_clock), actions=[asked])
+        return kept.acted[0]
 
 
 async def get(

@@ -48,12 +48,13 @@ def test_the_policy_allows_nothing_from_another_origin_and_nothing_inline() -> N
     assert SECURITY_HEADERS["X-Content-Type-Options"] == "nosniff"
 
 
-def test_the_openapi_document_describes_every_path_of_section_11() -> None:
+def test_the_openapi_document_describes_every_path_of_sections_11_and_14() -> None:
     document = openapi_document()
     assert document["openapi"] == "3.1.0"
     assert set(document["paths"]) == {
         "/api/v1/rollouts",
         "/api/v1/rollouts/{expectation}/{rollout}",
+        "/api/v1/rollouts/{expectation}/{rollout}/actions",
         "/api/v1/expectations",
         "/api/v1/findings",
         "/api/v1/stream",
