@@ -23,6 +23,7 @@ from sentinel.alerting.alerter import Alerter
 from sentinel.alerting.reminders import open_stalls, snoozes
 from sentinel.alerting.settings import AlertingSettings
 from sentinel.alerting.sinks.otlp_protobuf import resource_of
+from sentinel.alerting.sinks.slack import SlackSettings
 from sentinel.alerting.span_export import SpanExport
 from sentinel.config import Config, load_config
 from sentinel.core.engine.engine import Engine
@@ -58,6 +59,7 @@ from sentinel.web.feed import LiveFeed
 from sentinel.web.http import HttpServer
 from sentinel.web.local import Replica
 from sentinel.web.peers import Peers
+from sentinel.web.slack_actions import mount_slack_actions
 
 log = logging.getLogger("sentinel.wiring")
 
@@ -129,6 +131,9 @@ def build_watcher(
     replica = Replica(engine, store, feed, wall_clock)
     cluster = Cluster(replica, peers)
     mount(http.app, cluster, feed, config.http.basic_auth, config.http)
+    secret = _slack_signing_secret(config.alerting)
+    if secret is not None:  # the Slack app's interactivity URL: its buttons' clicks
+        mount_slack_actions(http.app, cluster, config.http, secret, wall_clock)
     senders = [sender for sender in (alerter, spans) if sender is not None]
     watcher = Watcher(
         WatcherParts(
@@ -157,6 +162,12 @@ def build_watcher(
     ruleset.on_refused = lambda problems: _refused(problems, metrics)
     _note_rules(rules, metrics, wall_clock())
     return watcher
+
+
+def _slack_signing_secret(alerting: AlertingSettings | None) -> str | None:
+    """The Slack bot's signing secret (`alerting.slack.signing_secret_env`), if it has one."""
+    sinks = alerting.sinks if alerting is not None else ()
+    return next((s.signing_secret for s in sinks if isinstance(s, SlackSettings)), None)
 
 
 def _span_export(config: Config, store: StateStore, observer: MetricsObserver) -> SpanExport | None:

@@ -21,17 +21,24 @@ from sentinel.status.assets import SECURITY_HEADERS
 from sentinel.status.operators import TOKEN_HEADER, action_token, is_operator, token_matches
 
 OPEN_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
+# Paths a sender authenticates by signing each request, which basic auth would only block:
+# Slack's clicks (`slack_actions.py`: the app's signing secret), which Slack sends without it.
+SIGNED_PATHS = frozenset({"/slack/actions"})
 _CHALLENGE = 'Basic realm="rollout-sentinel", charset="UTF-8"'
 
 
 def require_basic_auth(auth: BasicAuth) -> Middleware:
     """A middleware that answers 401 to a request without the configured user's credentials
-    (every path but OPEN_PATHS)."""
+    (every path but OPEN_PATHS and SIGNED_PATHS)."""
     username, password = auth.username.encode(), auth.password.encode()
 
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in OPEN_PATHS or _matches(request, username, password):
+        if (
+            request.path in OPEN_PATHS
+            or request.path in SIGNED_PATHS
+            or _matches(request, username, password)
+        ):
             return await handler(request)
         return web.Response(
             status=401,
