@@ -146,7 +146,9 @@ def make_action(
         raise BadAction("a note needs its text: give `note`")
     if text is not None and len(text) > NOTE_CHARS:
         raise BadAction(f"a note is at most {NOTE_CHARS} characters, not {len(text)}: shorten it")
-    return Action(checked, who, at, "slack" if via == "slack" else "board", until, text or None)
+    when = _as_written(at)
+    end = None if until is None else _as_written(until)
+    return Action(checked, who, when, "slack" if via == "slack" else "board", end, text or None)
 
 
 def check_action(
@@ -181,6 +183,12 @@ def actions_to_json(actions: tuple[Action, ...]) -> list[dict[str, Any]]:
 
 def actions_from_json(data: Any) -> tuple[Action, ...]:
     return tuple(Action.from_json_dict(item) for item in data or ())
+
+
+def _as_written(epoch: float) -> float:
+    """`epoch` as its RFC 3339 text reads back (to the millisecond): an action kept, sent to
+    a peer or stored is equal to the one taken."""
+    return parse_rfc3339(format_rfc3339(epoch))
 
 
 def _epoch(value: float | str) -> float:

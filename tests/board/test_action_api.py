@@ -1,0 +1,222 @@
+"""`POST /api/v1/rollouts/{expectation}/{rollout}/actions` on the real server (contract section
+14): an operator's action from the board's own page is taken and answered with the rollout's
+actions; a viewer's, a cross-origin one, one without the operator's token, one on a forged
+rollout key, or one with a bad body is refused and changes nothing."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+from engine.helpers import MIN, T0
+
+from sentinel.config import BasicAuth
+from sentinel.core.engine.snapshots import Phase
+from sentinel.status.operators import action_token
+
+from .conftest import NAME, StartSentinel, every_state
+from .server import Sentinel, get
+
+AUTH = BasicAuth("oncall", "s3cret")
+OTHER_KEY = BasicAuth("oncall", "another password")
+
+
+def credentials(auth: BasicAuth = AUTH) -> str:
+    return "Basic " + base64.b64encode(f"{auth.username}:{auth.password}".encode()).decode()
+
+
+async def started(start: StartSentinel, operators: tuple[str, ...] = ("oncall",)) -> Sentinel:
+    sentinel = await start(basic_auth=AUTH, operators=operators)
+    sentinel.events(every_state(), T0 + 12 * MIN)
+    return sentinel
+
+
+def board_headers(sentinel: Sentinel, **changed: str | None) -> dict[str, str]:
+    """What the board's own page sends: its user, its origin, the user's token."""
+    token = action_token(sentinel.settings, "oncall")
+    headers: dict[str, str | None] = {
+        "Authorization": credentials(),
+        "Origin": sentinel.url,
+        "X-Sentinel-Token": token,
+        **changed,
+    }
+    return {name: value for name, value in headers.items() if value is not None}
+
+
+async def post(
+    sentinel: Sentinel, rollout: str, body: Any, headers: dict[str, str]
+) -> tuple[int, Any]:
+    path = f"/api/v1/rollouts/{NAME}/{rollout}/actions"
+    data = body if isinstance(body, bytes) else orjson.dumps(body)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(sentinel.url + path, data=data, headers=headers) as answer,
+    ):
+        return answer.status, await answer.json()
+
+
+async def actions_of(sentinel: Sentinel, rollout: str) -> list[dict[str, Any]]:
+    status, body, _ = await get(
+        sentinel.url, f"/api/v1/rollouts/{NAME}/{rollout}", headers={"Authorization": credentials()}
+    )
+    assert status == 200
+    return list(body["actions"])
+
+
+async def test_an_operator_acknowledges_snoozes_and_notes_from_the_board(
+    start_sentinel: StartSentinel,
+) -> None:
+    sentinel = await started(start_sentinel)
+    headers = board_headers(sentinel)
+    status, body = await post(sentinel, "stuck", {"verb": "acknowledge"}, headers)
+    assert status == 200, body
+    assert [(a["verb"], a["by"], a["via"]) for a in body["actions"]] == [
+        ("acknowledge", "oncall", "board")
+    ]
+    status, body = await post(sentinel, "stuck", {"verb": "snooze", "for": "1h"}, headers)
+    assert status == 200, body
+    assert body["actions"][-1]["until"] == "2026-11-25T11:12:00Z"
+    status, body = await post(sentinel, "stuck", {"verb": "note", "note": "DBA paged"}, headers)
+    assert status == 200, body
+    shown = await actions_of(sentinel, "stuck")
+    assert [a["verb"] for a in shown] == ["acknowledge", "snooze", "note"]
+    assert shown[-1]["note"] == "DBA paged"
+
+
+async def test_abandon_closes_the_rollout_and_then_only_a_note_is_taken(
+    start_sentinel: StartSentinel,
+) -> None:
+    sentinel = await started(start_sentinel)
+    headers = board_headers(sentinel)
+    status, body = await post(sentinel, "stuck", {"verb": "abandon", "note": "bad image"}, headers)
+    assert status == 200, body
+    assert sentinel.engine.rollouts[NAME]["stuck"].phase is Phase.ABANDONED
+    status, body, _ = await get(
+        sentinel.url, f"/api/v1/rollouts/{NAME}/stuck", headers={"Authorization": credentials()}
+    )
+    assert body["phase"] == "abandoned"
+    assert body["findings"][-1]["kind"] == "abandoned"
+    assert "called off by oncall on the board: bad image" in body["findings"][-1]["reason"]
+    status, body = await post(sentinel, "stuck", {"verb": "acknowledge"}, headers)
+    assert status == 409, body
+    assert "closed" in body["error"]
+    status, body = await post(sentinel, "stuck", {"verb": "note", "note": "postmortem"}, headers)
+    assert status == 200, body
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"Origin": None}, "own page"),
+        ({"Origin": "https://evil.example"}, "own page"),
+        ({"X-Sentinel-Token": None}, "X-Sentinel-Token"),
+        ({"X-Sentinel-Token": "0" * 64}, "X-Sentinel-Token"),
+    ],
+)
+async def test_a_request_not_from_the_boards_page_is_refused_and_changes_nothing(
+    start_sentinel: StartSentinel, change: dict[str, str | None], says: str
+) -> None:
+    sentinel = await started(start_sentinel)
+    status, body = await post(
+        sentinel, "stuck", {"verb": "abandon"}, board_headers(sentinel, **change)
+    )
+    assert status == 403, body
+    assert says in body["error"]
+    assert await actions_of(sentinel, "stuck") == []
+    assert sentinel.engine.rollouts[NAME]["stuck"].phase is Phase.OPEN
+
+
+async def test_a_viewer_is_refused_and_changes_nothing(start_sentinel: StartSentinel) -> None:
+    sentinel = await started(start_sentinel, operators=("someone-else",))
+    token = action_token(sentinel.settings, "oncall")
+    assert token is None  # a viewer's page embeds none
+    # Even with a token made with the right key for the viewer's name.
+    headers = board_headers(sentinel, **{"X-Sentinel-Token": "f" * 64})
+    status, body = await post(sentinel, "stuck", {"verb": "acknowledge"}, headers)
+    assert status == 403 and "http.operators" in body["error"]
+    assert await actions_of(sentinel, "stuck") == []
+
+
+async def test_a_token_made_with_another_key_is_refused(start_sentinel: StartSentinel) -> None:
+    sentinel = await started(start_sentinel)
+    other = await start_sentinel(basic_auth=OTHER_KEY, operators=("oncall",))
+    forged = action_token(other.settings, "oncall")
+    assert forged is not None and forged != action_token(sentinel.settings, "oncall")
+    headers = board_headers(sentinel, **{"X-Sentinel-Token": forged})
+    status, _ = await post(sentinel, "stuck", {"verb": "acknowledge"}, headers)
+    assert status == 403
+    assert await actions_of(sentinel, "stuck") == []
+
+
+async def test_without_basic_auth_no_one_may_act(start_sentinel: StartSentinel) -> None:
+    sentinel = await start_sentinel()
+    sentinel.events(every_state(), T0 + 12 * MIN)
+    headers = {"Origin": sentinel.url}
+    status, body = await post(sentinel, "stuck", {"verb": "acknowledge"}, headers)
+    assert status == 403, body
+    assert sentinel.engine.rollouts[NAME]["stuck"].actions == ()
+
+
+async def test_a_forged_rollout_key_is_404_and_nothing_is_made(
+    start_sentinel: StartSentinel,
+) -> None:
+    sentinel = await started(start_sentinel)
+    status, body = await post(sentinel, "forged", {"verb": "acknowledge"}, board_headers(sentinel))
+    assert status == 404, body
+    assert "forged" not in sentinel.engine.rollouts[NAME]
+    assert sentinel.store.load().rollouts  # the store holds only what the events made
+    assert "forged" not in {r.key for r in sentinel.store.load().rollouts}
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b"not json", "JSON"),
+        ([], "JSON object"),
+        ({"verb": "silence"}, "verb must be one of"),
+        ({"verb": "snooze"}, "needs its length"),
+        ({"verb": "snooze", "for": "8d"}, "at most 7d"),
+        ({"verb": "snooze", "for": "soon"}, "not a duration"),
+        ({"verb": "note"}, "needs its text"),
+        ({"verb": "note", "note": "x" * 2001}, "shorten it"),
+        ({"verb": "acknowledge", "by": "someone else"}, "unknown keys by"),
+    ],
+)
+async def test_a_bad_body_is_400_saying_what_to_fix_and_changes_nothing(
+    start_sentinel: StartSentinel, body: Any, says: str
+) -> None:
+    sentinel = await started(start_sentinel)
+    status, answer = await post(sentinel, "stuck", body, board_headers(sentinel))
+    assert status == 400, answer
+    assert says in answer["error"]
+    assert await actions_of(sentinel, "stuck") == []
+
+
+async def test_the_internal_route_takes_only_a_peers_signed_request(
+    start_sentinel: StartSentinel,
+) -> None:
+    """A user cannot skip the board's checks by posting to the route peers use."""
+    sentinel = await started(start_sentinel)
+    body = orjson.dumps(
+        {
+            "expectation": NAME,
+            "rollout": "stuck",
+            "action": {"verb": "abandon", "by": "x", "at": "2026-11-25T10:12:00Z", "via": "board"},
+        }
+    )
+    for headers in (
+        {"Authorization": credentials()},
+        {"Authorization": credentials(), "X-Sentinel-Local": "1"},
+        {"Authorization": credentials(), "X-Sentinel-Local": "1", "X-Sentinel-Peer-Token": "00"},
+    ):
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                sentinel.url + "/api/v1/internal/actions", data=body, headers=headers
+            ) as a,
+        ):
+            assert a.status == 403
+    assert sentinel.engine.rollouts[NAME]["stuck"].phase is Phase.OPEN
