@@ -54,6 +54,8 @@ def headline(view: RolloutView | None, latest: Finding) -> tuple[str, str, bool]
             return "✅", "Completed", True
         if view.phase == Phase.ROLLED_BACK:
             return "↩️", "Rolled back", True
+        if view.phase == Phase.ABANDONED:  # called off by a person (contract section 14)
+            return emoji(Kind.ABANDONED), title(Kind.ABANDONED), True
         if any(_overdue(step, latest.at) for step in _live_steps(view)):
             return "🔴", "Stalled", False
         if view.phase == Phase.ROLLING_BACK:

@@ -256,9 +256,12 @@ def test_a_rollout_key_too_long_for_a_buttons_value_gets_no_act_buttons_but_its_
         "sentinel-dashboard",
         "sentinel-runbook",
     ]
+    said = json.dumps(message.blocks, ensure_ascii=False)
+    assert "this rollout's key is too long for a Slack button. Act on the board." in said
     short = replace(group, key=f"{EXPECTATION}/42", rollout="42", view=view())
     message, _ = render_parent(short, Context("slack", found.at, settings), ("a line",), None)
     assert ACKNOWLEDGE in json.dumps(message.blocks)
+    assert "too long" not in json.dumps(message.blocks)
 
 
 def test_the_signing_secret_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -271,3 +274,58 @@ def test_the_signing_secret_is_read_from_the_environment(monkeypatch: pytest.Mon
     [slack] = parse_alerting(Section(raw, "alerting", "sentinel.yaml")).sinks
     assert isinstance(slack, SlackSettings)
     assert slack.signing_secret == SECRET
+
+
+async def test_a_snoozes_end_is_told_after_a_restart_once(
+    slack_api: FakeSlack, tmp_path: Path
+) -> None:
+    """The snooze is kept with the rollout in the state file: a new process finds it (its first
+    look walks every open rollout) and tells its end once, whichever process reaches it."""
+    settings = interactive(slack_api.base_url, renotify_after=30 * MIN)
+    sentinel = Sentinel(settings, tmp_path / "s.db")
+    async with sending(sentinel.alerter):
+        sentinel.at(T0, "SchemaV2_Ready")
+        sentinel.at(DUE + 5)
+        sentinel.at(DUE + 6)
+        await eventually(lambda: len(slack_api.messages) == 1)
+        snooze = act(Verb.SNOOZE, "bob", DUE + MIN, until=DUE + MIN + HOUR)
+        sentinel.at(DUE + MIN, actions=(snooze,))
+        await eventually(lambda: len(slack_api.messages) == 2)
+        await settle(0.2)
+    sentinel.store.close()
+
+    [parent] = slack_api.parents()
+    for _ in range(2):  # two restarts after the end: told by the first only
+        sentinel = Sentinel(settings, tmp_path / "s.db")
+        async with sending(sentinel.alerter):
+            sentinel.at(DUE + MIN + HOUR + 5)
+            await eventually(
+                lambda: any("Snooze over" in r.text for r in slack_api.replies(parent))
+            )
+            await settle(0.3)
+        sentinel.store.close()
+    replies = [reply.text for reply in slack_api.replies(parent)]
+    assert sum("Snooze over" in reply for reply in replies) == 1
+    assert sum("Still stalled" in reply for reply in replies) == 1  # the turn now due, once
+
+
+async def test_a_closed_rollouts_parent_keeps_who_acted_and_drops_the_act_buttons(
+    slack_api: FakeSlack, tmp_path: Path
+) -> None:
+    sentinel = Sentinel(interactive(slack_api.base_url), tmp_path / "s.db")
+    async with sending(sentinel.alerter):
+        sentinel.at(T0, "SchemaV2_Ready")
+        sentinel.at(DUE + 5)
+        sentinel.at(DUE + 6)
+        await eventually(lambda: len(slack_api.messages) == 1)
+        [parent] = slack_api.messages
+        sentinel.at(DUE + MIN, actions=(act(Verb.ACKNOWLEDGE, "alice", DUE + MIN),))
+        await eventually(lambda: parent.updates == 1)
+        sentinel.at(DUE + 2 * MIN, actions=(act(Verb.ABANDON, "alice", DUE + 2 * MIN),))
+        sentinel.at(DUE + 2 * MIN + 1)
+        await eventually(lambda: parent.updates == 2)
+        await settle(0.2)
+    assert "Acknowledged by alice" in text_of(parent)
+    assert list(buttons(parent)) == ["sentinel-dashboard", "sentinel-runbook"]
+    assert parent.blocks[0]["text"]["text"].endswith("Abandoned: user-service-v2")
+    sentinel.store.close()

@@ -38,6 +38,7 @@ from sentinel.alerting.sinks.slack_buttons import (
     SNOOZE_OVER_ICON,
     act_buttons,
     acted_lines,
+    rollout_value,
     with_acts,
 )
 from sentinel.core.engine.actions import Action, Verb
@@ -48,6 +49,11 @@ from sentinel.core.ports.outbox import Item, Thread, thread_key
 MEMO = "slack_parent"
 OPEN_PHASES = frozenset({Phase.OPEN, Phase.ROLLING_BACK})
 BOARD_LABEL = "Open on board"
+# Said instead of the act buttons when the rollout's key does not fit a button's value.
+TOO_LONG = (
+    "No Acknowledge or Snooze buttons: this rollout's key is too long for a Slack button. "
+    "Act on the board."
+)
 
 
 def interactive(ctx: Context) -> bool:
@@ -132,6 +138,8 @@ def _with_acts(
     sink is interactive and the rollout open); as it is when there is nothing to say."""
     lines = [esc(clip(line, LINE_CHARS)) for line in acted_lines(view, ctx.now, ctx.tz)]
     acts = act_buttons(view.expectation, view.rollout, view, problem_at) if buttons and view else []
+    if buttons and view is not None and rollout_value(view.expectation, view.rollout) is None:
+        lines.append(TOO_LONG)
     had = any(block.get("block_id") == ACTED_BLOCK for block in message.blocks)
     if not (buttons or lines or had):
         return message
