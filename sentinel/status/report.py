@@ -101,6 +101,7 @@ def _expectation_figures(name: str, rollouts: Sequence[Mapping[str, Any]]) -> di
         "rollouts": len(rollouts),
         "completed": phases["completed"],
         "rolled_back": phases["rolled_back"],
+        "abandoned": phases["abandoned"],  # called off by a person (contract section 14)
         "stalled": stalled_rollouts,
         "open": phases["open"] + phases["rolling_back"],
         "duration_p50_s": percentile(completed, 0.50),
@@ -139,6 +140,8 @@ def _rollout_entry(rollout: Mapping[str, Any]) -> dict[str, Any]:
         ],
         "steps": steps,
         "findings": list(rollout["findings"]),
+        # Who did what about it, when (contract section 14); none from a log or an older peer.
+        "actions": list(rollout.get("actions") or ()),
     }
 
 

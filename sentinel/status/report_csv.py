@@ -1,4 +1,5 @@
-"""The audit report as CSV for a spreadsheet: one row per step of each rollout, a header row.
+"""The audit report as CSV for a spreadsheet: one row per step of each rollout, then one per
+on-call action on it (its `action` column filled, the step's empty), a header row.
 Cells that a spreadsheet would run as a formula are defused (OWASP's CSV injection advice)."""
 
 from __future__ import annotations
@@ -23,6 +24,13 @@ COLUMNS = (
     "source",
     "owner",
     "stalled",
+    # An on-call action's row (contract section 14): what, who, from where, until, the note;
+    # `seen_at` is when it was taken.
+    "action",
+    "by",
+    "via",
+    "until",
+    "note",
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -50,8 +58,26 @@ def render(report: Mapping[str, Any]) -> str:
                 step.get("source"),
                 step["owner"],
                 "yes" if step["step"] in stalled or step.get("stalled") else "no",
+                None,
+                None,
+                None,
+                None,
+                None,
             )
             writer.writerow([cell(value) for value in row])
+        for action in entry.get("actions") or ():
+            acted = (
+                *(entry[name] for name in COLUMNS[:6]),
+                *(None,) * 3,
+                action["at"],
+                *(None,) * 4,
+                action["verb"],
+                action["by"],
+                action["via"],
+                action["until"],
+                action["note"],
+            )
+            writer.writerow([cell(value) for value in acted])
     return out.getvalue()
 
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
+from sentinel.status.action_words import action_line
 from sentinel.status.board_words import (
     PHASES,
     describe_finding,
@@ -128,6 +129,10 @@ def _rollout(entry: Mapping[str, Any]) -> str:
         for step in entry["sequence"]
     )
     findings = "".join(_finding(finding) for finding in entry["findings"])
+    acted = "".join(
+        f"<li><code>{_e(action['at'])}</code> {_e(action_line(action))}</li>"
+        for action in entry.get("actions") or ()
+    )
     return (
         '<section class="rollout">'
         f"<h3>{_e(entry['expectation'])} / <code>{_e(entry['rollout'])}</code>"
@@ -137,6 +142,7 @@ def _rollout(entry: Mapping[str, Any]) -> str:
         "<table><thead><tr><th>Seen at</th><th>Step</th><th>Event id</th><th>Source</th>"
         f"</tr></thead><tbody>{sequence}</tbody></table>"
         + (f'<ul class="findings">{findings}</ul>' if findings else "")
+        + (f'<h4>On-call actions</h4><ul class="actions">{acted}</ul>' if acted else "")
         + "</section>"
     )
 

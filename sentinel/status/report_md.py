@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from sentinel.status.action_words import action_line
 from sentinel.status.board_words import (
     PHASES,
     describe_finding,
@@ -90,6 +91,10 @@ def _rollout(entry: Mapping[str, Any]) -> list[str]:
             f"- {md(finding['at'])} {symbol} **{md(word)}**: "
             f"{md(describe_finding(finding) + owner)}"
         )
+    if entry.get("actions"):
+        lines += ["", "On-call actions:", ""]
+    for action in entry.get("actions") or ():
+        lines.append(f"- {md(action['at'])} {md(action_line(action))}")
     lines.append("")
     return lines
 
