@@ -1,0 +1,376 @@
+"""On-call acts from the board, in a real browser (Debian's chromium, driven by Playwright)
+against the sentinel's own HTTP server with basic auth, over a real engine, store and pipeline
+holding the shipped example log (contract section 14, "From the board"): an operator
+acknowledges, snoozes, adds a note and abandons from a rollout's page, and each shows there,
+on the board and after a reload; a viewer sees the history and no button; a request without
+the page's token, from another origin or for a rollout that does not exist is refused and
+changes nothing. Screenshots go to the test's tmp_path (printed with `-s`); with
+SENTINEL_SCREENSHOTS=1 the operator's page becomes docs/board-actions.png."""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from browser_support import CHROMIUM, Watch
+from playwright.async_api import Browser, Page, expect
+from status.helpers import EXAMPLE_CLOCK, EXAMPLE_LOG, ROOT
+
+from sentinel.config import BasicAuth
+from sentinel.core.engine.actions import Action, Verb
+from sentinel.core.events.decoders import LineDecoder
+from sentinel.core.events.schemas import SchemaRegistry
+from sentinel.core.rules.loader import load_expectations
+from sentinel.web.http import serve
+
+from .conftest import NAME
+from .server import Sentinel, get
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"
+    ),
+]
+WAIT_MS = 5000
+PASSWORD = "s3cret:board"
+ROLLOUT = "r-1002"  # stalled in the example log: UserServiceV2_Running, team-users
+PAGE = f"/rollouts/{NAME}/{ROLLOUT}"
+ACTIONS = f"/api/v1/rollouts/{NAME}/{ROLLOUT}/actions"
+# What a hostile note would be if it were markup: it must stay text.
+NOTE = "<b>paged</b> team-users; rolling back by hand if not up by 11:00"
+
+
+def example(user: str, operators: tuple[str, ...]) -> Sentinel:
+    """The example log's rollouts behind basic auth for `user`, who may act when
+    `operators` names them."""
+    loaded = load_expectations([ROOT / "expectations"])
+    sentinel = Sentinel(
+        loaded.expectations,
+        decoder=LineDecoder(),
+        schemas=SchemaRegistry.load(ROOT / "expectations" / "schemas"),
+        wall_clock=EXAMPLE_CLOCK,
+        basic_auth=BasicAuth(user, PASSWORD),
+        operators=operators,
+    )
+    sentinel.replay(EXAMPLE_LOG.read_bytes().splitlines(), until=EXAMPLE_CLOCK)
+    return sentinel
+
+
+@pytest.fixture
+async def started() -> AsyncIterator[list[Sentinel]]:
+    """Sentinels a test starts (`example(...)` then `await start(...)`), stopped after it."""
+    running: list[Sentinel] = []
+    yield running
+    for sentinel in running:
+        await sentinel.stop()
+
+
+async def start(started: list[Sentinel], user: str, operators: tuple[str, ...]) -> Sentinel:
+    sentinel = await example(user, operators).start()
+    started.append(sentinel)
+    return sentinel
+
+
+async def tab_as(browser: Browser, user: str, width: int = 1280) -> tuple[Page, Watch]:
+    context = await browser.new_context(
+        viewport={"width": width, "height": 900},
+        http_credentials={"username": user, "password": PASSWORD},
+    )
+    tab = await context.new_page()
+    return tab, Watch(tab)
+
+
+def authorization(user: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{PASSWORD}".encode()).decode()}
+
+
+async def rollout_json(sentinel: Sentinel, user: str) -> dict[str, Any]:
+    path = f"/api/v1/rollouts/{NAME}/{ROLLOUT}"
+    status, body, _ = await get(sentinel.url, path, headers=authorization(user))
+    assert status == 200, body
+    return dict(body)
+
+
+async def live(tab: Page) -> None:
+    await expect(tab.locator("#live")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+
+
+async def shot(tab: Page, tmp_path: Path, name: str) -> Path:
+    path = tmp_path / name
+    await tab.screenshot(path=str(path), full_page=True)
+    print(f"screenshot: {path}")
+    return path
+
+
+async def post_from_page(tab: Page, path: str, body: dict[str, Any], token: str | None) -> Any:
+    """A POST made by script in the page (same origin, the user's credentials): status and
+    body, as a forger with the page open would send it."""
+    return await tab.evaluate(
+        """async ([path, body, token]) => {
+            const headers = {"Content-Type": "application/json"};
+            if (token !== null) headers["X-Sentinel-Token"] = token;
+            const answer = await fetch(path, {method: "POST", headers, body: JSON.stringify(body)});
+            return [answer.status, await answer.json()];
+        }""",
+        [path, body, token],
+    )
+
+
+def not_network_refusals(watch: Watch) -> list[str]:
+    """The page's errors but the console's line for each refused request (a 403 or 404 the
+    test asked for)."""
+    return [error for error in watch.errors if "Failed to load resource" not in error]
+
+
+async def test_an_operator_acknowledges_snoozes_notes_and_abandons_and_each_stays(
+    started: list[Sentinel], browser: Browser, tmp_path: Path
+) -> None:
+    sentinel = await start(started, "alice", ("alice",))
+    tab, watch = await tab_as(browser, "alice")
+    await tab.goto(sentinel.url + PAGE)
+    await live(tab)
+    history = tab.locator("#action-list")
+    status = tab.locator("#act-status")
+    await expect(history).to_have_text("Nobody has acted on this rollout yet.")
+
+    await tab.get_by_role("button", name="Acknowledge").click()
+    await expect(status).to_have_text("Acknowledged: its open problems are not told again.")
+    await expect(history.locator("li.action")).to_have_count(1)
+    await expect(history.locator("li.action").nth(0)).to_contain_text("☑ acknowledged")
+    await expect(history.locator("li.action").nth(0)).to_contain_text("by alice via board")
+    await expect(tab.locator("#acted-now")).to_have_text("☑ ack by alice", timeout=WAIT_MS)
+
+    await tab.get_by_role("button", name="Snooze 4h").click()
+    await expect(status).to_have_text("Snoozed.")
+    snoozed = history.locator("li.action").nth(1)
+    await expect(snoozed).to_contain_text("☾ snoozed")
+    await expect(snoozed).to_contain_text("until 14:21:00")  # 4h after the clock, 10:21
+    await expect(tab.locator("#acted-now")).to_contain_text("snoozed until 14:21:00")
+
+    await tab.get_by_role("button", name="Add note").click()
+    await expect(status).to_have_text("Write the note first.")
+    await tab.get_by_label("Note", exact=True).fill(NOTE)
+    await tab.get_by_role("button", name="Add note").click()
+    await expect(status).to_have_text("Note added.")
+    await expect(history.locator("li.action").nth(2).locator("q.note")).to_have_text(NOTE)
+    await expect(tab.get_by_label("Note", exact=True)).to_have_value("")
+    assert await tab.locator("main b").count() == 0  # the note is text
+
+    full = await rollout_json(sentinel, "alice")
+    assert [action["verb"] for action in full["actions"]] == ["acknowledge", "snooze", "note"]
+    assert {action["by"] for action in full["actions"]} == {"alice"}
+    assert full["acknowledged_by"] == "alice"
+    assert full["snoozed_until"] == "2026-11-25T14:21:00Z"
+
+    await tab.reload()
+    await live(tab)
+    await expect(history.locator("li.action")).to_have_count(3)
+    await expect(history.locator("li.action").nth(2).locator("q.note")).to_have_text(NOTE)
+    await expect(tab.locator("ol.timeline")).to_contain_text("by alice until 14:21:00")
+    await shot(tab, tmp_path, "actions-operator.png")
+    if os.environ.get("SENTINEL_SCREENSHOTS") == "1":  # the picture of docs/status.md
+        await tab.set_viewport_size({"width": 1100, "height": 700})
+        await tab.screenshot(path=str(ROOT / "docs" / "board-actions.png"))
+        await tab.set_viewport_size({"width": 1280, "height": 900})
+
+    # The board's row and its "Needs attention" line say so too.
+    await tab.goto(sentinel.url + "/")
+    await live(tab)
+    row = tab.locator("#groups article.rollout").filter(has=tab.locator("a.key", has_text=ROLLOUT))
+    await expect(row.locator(".acted.acked")).to_have_text("☑ ack by alice")
+    await expect(row.locator(".acted.snoozed")).to_have_text("☾ snoozed until 14:21:00")
+    attention = tab.locator("#attention li", has_text=ROLLOUT)
+    await expect(attention).to_contain_text("ack by alice")
+    await shot(tab, tmp_path, "actions-board.png")
+
+    # On a phone, with the abandon step open: nothing wider than the screen.
+    await tab.set_viewport_size({"width": 390, "height": 844})
+    await tab.goto(sentinel.url + PAGE)
+    await live(tab)
+    await tab.locator("details.act-abandon summary").click()
+    assert await tab.evaluate("document.documentElement.scrollWidth") <= 390
+    await shot(tab, tmp_path, "actions-phone.png")
+    await tab.set_viewport_size({"width": 1280, "height": 900})
+
+    # Abandon: a confirm step and a reason, then the rollout is closed.
+    abandon = tab.get_by_role("button", name=f"Abandon {ROLLOUT}")
+    await abandon.click()
+    await expect(status).to_have_text("Say why the rollout is abandoned first.")
+    await tab.get_by_label("Why").fill("superseded by r-1006")
+    async with tab.expect_navigation():
+        await abandon.click()
+    await expect(tab.locator(".facts .badge.phase-abandoned")).to_have_text("⊘ abandoned")
+    await expect(tab.locator("#act")).to_have_count(0)
+    await expect(tab.locator("button[data-verb]")).to_have_count(0)
+    await expect(history.locator("li.action")).to_have_count(4)
+    await expect(history.locator("li.action").nth(3)).to_contain_text("✕ abandoned")
+    await expect(history.locator("li.action").nth(3)).to_contain_text("superseded by r-1006")
+    await expect(tab.locator("ol.timeline")).to_contain_text(
+        "called off by alice on the board: superseded by r-1006"
+    )
+    full = await rollout_json(sentinel, "alice")
+    assert full["phase"] == "abandoned"
+    assert full["closed_at"] == "2026-11-25T10:21:00Z"
+    assert [finding["kind"] for finding in full["findings"]][-1] == "abandoned"
+    await tab.reload()
+    await expect(tab.locator(".facts .badge.phase-abandoned")).to_be_visible()
+    await expect(history.locator("li.action")).to_have_count(4)
+    await shot(tab, tmp_path, "actions-abandoned.png")
+    # Not on the board of open rollouts any more; in the closed ones.
+    await tab.goto(sentinel.url + "/")
+    await expect(tab.locator("#groups a.key", has_text=ROLLOUT)).to_have_count(0)
+    await tab.goto(sentinel.url + "/?phase=closed")
+    await expect(tab.locator("#groups a.key", has_text=ROLLOUT)).to_have_count(1)
+    await tab.context.close()
+    assert watch.dialogs == []
+    assert watch.errors == []
+
+
+async def test_a_viewer_sees_the_history_and_no_button_and_a_forged_post_changes_nothing(
+    started: list[Sentinel], browser: Browser, tmp_path: Path
+) -> None:
+    sentinel = await start(started, "bob", ("alice",))  # bob signs in; alice may act
+    note = Action(Verb.NOTE, "alice", EXAMPLE_CLOCK, "board", note=NOTE)
+    assert (await sentinel.act(NAME, ROLLOUT, note)).applied
+    tab, watch = await tab_as(browser, "bob")
+    await tab.goto(sentinel.url + PAGE)
+    await live(tab)
+    await expect(tab.locator("#action-list li.action q.note")).to_have_text(NOTE)
+    await expect(tab.locator("#actions")).to_contain_text(
+        "Signed in as bob: only the operators of http.operators can act on a rollout."
+    )
+    await expect(tab.locator("#actions button")).to_have_count(0)
+    assert await tab.locator("#actions").get_attribute("data-token") is None
+    await shot(tab, tmp_path, "actions-viewer.png")
+
+    # A viewer's script posts anyway: without a token, and with one made up.
+    status, body = await post_from_page(tab, ACTIONS, {"verb": "acknowledge"}, None)
+    assert (status, body["error"]) == (403, "only the users of http.operators may act on rollouts")
+    status, _ = await post_from_page(tab, ACTIONS, {"verb": "abandon", "note": "x"}, "0" * 64)
+    assert status == 403
+    full = await rollout_json(sentinel, "bob")
+    assert (full["phase"], len(full["actions"])) == ("open", 1)
+    await tab.context.close()
+    assert watch.dialogs == []
+    assert not_network_refusals(watch) == []
+
+
+async def test_without_basic_auth_nobody_acts_from_the_board(
+    started: list[Sentinel], browser: Browser
+) -> None:
+    loaded = load_expectations([ROOT / "expectations"])
+    sentinel = Sentinel(
+        loaded.expectations,
+        decoder=LineDecoder(),
+        schemas=SchemaRegistry.load(ROOT / "expectations" / "schemas"),
+        wall_clock=EXAMPLE_CLOCK,
+    )
+    sentinel.replay(EXAMPLE_LOG.read_bytes().splitlines(), until=EXAMPLE_CLOCK)
+    started.append(await sentinel.start())
+    context = await browser.new_context()
+    tab = await context.new_page()
+    await tab.goto(sentinel.url + PAGE)
+    await expect(tab.locator("#actions")).to_contain_text("Nobody acts from this board")
+    await expect(tab.locator("#actions button")).to_have_count(0)
+    status, _ = await post_from_page(tab, ACTIONS, {"verb": "acknowledge"}, None)
+    assert status == 403
+    await context.close()
+
+
+async def test_an_operators_post_without_the_token_or_for_another_rollout_is_refused(
+    started: list[Sentinel], browser: Browser
+) -> None:
+    sentinel = await start(started, "alice", ("alice",))
+    tab, watch = await tab_as(browser, "alice")
+    await tab.goto(sentinel.url + PAGE)
+    await live(tab)
+    token = await tab.locator("#actions").get_attribute("data-token")
+    assert token
+    # The operator's own page, by script, without the token: a forged request.
+    status, body = await post_from_page(tab, ACTIONS, {"verb": "acknowledge"}, None)
+    assert status == 403
+    assert "X-Sentinel-Token" in body["error"]
+    status, _ = await post_from_page(tab, ACTIONS, {"verb": "acknowledge"}, token[::-1])
+    assert status == 403
+    # With the token, a rollout key or expectation that does not exist: 404.
+    for forged in (
+        f"/api/v1/rollouts/{NAME}/r-9999/actions",
+        f"/api/v1/rollouts/{NAME}/{ROLLOUT}%2F..%2Fr-1006/actions",
+        f"/api/v1/rollouts/no-such-expectation/{ROLLOUT}/actions",
+    ):
+        status, body = await post_from_page(tab, forged, {"verb": "abandon", "note": "x"}, token)
+        assert status == 404, (forged, body)
+    full = await rollout_json(sentinel, "alice")
+    assert (full["phase"], full["actions"]) == ("open", [])
+    _, other, _ = await get(
+        sentinel.url, f"/api/v1/rollouts/{NAME}/r-1006", headers=authorization("alice")
+    )
+    assert (other["phase"], other["actions"]) == ("open", [])
+
+    # Closed meanwhile (from another tab): the page's button says why nothing happened.
+    headers = {**authorization("alice"), "Origin": sentinel.url, "X-Sentinel-Token": token}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            sentinel.url + ACTIONS, json={"verb": "abandon", "note": "done"}, headers=headers
+        ) as answer,
+    ):
+        assert answer.status == 200, await answer.text()
+    await tab.get_by_role("button", name="Acknowledge").click()
+    await expect(tab.locator("#act-status")).to_have_text(
+        f"Not taken now: rollout {NAME}/{ROLLOUT} is closed: it cannot be acknowledged, only noted"
+    )
+    await expect(tab.locator("#act-status")).to_have_attribute("data-kind", "error")
+    await tab.context.close()
+    assert watch.dialogs == []
+    assert not_network_refusals(watch) == []
+
+
+async def test_a_post_from_another_origin_is_refused_and_changes_nothing(
+    started: list[Sentinel], browser: Browser
+) -> None:
+    sentinel = await start(started, "alice", ("alice",))
+    target = sentinel.url + ACTIONS
+    # Another site on another port: a form that posts JSON-looking text to the sentinel (the
+    # classic cross-site request, with the operator's basic auth in the browser), and a
+    # script's fetch that the browser sends without reading the answer.
+    field = '{"verb": "abandon", "note": "evil", "x": "'
+    evil_page = (
+        "<!doctype html><title>elsewhere</title>"
+        f'<form method="post" action="{target}" enctype="text/plain">'
+        f"<input type=\"hidden\" name='{field}' value='\"}}'>"
+        '<button id="go">go</button></form>'
+        "<script>function send() { return fetch("
+        f'"{target}", {{method: "POST", mode: "no-cors", credentials: "include",'
+        ' body: \'{"verb": "acknowledge"}\'}).then(() => "sent"); }</script>'
+    )
+
+    async def serve_page(request: web.Request) -> web.Response:
+        return web.Response(text=evil_page, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/", serve_page)
+    runner, port = await serve(app, "127.0.0.1", 0)
+    try:
+        tab, _ = await tab_as(browser, "alice")
+        await tab.goto(f"http://127.0.0.1:{port}/")
+        async with tab.expect_response(target) as fetched:
+            assert await tab.evaluate("send()") == "sent"
+        assert (await fetched.value).status == 403
+        async with tab.expect_navigation() as submitted:
+            await tab.locator("#go").click()
+        answer = await submitted.value
+        assert answer is not None and answer.status == 403
+        assert "the board's own page" in await tab.locator("body").inner_text()
+        await tab.context.close()
+    finally:
+        await runner.cleanup()
+    full = await rollout_json(sentinel, "alice")
+    assert (full["phase"], full["actions"]) == ("open", [])
