@@ -119,7 +119,8 @@ def _charts(expectations: list[Mapping[str, Any]]) -> list[str]:
 
 def _rollout(entry: Mapping[str, Any]) -> str:
     symbol, word = PHASES.get(entry["phase"], ("•", entry["phase"]))
-    tone = {"completed": "good", "rolled_back": "back", "abandoned": "back"}.get(entry["phase"], "open")
+    tones = {"completed": "good", "rolled_back": "back", "abandoned": "back"}
+    tone = tones.get(entry["phase"], "open")
     took = f" · took {short_duration(entry['duration_s'])}" if entry["duration_s"] else ""
     closed = f" · closed {entry['closed_at']}" if entry["closed_at"] else ""
     sequence = "".join(
