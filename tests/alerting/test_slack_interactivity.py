@@ -9,10 +9,13 @@ the clock is driven."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import hmac
 import json
+import socket
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -28,13 +31,15 @@ from sentinel.alerting.alerter import Alerter
 from sentinel.alerting.reminders import open_stalls, snoozes
 from sentinel.alerting.settings import AlertingSettings
 from sentinel.alerting.sinks.slack_buttons import ACKNOWLEDGE
-from sentinel.config import BasicAuth, HttpSettings
+from sentinel.config import BasicAuth, HttpSettings, load_config
 from sentinel.core.engine.actions import Action, Outcome, Requested, Verb
 from sentinel.core.engine.engine import Engine
 from sentinel.core.events.decoders import BusDecoder
 from sentinel.core.events.envelope import Envelope
 from sentinel.core.pipeline.pipeline import Pipeline, WallClock
+from sentinel.runtime.wiring import build_watcher
 from sentinel.store.sqlite import SqliteStore
+from sentinel.web import slack_actions
 from sentinel.web.api import mount
 from sentinel.web.cluster import Cluster
 from sentinel.web.feed import LiveFeed
@@ -50,13 +55,23 @@ from .test_acted import SECRET, buttons, interactive, text_of
 EXPECTATION = "user-service-v2"
 DUE = T0 + 10 * MIN
 AUTH = BasicAuth("viewer", "pa55word")
+SHIPPED = Path(__file__).resolve().parents[2] / "expectations"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 class Served:
     """One sentinel as `sentinel run` wires it, its HTTP server on a free port, fed by the test:
     an action is taken in a batch of its own, as the watcher's woken loop takes it."""
 
-    def __init__(self, settings: AlertingSettings, path: Path) -> None:
+    def __init__(
+        self, settings: AlertingSettings, path: Path, port: int = 0, peers: tuple[str, ...] = ()
+    ) -> None:
         self.now = T0
         self.store = SqliteStore(path)
         self.engine = Engine([user_service()])
@@ -68,12 +83,13 @@ class Served:
             snoozes=functools.partial(snoozes, self.engine),
         )
         self.pipeline = Pipeline(self.engine, self.store, BusDecoder(), self.alerter)
-        self.http = HttpServer("127.0.0.1", 0, CollectorRegistry())
+        self.http = HttpServer("127.0.0.1", port, CollectorRegistry())
         self.http.health = self.http.ready = lambda: (True, {})
         feed = LiveFeed(self.engine)
         replica = Replica(self.engine, self.store, feed, lambda: self.now)
         replica.actor = self.take
-        cluster = Cluster(replica, Peers((), lambda: self.http.port, 1.0, AUTH))
+        self.replica = replica
+        cluster = Cluster(replica, Peers(peers, lambda: self.http.port, 1.0, AUTH))
         http = HttpSettings(basic_auth=AUTH)
         mount(self.http.app, cluster, feed, AUTH, http)
         mount_slack_actions(self.http.app, cluster, http, SECRET, lambda: self.now)
@@ -271,3 +287,87 @@ async def test_basic_auth_guards_the_board_but_not_slacks_route(served: Served) 
         async with session.post(served.url, data=b"payload=%7B%7D") as answer:
             assert answer.status == 401
             assert "WWW-Authenticate" not in answer.headers
+
+
+async def test_a_click_on_a_replica_that_does_not_hold_the_rollout_reaches_its_owner(
+    slack_api: FakeSlack, tmp_path: Path
+) -> None:
+    """Slack posts to whichever replica its load balancer picks: that one forwards the action
+    to its peers (with the peer token), and the owner takes it and updates its message."""
+    owner_port, other_port = free_port(), free_port()
+    settings = interactive(slack_api.base_url)
+    owner = Served(settings, tmp_path / "a.db", owner_port, (f"127.0.0.1:{other_port}",))
+    other = Served(settings, tmp_path / "b.db", other_port, (f"127.0.0.1:{owner_port}",))
+    await owner.http.start()
+    await other.http.start()
+    try:
+        async with sending(owner.alerter), sending(other.alerter):
+            owner.at(T0, "SchemaV2_Ready")
+            owner.at(DUE + 5)
+            owner.at(DUE + 6)
+            await eventually(lambda: len(slack_api.messages) == 1)
+            [parent] = slack_api.messages
+            owner.now = other.now = DUE + MIN
+            body, headers = signed(click(parent, ACKNOWLEDGE), other.now)
+            status, _ = await post(other.url, body, headers)
+            assert status == 200
+            assert [action.by for action in owner.actions()] == ["alice"]
+            assert other.taken == []
+            await eventually(lambda: parent.updates == 1)
+        assert "Acknowledged by alice (Slack)" in text_of(parent)
+    finally:
+        await other.http.stop()
+        await owner.http.stop()
+        owner.store.close()
+        other.store.close()
+
+
+async def test_an_action_slower_than_slack_waits_for_is_answered_200_and_taken_after(
+    served: Served, slack_api: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(slack_actions, "ANSWER_WITHIN", 0.2)
+    release = asyncio.Event()
+    take = served.take
+
+    async def slow(expectation: str, key: str, action: Action) -> Outcome:
+        await release.wait()  # the owner's batch is busy
+        return await take(expectation, key, action)
+
+    served.replica.actor = slow
+    [parent] = slack_api.messages
+    body, headers = signed(click(parent, ACKNOWLEDGE), served.now)
+    started = time.monotonic()
+    status, _ = await post(served.url, body, headers)
+    assert status == 200 and time.monotonic() - started < 1.0
+    assert served.actions() == ()
+    release.set()
+    await eventually(lambda: len(served.actions()) == 1)
+    await eventually(lambda: parent.updates == 1)
+
+
+def test_sentinel_run_takes_slacks_clicks_only_with_a_signing_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_SLACK_TOKEN", "xoxb-good")
+    monkeypatch.setenv("TEST_SLACK_SIGNING_SECRET", SECRET)
+    for secret, mounted in (
+        ("", False),
+        ("    signing_secret_env: TEST_SLACK_SIGNING_SECRET\n", True),
+    ):
+        config = tmp_path / "sentinel.yaml"
+        config.write_text(
+            f"expectations: {SHIPPED}\n"
+            f"schemas: {SHIPPED / 'schemas'}\n"
+            "kafka: {topics: [rollout.events]}\n"
+            "alerting:\n"
+            "  slack:\n"
+            "    token_env: TEST_SLACK_TOKEN\n"
+            "    default_channel: '#rollouts'\n" + secret
+        )
+        watcher = build_watcher(load_config(config))
+        routes = {
+            (route.method, route.resource.canonical)
+            for route in watcher.parts.http.app.router.routes()
+            if route.resource is not None
+        }
+        assert (("POST", "/slack/actions") in routes) is mounted
