@@ -116,9 +116,11 @@ def acted(summary: Mapping[str, Any], clock: float) -> str:
     until = summary.get("snoozed_until")
     if until and (epoch(until) or 0.0) > clock:
         said.append(("snoozed", "☾", f"snoozed until {clock_text(until, clock)}"))
+    # A snooze's chip carries its end: the script takes it away when it has passed.
+    ends = {"snoozed": f' data-until="{esc(until)}"'}
     return "".join(
-        f'<span class="acted {name}"><span class="sym" aria-hidden="true">{symbol}</span>'
-        f" {esc(words)}</span>"
+        f'<span class="acted {name}"{ends.get(name, "")}>'
+        f'<span class="sym" aria-hidden="true">{symbol}</span> {esc(words)}</span>'
         for name, symbol, words in said
     )
 

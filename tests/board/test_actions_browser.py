@@ -240,6 +240,7 @@ async def test_a_viewer_sees_the_history_and_no_button_and_a_forged_post_changes
     note = Action(Verb.NOTE, "alice", EXAMPLE_CLOCK, "board", note=NOTE)
     assert (await sentinel.act(NAME, ROLLOUT, note)).applied
     tab, watch = await tab_as(browser, "bob")
+    await tab.clock.install()  # the page's clock, moved on below
     await tab.goto(sentinel.url + PAGE)
     await live(tab)
     await expect(tab.locator("#action-list li.action q.note")).to_have_text(NOTE)
@@ -257,6 +258,18 @@ async def test_a_viewer_sees_the_history_and_no_button_and_a_forged_post_changes
     assert status == 403
     full = await rollout_json(sentinel, "bob")
     assert (full["phase"], len(full["actions"])) == ("open", 1)
+
+    # alice acts elsewhere (Slack, her own page): bob's page shows it from the stream.
+    ack = Action(Verb.ACKNOWLEDGE, "alice", EXAMPLE_CLOCK, "slack")
+    snooze = Action(Verb.SNOOZE, "alice", EXAMPLE_CLOCK, "slack", until=EXAMPLE_CLOCK + 3600)
+    assert (await sentinel.act(NAME, ROLLOUT, ack)).applied
+    assert (await sentinel.act(NAME, ROLLOUT, snooze)).applied
+    await expect(tab.locator("#action-list li.action")).to_have_count(3, timeout=WAIT_MS)
+    await expect(tab.locator("#action-list li.action").nth(1)).to_contain_text("via slack")
+    await expect(tab.locator("#acted-now")).to_have_text("☑ ack by alice☾ snoozed until 11:21:00")
+    # The snooze ends an hour later on the page's clock: its chip goes, the rest stays.
+    await tab.clock.fast_forward("01:00:02")
+    await expect(tab.locator("#acted-now")).to_have_text("☑ ack by alice")
     await tab.context.close()
     assert watch.dialogs == []
     assert not_network_refusals(watch) == []

@@ -18,7 +18,7 @@ window.sentinelActions = (function () {
   // What each status means to the person who clicked; the answer's `error` says the rest.
   const REFUSED = {
     400: "Not taken", 401: "Sign in again", 403: "Refused", 404: "No such rollout",
-    409: "Not taken now", 413: "Too long",
+    409: "Not taken now", 413: "Too long", 503: "Not taken, try again",
   };
   const DONE = {
     acknowledge: "Acknowledged: its open problems are not told again.",

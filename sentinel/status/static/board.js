@@ -23,6 +23,10 @@
     for (const node of document.querySelectorAll("[data-tick]")) {
       node.textContent = tickText(node.dataset.tick, node.dataset.due);
     }
+    // A snooze that has ended says nothing more (render.js, acted).
+    for (const node of document.querySelectorAll(".acted[data-until]")) {
+      if (Date.parse(node.dataset.until) <= now()) node.remove();
+    }
     const clock = document.getElementById("clock");
     if (clock) clock.textContent = new Date(now()).toISOString().slice(11, 19);
   }

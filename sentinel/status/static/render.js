@@ -152,11 +152,12 @@ window.sentinelRender = (function () {
       sym.setAttribute("aria-hidden", "true");
       node.append(sym, " " + words);
       nodes.push(node);
+      return node;
     };
     if (open && summary.acknowledged_by) said("acked", "☑", "ack by " + summary.acknowledged_by);
     const until = summary.snoozed_until;
     if (open && until && Date.parse(until) > now()) {
-      said("snoozed", "☾", "snoozed until " + clockText(until));
+      said("snoozed", "☾", "snoozed until " + clockText(until)).dataset.until = until;
     }
     return nodes;
   }
