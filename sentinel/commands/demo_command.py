@@ -153,7 +153,9 @@ def _describe(finding: dict[str, Any]) -> str:
 
 
 def slack_section() -> str:
-    """Alerts to a real Slack workspace when SLACK_BOT_TOKEN and SLACK_CHANNEL are set."""
+    """Alerts to a real Slack workspace when SLACK_BOT_TOKEN and SLACK_CHANNEL are set; with
+    SLACK_SIGNING_SECRET too, their Acknowledge and Snooze buttons (the app's interactivity URL
+    must reach the demo's /slack/actions)."""
     channel = os.environ.get("SLACK_CHANNEL")
     if not os.environ.get("SLACK_BOT_TOKEN") or not channel:
         return ""
@@ -163,6 +165,11 @@ def slack_section() -> str:
         "alerting:\n  slack:\n    token_env: SLACK_BOT_TOKEN\n"
         f"    default_channel: {orjson.dumps(channel).decode()}\n"
         + (f"    base_url: {orjson.dumps(base_url).decode()}\n" if base_url else "")
+        + (
+            "    signing_secret_env: SLACK_SIGNING_SECRET\n"
+            if os.environ.get("SLACK_SIGNING_SECRET")
+            else ""
+        )
         + "  grouping:\n    window: 2s\n"
     )
 

@@ -19,10 +19,11 @@ from pipeline.helpers import record
 
 from sentinel.alerting.alerter import Alerter
 from sentinel.alerting.grouper import Context, RolloutGroup
-from sentinel.alerting.reminders import open_stalls, snoozes
-from sentinel.alerting.settings import AlertingSettings
+from sentinel.alerting.reminders import ESCALATION, OpenStall, due_reminders, open_stalls, snoozes
+from sentinel.alerting.settings import AlertingSettings, Escalation
 from sentinel.alerting.settings_parser import parse_alerting
 from sentinel.alerting.sinks.pagerduty import PagerDutySettings
+from sentinel.alerting.sinks.pagerduty import on_action as pagerduty_on_action
 from sentinel.alerting.sinks.slack import SlackSettings
 from sentinel.alerting.sinks.slack_acted import render_parent
 from sentinel.alerting.sinks.slack_buttons import ACKNOWLEDGE, SNOOZES, rollout_value
@@ -30,9 +31,11 @@ from sentinel.configkit import Section
 from sentinel.core.engine.actions import Action, Requested, Verb
 from sentinel.core.engine.engine import Engine
 from sentinel.core.engine.findings import Kind
+from sentinel.core.engine.snapshots import RolloutView
 from sentinel.core.events.decoders import BusDecoder
 from sentinel.core.events.envelope import Envelope
 from sentinel.core.pipeline.pipeline import Kept, Pipeline, WallClock
+from sentinel.core.ports.outbox import Thread
 from sentinel.store.sqlite import SqliteStore
 
 from .fakes import FakeSlack, SlackMessage
@@ -329,3 +332,50 @@ async def test_a_closed_rollouts_parent_keeps_who_acted_and_drops_the_act_button
     assert list(buttons(parent)) == ["sentinel-dashboard", "sentinel-runbook"]
     assert parent.blocks[0]["text"]["text"].endswith("Abandoned: user-service-v2")
     sentinel.store.close()
+
+
+def test_an_acknowledged_or_snoozed_stall_has_no_reminder_nor_escalation_due() -> None:
+    """`due_reminders` decides from the actions the stall's view carries: an acknowledgement
+    after the stall quiets it, one before it does not (a new problem); a snooze quiets every
+    stall until its end."""
+    every = replace(
+        AlertingSettings(), renotify_after=30 * MIN, escalate=Escalation("#incidents", HOUR)
+    )
+    raised = stall()  # due 10:10 in the alerting helpers' day
+    due = raised.deadline or raised.at
+    now = due + HOUR + 1
+    ack_after = Action(Verb.ACKNOWLEDGE, "ana", raised.at + 5, "board")
+    ack_before = Action(Verb.ACKNOWLEDGE, "ana", raised.at - 5, "board")
+    snoozed = Action(Verb.SNOOZE, "bo", raised.at + 5, "slack", until=now + 1)
+    snooze_over = Action(Verb.SNOOZE, "bo", raised.at + 5, "slack", until=now - 1)
+
+    def due_turns(*actions: Action) -> list[int]:
+        open_stall = OpenStall(raised, replace_actions(view(), actions))
+        return sorted(reminder.turn for reminder in due_reminders([open_stall], now, every))
+
+    assert due_turns() == [ESCALATION, 2]
+    assert due_turns(ack_after) == []
+    assert due_turns(ack_before) == [ESCALATION, 2]
+    assert due_turns(snoozed) == []
+    assert due_turns(snooze_over) == [ESCALATION, 2]
+
+
+def test_pagerduty_is_told_of_an_acknowledgement_only_with_a_problem_open() -> None:
+    settings = AlertingSettings()
+    ctx = Context("pagerduty", T0, settings)
+    the_view = view()
+    ack = Action(Verb.ACKNOWLEDGE, "ana", T0, "board")
+    firing = Thread(channel="", firing=({"kind": "stall", "step": "UserServiceV2_Running"},))
+    [item] = pagerduty_on_action(ack, the_view, firing, ctx)
+    assert item.payload == {
+        "event": {"event_action": "acknowledge", "dedup_key": "user-service-v2/42"}
+    }
+    assert pagerduty_on_action(ack, the_view, None, ctx) == []  # never told
+    assert pagerduty_on_action(ack, the_view, Thread(channel=""), ctx) == []  # resolved
+    snooze = Action(Verb.SNOOZE, "ana", T0, "board", until=T0 + HOUR)
+    assert pagerduty_on_action(snooze, the_view, firing, ctx) == []
+
+
+def replace_actions(seen: RolloutView, actions: tuple[Action, ...]) -> RolloutView:
+    seen.actions = actions
+    return seen

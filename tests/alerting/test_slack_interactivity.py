@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 import pytest
+import yaml
 from engine.helpers import T0, user_service
 from pipeline.helpers import record
 from prometheus_client import CollectorRegistry
@@ -31,6 +32,7 @@ from sentinel.alerting.alerter import Alerter
 from sentinel.alerting.reminders import open_stalls, snoozes
 from sentinel.alerting.settings import AlertingSettings
 from sentinel.alerting.sinks.slack_buttons import ACKNOWLEDGE
+from sentinel.commands.demo_command import slack_section
 from sentinel.config import BasicAuth, HttpSettings, load_config
 from sentinel.core.engine.actions import Action, Outcome, Requested, Verb
 from sentinel.core.engine.engine import Engine
@@ -371,3 +373,13 @@ def test_sentinel_run_takes_slacks_clicks_only_with_a_signing_secret(
             if route.resource is not None
         }
         assert (("POST", "/slack/actions") in routes) is mounted
+
+
+def test_the_demo_gives_slack_its_signing_secret_when_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-demo")
+    monkeypatch.setenv("SLACK_CHANNEL", "#rollouts-demo")
+    monkeypatch.delenv("SLACK_SIGNING_SECRET", raising=False)
+    assert "signing_secret_env" not in slack_section()
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", SECRET)
+    slack = yaml.safe_load(slack_section())["alerting"]["slack"]
+    assert slack["signing_secret_env"] == "SLACK_SIGNING_SECRET"
