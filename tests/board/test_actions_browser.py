@@ -4,8 +4,9 @@ holding the shipped example log (contract section 14, "From the board"): an oper
 acknowledges, snoozes, adds a note and abandons from a rollout's page, and each shows there,
 on the board and after a reload; a viewer sees the history and no button; a request without
 the page's token, from another origin or for a rollout that does not exist is refused and
-changes nothing. Screenshots go to the test's tmp_path (printed with `-s`); with
-SENTINEL_SCREENSHOTS=1 the operator's page becomes docs/board-actions.png."""
+changes nothing; a click on one replica's page reaches the replica that owns the rollout.
+Screenshots go to the test's tmp_path (printed with `-s`); with SENTINEL_SCREENSHOTS=1 the
+operator's page becomes docs/board-actions.png."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from browser_support import CHROMIUM, Watch
+from engine.helpers import MIN, T0, event
 from playwright.async_api import Browser, Page, expect
 from status.helpers import EXAMPLE_CLOCK, EXAMPLE_LOG, ROOT
 
@@ -29,8 +31,9 @@ from sentinel.core.events.schemas import SchemaRegistry
 from sentinel.core.rules.loader import load_expectations
 from sentinel.web.http import serve
 
-from .conftest import NAME
+from .conftest import NAME, StartSentinel
 from .server import Sentinel, get
+from .test_peers import free_ports
 
 pytestmark = [
     pytest.mark.browser,
@@ -387,3 +390,30 @@ async def test_a_post_from_another_origin_is_refused_and_changes_nothing(
         await runner.cleanup()
     full = await rollout_json(sentinel, "alice")
     assert (full["phase"], full["actions"]) == ("open", [])
+
+
+async def test_a_click_on_one_replicas_page_reaches_the_replica_that_owns_the_rollout(
+    start_sentinel: StartSentinel, browser: Browser
+) -> None:
+    ports = free_ports(2)
+    peers = [f"127.0.0.1:{port}" for port in ports]
+    auth = BasicAuth("alice", PASSWORD)
+    a, b = [
+        await start_sentinel(port=port, peers=peers, basic_auth=auth, operators=("alice",))
+        for port in ports
+    ]
+    b.events([event("SchemaV2_Ready", T0, "r-b", "e-b")], T0 + 11 * MIN)  # b owns r-b
+    a.advance(T0 + 11 * MIN)  # one wall clock: a person acts at 10:11, after the stall
+    tab, watch = await tab_as(browser, "alice")
+    await tab.goto(f"{a.url}/rollouts/{NAME}/r-b")  # a's board, asking b
+    await live(tab)
+    await tab.get_by_role("button", name="Acknowledge").click()
+    await expect(tab.locator("#act-status")).to_have_text(
+        "Acknowledged: its open problems are not told again."
+    )
+    await expect(tab.locator("#action-list li.action")).to_contain_text(["by alice via board"])
+    await expect(tab.locator("#acted-now")).to_have_text("☑ ack by alice")
+    assert [action.verb for action in b.engine.rollouts[NAME]["r-b"].actions] == ["acknowledge"]
+    assert "r-b" not in a.engine.rollouts[NAME]
+    await tab.context.close()
+    assert watch.errors == []
