@@ -15,7 +15,6 @@ import hashlib
 import hmac
 import json
 import socket
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -338,9 +337,8 @@ async def test_an_action_slower_than_slack_waits_for_is_answered_200_and_taken_a
     served.replica.actor = slow
     [parent] = slack_api.messages
     body, headers = signed(click(parent, ACKNOWLEDGE), served.now)
-    started = time.monotonic()
     status, _ = await post(served.url, body, headers)
-    assert status == 200 and time.monotonic() - started < 1.0
+    assert status == 200  # answered while the action still waits for its batch
     assert served.actions() == ()
     release.set()
     await eventually(lambda: len(served.actions()) == 1)
