@@ -4,7 +4,8 @@ holding the shipped example log (contract section 14, "From the board"): an oper
 acknowledges, snoozes, adds a note and abandons from a rollout's page, and each shows there,
 on the board and after a reload; a viewer sees the history and no button; a request without
 the page's token, from another origin or for a rollout that does not exist is refused and
-changes nothing; a click on one replica's page reaches the replica that owns the rollout.
+changes nothing; a click on one replica's page reaches the replica that owns the rollout; a
+hostile rollout key and note stay text and still reach their rollout.
 Screenshots go to the test's tmp_path (printed with `-s`); with SENTINEL_SCREENSHOTS=1 the
 operator's page becomes docs/board-actions.png."""
 
@@ -15,6 +16,7 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import pytest
@@ -22,12 +24,20 @@ from aiohttp import web
 from browser_support import CHROMIUM, Watch
 from engine.helpers import MIN, T0, event
 from playwright.async_api import Browser, Page, expect
-from status.helpers import EXAMPLE_CLOCK, EXAMPLE_LOG, ROOT
+from status.helpers import (
+    EXAMPLE_CLOCK,
+    EXAMPLE_LOG,
+    HOSTILE_KEY,
+    ROOT,
+    hostile_expectation,
+    hostile_start,
+)
 
 from sentinel.config import BasicAuth
 from sentinel.core.engine.actions import Action, Verb
 from sentinel.core.events.decoders import LineDecoder
 from sentinel.core.events.schemas import SchemaRegistry
+from sentinel.core.rules.expectations import Expectation
 from sentinel.core.rules.loader import load_expectations
 from sentinel.web.http import serve
 
@@ -50,12 +60,12 @@ ACTIONS = f"/api/v1/rollouts/{NAME}/{ROLLOUT}/actions"
 NOTE = "<b>paged</b> team-users; rolling back by hand if not up by 11:00"
 
 
-def example(user: str, operators: tuple[str, ...]) -> Sentinel:
+def example(user: str, operators: tuple[str, ...], *extra: Expectation) -> Sentinel:
     """The example log's rollouts behind basic auth for `user`, who may act when
-    `operators` names them."""
+    `operators` names them; `extra` expectations beside the example's."""
     loaded = load_expectations([ROOT / "expectations"])
     sentinel = Sentinel(
-        loaded.expectations,
+        [*loaded.expectations, *extra],
         decoder=LineDecoder(),
         schemas=SchemaRegistry.load(ROOT / "expectations" / "schemas"),
         wall_clock=EXAMPLE_CLOCK,
@@ -75,8 +85,10 @@ async def started() -> AsyncIterator[list[Sentinel]]:
         await sentinel.stop()
 
 
-async def start(started: list[Sentinel], user: str, operators: tuple[str, ...]) -> Sentinel:
-    sentinel = await example(user, operators).start()
+async def start(
+    started: list[Sentinel], user: str, operators: tuple[str, ...], *extra: Expectation
+) -> Sentinel:
+    sentinel = await example(user, operators, *extra).start()
     started.append(sentinel)
     return sentinel
 
@@ -416,4 +428,28 @@ async def test_a_click_on_one_replicas_page_reaches_the_replica_that_owns_the_ro
     assert [action.verb for action in b.engine.rollouts[NAME]["r-b"].actions] == ["acknowledge"]
     assert "r-b" not in a.engine.rollouts[NAME]
     await tab.context.close()
+    assert watch.errors == []
+
+
+async def test_an_action_on_a_hostile_rollout_key_reaches_it_and_runs_nothing(
+    started: list[Sentinel], browser: Browser
+) -> None:
+    sentinel = await start(started, "alice", ("alice",), hostile_expectation())
+    # Built of the hostile rollout's own events: no schema for them, so Lenient checks.
+    sentinel.events([hostile_start(EXAMPLE_CLOCK)], EXAMPLE_CLOCK)
+    tab, watch = await tab_as(browser, "alice")
+    await tab.goto(f"{sentinel.url}/rollouts/hostile/{quote(HOSTILE_KEY, safe='')}")
+    await live(tab)
+    abandon = tab.locator('button[data-verb="abandon"]')  # behind its closed confirm step
+    await expect(abandon).to_have_text(f"Abandon {HOSTILE_KEY}")
+    await tab.get_by_label("Note", exact=True).fill(HOSTILE_KEY)
+    await tab.get_by_role("button", name="Add note").click()
+    await expect(tab.locator("#act-status")).to_have_text("Note added.")
+    await expect(tab.locator("#action-list q.note")).to_have_text(HOSTILE_KEY)
+    assert await tab.locator("main img").count() == 0
+    assert [a.note for a in sentinel.engine.rollouts["hostile"][HOSTILE_KEY].actions] == [
+        HOSTILE_KEY
+    ]
+    await tab.context.close()
+    assert watch.dialogs == []
     assert watch.errors == []
