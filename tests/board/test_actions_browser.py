@@ -205,8 +205,12 @@ async def test_an_operator_acknowledges_snoozes_notes_and_abandons_and_each_stay
     await expect(attention).to_contain_text("ack by alice")
     await shot(tab, tmp_path, "actions-board.png")
 
-    # On a phone, with the abandon step open: nothing wider than the screen.
+    # On a phone, the board's chips and the page with the abandon step open: nothing wider
+    # than the screen.
     await tab.set_viewport_size({"width": 390, "height": 844})
+    await expect(row.locator(".acted.snoozed")).to_be_visible()
+    assert await tab.evaluate("document.documentElement.scrollWidth") <= 390
+    await shot(tab, tmp_path, "actions-board-phone.png")
     await tab.goto(sentinel.url + PAGE)
     await live(tab)
     await tab.locator("details.act-abandon summary").click()
