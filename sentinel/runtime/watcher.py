@@ -30,6 +30,7 @@ from sentinel.core.events.records import Partition, Record
 from sentinel.core.pipeline.pipeline import Pipeline, WallClock
 from sentinel.core.ports.store import StateStore
 from sentinel.core.timefmt import format_rfc3339
+from sentinel.runtime.action_desk import ActionDesk
 from sentinel.runtime.metrics import Metrics
 from sentinel.runtime.metrics_observer import MetricsObserver
 from sentinel.runtime.registry_gate import NoGate, RegistryGate
@@ -191,12 +192,8 @@ class Watcher:
         self._told: dict[Partition, int] = {}
         # Computed when scraped: the loop may be waiting on the very broker that is gone.
         self._holding = False  # the last batch held a partition
-        # On-call actions asked (`act`) and not yet in a batch, each with who waits for it;
-        # `_wake` ends the wait for records so that the next batch takes them at once.
-        self._asked: list[tuple[Requested, asyncio.Future[Outcome]]] = []
-        self._wake = asyncio.Event()
-        # A fetch still running when an action woke the loop: the next step takes its records.
-        self._fetching: asyncio.Task[list[Record]] | None = None
+        # On-call actions asked (`act`) and not yet in a batch; they wake the loop.
+        self._desk = ActionDesk()
         parts.metrics.kafka_reachable.set_function(
             lambda: 1 if self._reachable(parts.wall_clock()) else 0
         )
@@ -271,8 +268,7 @@ class Watcher:
         self.metrics.up.set(0)
         self._stop.set()
         await asyncio.gather(*self._tasks)
-        await self._drop_fetch()
-        self._refuse_asked("the sentinel is stopping: the action was not taken, try again")
+        await self._desk.close()
         try:
             # Revokes every partition first: `on_revoked` commits what was told.
             await self.source.stop()
@@ -307,54 +303,19 @@ class Watcher:
         goes into the loop's next batch, which starts at once (the loop is woken, no record
         is needed), and the answer comes once that batch is kept: applied (with the
         rollout's actions) or refused (why, and nothing changed)."""
-        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        asked = Requested(expectation, key, action)
         if not self._running and not self._joining:
-            refused = ActionRefused("the sentinel is not running: try again in a moment")
-            return Outcome(Requested(expectation, key, action), refused)
-        self._asked.append((Requested(expectation, key, action), future))
-        self._wake.set()
-        return await future
-
-    def _refuse_asked(self, why: str) -> None:
-        asked, self._asked = self._asked, []
-        for requested, future in asked:
-            if not future.done():
-                future.set_result(Outcome(requested, ActionRefused(why)))
-
-    async def _fetch(self) -> list[Record]:
-        """The next records, or none as soon as an action is asked (the fetch then goes on,
-        and its records come with the next step): a click never waits for a tick."""
-        if self._fetching is None:
-            self._fetching = asyncio.create_task(
-                self.source.fetch(self.settings.max_batch, self._wait_s())
-            )
-        if not self._asked:
-            self._wake.clear()
-            woken = asyncio.create_task(self._wake.wait())
-            try:
-                await asyncio.wait({self._fetching, woken}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                woken.cancel()
-        if not self._fetching.done():
-            return []
-        fetching, self._fetching = self._fetching, None
-        return fetching.result()
-
-    async def _drop_fetch(self) -> None:
-        fetching, self._fetching = self._fetching, None
-        if fetching is not None:
-            fetching.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await fetching
+            return Outcome(asked, ActionRefused("the sentinel is not running: try again soon"))
+        return await self._desk.ask(asked)
 
     # ---- one batch ------------------------------------------------------------------------
 
     async def step(self) -> int:
         """Fetch one batch and see it through; the number of records fetched."""
         settings = self.settings
-        records = await self._fetch()
+        records = await self._desk.fetch(self.source.fetch, settings.max_batch, self._wait_s)
         async with self._rebalancing:
-            asked, self._asked = self._asked, []
+            acts, asked = self._desk.take()
             now = self.parts.wall_clock()
             owned = self.source.assigned()
             # Fetched before a rebalance: another replica reads these now.
@@ -366,25 +327,17 @@ class Watcher:
             self.parts.deliveries.hold()
             try:
                 silence = self._silence(now, records)
-                requested = [request for request, _ in asked]
-                kept = self.pipeline.process(
-                    mine, WallClock(now), held, silence, answers, requested
-                )
+                kept = self.pipeline.process(mine, WallClock(now), held, silence, answers, acts)
                 await self.parts.registry.hold(
                     kept.waiting, kept.needs, self.source, self.pipeline.positions
                 )
                 await self.store.flush()
             except BaseException:
-                for request, future in asked:
-                    if not future.done():
-                        why = ActionRefused("the batch that took it failed: try again")
-                        future.set_result(Outcome(request, why))
+                self._desk.refuse(asked, "the batch that took it failed: try again")
                 raise
             finally:
                 self.parts.deliveries.release()
-            for (_, future), outcome in zip(asked, kept.acted, strict=True):
-                if not future.done():
-                    future.set_result(outcome)
+            self._desk.answer(asked, kept.acted)
             self.metrics.pending_deadlines.set(self.engine.pending_deadlines)
             if kept.findings:
                 self.parts.out.write("".join(finding.to_json_line() for finding in kept.findings))

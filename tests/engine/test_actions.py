@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sentinel.core.engine.acting import act
 from sentinel.core.engine.actions import (
     LONGEST_SNOOZE_S,
     NOTE_CHARS,
@@ -47,7 +48,7 @@ def ack(by: str = "ana", at: float = T0 + 12 * MIN) -> Action:
 
 def test_an_acknowledgement_is_kept_with_the_rollout_and_marks_it_changed() -> None:
     engine = opened()
-    assert engine.act(NAME, "r1", ack()) == []
+    assert act(engine, NAME, "r1", ack()) == []
     rollout = engine.rollouts[NAME]["r1"]
     assert rollout.actions == (ack(),)
     assert rollout.phase is Phase.OPEN
@@ -61,8 +62,8 @@ def test_a_snooze_ends_after_its_length_and_a_note_says_something() -> None:
     engine = opened()
     snooze = make_action("snooze", "bo", T0 + 12 * MIN, "slack", snooze_s=3600.0)
     note = make_action("note", "bo", T0 + 13 * MIN, "board", note="  DBA is on it  ")
-    engine.act(NAME, "r1", snooze)
-    engine.act(NAME, "r1", note)
+    act(engine, NAME, "r1", snooze)
+    act(engine, NAME, "r1", note)
     actions = engine.rollouts[NAME]["r1"].actions
     assert [a.verb for a in actions] == [Verb.SNOOZE, Verb.NOTE]
     assert actions[0].until == T0 + 12 * MIN + 3600.0
@@ -74,7 +75,7 @@ def test_a_snooze_ends_after_its_length_and_a_note_says_something() -> None:
 def test_abandon_closes_the_rollout_with_one_abandoned_finding_naming_who_and_why() -> None:
     engine = opened()
     abandon = make_action("abandon", "ana", T0 + 12 * MIN, "board", note="migration cancelled")
-    findings = engine.act(NAME, "r1", abandon)
+    findings = act(engine, NAME, "r1", abandon)
     assert [f.kind for f in findings] == [Kind.ABANDONED]
     finding = findings[0]
     assert (finding.expectation, finding.rollout, finding.owner) == (NAME, "r1", "team-identity")
@@ -101,12 +102,12 @@ def test_abandon_closes_the_rollout_with_one_abandoned_finding_naming_who_and_wh
 
 def test_a_closed_rollout_takes_a_note_and_nothing_else() -> None:
     engine = opened()
-    engine.act(NAME, "r1", make_action("abandon", "ana", T0 + 12 * MIN, "board"))
+    act(engine, NAME, "r1", make_action("abandon", "ana", T0 + 12 * MIN, "board"))
     for verb in ("acknowledge", "abandon"):
         with pytest.raises(RolloutClosed, match="closed"):
-            engine.act(NAME, "r1", make_action(verb, "bo", T0 + 13 * MIN, "board"))
+            act(engine, NAME, "r1", make_action(verb, "bo", T0 + 13 * MIN, "board"))
     later = make_action("note", "bo", T0 + 14 * MIN, "board", note="postmortem on Monday")
-    assert engine.act(NAME, "r1", later) == []
+    assert act(engine, NAME, "r1", later) == []
     assert engine.rollouts[NAME]["r1"].actions[-1] == later
 
 
@@ -114,18 +115,18 @@ def test_an_unknown_rollout_is_refused_and_nothing_changes() -> None:
     engine = opened()
     for expectation, key in ((NAME, "forged"), ("no-such-expectation", "r1")):
         with pytest.raises(UnknownRollout, match="check the expectation and the key"):
-            engine.act(expectation, key, ack())
+            act(engine, expectation, key, ack())
     assert engine.take_changes().rollouts == {}
     assert NAME in engine.rollouts and "forged" not in engine.rollouts[NAME]
 
 
 def test_a_rollout_takes_at_most_its_bound_of_actions() -> None:
     engine = opened(Limits(actions_per_rollout=2))
-    engine.act(NAME, "r1", ack("a"))
-    engine.act(NAME, "r1", ack("b"))
+    act(engine, NAME, "r1", ack("a"))
+    act(engine, NAME, "r1", ack("b"))
     engine.take_changes()
     with pytest.raises(TooManyActions, match=r"limits\.actions_per_rollout"):
-        engine.act(NAME, "r1", ack("c"))
+        act(engine, NAME, "r1", ack("c"))
     assert len(engine.rollouts[NAME]["r1"].actions) == 2
     assert engine.take_changes().rollouts == {}
 

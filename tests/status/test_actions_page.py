@@ -9,6 +9,7 @@ from typing import Any
 
 from engine.helpers import MIN, T0, event, run, user_service
 
+from sentinel.core.engine.acting import act
 from sentinel.core.engine.actions import Action, Verb
 from sentinel.core.engine.engine import Engine
 from sentinel.core.timefmt import format_rfc3339
@@ -115,9 +116,9 @@ def test_a_listed_rollout_names_its_acknowledgement_until_a_later_stall_and_its_
     view = engine.view("user-service-v2", "r1")
     assert view is not None
     assert (summary(view)["acknowledged_by"], summary(view)["snoozed_until"]) == (None, None)
-    engine.act("user-service-v2", "r1", Action(Verb.ACKNOWLEDGE, "alice", T0 + 6 * MIN, "board"))
+    act(engine, "user-service-v2", "r1", Action(Verb.ACKNOWLEDGE, "alice", T0 + 6 * MIN, "board"))
     snooze = Action(Verb.SNOOZE, "bob", T0 + 7 * MIN, "slack", until=T0 + 67 * MIN)
-    engine.act("user-service-v2", "r1", snooze)
+    act(engine, "user-service-v2", "r1", snooze)
     view = engine.view("user-service-v2", "r1")
     assert view is not None
     listed = summary(view)

@@ -8,6 +8,7 @@ import io
 
 from engine.helpers import MIN, T0, event, user_service
 
+from sentinel.core.engine.acting import act
 from sentinel.core.engine.actions import make_action
 from sentinel.core.engine.engine import Engine
 from sentinel.status.api_json import full
@@ -22,11 +23,11 @@ def abandoned_rollout() -> dict:  # type: ignore[type-arg]
     engine = Engine([user_service()])
     engine.apply(event("SchemaV2_Ready", T0, "r1"), T0)
     findings = engine.advance(T0 + 11 * MIN)
-    engine.act(NAME, "r1", make_action("acknowledge", "ana", T0 + 12 * MIN, "slack"))
+    act(engine, NAME, "r1", make_action("acknowledge", "ana", T0 + 12 * MIN, "slack"))
     snooze = make_action("snooze", "bo", T0 + 13 * MIN, "board", snooze_s=3600.0)
-    engine.act(NAME, "r1", snooze)
+    act(engine, NAME, "r1", snooze)
     why = make_action("abandon", "bo", T0 + 14 * MIN, "board", note="bad image, | *rebuilt*")
-    findings += engine.act(NAME, "r1", why)
+    findings += act(engine, NAME, "r1", why)
     view = engine.view(NAME, "r1")
     assert view is not None
     return full(view, findings)

@@ -17,10 +17,8 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
-from sentinel.core.engine.actions import Action, Verb, check_action
 from sentinel.core.engine.capacity import OpenCount
 from sentinel.core.engine.deadlines import (
     ROLLOUT_DEADLINE,
@@ -89,7 +87,7 @@ class Engine:
         # Due deadlines waiting for a lagging feed or its watermark (see `advance`).
         self._parked = Parked()
         # What changed since the last `take_changes()`: what a state store must write.
-        self._changed: set[tuple[str, str]] = set()
+        self.changed: set[tuple[str, str]] = set()
         self._new_events: list[tuple[str, str, float]] = []
         self._steps_seen: list[tuple[str, str, str]] = []
         self._forgotten: list[tuple[Expectation, RolloutState, float]] = []
@@ -186,7 +184,7 @@ class Engine:
             if per_rollout and marks is not None and due >= marks.limit(rollout.feeds):
                 self._parked.park(marks.slowest(rollout.feeds), entry)
                 continue
-            self._changed.add((name, key))
+            self.changed.add((name, key))
             if step == ROLLOUT_DEADLINE:
                 rollout.deadline_at = None
                 findings.append(
@@ -200,30 +198,6 @@ class Engine:
             self._prune()
             self._next_prune = self.clock + PRUNE_EVERY_S
         return findings
-
-    def act(self, expectation: str, key: str, action: Action) -> list[Finding]:
-        """Take what a person did about one rollout (contract section 14), kept with it in
-        order; `abandon` closes it with one `abandoned` finding (the only finding an action
-        makes). Acknowledge, snooze and abandon take an open rollout; a note also takes a
-        closed one still held (until retention forgets it). Raises ActionRefused, changing
-        nothing, when the rollout cannot take it. The clock does not move: `action.at` is
-        the wall clock of a person, not the stream's."""
-        rollout = self.rollouts.get(expectation, {}).get(key)
-        is_open = None if rollout is None else rollout.closed_at is None
-        held = 0 if rollout is None else len(rollout.actions)
-        check_action(action, expectation, key, is_open, held, self.limits.actions_per_rollout)
-        assert rollout is not None  # checked: an unknown rollout is refused
-        rollout.actions = (*rollout.actions, action)
-        self._changed.add((expectation, key))
-        if action.verb is not Verb.ABANDON:
-            return []
-        duration = max(0.0, self.clock - rollout.opened_at)
-        self._close(rollout, Phase.ABANDONED, duration)
-        reason = f"called off by {action.by} on {'Slack' if action.via == 'slack' else 'the board'}"
-        if action.note:
-            reason = f"{reason}: {action.note}"
-        finding = self._rollout_finding(Kind.ABANDONED, rollout, None, duration_s=duration)
-        return [replace(finding, reason=reason)]
 
     # ---- reading the state ----------------------------------------------------------------
 
@@ -240,13 +214,13 @@ class Engine:
 
     def take_changes(self) -> EngineChanges:
         """What changed since the last call, for a state store; resets the record."""
-        changed = {(name, key): self.rollouts.get(name, {}).get(key) for name, key in self._changed}
+        changed = {(name, key): self.rollouts.get(name, {}).get(key) for name, key in self.changed}
         events, self._new_events = self._new_events, []
         steps, self._steps_seen = self._steps_seen, []
         lost, self._forgotten = self._forgotten, []
         checks = self.checks
         unknown, checks.new_unregistered = checks.new_unregistered, []
-        self._changed = set()
+        self.changed = set()
         writers, horizon = checks.writer_ids.take_changed(), self._pruned_horizon
         return EngineChanges(changed, events, unknown, self.clock, horizon, writers, steps, lost)
 
@@ -286,7 +260,7 @@ class Engine:
         for name, by_key in self.rollouts.items():
             for key in [k for k, r in by_key.items() if r.home in feeds]:
                 stale += pending(by_key.pop(key))
-                self._changed.discard((name, key))
+                self.changed.discard((name, key))
                 dropped += 1
         self._parked.forget(feeds)
         self.deadlines.cancelled(stale, self.rollouts)
@@ -304,7 +278,7 @@ class Engine:
         for name in list(self.rollouts):
             if name not in names:
                 dropped = self.rollouts.pop(name)
-                self._changed.update((name, key) for key in dropped)
+                self.changed.update((name, key) for key in dropped)
                 stale += sum(pending(rollout) for rollout in dropped.values())
                 exp, at = self.expectations[name], self.clock  # the open ones' traces end
                 self._forgotten += [(exp, r, at) for r in dropped.values() if r.closed_at is None]
@@ -341,7 +315,7 @@ class Engine:
             rollout = self._open(exp, key, at)
         elif rollout.closed_at is not None:
             return  # late or repeated: a closed rollout stays closed
-        self._changed.add((exp.name, key))
+        self.changed.add((exp.name, key))
         if feed is not None and feed not in rollout.feeds:
             rollout.feeds = (*rollout.feeds, feed)
         if rollout.phase is Phase.ROLLING_BACK:
@@ -432,7 +406,7 @@ class Engine:
         if rollout.remaining == 0:
             last = max(seen[s.event] for s in exp.steps)
             duration = max(0.0, last - rollout.opened_at)
-            self._close(rollout, Phase.COMPLETED, duration)
+            self.close(rollout, Phase.COMPLETED, duration)
             findings.append(
                 self._rollout_finding(Kind.COMPLETED, rollout, None, duration_s=duration)
             )
@@ -478,7 +452,7 @@ class Engine:
 
     def _finish_rollback(self, rollout: RolloutState, at: float, findings: list[Finding]) -> None:
         duration = max(0.0, at - rollout.opened_at)
-        self._close(rollout, Phase.ROLLED_BACK, duration)
+        self.close(rollout, Phase.ROLLED_BACK, duration)
         findings.append(self._rollout_finding(Kind.ROLLED_BACK, rollout, None, duration_s=duration))
 
     def _count(self, rollout: RolloutState, step: str, event: Envelope) -> None:
@@ -498,7 +472,8 @@ class Engine:
         if stale:
             self.deadlines.cancelled(stale, self.rollouts)
 
-    def _close(self, rollout: RolloutState, phase: Phase, duration: float) -> None:
+    def close(self, rollout: RolloutState, phase: Phase, duration: float) -> None:
+        """`rollout` closes now: nothing more is awaited (also how `acting.py` abandons)."""
         self._cancel_all(rollout)
         rollout.phase = phase
         rollout.closed_at = self.clock
@@ -515,7 +490,7 @@ class Engine:
         while self._closed and self._closed[0][0] < horizon:
             _, name, key = self._closed.popleft()
             if self.rollouts.get(name, {}).pop(key, None) is not None:
-                self._changed.add((name, key))
+                self.changed.add((name, key))
         forget_before(self.seen_events, horizon)
 
     def _rollout_finding(

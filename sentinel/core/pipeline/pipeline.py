@@ -11,6 +11,7 @@ from collections.abc import Callable, Collection, Container, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from sentinel.core.engine.acting import act
 from sentinel.core.engine.actions import Action, ActionRefused, Outcome, Requested
 from sentinel.core.engine.engine import Engine
 from sentinel.core.engine.findings import Finding, Kind
@@ -242,7 +243,7 @@ class Pipeline:
         applied: list[tuple[Action, RolloutView]] = []
         for asked in actions:
             try:
-                findings += engine.act(asked.expectation, asked.key, asked.action)
+                findings += act(engine, asked.expectation, asked.key, asked.action)
             except ActionRefused as refused:
                 acted.append(Outcome(asked, refused))
                 continue
