@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sentinel.alerting.settings import AlertingSettings
 from sentinel.core.engine.findings import Finding, Kind
+from sentinel.core.engine.kinds import KINDS
 from sentinel.core.engine.snapshots import RolloutView
 from sentinel.core.ports.outbox import Held, Item, Thread, thread_key
 
@@ -17,7 +18,8 @@ ROLLOUT_BUCKET = "rollouts"
 # People get event-level findings (every kind not about one rollout) as one digest per channel
 # and interval: a bucket per destination. Machines get a bucket per kind and event type.
 DIGEST_BUCKET = "digest|"
-CLOSING_KINDS = frozenset({Kind.COMPLETED, Kind.ROLLED_BACK})
+# The rollout's last finding (completed, rolled back, abandoned): its alerts are resolved.
+CLOSING_KINDS = frozenset(kind for kind, spec in KINDS.items() if spec.closes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +142,8 @@ def _event_group(bucket: str, members: list[Held]) -> EventGroup:
 
 
 def closes(rollout: RolloutGroup) -> bool:
-    """The rollout completed or rolled back in this window: its alerts are resolved."""
+    """The rollout closed in this window (completed, rolled back, abandoned): its alerts are
+    resolved."""
     return any(finding.kind in CLOSING_KINDS for finding in rollout.findings)
 
 
