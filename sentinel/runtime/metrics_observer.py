@@ -77,6 +77,8 @@ class MetricsObserver:
     def rollout_closed(self, rollout: RolloutState, outcome: str, duration_s: float) -> None:
         expectation = rollout.expectation
         self._opened[expectation] = self._opened.get(expectation, 0) - 1
+        if outcome not in ("completed", "rolled_back"):
+            return  # an abandoned rollout (a person called it off) has no duration to time
         child = self._durations.get((expectation, outcome))
         if child is None:
             child = self._durations[(expectation, outcome)] = self.metrics.rollout_duration.labels(

@@ -68,3 +68,15 @@ def test_open_rollouts_move_by_what_a_batch_opened_and_closed() -> None:
     durations = {"expectation": "deploy", "outcome": "completed"}
     assert registry.get_sample_value("sentinel_rollout_duration_seconds_count", durations) == 1
     assert registry.get_sample_value("sentinel_rollout_duration_seconds_sum", durations) == 12.0
+
+
+def test_an_abandoned_rollout_closes_but_is_not_timed() -> None:
+    """Contract section 8 times `completed` and `rolled_back` rollouts only; one a person
+    called off (section 14) leaves the open count, not a duration."""
+    registry = CollectorRegistry()
+    observer = MetricsObserver(Metrics(registry), known_types=())
+    observer.rollout_opened("deploy")
+    observer.rollout_closed(RolloutState("deploy", "r1", 0.0), "abandoned", 12.0)
+    observer.batch_kept(0, [], [], ())
+    assert registry.get_sample_value("sentinel_rollouts_open", {"expectation": "deploy"}) == 0
+    assert "abandoned" not in generate_latest(registry).decode()
