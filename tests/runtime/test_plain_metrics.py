@@ -76,7 +76,8 @@ def test_an_abandoned_rollout_closes_but_is_not_timed() -> None:
     registry = CollectorRegistry()
     observer = MetricsObserver(Metrics(registry), known_types=())
     observer.rollout_opened("deploy")
+    observer.rollout_opened("deploy")
     observer.rollout_closed(RolloutState("deploy", "r1", 0.0), "abandoned", 12.0)
     observer.batch_kept(0, [], [], ())
-    assert registry.get_sample_value("sentinel_rollouts_open", {"expectation": "deploy"}) == 0
+    assert registry.get_sample_value("sentinel_rollouts_open", {"expectation": "deploy"}) == 1
     assert "abandoned" not in generate_latest(registry).decode()
