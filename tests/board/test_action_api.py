@@ -12,6 +12,7 @@ import aiohttp
 import orjson
 import pytest
 from engine.helpers import MIN, T0
+from status.test_api import assert_valid
 
 from sentinel.config import BasicAuth
 from sentinel.core.engine.snapshots import Phase
@@ -81,6 +82,7 @@ async def test_an_operator_acknowledges_snoozes_and_notes_from_the_board(
     assert body["actions"][-1]["until"] == "2026-11-25T11:12:00Z"
     status, body = await post(sentinel, "stuck", {"verb": "note", "note": "DBA paged"}, headers)
     assert status == 200, body
+    assert_valid("ActionResult", body)
     shown = await actions_of(sentinel, "stuck")
     assert [a["verb"] for a in shown] == ["acknowledge", "snooze", "note"]
     assert shown[-1]["note"] == "DBA paged"
@@ -98,6 +100,7 @@ async def test_abandon_closes_the_rollout_and_then_only_a_note_is_taken(
         sentinel.url, f"/api/v1/rollouts/{NAME}/stuck", headers={"Authorization": credentials()}
     )
     assert body["phase"] == "abandoned"
+    assert_valid("FullRollout", body)
     assert body["findings"][-1]["kind"] == "abandoned"
     assert "called off by oncall on the board: bad image" in body["findings"][-1]["reason"]
     status, body = await post(sentinel, "stuck", {"verb": "acknowledge"}, headers)
@@ -124,6 +127,7 @@ async def test_a_request_not_from_the_boards_page_is_refused_and_changes_nothing
         sentinel, "stuck", {"verb": "abandon"}, board_headers(sentinel, **change)
     )
     assert status == 403, body
+    assert_valid("Error", body)
     assert says in body["error"]
     assert await actions_of(sentinel, "stuck") == []
     assert sentinel.engine.rollouts[NAME]["stuck"].phase is Phase.OPEN
