@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 
 from engine.helpers import MIN, T0, event, user_service
+from pipeline.helpers import record
 
+from sentinel.commands.main import read_history
 from sentinel.core.engine.acting import act
-from sentinel.core.engine.actions import make_action
+from sentinel.core.engine.actions import Requested, make_action
 from sentinel.core.engine.engine import Engine
+from sentinel.core.events.decoders import BusDecoder
+from sentinel.core.pipeline.pipeline import Pipeline, WallClock
 from sentinel.status.api_json import full
 from sentinel.status.period import Period
 from sentinel.status.report import build_report, render_report
+from sentinel.store.sqlite import SqliteStore
 
 NAME = "user-service-v2"
 
@@ -57,3 +63,18 @@ def test_every_format_lists_who_did_what_and_when() -> None:
     assert acted[1]["until"] == "2026-11-25T11:13:00Z"
     assert all(row["step"] == "" for row in acted)
     assert all(row["action"] == "" for row in rows if row["step"])
+
+
+def test_the_report_of_a_state_file_lists_the_actions_its_history_kept(tmp_path: Path) -> None:
+    """`sentinel report --state`: the history of a SQLite file, written by the pipeline."""
+    store = SqliteStore(tmp_path / "state.db")
+    sentinel = Pipeline(Engine([user_service()]), store, BusDecoder())
+    sentinel.restore()
+    sentinel.process([record(event("SchemaV2_Ready", T0, "r1"), 0)], WallClock(T0 + MIN))
+    why = make_action("abandon", "ana", T0 + 2 * MIN, "board", note="called off")
+    sentinel.process([], WallClock(T0 + 2 * MIN), actions=[Requested(NAME, "r1", why)])
+    store.close()
+    report = build_report(read_history(tmp_path / "state.db"), Period())
+    [entry] = report["rollouts"]
+    assert (entry["phase"], [a["by"] for a in entry["actions"]]) == ("abandoned", ["ana"])
+    assert "abandoned by ana via board: called off" in render_report(report, "md")
