@@ -224,3 +224,16 @@ async def test_the_internal_route_takes_only_a_peers_signed_request(
         ):
             assert a.status == 403
     assert sentinel.engine.rollouts[NAME]["stuck"].phase is Phase.OPEN
+
+
+async def test_only_an_operators_page_carries_the_token(start_sentinel: StartSentinel) -> None:
+    """The board's page embeds the operator's token (web.access.actors) and no viewer's."""
+    operator = await started(start_sentinel)
+    viewer = await started(start_sentinel, operators=("someone-else",))
+    token = action_token(operator.settings, "oncall")
+    assert token is not None
+    auth = {"Authorization": credentials()}
+    _, page, _ = await get(operator.url, f"/rollouts/{NAME}/stuck", headers=auth)
+    assert f'data-token="{token}"' in page
+    _, page, _ = await get(viewer.url, f"/rollouts/{NAME}/stuck", headers=auth)
+    assert "data-token" not in page
