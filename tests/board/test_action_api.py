@@ -237,3 +237,20 @@ async def test_only_an_operators_page_carries_the_token(start_sentinel: StartSen
     assert f'data-token="{token}"' in page
     _, page, _ = await get(viewer.url, f"/rollouts/{NAME}/stuck", headers=auth)
     assert "data-token" not in page
+
+
+async def test_a_rollout_only_the_history_holds_takes_nothing(
+    start_sentinel: StartSentinel,
+) -> None:
+    """Closed and forgotten by the engine (past its retention), in the history only: 409."""
+    sentinel = await start_sentinel(basic_auth=AUTH, operators=("oncall",), retention_s=60.0)
+    sentinel.events(every_state(), T0 + 12 * MIN)
+    headers = board_headers(sentinel)
+    status, _ = await post(sentinel, "stuck", {"verb": "abandon"}, headers)
+    assert status == 200
+    sentinel.advance(T0 + 60 * MIN)  # the engine forgets it; the history keeps it
+    assert "stuck" not in sentinel.engine.rollouts[NAME]
+    status, body = await post(sentinel, "stuck", {"verb": "note", "note": "late"}, headers)
+    assert status == 409, body
+    assert "closed" in body["error"]
+    assert [a["verb"] for a in await actions_of(sentinel, "stuck")] == ["abandon"]
