@@ -136,7 +136,7 @@ def _with_acts(
 ) -> SlackMessage:
     """`message` with who acted and the act buttons as they are at `ctx.now` (`buttons`: the
     sink is interactive and the rollout open); as it is when there is nothing to say."""
-    lines = [esc(clip(line, LINE_CHARS)) for line in acted_lines(view, ctx.now, ctx.tz)]
+    lines = [esc(clip(line, LINE_CHARS)) for line in acted_lines(view, ctx.now, ctx.tz, problem_at)]
     acts = act_buttons(view.expectation, view.rollout, view, problem_at) if buttons and view else []
     if buttons and view is not None and rollout_value(view.expectation, view.rollout) is None:
         lines.append(TOO_LONG)

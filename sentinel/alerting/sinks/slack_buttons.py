@@ -71,16 +71,23 @@ def act_buttons(
     return buttons
 
 
-def acted_lines(view: RolloutView | None, now: float, tz: tzinfo) -> list[str]:
-    """Who acknowledged (the last one), and the snooze in force at `now`: plain text (the names
-    come from Slack or the board), for the caller to escape."""
+def acted_lines(
+    view: RolloutView | None, now: float, tz: tzinfo, problem_at: float | None = None
+) -> list[str]:
+    """Who acknowledged (the last one; whether a problem came after it, `problem_at` being the
+    newest the message tells), and the snooze in force at `now`: plain text (the names come
+    from Slack or the board), for the caller to escape."""
     if view is None or not view.actions:
         return []
     lines = []
     acked = acknowledged_at(view.actions)
     if acked is not None:
         ack = _latest(view.actions, Verb.ACKNOWLEDGE)
-        lines.append(f"{ACK_ICON} Acknowledged by {ack.by} ({_via(ack)}) at {stamp(ack.at, tz)}")
+        newer = problem_at is not None and problem_at > acked
+        lines.append(
+            f"{ACK_ICON} Acknowledged by {ack.by} ({_via(ack)}) at {stamp(ack.at, tz)}"
+            + ("; a problem since is not" if newer else "")
+        )
     until = snoozed_until(view.actions, now)
     if until is not None:
         snooze = _latest(view.actions, Verb.SNOOZE)
