@@ -21,7 +21,8 @@ from sentinel.core.ports.outbox import ROLLOUT_PRIORITY, Item, Thread, item_key
 S = TypeVar("S", bound=SinkSettings)
 # What a sink says of an on-call action just kept (contract section 14): the action, its
 # rollout's view after it, the sink's thread of that rollout (None: the sink never told it),
-# the context. Pure, as `plan`: the deliveries to enqueue (none is fine).
+# the context. Pure, as `plan`: the deliveries to enqueue (none is fine). The alerter asks
+# again with a snooze once it is over (`ctx.now` past its `until`), for the thread to say so.
 ActionPlanner = Callable[[Action, RolloutView, Thread | None, Context], Sequence[Item]]
 
 
