@@ -381,3 +381,15 @@ def test_the_demo_gives_slack_its_signing_secret_when_set(monkeypatch: pytest.Mo
     monkeypatch.setenv("SLACK_SIGNING_SECRET", SECRET)
     slack = yaml.safe_load(slack_section())["alerting"]["slack"]
     assert slack["signing_secret_env"] == "SLACK_SIGNING_SECRET"
+
+
+async def test_a_click_on_a_closed_rollout_is_refused_with_409_and_changes_nothing(
+    served: Served, slack_api: FakeSlack
+) -> None:
+    [parent] = slack_api.messages
+    body, headers = signed(click(parent, "sentinel-snooze-1h"), served.now)  # clicked before ...
+    abandon = Action(Verb.ABANDON, "carol", served.now, "board")
+    await served.take(EXPECTATION, "r1", abandon)  # ... the board called it off
+    status, answer = await post(served.url, body, headers)
+    assert status == 409 and "closed" in answer["error"]
+    assert [action.verb for action in served.actions()] == [Verb.ABANDON]
