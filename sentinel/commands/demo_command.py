@@ -4,6 +4,12 @@ An embedded Kafka-compatible broker, the live watcher with the shipped expectati
 simulated choreographed rollout: four rollouts of the user service, where one completes, one
 stalls silently, one breaks its event schema and one rolls back. The shipped windows are in
 minutes; the demo runs them `speed` times faster (60: minutes become seconds).
+
+The board asks for a user and a password: `demo`, with a password made for each run and printed
+on the first line beside the board's address. `demo` is an operator (`http.operators`), so the
+person running the demo can acknowledge, snooze, note and abandon a rollout from its page; the
+actions and the closed rollouts are kept in a state file in the demo's work directory, which
+`sentinel report --state FILE` reads after the demo stopped.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import secrets
 import socket
 import sys
 import tempfile
@@ -34,6 +41,8 @@ from sentinel.runtime.rule_reload import Rules, load_rules
 from sentinel.runtime.wiring import build_watcher
 
 EXPECTATION = "user-service-v2"
+USER = "demo"  # the board's basic-auth user, an operator
+PAGE = "/rollouts/{expectation}/{rollout}"  # a rollout's page on the board, for Slack's link
 
 
 def run_demo(speed: float = 60.0, duration_s: float | None = None) -> int:
@@ -78,9 +87,15 @@ def scaled(rules: Rules, speed: float) -> Rules:
 async def _demo(speed: float, duration_s: float | None) -> int:
     expectations = shipped_expectations()
     listen = f"127.0.0.1:{_free_port(9464)}"
+    password = secrets.token_urlsafe(12)  # a new one each run: the board can act
     # First of all: the one thing a newcomer needs, before the broker's start takes seconds.
-    print(f"rollout-sentinel demo: open the status board at http://{listen}/", flush=True)
-    workdir = Path(tempfile.mkdtemp(prefix="sentinel-demo-"))
+    print(
+        f"rollout-sentinel demo: open the status board at http://{listen}/"
+        f" (user {USER}, password {password})",
+        flush=True,
+    )
+    workdir = Path(tempfile.mkdtemp(prefix="sentinel-demo-"))  # 0700: the password is in it
+    state = workdir / "state.db"
     broker = EmbeddedBroker(log_path=workdir / "broker.log")
     await broker.start_async()
     registry = DemoRegistry()
@@ -95,10 +110,14 @@ async def _demo(speed: float, duration_s: float | None) -> int:
             f"  topics: [{TOPIC}]\n  group_id: sentinel-demo\n  auto_offset_reset: earliest\n"
             "  session_timeout: 2s\n"
             f"http:\n  listen: {listen}\n"
+            f"  basic_auth:\n    username: {USER}\n"
+            f"    password: {orjson.dumps(password).decode()}\n"
+            f"  operators: [{USER}]\n"
+            f"state:\n  path: {orjson.dumps(str(state)).decode()}\n"
             "log:\n  level: warning\n"
             "watch:\n  tick: 0.5s\n"
             f"registry:\n  url: {registry.url}\n  latest_ttl: 5s\n"
-            + slack_section()
+            + slack_section(f"http://{listen}")
             + tracing_section()
         )
         config = load_config(config_path)
@@ -108,7 +127,7 @@ async def _demo(speed: float, duration_s: float | None) -> int:
             out=_ReadableFindings(sys.stdout),
             rules_loader=lambda: scaled(load_rules(config.expectations, config.schemas), speed),
         )
-        _banner(listen, expectations, speed)
+        _banner(listen, expectations, speed, state)
         watching = asyncio.create_task(watcher.run())
         schemas = expectations / "schemas"
         await simulate(broker.bootstrap_servers, registry, schemas, speed, watching)
@@ -116,7 +135,14 @@ async def _demo(speed: float, duration_s: float | None) -> int:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(watching), duration_s)
             watcher.stop()
-        return await watching
+        stopped = await watching
+        print(
+            f"  the demo's actions and closed rollouts are kept in {state}:\n"
+            f"  sentinel report --state {state} --format md",
+            file=sys.stderr,
+            flush=True,
+        )
+        return stopped
     finally:
         await registry.stop()
         broker.stop()
@@ -152,10 +178,11 @@ def _describe(finding: dict[str, Any]) -> str:
     return line
 
 
-def slack_section() -> str:
+def slack_section(board: str | None = None) -> str:
     """Alerts to a real Slack workspace when SLACK_BOT_TOKEN and SLACK_CHANNEL are set; with
     SLACK_SIGNING_SECRET too, their Acknowledge and Snooze buttons (the app's interactivity URL
-    must reach the demo's /slack/actions)."""
+    must reach the demo's /slack/actions). With the `board`'s address, each message links to
+    its rollout's page there (Open on board)."""
     channel = os.environ.get("SLACK_CHANNEL")
     if not os.environ.get("SLACK_BOT_TOKEN") or not channel:
         return ""
@@ -170,6 +197,7 @@ def slack_section() -> str:
             if os.environ.get("SLACK_SIGNING_SECRET")
             else ""
         )
+        + (f"  dashboard_url: {orjson.dumps(board + PAGE).decode()}\n" if board else "")
         + "  grouping:\n    window: 2s\n"
     )
 
@@ -184,10 +212,13 @@ def tracing_section() -> str:
     return f"tracing:\n  trace_url: {orjson.dumps(link).decode()}\n  otlp: {{}}\n"
 
 
-def _banner(listen: str, expectations: Path, speed: float) -> None:
+def _banner(listen: str, expectations: Path, speed: float, state: Path) -> None:
     print(
         f"  embedded broker, topic {TOPIC}, expectations from {expectations}\n"
         f"  board: http://{listen}/   API: http://{listen}/api/v1/rollouts\n"
+        f"  sign in as {USER} (password on the first line): on a rollout's page you may\n"
+        "  acknowledge, snooze, note or abandon it; the state (actions, closed rollouts) is\n"
+        f"  kept in {state}\n"
         f"  metrics: http://{listen}/metrics   ready: http://{listen}/readyz\n"
         f"  windows run {speed:g}x faster (minutes become seconds); Ctrl-C stops everything\n"
         "  a schema registry too: every record names the schema its producer wrote it with\n"

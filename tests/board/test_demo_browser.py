@@ -1,6 +1,7 @@
 """What a newcomer sees after `make demo`, in a real browser (Debian's chromium, driven by
-Playwright): the address it prints first opens the board, the four simulated rollouts appear
-and move, a stall turns its row red without a reload, and a rollout's page shows its steps.
+Playwright): the address it prints first opens the board, signed in with the user and password
+printed beside it; the four simulated rollouts appear and move, a stall turns its row red
+without a reload, and a rollout's page shows its steps and, for the demo user, its actions.
 With SENTINEL_SCREENSHOTS=1 the board's screenshot becomes docs/board.png."""
 
 from __future__ import annotations
@@ -8,16 +9,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from browser_support import CHROMIUM, Watch
+from demo_support import Demo
 from playwright.async_api import Browser, Locator, Page, expect
 
 pytestmark = [
@@ -34,45 +31,25 @@ WAIT_MS = 30_000
 
 
 @pytest.fixture
-def demo(tmp_path: Path) -> Iterator[str]:
-    """`sentinel demo` as `make demo` runs it; the board's address from its first line."""
-    out, err = tmp_path / "demo.out", tmp_path / "demo.err"
-    with out.open("wb") as sink, err.open("wb") as errors:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "sentinel", "demo"], cwd=ROOT, stdout=sink, stderr=errors
-        )
+def demo(tmp_path: Path) -> Iterator[Demo]:
+    """`sentinel demo` as `make demo` runs it; the board's address, user and password from its
+    first line."""
+    running = Demo(tmp_path)
     try:
-        deadline = time.monotonic() + 30
-        while not out.read_text().endswith("\n"):
-            assert process.poll() is None, err.read_text()
-            assert time.monotonic() < deadline, "the demo printed nothing"
-            time.sleep(0.05)
-        first = out.read_text().splitlines()[0]
-        assert first.startswith("rollout-sentinel demo: open the status board at ")
-        url = first.rsplit(" ", 1)[1]
-        _wait_until_served(url, process, deadline)
-        yield url
+        running.start()
+        running.wait_until_served()
+        yield running
     finally:
-        process.terminate()
-        process.wait(30)
-
-
-def _wait_until_served(url: str, process: subprocess.Popen[bytes], deadline: float) -> None:
-    while True:
-        try:
-            with urllib.request.urlopen(url + "healthz", timeout=1):
-                return
-        except urllib.error.HTTPError:
-            return  # it answers (503 until Kafka has assigned the partitions)
-        except OSError:
-            assert process.poll() is None, "the demo stopped"
-            assert time.monotonic() < deadline, "the board never answered"
-            time.sleep(0.1)
+        running.process.terminate()
+        running.process.wait(30)
 
 
 @pytest.fixture
-async def tab(browser: Browser) -> AsyncIterator[Page]:
-    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+async def tab(browser: Browser, demo: Demo) -> AsyncIterator[Page]:
+    """A tab signed in as the demo user (the browser's basic-auth prompt, answered)."""
+    context = await browser.new_context(
+        viewport={"width": 1280, "height": 900}, http_credentials=demo.credentials
+    )
     page = await context.new_page()
     watch = Watch(page)
     yield page
@@ -86,9 +63,9 @@ def row(tab: Page, rollout: str) -> Locator:
 
 
 async def test_the_demos_board_shows_its_rollouts_moving_and_a_stall_turning_red(
-    demo: str, tab: Page, tmp_path: Path
+    demo: Demo, tab: Page, tmp_path: Path
 ) -> None:
-    await tab.goto(demo)
+    await tab.goto(demo.url)
     await expect(tab.locator("#live")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
     await tab.evaluate("window.__sameDocument = true")
     group = tab.locator('section.group[data-expectation="user-service-v2"]')
@@ -116,10 +93,12 @@ async def test_the_demos_board_shows_its_rollouts_moving_and_a_stall_turning_red
     if os.environ.get("SENTINEL_SCREENSHOTS") == "1":
         shutil.copyfile(path, ROOT / "docs" / "board.png")
 
-    await tab.goto(demo + "rollouts/user-service-v2/r-silent")
+    await tab.goto(demo.url + "rollouts/user-service-v2/r-silent")
     await expect(tab.locator("h1")).to_have_text("user-service-v2 / r-silent")
     steps = tab.locator("table.steps-table tbody tr")
     await expect(steps).to_have_count(3)
     await expect(steps.nth(0)).to_contain_text("/demo/r-silent")  # the counted event's source
     await expect(steps.nth(1)).to_contain_text("stalled")
+    # The demo user is an operator: the page offers the actions.
+    await expect(tab.get_by_role("button", name="Acknowledge")).to_be_visible()
     await tab.screenshot(path=str(tmp_path / "rollout.png"), full_page=True)
