@@ -12,7 +12,7 @@ import yaml
 
 from sentinel.alerting.settings_parser import AlertingSettings, parse_alerting
 from sentinel.alerting.sinks.otlp_settings import OtlpSettings, parse_otlp
-from sentinel.configkit import Section, existing_path, resolve_path
+from sentinel.configkit import SECRET, Section, existing_path, resolve_path
 from sentinel.core.engine.engine import DEFAULT_RETENTION_S
 from sentinel.core.engine.limits import Limits
 from sentinel.core.engine.tracing import TraceOptions
@@ -29,11 +29,33 @@ _LISTEN = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:\[\]]+)):(?P<po
 
 
 @dataclass(frozen=True)
-class BasicAuth:
-    """The one user of the board and the rollout API (contract section 11)."""
+class BasicAuthUser:
+    """One user of the board and the rollout API (`http.basic_auth.users[i]`)."""
 
     username: str
-    password: str = field(repr=False)
+    password: str = field(repr=False, metadata=SECRET)
+
+
+@dataclass(frozen=True)
+class BasicAuth:
+    """The users of the board and the rollout API (contract sections 11 and 14): one user
+    (`username`, `password`), several (`users`), or both (the one first)."""
+
+    username: str | None = None
+    password: str | None = field(default=None, repr=False, metadata=SECRET)
+    users: tuple[BasicAuthUser, ...] = ()
+
+    @property
+    def everyone(self) -> tuple[BasicAuthUser, ...]:
+        """Every user, the single-user form's first: a replica asks its peers as the first
+        (every replica has the same config, so each knows it)."""
+        if self.username is None or self.password is None:
+            return self.users
+        return (BasicAuthUser(self.username, self.password), *self.users)
+
+    @property
+    def usernames(self) -> tuple[str, ...]:
+        return tuple(user.username for user in self.everyone)
 
 
 @dataclass(frozen=True)
@@ -247,6 +269,10 @@ def _http(http: Section) -> HttpSettings:
         raise http.fail("operators", "needs http.basic_auth: operators are basic-auth users")
     if any(not name.strip() or ":" in name for name in operators):
         raise http.fail("operators", "must be basic-auth user names (not empty, no colon)")
+    for name in operators:
+        if auth is not None and name.strip() not in auth.usernames:
+            users = ", ".join(auth.usernames)
+            raise http.fail("operators", f"{name!r} is no user of http.basic_auth ({users})")
     host, port = _address(http, "listen", listen, "127.0.0.1:9464")
     for peer in peers:
         _address(http, "peers", peer, "sentinel-peers.monitoring.svc:9464")
@@ -268,20 +294,32 @@ def _address(section: Section, key: str, text: str, example: str) -> tuple[str, 
     return match["v6"] or match["host"], int(match["port"])
 
 
-def _basic_auth(auth: Section) -> BasicAuth:
-    username = auth.string("username", None)
-    password = auth.secret("password")
-    # Unknown keys first: a misspelt `pasword:` must not be reported as a missing password.
-    auth.done()
-    if username is None:
-        raise auth.fail("username", "is required")
-    if password is None:
-        raise auth.fail("password", "is required (or password_env: VARIABLE_NAME)")
-    if not username or ":" in username:
-        raise auth.fail("username", "must be a name without a colon (basic auth splits there)")
-    if not password:
-        raise auth.fail("password", "must not be empty")
-    return BasicAuth(username, password)
+def _basic_auth(section: Section) -> BasicAuth:
+    """`http.basic_auth`: `{username, password(_env)}`, `{users: [{username, password(_env)},
+    ...]}`, or both; every user name once."""
+    # Unknown keys first (`read` refuses them): a misspelt `pasword:` is not a missing one.
+    auth = section.read(BasicAuth)
+    if auth.username is not None and auth.password is None:
+        raise section.fail("password", "is required (or password_env: VARIABLE_NAME)")
+    if auth.password is not None and auth.username is None:
+        raise section.fail("username", "is required")
+    if section.has("users") and not auth.users:
+        raise section.fail("users", "must list at least one {username, password_env}")
+    if not auth.everyone:
+        raise section.fail("username", "is required (or users: a list of users)")
+    first_listed = 0 if auth.username is None else 1  # the single user comes first
+    seen: set[str] = set()
+    for index, user in enumerate(auth.everyone):
+        where = "" if index < first_listed else f"users[{index - first_listed}]."
+        if not user.username or ":" in user.username:
+            message = "must be a name without a colon (basic auth splits there)"
+            raise section.fail(f"{where}username", message)
+        if not user.password:
+            raise section.fail(f"{where}password", "must not be empty")
+        if user.username in seen:
+            raise section.fail(f"{where}username", f"{user.username!r} is given twice")
+        seen.add(user.username)
+    return auth
 
 
 def _state(state: Section, base: Path) -> StateSettings:

@@ -188,17 +188,27 @@ class Section:
 
         Each field is a key, read by its type: `str`, `bool`, `int`, `float` (a duration, in
         seconds), a `Literal` of strings (a choice), `tuple[str, ...]` (a list, or one
-        string), `dict[str, str]`, `Path` (a file, relative to `base`), or another dataclass
-        (a sub-section); `X | None` makes it optional. The field's default is the default;
-        without one the key is required. `field(metadata=...)` says what a type cannot:
+        string), `dict[str, str]`, `Path` (a file, relative to `base`), another dataclass
+        (a sub-section) or `tuple[D, ...]` of a dataclass `D` (a list of sub-sections);
+        `X | None` makes it optional. The field's default is the default; without one the key
+        is required. `field(metadata=...)` says what a type cannot:
         `minimum` (for an int), `secret` (the key inline or `<key>_env`), `given` (not a key of
         the file: the caller passes it in `given`).
         """
         hints = typing.get_type_hints(cls)
         values: dict[str, Any] = dict(given)
-        for spec in dataclasses.fields(cls):  # type: ignore[arg-type]
-            if spec.metadata.get("given") or spec.name in given:
-                continue
+        fields = [
+            spec
+            for spec in dataclasses.fields(cls)  # type: ignore[arg-type]
+            if not (spec.metadata.get("given") or spec.name in given)
+        ]
+        # Unknown keys first: a misspelt `pasword:` is told as such, not as a missing one.
+        for spec in fields:
+            self._read.add(spec.name)
+            if spec.metadata.get("secret"):
+                self._read.add(f"{spec.name}_env")
+        self.done()
+        for spec in fields:
             default = _default_of(spec)
             values[spec.name] = self._typed(spec, hints[spec.name], default, base)
         self.done()
@@ -233,6 +243,14 @@ class Section:
         if kind is Path:
             found = existing_file(self, key, base or Path.cwd())
             return fallback if found is None else found
+        if _is_dataclass_tuple(kind):
+            if not self.has(key):
+                if fallback is _MISSING:
+                    raise self.fail(key, "is required")
+                self._read.add(key)
+                return fallback
+            item = typing.cast(type[Any], typing.get_args(kind)[0])
+            return tuple(each.read(item, base) for each in self.sections(key))
         if dataclasses.is_dataclass(kind):
             if not self.has(key):
                 if fallback is _MISSING:
@@ -286,6 +304,17 @@ def _default_of(spec: dataclasses.Field[Any]) -> Any:
     if spec.default_factory is not dataclasses.MISSING:
         return spec.default_factory()
     return _MISSING
+
+
+def _is_dataclass_tuple(kind: Any) -> bool:
+    """`tuple[X, ...]` of a dataclass `X`: a list of sub-sections."""
+    args = typing.get_args(kind)
+    return (
+        typing.get_origin(kind) is tuple
+        and len(args) == 2
+        and args[1] is Ellipsis
+        and dataclasses.is_dataclass(args[0])
+    )
 
 
 def _unwrap(hint: Any) -> tuple[Any, bool]:

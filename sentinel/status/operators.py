@@ -1,24 +1,37 @@
 """Who may act on a rollout from the board, and the token that proves a request is the board's
 own (contract section 14). Purely computational: HMAC-SHA256 over what the settings hold.
 
-The token of a user is HMAC-SHA256(key, user name) in hex, where the key is the same on every
-replica: `http.action_secret` (or `action_secret_env`) when set, else derived from the
-basic-auth password that every replica shares. The board's page embeds its user's token and
-sends it back in `X-Sentinel-Token`; a page of another site cannot read it, so a cross-site
-request cannot carry it. It is a proof of origin, not a password: who the user is comes from
-basic auth, and whether the user may act from `http.operators`.
+The board gives each browser a session (the `sentinel_session` cookie, 128 random bits, set by
+`sentinel.web.access`). The token of a page is HMAC-SHA256(key, user + "\n" + session) in hex,
+where the key is the same on every replica: `http.action_secret` (or `action_secret_env`)
+when set, else derived from the basic-auth users and passwords that every replica shares. The
+page embeds it and sends it back in `X-Sentinel-Token`, and the browser sends the cookie with
+it: a page of another site can neither read the token nor make one, and a token copied out of
+one session does nothing in another. It is a proof of origin, not a password: who the user is
+comes from basic auth, and whether the user may act from `http.operators`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import re
+from collections.abc import Sequence
 from typing import Protocol
+
+
+class _User(Protocol):
+    @property
+    def username(self) -> str: ...
+
+    @property
+    def password(self) -> str: ...
 
 
 class _Auth(Protocol):
     @property
-    def password(self) -> str: ...
+    def everyone(self) -> Sequence[_User]: ...
 
 
 class HttpSettings(Protocol):
@@ -39,6 +52,7 @@ TOKEN_HEADER = "X-Sentinel-Token"
 # A request forwarded by a peer to the rollout's owner replica carries this: HMAC of its body.
 PEER_TOKEN_HEADER = "X-Sentinel-Peer-Token"
 _CONTEXT = b"rollout-sentinel board actions v1"
+SESSION_PATTERN = re.compile(r"[0-9a-f]{32}")
 
 
 def action_key(http: HttpSettings) -> bytes | None:
@@ -46,8 +60,10 @@ def action_key(http: HttpSettings) -> bytes | None:
     one is an operator: nobody is known)."""
     if http.action_secret:
         secret = http.action_secret.encode()
-    elif http.basic_auth is not None:
-        secret = http.basic_auth.password.encode()
+    elif http.basic_auth is not None and http.basic_auth.everyone:
+        # Every user and password, in a fixed order: the same on every replica.
+        pairs = sorted([user.username, user.password] for user in http.basic_auth.everyone)
+        secret = json.dumps(pairs).encode()
     else:
         return None
     # Never the password itself: a derived key, for this one purpose.
@@ -59,19 +75,29 @@ def is_operator(http: HttpSettings, user: str | None) -> bool:
     return user is not None and user in http.operators
 
 
-def action_token(http: HttpSettings, user: str) -> str | None:
-    """The token the board embeds for `user`, to send in `X-Sentinel-Token` with each action;
-    None when `user` is no operator (or nobody can be)."""
+def is_session(session: str | None) -> bool:
+    """`session` is what the board's session cookie holds: 128 bits in 32 hex digits."""
+    return session is not None and SESSION_PATTERN.fullmatch(session) is not None
+
+
+def action_token(http: HttpSettings, user: str, session: str) -> str | None:
+    """The token the board embeds in `user`'s page of browser session `session`, to send in
+    `X-Sentinel-Token` with each action; None when `user` is no operator (or nobody can be)
+    or `session` is not one the board gives."""
     key = action_key(http)
-    if key is None or not is_operator(http, user):
+    if key is None or not is_operator(http, user) or not is_session(session):
         return None
-    return hmac.new(key, b"user\x1f" + user.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(key, f"{user}\n{session}".encode(), hashlib.sha256).hexdigest()
 
 
-def token_matches(http: HttpSettings, user: str, token: str | None) -> bool:
-    """`token` is `user`'s (compared in constant time)."""
-    expected = action_token(http, user)
-    return expected is not None and token is not None and hmac.compare_digest(expected, token)
+def token_matches(http: HttpSettings, user: str, session: str | None, token: str | None) -> bool:
+    """`token` is the one of `user`'s page in `session` (compared in constant time)."""
+    expected = None if session is None else action_token(http, user, session)
+    return (
+        expected is not None
+        and token is not None
+        and hmac.compare_digest(expected.encode(), token.encode())
+    )
 
 
 def peer_token(http: HttpSettings, body: bytes) -> str | None:
@@ -82,4 +108,8 @@ def peer_token(http: HttpSettings, body: bytes) -> str | None:
 
 def peer_token_matches(http: HttpSettings, body: bytes, token: str | None) -> bool:
     expected = peer_token(http, body)
-    return expected is not None and token is not None and hmac.compare_digest(expected, token)
+    return (
+        expected is not None
+        and token is not None
+        and hmac.compare_digest(expected.encode(), token.encode())
+    )

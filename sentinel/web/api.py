@@ -33,6 +33,7 @@ from sentinel.web.access import (
     add_security_headers,
     request_user,
     require_basic_auth,
+    sessions,
 )
 from sentinel.web.cluster import PEER_ACTIONS_PATH, REFUSED_STATUS, Cluster
 from sentinel.web.feed import LiveFeed
@@ -56,6 +57,7 @@ def mount(
     pages = Pages(cluster, actors(settings))
     if basic_auth is not None:
         app.middlewares.append(require_basic_auth(basic_auth))
+    app.middlewares.append(sessions)  # inside basic auth: a page for a known user only
     app.on_response_prepare.append(add_security_headers)
     add = app.router.add_get
     add("/api/v1/rollouts", api.rollouts)

@@ -62,9 +62,10 @@ class Peers:
         self._own_port = own_port
         self._timeout_s = timeout_s
         self._headers = {LOCAL_HEADER: "1", "Accept": "application/json"}
-        if auth is not None:
-            # Every replica has the same config: a peer asks with the user it would ask for.
-            token = base64.b64encode(f"{auth.username}:{auth.password}".encode()).decode()
+        if auth is not None and auth.everyone:
+            # Every replica has the same config: a peer asks as its first user, whom all know.
+            first = auth.everyone[0]
+            token = base64.b64encode(f"{first.username}:{first.password}".encode()).decode()
             self._headers["Authorization"] = f"Basic {token}"
         self._session: aiohttp.ClientSession | None = None
         self._local_ips: dict[str, bool] = {}

@@ -1,11 +1,14 @@
 """`POST /api/v1/rollouts/{expectation}/{rollout}/actions` on the real server (contract section
 14): an operator's action from the board's own page is taken and answered with the rollout's
-actions; a viewer's, a cross-origin one, one without the operator's token, one on a forged
-rollout key, or one with a bad body is refused and changes nothing."""
+actions; a viewer's (another basic-auth user of the same sentinel), a cross-origin one, one
+without the board's session cookie or its page's token, one with a token of another session,
+one on a forged rollout key, or one with a bad body is refused and changes nothing."""
 
 from __future__ import annotations
 
 import base64
+import hmac
+from http.cookies import SimpleCookie
 from typing import Any
 
 import aiohttp
@@ -14,19 +17,24 @@ import pytest
 from engine.helpers import MIN, T0
 from status.test_api import assert_valid
 
-from sentinel.config import BasicAuth
+from sentinel.config import BasicAuth, BasicAuthUser
 from sentinel.core.engine.snapshots import Phase
 from sentinel.status.operators import action_token
 
 from .conftest import NAME, StartSentinel, every_state
 from .server import Sentinel, get
 
-AUTH = BasicAuth("oncall", "s3cret")
-OTHER_KEY = BasicAuth("oncall", "another password")
+OPERATOR = BasicAuthUser("oncall", "s3cret")
+VIEWER = BasicAuthUser("viewer", "v1ewer:pw")
+# Two users on one sentinel: the operator acts, the viewer only reads.
+AUTH = BasicAuth(users=(OPERATOR, VIEWER))
+OTHER_KEY = BasicAuth(users=(BasicAuthUser("oncall", "another password"), VIEWER))
+SESSION = "5e55" * 8  # what a board's page would have set in the browser's cookie
+OTHER_SESSION = "0ff1" * 8
 
 
-def credentials(auth: BasicAuth = AUTH) -> str:
-    return "Basic " + base64.b64encode(f"{auth.username}:{auth.password}".encode()).decode()
+def credentials(user: BasicAuthUser = OPERATOR) -> str:
+    return "Basic " + base64.b64encode(f"{user.username}:{user.password}".encode()).decode()
 
 
 async def started(start: StartSentinel, operators: tuple[str, ...] = ("oncall",)) -> Sentinel:
@@ -35,16 +43,27 @@ async def started(start: StartSentinel, operators: tuple[str, ...] = ("oncall",)
     return sentinel
 
 
-def board_headers(sentinel: Sentinel, **changed: str | None) -> dict[str, str]:
-    """What the board's own page sends: its user, its origin, the user's token."""
-    token = action_token(sentinel.settings, "oncall")
+def board_headers(
+    sentinel: Sentinel, user: BasicAuthUser = OPERATOR, **changed: str | None
+) -> dict[str, str]:
+    """What the board's own page sends: its user, its origin, its session cookie and the
+    token of that user's page in that session."""
+    token = action_token(sentinel.settings, user.username, SESSION)
     headers: dict[str, str | None] = {
-        "Authorization": credentials(),
+        "Authorization": credentials(user),
         "Origin": sentinel.url,
+        "Cookie": f"sentinel_session={SESSION}",
         "X-Sentinel-Token": token,
         **changed,
     }
     return {name: value for name, value in headers.items() if value is not None}
+
+
+def session_cookie(headers: Any) -> SimpleCookie:
+    cookies: SimpleCookie = SimpleCookie()
+    for line in headers.getall("Set-Cookie", []):
+        cookies.load(line)
+    return cookies
 
 
 async def post(
@@ -117,6 +136,11 @@ async def test_abandon_closes_the_rollout_and_then_only_a_note_is_taken(
         ({"Origin": "https://evil.example"}, "own page"),
         ({"X-Sentinel-Token": None}, "X-Sentinel-Token"),
         ({"X-Sentinel-Token": "0" * 64}, "X-Sentinel-Token"),
+        ({"X-Sentinel-Token": "é" * 64}, "X-Sentinel-Token"),
+        ({"Cookie": None}, "sentinel_session cookie"),
+        ({"Cookie": "sentinel_session=not-one-the-board-sets"}, "sentinel_session cookie"),
+        # The token of this user's page in another session, replayed: no.
+        ({"Cookie": f"sentinel_session={OTHER_SESSION}"}, "in this session"),
     ],
 )
 async def test_a_request_not_from_the_boards_page_is_refused_and_changes_nothing(
@@ -134,21 +158,25 @@ async def test_a_request_not_from_the_boards_page_is_refused_and_changes_nothing
 
 
 async def test_a_viewer_is_refused_and_changes_nothing(start_sentinel: StartSentinel) -> None:
-    sentinel = await started(start_sentinel, operators=("someone-else",))
-    token = action_token(sentinel.settings, "oncall")
-    assert token is None  # a viewer's page embeds none
-    # Even with a token made with the right key for the viewer's name.
-    headers = board_headers(sentinel, **{"X-Sentinel-Token": "f" * 64})
-    status, body = await post(sentinel, "stuck", {"verb": "acknowledge"}, headers)
-    assert status == 403 and "http.operators" in body["error"]
+    """The viewer is a user of the same sentinel whose operator acts: signed in, not listed
+    in http.operators."""
+    sentinel = await started(start_sentinel)
+    assert action_token(sentinel.settings, "viewer", SESSION) is None  # their page has none
+    # Even with the operator's token of that session, or one made up.
+    for token in (action_token(sentinel.settings, "oncall", SESSION), "f" * 64):
+        headers = board_headers(sentinel, VIEWER, **{"X-Sentinel-Token": token})
+        status, body = await post(sentinel, "stuck", {"verb": "acknowledge"}, headers)
+        assert status == 403 and "http.operators" in body["error"]
     assert await actions_of(sentinel, "stuck") == []
+    status, _ = await post(sentinel, "stuck", {"verb": "acknowledge"}, board_headers(sentinel))
+    assert status == 200  # the operator, on the same sentinel
 
 
 async def test_a_token_made_with_another_key_is_refused(start_sentinel: StartSentinel) -> None:
     sentinel = await started(start_sentinel)
     other = await start_sentinel(basic_auth=OTHER_KEY, operators=("oncall",))
-    forged = action_token(other.settings, "oncall")
-    assert forged is not None and forged != action_token(sentinel.settings, "oncall")
+    forged = action_token(other.settings, "oncall", SESSION)
+    assert forged is not None and forged != action_token(sentinel.settings, "oncall", SESSION)
     headers = board_headers(sentinel, **{"X-Sentinel-Token": forged})
     status, _ = await post(sentinel, "stuck", {"verb": "acknowledge"}, headers)
     assert status == 403
@@ -226,17 +254,65 @@ async def test_the_internal_route_takes_only_a_peers_signed_request(
     assert sentinel.engine.rollouts[NAME]["stuck"].phase is Phase.OPEN
 
 
-async def test_only_an_operators_page_carries_the_token(start_sentinel: StartSentinel) -> None:
-    """The board's page embeds the operator's token (web.access.actors) and no viewer's."""
-    operator = await started(start_sentinel)
-    viewer = await started(start_sentinel, operators=("someone-else",))
-    token = action_token(operator.settings, "oncall")
-    assert token is not None
+async def test_only_an_operators_page_carries_the_token_of_its_session(
+    start_sentinel: StartSentinel,
+) -> None:
+    """A page without the session cookie sets one (128 random bits, HttpOnly, SameSite
+    Strict, Secure behind https) and embeds the operator's token for it (web.access.actors);
+    a page with the cookie keeps it; a viewer's page embeds no token."""
+    sentinel = await started(start_sentinel)
+    path = f"/rollouts/{NAME}/stuck"
+    _, page, headers = await get(sentinel.url, path, headers={"Authorization": credentials()})
+    cookie = session_cookie(headers)["sentinel_session"]
+    session = cookie.value
+    assert len(session) == 32 and int(session, 16) >= 0
+    assert (cookie["path"], cookie["samesite"], cookie["httponly"]) == ("/", "Strict", True)
+    assert not cookie["secure"]  # plain http here
+    token = action_token(sentinel.settings, "oncall", session)
+    assert token is not None and f'data-token="{token}"' in page
+    # Another page without the cookie: another session, another token.
+    _, again, headers = await get(sentinel.url, path, headers={"Authorization": credentials()})
+    assert session_cookie(headers)["sentinel_session"].value != session
+    assert token not in again
+    # With the cookie: kept, and the same token.
+    with_cookie = {"Authorization": credentials(), "Cookie": f"sentinel_session={session}"}
+    _, page, headers = await get(sentinel.url, path, headers=with_cookie)
+    assert "Set-Cookie" not in headers and f'data-token="{token}"' in page
+    # Behind a proxy that speaks https: the cookie is Secure. The board sets one too.
+    proxied = {"Authorization": credentials(), "X-Forwarded-Proto": "https"}
+    _, _, headers = await get(sentinel.url, "/", headers=proxied)
+    assert session_cookie(headers)["sentinel_session"]["secure"]
+    # The viewer's page: no token; the API's answers set no cookie.
+    _, page, _ = await get(sentinel.url, path, headers={"Authorization": credentials(VIEWER)})
+    assert "data-token" not in page and "Signed in as viewer" in page
+    _, _, headers = await get(
+        sentinel.url, "/api/v1/rollouts", headers={"Authorization": credentials()}
+    )
+    assert "Set-Cookie" not in headers
+
+
+async def test_the_session_a_page_set_and_its_token_act(start_sentinel: StartSentinel) -> None:
+    """The whole round: the page's cookie and token, sent back, act; the same token with
+    another page's cookie does not."""
+    sentinel = await started(start_sentinel)
     auth = {"Authorization": credentials()}
-    _, page, _ = await get(operator.url, f"/rollouts/{NAME}/stuck", headers=auth)
-    assert f'data-token="{token}"' in page
-    _, page, _ = await get(viewer.url, f"/rollouts/{NAME}/stuck", headers=auth)
-    assert "data-token" not in page
+    sessions = []
+    for _ in range(2):
+        _, _, headers = await get(sentinel.url, f"/rollouts/{NAME}/stuck", headers=auth)
+        sessions.append(session_cookie(headers)["sentinel_session"].value)
+    mine, theirs = sessions
+    token = action_token(sentinel.settings, "oncall", mine)
+    replayed = board_headers(
+        sentinel, **{"Cookie": f"sentinel_session={theirs}", "X-Sentinel-Token": token}
+    )
+    status, _ = await post(sentinel, "stuck", {"verb": "acknowledge"}, replayed)
+    assert status == 403
+    assert await actions_of(sentinel, "stuck") == []
+    headers = board_headers(
+        sentinel, **{"Cookie": f"sentinel_session={mine}", "X-Sentinel-Token": token}
+    )
+    status, body = await post(sentinel, "stuck", {"verb": "acknowledge"}, headers)
+    assert status == 200, body
 
 
 async def test_a_rollout_only_the_history_holds_takes_nothing(
@@ -254,3 +330,27 @@ async def test_a_rollout_only_the_history_holds_takes_nothing(
     assert status == 409, body
     assert "closed" in body["error"]
     assert [a["verb"] for a in await actions_of(sentinel, "stuck")] == ["abandon"]
+
+
+async def test_passwords_and_tokens_are_compared_in_constant_time(
+    start_sentinel: StartSentinel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every basic-auth user's name and password (as digests of one length) and the token go
+    through `hmac.compare_digest`, whatever the first comparison says."""
+    sentinel = await started(start_sentinel)
+    compared: list[tuple[bytes, bytes]] = []
+    original = hmac.compare_digest
+
+    def spy(a: Any, b: Any) -> bool:
+        compared.append((a, b))
+        return original(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    wrong = board_headers(sentinel, **{"X-Sentinel-Token": "e" * 64})
+    status, _ = await post(sentinel, "stuck", {"verb": "acknowledge"}, wrong)
+    assert status == 403
+    # Two users, a name and a password each: four digests of 32 bytes, then the token.
+    assert [len(a) for a, _ in compared[:4]] == [32, 32, 32, 32]
+    assert compared[4:] == [
+        (action_token(sentinel.settings, "oncall", SESSION).encode(), b"e" * 64)
+    ]

@@ -35,9 +35,12 @@ HEADERS = {
 
 async def act(port: int, rollout: str, verb: str) -> tuple[int, Any]:
     url = f"http://127.0.0.1:{port}"
-    token = action_token(HttpSettings(basic_auth=AUTH, operators=("oncall",)), "oncall")
+    # The board's page of one replica set the session cookie; its token verifies on both.
+    session = "5e55" * 8
+    token = action_token(HttpSettings(basic_auth=AUTH, operators=("oncall",)), "oncall", session)
     assert token is not None
-    headers = {**HEADERS, "Origin": url, "X-Sentinel-Token": token}
+    cookie = f"sentinel_session={session}"
+    headers = {**HEADERS, "Origin": url, "Cookie": cookie, "X-Sentinel-Token": token}
     async with (
         aiohttp.ClientSession() as session,
         session.post(
