@@ -1,11 +1,12 @@
 """On-call acts from the board, in a real browser (Debian's chromium, driven by Playwright)
-against the sentinel's own HTTP server with basic auth, over a real engine, store and pipeline
-holding the shipped example log (contract section 14, "From the board"): an operator
-acknowledges, snoozes, adds a note and abandons from a rollout's page, and each shows there,
-on the board and after a reload; a viewer sees the history and no button; a request without
-the page's token, from another origin or for a rollout that does not exist is refused and
-changes nothing; a click on one replica's page reaches the replica that owns the rollout; a
-hostile rollout key and note stay text and still reach their rollout.
+against the sentinel's own HTTP server with basic auth for two users, over a real engine,
+store and pipeline holding the shipped example log (contract section 14, "From the board"):
+alice, an operator, acknowledges, snoozes, adds a note and abandons from a rollout's page, and
+each shows there, on the board and after a reload; bob, a viewer of the same sentinel, sees
+the history and no button; a request without the page's token or its session cookie, with the
+token of another session, from another origin or for a rollout that does not exist is
+refused and changes nothing; a click on one replica's page reaches the replica that owns the
+rollout; a hostile rollout key and note stay text and still reach their rollout.
 Screenshots go to the test's tmp_path (printed with `-s`); with SENTINEL_SCREENSHOTS=1 the
 operator's page becomes docs/board-actions.png."""
 
@@ -33,7 +34,7 @@ from status.helpers import (
     hostile_start,
 )
 
-from sentinel.config import BasicAuth
+from sentinel.config import BasicAuth, BasicAuthUser
 from sentinel.core.engine.actions import Action, Verb
 from sentinel.core.events.decoders import LineDecoder
 from sentinel.core.events.schemas import SchemaRegistry
@@ -52,7 +53,10 @@ pytestmark = [
     ),
 ]
 WAIT_MS = 5000
-PASSWORD = "s3cret:board"
+PASSWORDS = {"alice": "s3cret:board", "bob": "bob's own"}
+# Both users of every sentinel here: alice may act (http.operators), bob only reads.
+USERS = BasicAuth(users=tuple(BasicAuthUser(name, word) for name, word in PASSWORDS.items()))
+OPERATORS = ("alice",)
 ROLLOUT = "r-1002"  # stalled in the example log: UserServiceV2_Running, team-users
 PAGE = f"/rollouts/{NAME}/{ROLLOUT}"
 ACTIONS = f"/api/v1/rollouts/{NAME}/{ROLLOUT}/actions"
@@ -60,17 +64,17 @@ ACTIONS = f"/api/v1/rollouts/{NAME}/{ROLLOUT}/actions"
 NOTE = "<b>paged</b> team-users; rolling back by hand if not up by 11:00"
 
 
-def example(user: str, operators: tuple[str, ...], *extra: Expectation) -> Sentinel:
-    """The example log's rollouts behind basic auth for `user`, who may act when
-    `operators` names them; `extra` expectations beside the example's."""
+def example(*extra: Expectation) -> Sentinel:
+    """The example log's rollouts behind basic auth for alice (an operator) and bob (a
+    viewer); `extra` expectations beside the example's."""
     loaded = load_expectations([ROOT / "expectations"])
     sentinel = Sentinel(
         [*loaded.expectations, *extra],
         decoder=LineDecoder(),
         schemas=SchemaRegistry.load(ROOT / "expectations" / "schemas"),
         wall_clock=EXAMPLE_CLOCK,
-        basic_auth=BasicAuth(user, PASSWORD),
-        operators=operators,
+        basic_auth=USERS,
+        operators=OPERATORS,
     )
     sentinel.replay(EXAMPLE_LOG.read_bytes().splitlines(), until=EXAMPLE_CLOCK)
     return sentinel
@@ -85,10 +89,8 @@ async def started() -> AsyncIterator[list[Sentinel]]:
         await sentinel.stop()
 
 
-async def start(
-    started: list[Sentinel], user: str, operators: tuple[str, ...], *extra: Expectation
-) -> Sentinel:
-    sentinel = await example(user, operators, *extra).start()
+async def start(started: list[Sentinel], *extra: Expectation) -> Sentinel:
+    sentinel = await example(*extra).start()
     started.append(sentinel)
     return sentinel
 
@@ -96,14 +98,15 @@ async def start(
 async def tab_as(browser: Browser, user: str, width: int = 1280) -> tuple[Page, Watch]:
     context = await browser.new_context(
         viewport={"width": width, "height": 900},
-        http_credentials={"username": user, "password": PASSWORD},
+        http_credentials={"username": user, "password": PASSWORDS[user]},
     )
     tab = await context.new_page()
     return tab, Watch(tab)
 
 
 def authorization(user: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{PASSWORD}".encode()).decode()}
+    pair = f"{user}:{PASSWORDS[user]}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
 
 
 async def rollout_json(sentinel: Sentinel, user: str) -> dict[str, Any]:
@@ -147,7 +150,7 @@ def not_network_refusals(watch: Watch) -> list[str]:
 async def test_an_operator_acknowledges_snoozes_notes_and_abandons_and_each_stays(
     started: list[Sentinel], browser: Browser, tmp_path: Path
 ) -> None:
-    sentinel = await start(started, "alice", ("alice",))
+    sentinel = await start(started)
     tab, watch = await tab_as(browser, "alice")
     await tab.goto(sentinel.url + PAGE)
     await live(tab)
@@ -255,7 +258,7 @@ async def test_an_operator_acknowledges_snoozes_notes_and_abandons_and_each_stay
 async def test_a_viewer_sees_the_history_and_no_button_and_a_forged_post_changes_nothing(
     started: list[Sentinel], browser: Browser, tmp_path: Path
 ) -> None:
-    sentinel = await start(started, "bob", ("alice",))  # bob signs in; alice may act
+    sentinel = await start(started)  # bob signs in; alice, of the same sentinel, may act
     note = Action(Verb.NOTE, "alice", EXAMPLE_CLOCK, "board", note=NOTE)
     assert (await sentinel.act(NAME, ROLLOUT, note)).applied
     tab, watch = await tab_as(browser, "bob")
@@ -270,11 +273,21 @@ async def test_a_viewer_sees_the_history_and_no_button_and_a_forged_post_changes
     assert await tab.locator("#actions").get_attribute("data-token") is None
     await shot(tab, tmp_path, "actions-viewer.png")
 
-    # A viewer's script posts anyway: without a token, and with one made up.
+    # alice's page on the same sentinel has the buttons and her token.
+    alice, alice_watch = await tab_as(browser, "alice")
+    await alice.goto(sentinel.url + PAGE)
+    await expect(alice.get_by_role("button", name="Acknowledge")).to_be_visible()
+    alices_token = await alice.locator("#actions").get_attribute("data-token")
+    assert alices_token
+    await alice.context.close()
+    assert alice_watch.errors == []
+
+    # A viewer's script posts anyway: without a token, with one made up, and with alice's.
     status, body = await post_from_page(tab, ACTIONS, {"verb": "acknowledge"}, None)
     assert (status, body["error"]) == (403, "only the users of http.operators may act on rollouts")
-    status, _ = await post_from_page(tab, ACTIONS, {"verb": "abandon", "note": "x"}, "0" * 64)
-    assert status == 403
+    for token in ("0" * 64, alices_token):
+        status, _ = await post_from_page(tab, ACTIONS, {"verb": "abandon", "note": "x"}, token)
+        assert status == 403
     full = await rollout_json(sentinel, "bob")
     assert (full["phase"], len(full["actions"])) == ("open", 1)
 
@@ -319,18 +332,42 @@ async def test_without_basic_auth_nobody_acts_from_the_board(
 async def test_an_operators_post_without_the_token_or_for_another_rollout_is_refused(
     started: list[Sentinel], browser: Browser
 ) -> None:
-    sentinel = await start(started, "alice", ("alice",))
+    sentinel = await start(started)
     tab, watch = await tab_as(browser, "alice")
     await tab.goto(sentinel.url + PAGE)
     await live(tab)
     token = await tab.locator("#actions").get_attribute("data-token")
     assert token
+    # The page set the board's session cookie: no script reads it, no other site sends it.
+    (cookie,) = await tab.context.cookies(sentinel.url)
+    assert (cookie["name"], len(cookie["value"])) == ("sentinel_session", 32)
+    assert (cookie["httpOnly"], cookie["sameSite"], cookie["path"]) == (True, "Strict", "/")
+    assert await tab.evaluate("document.cookie") == ""
     # The operator's own page, by script, without the token: a forged request.
     status, body = await post_from_page(tab, ACTIONS, {"verb": "acknowledge"}, None)
     assert status == 403
     assert "X-Sentinel-Token" in body["error"]
     status, _ = await post_from_page(tab, ACTIONS, {"verb": "acknowledge"}, token[::-1])
     assert status == 403
+    # alice's page in another browser session has another token; neither works in the other.
+    other, other_watch = await tab_as(browser, "alice")
+    await other.goto(sentinel.url + PAGE)
+    others_token = await other.locator("#actions").get_attribute("data-token")
+    assert others_token and others_token != token
+    status, body = await post_from_page(tab, ACTIONS, {"verb": "acknowledge"}, others_token)
+    assert (status, "in this session" in body["error"]) == (403, True)
+    status, _ = await post_from_page(other, ACTIONS, {"verb": "acknowledge"}, token)
+    assert status == 403
+    await other.context.close()
+    assert not_network_refusals(other_watch) == []
+    # The page's token without its cookie (a script outside the browser, say): refused.
+    headers = {**authorization("alice"), "Origin": sentinel.url, "X-Sentinel-Token": token}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(sentinel.url + ACTIONS, json={"verb": "acknowledge"}, headers=headers) as a,
+    ):
+        assert a.status == 403
+        assert "sentinel_session cookie" in (await a.json())["error"]
     # With the token, a rollout key or expectation that does not exist: 404.
     for forged in (
         f"/api/v1/rollouts/{NAME}/r-9999/actions",
@@ -347,7 +384,7 @@ async def test_an_operators_post_without_the_token_or_for_another_rollout_is_ref
     assert (other["phase"], other["actions"]) == ("open", [])
 
     # Closed meanwhile (from another tab): the page's button says why nothing happened.
-    headers = {**authorization("alice"), "Origin": sentinel.url, "X-Sentinel-Token": token}
+    headers["Cookie"] = f"sentinel_session={cookie['value']}"
     async with (
         aiohttp.ClientSession() as session,
         session.post(
@@ -368,7 +405,7 @@ async def test_an_operators_post_without_the_token_or_for_another_rollout_is_ref
 async def test_a_post_from_another_origin_is_refused_and_changes_nothing(
     started: list[Sentinel], browser: Browser
 ) -> None:
-    sentinel = await start(started, "alice", ("alice",))
+    sentinel = await start(started)
     target = sentinel.url + ACTIONS
     # Another site on another port: a form that posts JSON-looking text to the sentinel (the
     # classic cross-site request, with the operator's basic auth in the browser), and a
@@ -413,9 +450,8 @@ async def test_a_click_on_one_replicas_page_reaches_the_replica_that_owns_the_ro
 ) -> None:
     ports = free_ports(2)
     peers = [f"127.0.0.1:{port}" for port in ports]
-    auth = BasicAuth("alice", PASSWORD)
     a, b = [
-        await start_sentinel(port=port, peers=peers, basic_auth=auth, operators=("alice",))
+        await start_sentinel(port=port, peers=peers, basic_auth=USERS, operators=OPERATORS)
         for port in ports
     ]
     b.events([event("SchemaV2_Ready", T0, "r-b", "e-b")], T0 + 11 * MIN)  # b owns r-b
@@ -438,7 +474,7 @@ async def test_a_click_on_one_replicas_page_reaches_the_replica_that_owns_the_ro
 async def test_an_action_on_a_hostile_rollout_key_reaches_it_and_runs_nothing(
     started: list[Sentinel], browser: Browser
 ) -> None:
-    sentinel = await start(started, "alice", ("alice",), hostile_expectation())
+    sentinel = await start(started, hostile_expectation())
     # Built of the hostile rollout's own events: no schema for them, so Lenient checks.
     sentinel.events([hostile_start(EXAMPLE_CLOCK)], EXAMPLE_CLOCK)
     tab, watch = await tab_as(browser, "alice")
