@@ -3,8 +3,8 @@ history of its actions (who, when, what, until when, the note) for everyone, and
 operator on an open rollout the controls that act (acknowledge, snooze, note, abandon).
 
 Purely computational. The controls are plain buttons that `actions.js` posts, with the
-user's token this page carries (`data-token`), as JSON to the rollout's actions route; nothing
-here is a form that would post without it. Every value is escaped: a note is typed by a person
+token this page carries (`data-token`: the user's, for the browser's session cookie), as JSON
+to the rollout's actions route; nothing here is a form that would post without it. Every value is escaped: a note is typed by a person
 and a rollout key comes from the bus."""
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ NOTE_MAX = 2000  # characters of a note the page lets one type (the route has it
 @dataclass(frozen=True, slots=True)
 class Actor:
     """Who reads the page: the basic-auth user (None without basic auth), whether
-    `http.operators` names them, and their token for the actions route (operators only)."""
+    `http.operators` names them, and the token of their page for the actions route, bound to
+    the browser's session (operators only)."""
 
     user: str | None = None
     operator: bool = False

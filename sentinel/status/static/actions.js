@@ -1,6 +1,7 @@
 // The rollout page's actions (contract section 14, "From the board"). An operator's buttons
-// POST, as JSON on this same origin with the user's token (the X-Sentinel-Token header; the
-// page carries it as the #actions section's data-token), to the rollout's actions route; the
+// POST, as JSON on this same origin with the page's token (the X-Sentinel-Token header; the
+// page carries it as the #actions section's data-token, made for the user and the browser's
+// session) and the session cookie the board set, to the rollout's actions route; the
 // answer redraws the history, and a refusal is said in plain words. Everyone's page redraws
 // the history when the rollout changes (board.js calls `show`). Built with DOM calls only, as
 // render.js: a note and a user name are text, never markup.
