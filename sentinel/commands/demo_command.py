@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import os
 import secrets
+import shlex
 import socket
 import sys
 import tempfile
@@ -138,7 +139,7 @@ async def _demo(speed: float, duration_s: float | None) -> int:
         stopped = await watching
         print(
             f"  the demo's actions and closed rollouts are kept in {state}:\n"
-            f"  sentinel report --state {state} --format md",
+            f"  {_sentinel()} report --state {shlex.quote(str(state))} --format md",
             file=sys.stderr,
             flush=True,
         )
@@ -228,6 +229,17 @@ def _banner(listen: str, expectations: Path, speed: float, state: Path) -> None:
         file=sys.stderr,
         flush=True,
     )
+
+
+def _sentinel() -> str:
+    """How to call `sentinel` from where the demo was started: `make demo` leaves it in the
+    virtual environment (`.venv/bin/sentinel`), not on the PATH."""
+    beside = Path(sys.executable).with_name("sentinel")
+    if not beside.is_file():
+        return "sentinel"
+    with contextlib.suppress(ValueError):
+        return shlex.quote(str(beside.relative_to(Path.cwd())))
+    return shlex.quote(str(beside))
 
 
 def _free_port(preferred: int) -> int:
