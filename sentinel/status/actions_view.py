@@ -4,8 +4,8 @@ operator on an open rollout the controls that act (acknowledge, snooze, note, ab
 
 Purely computational. The controls are plain buttons that `actions.js` posts, with the
 token this page carries (`data-token`: the user's, for the browser's session cookie), as JSON
-to the rollout's actions route; nothing here is a form that would post without it. Every value is escaped: a note is typed by a person
-and a rollout key comes from the bus."""
+to the rollout's actions route; nothing here is a form that would post without it. Every
+value is escaped: a note is typed by a person and a rollout key comes from the bus."""
 
 from __future__ import annotations
 
