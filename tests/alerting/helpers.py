@@ -181,8 +181,9 @@ async def sending(alerter: Alerter) -> AsyncIterator[None]:
         await asyncio.wait_for(task, 5)
 
 
-async def eventually(check: Callable[[], bool], within: float = 5.0) -> None:
-    """Wait until `check()` holds; fail after `within` seconds."""
+async def eventually(check: Callable[[], bool], within: float = 15.0) -> None:
+    """Wait until `check()` holds; fail after `within` seconds (generous: a loaded CI machine
+    may take seconds for what takes milliseconds here; a wait that holds costs nothing)."""
     deadline = time.monotonic() + within
     while not check():
         if time.monotonic() > deadline:
