@@ -132,7 +132,7 @@ def step_detail(step: Mapping[str, Any], clock: float) -> str:
         return "no window"
     if state == "pending":
         return f"after {', '.join(step['after'])}" if step["after"] else "waits for its event"
-    return "off the script (rollback)"
+    return "off the script (rolled back or abandoned)"
 
 
 def describe_finding(finding: Mapping[str, Any], clock: float | None = None) -> str:

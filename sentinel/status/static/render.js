@@ -96,7 +96,7 @@ window.sentinelRender = (function () {
     if (step.state === "pending") {
       return step.after.length ? "after " + step.after.join(", ") : "waits for its event";
     }
-    return "off the script (rollback)";
+    return "off the script (rolled back or abandoned)";
   }
 
   function renderStep(step) {
