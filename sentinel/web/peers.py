@@ -11,7 +11,7 @@ import base64
 import contextlib
 import logging
 import socket
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,34 +100,29 @@ class Peers:
 
     async def ask(self, path: str, params: Mapping[str, str] | None = None) -> Answers:
         """GET `path` from every peer at once; JSON answers, and who did not give one."""
-        session = self._session
-        answers = Answers()
-        if session is None:
-            return answers
-        addresses, answers.partial = await self.addresses()
-        results = await asyncio.gather(
-            *(self._get(session, address, path, params) for address in addresses)
+        return await self._everyone(
+            lambda session, address: self._get(session, address, path, params)
         )
-        for address, result in zip(addresses, results, strict=True):
-            if result is None:
-                answers.partial.append(address)
-            else:
-                answers.bodies.append((address, *result))
-        return answers
 
     async def post(
         self, path: str, body: bytes, headers: Mapping[str, str] | None = None
     ) -> Answers:
         """POST the JSON `body` to every peer at once (an action forwarded to the rollout's
         owner, which only that replica takes); JSON answers, and who did not give one."""
+        return await self._everyone(
+            lambda session, address: self._post(session, address, path, body, headers)
+        )
+
+    async def _everyone(
+        self, call: Callable[[aiohttp.ClientSession, str], Awaitable[Any]]
+    ) -> Answers:
+        """`call` on every peer at once: each answer (None for none) sorted into `Answers`."""
         session = self._session
         answers = Answers()
         if session is None:
             return answers
         addresses, answers.partial = await self.addresses()
-        results = await asyncio.gather(
-            *(self._post(session, address, path, body, headers) for address in addresses)
-        )
+        results = await asyncio.gather(*(call(session, address) for address in addresses))
         for address, result in zip(addresses, results, strict=True):
             if result is None:
                 answers.partial.append(address)
