@@ -18,6 +18,7 @@ from bench import (
     scaling_bench,
     store_bench,
     takeover_bench,
+    throughput_bench,
     tracing_bench,
 )
 from sentinel import speed
@@ -52,6 +53,8 @@ def main() -> int:
     alert_bench.main()
     print("\n== the board and the rollout API under 200,000 open rollouts (issue 22)")
     board_bench.main()
+    print("\n== throughput with durable state (issue 21): ratios to a bare consumer, one run")
+    throughput_bench.main(directory / "throughput")  # files of its own
     print("\n== partitions unwatched after a SIGKILL (issue 17)")
     takeover_bench.main()
     return 0

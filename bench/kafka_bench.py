@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import orjson
@@ -70,21 +71,35 @@ class Bench:
     def servers(self) -> str:
         return self.broker.bootstrap_servers
 
-    async def topic(self, name: str, records: Sequence[Produced]) -> str:
-        await self.broker.create_topics([name], partitions=PARTITIONS)
+    async def topic(
+        self, name: str, records: Sequence[Produced], partitions: int = PARTITIONS
+    ) -> str:
+        await self.broker.create_topics([name], partitions=partitions)
         await produce(self.servers, name, records)
         return name
 
-    def config(self, topic: str, expectations: Path = ROOT, registry: bool = False) -> Path:
+    def config(
+        self,
+        topic: str,
+        expectations: Path = ROOT,
+        registry: bool = False,
+        changelog: bool = False,
+        group: str | None = None,
+        listen: str = "127.0.0.1:0",
+    ) -> Path:
+        """A config of its own (file, state file); `group` shares a consumer group, and
+        `changelog` is state.mode changelog (records keyed by rollout, as `produce` keys them)."""
         self._runs += 1
-        group = f"bench-{self._runs}"
-        path = self.directory / f"{group}.yaml"
+        name = f"bench-{self._runs}"
+        path = self.directory / f"{name}.yaml"
         path.write_text(
             f"expectations: {expectations}\nschemas: {ROOT / 'schemas'}\n"
             f"kafka:\n  bootstrap_servers: {self.servers}\n  topics: [{topic}]\n"
-            f"  group_id: {group}\n  auto_offset_reset: earliest\n  session_timeout: 2s\n"
-            f"state:\n  path: {self.directory / group}.db\n"
-            "http:\n  listen: 127.0.0.1:0\nlog:\n  level: error\n"
+            f"  group_id: {group or name}\n  auto_offset_reset: earliest\n  session_timeout: 2s\n"
+            + ("  input_keyed_by_rollout: true\n  replication_factor: 1\n" if changelog else "")
+            + f"state:\n  path: {self.directory / name}.db\n"
+            + ("  mode: changelog\n" if changelog else "")
+            + f"http:\n  listen: {listen}\nlog:\n  level: error\n"
             + (f"registry:\n  url: {self.registry.url}\n" if registry else "")
         )
         return path
@@ -139,18 +154,24 @@ class Bench:
         return (total - counted) / (done - since), done - started
 
     async def ratio(
-        self, topic: str, total: int, registry: bool = False, framed: bool = False
+        self,
+        topic: str,
+        total: int,
+        registry: bool = False,
+        framed: bool = False,
+        changelog: bool = False,
     ) -> tuple[float, float]:
         """Best bare and best sentinel events/s over the rounds, alternating."""
         bare = sentinel = 0.0
         for _ in range(ROUNDS):
             bare = max(bare, await self.bare(topic, total, framed))
-            rate, _ = await self.sentinel(self.config(topic, registry=registry), total)
+            config = self.config(topic, registry=registry, changelog=changelog)
+            rate, _ = await self.sentinel(config, total)
             sentinel = max(sentinel, rate)
         return bare, sentinel
 
 
-def _say_ratio(what: str, bare: float, sentinel: float, goal: str) -> float:
+def say_ratio(what: str, bare: float, sentinel: float, goal: str) -> float:
     ratio = sentinel / bare
     print(
         f"{what}: bare aiokafka + JSON {bare:,.0f} events/s, sentinel run {sentinel:,.0f}"
@@ -192,14 +213,21 @@ async def _latency(bench: Bench) -> list[float]:
     return latencies
 
 
-async def _main(directory: Path) -> dict[str, float]:
+@asynccontextmanager
+async def open_bench(directory: Path) -> AsyncIterator[Bench]:
+    """An embedded broker and a demo registry for the time of a run."""
     registry = DemoRegistry()
     await registry.start()
     try:
         async with EmbeddedBroker(log_path=directory / "broker.log") as broker:
-            return await _figures(Bench(directory, broker, registry))
+            yield Bench(directory, broker, registry)
     finally:
         await registry.stop()
+
+
+async def _main(directory: Path) -> dict[str, float]:
+    async with open_bench(directory) as bench:
+        return await _figures(bench)
 
 
 async def _figures(bench: Bench) -> dict[str, float]:
@@ -209,21 +237,21 @@ async def _figures(bench: Bench) -> dict[str, float]:
     figures: dict[str, float] = {}
     plain = await bench.topic("bench-events", structured(log))
     bare, sentinel = await bench.ratio(plain, len(log))
-    figures["live_ratio"] = _say_ratio("consume", bare, sentinel, "goal >= 0.5")
+    figures["live_ratio"] = say_ratio("consume", bare, sentinel, "goal >= 0.5")
 
     noisy = await bench.topic("bench-noisy", noisy_bus(log[: EVENTS // 10]))
     bare, sentinel = await bench.ratio(noisy, EVENTS)
-    figures["noisy_ratio"] = _say_ratio(
+    figures["noisy_ratio"] = say_ratio(
         "consume, 90% types nothing watches (binary mode)", bare, sentinel, "goal >= 0.9"
     )
 
     binary = await bench.topic("bench-binary", binary_mode(log))
     bare, sentinel = await bench.ratio(binary, len(log))
-    without = _say_ratio("consume, binary mode", bare, sentinel, "the reference for the next")
+    without = say_ratio("consume, binary mode", bare, sentinel, "the reference for the next")
     framed = await bench.topic("bench-framed", binary_mode(log, writer_ids(bench.registry)))
     bare, sentinel = await bench.ratio(framed, len(log), registry=True, framed=True)
     change = sentinel / bare / without - 1
-    figures["registry_ratio"] = _say_ratio(
+    figures["registry_ratio"] = say_ratio(
         "consume, binary mode framed by a schema registry", bare, sentinel,
         f"{change:+.0%} against binary mode without one, goal within 10%",
     )  # fmt: skip

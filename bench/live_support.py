@@ -79,11 +79,12 @@ def binary_mode(lines: Sequence[bytes], ids: dict[str, int] | None = None) -> li
     return records
 
 
-def noisy_bus(relevant: Sequence[bytes]) -> list[Produced]:
-    """A shared bus: each relevant event after nine binary-mode events of types that no
-    expectation names and no schema describes (orders, payments, ...)."""
+def noisy_bus(relevant: Sequence[bytes], mode: str = "mixed") -> list[Produced]:
+    """A shared bus: each relevant event after nine events of types that no expectation
+    names and no schema describes (orders, payments, ...). `mode`: "mixed" (the noise in
+    binary mode, the relevant events structured), "binary" or "structured" (every record)."""
     records: list[Produced] = []
-    relevant_records = structured(relevant)
+    relevant_records = binary_mode(relevant) if mode == "binary" else structured(relevant)
     for index, record in enumerate(relevant_records):
         for n in range(9):
             number = index * 9 + n
@@ -91,15 +92,17 @@ def noisy_bus(relevant: Sequence[bytes]) -> list[Produced]:
                 "order_id": f"o-{number}", "customer": f"c-{number % 5000}", "amount": 12.5,
                 "currency": "EUR", "items": [{"sku": "a-1", "quantity": 2}],
             }  # fmt: skip
-            headers = [
-                ("ce_specversion", b"1.0"),
-                ("ce_id", f"n-{number}".encode()),
-                ("ce_source", b"/shop"),
-                ("ce_type", f"Shop{number % NOISE_TYPES}_Happened".encode()),
-                ("ce_time", b"2026-11-25T10:00:00Z"),
-                ("content-type", b"application/json"),
-            ]
-            records.append((f"o-{number}".encode(), orjson.dumps(data), headers))
+            attributes = {
+                "specversion": "1.0", "id": f"n-{number}", "source": "/shop",
+                "type": f"Shop{number % NOISE_TYPES}_Happened", "time": "2026-11-25T10:00:00Z",
+            }  # fmt: skip
+            key = f"o-{number}".encode()
+            if mode == "structured":
+                records.append((key, orjson.dumps({**attributes, "data": data}), []))
+                continue
+            headers = [(f"ce_{name}", value.encode()) for name, value in attributes.items()]
+            headers.append(("content-type", b"application/json"))
+            records.append((key, orjson.dumps(data), headers))
         records.append(record)
     return records
 

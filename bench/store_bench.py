@@ -51,7 +51,7 @@ def main() -> dict[str, float]:
                 ("memory", MemoryStore),
                 ("sqlite", partial(SqliteStore, Path(directory) / f"state-{attempt}.db")),
             ):
-                rate, share = _throughput(log, new_engine(), opener)
+                rate, share = throughput(log, new_engine(), opener)
                 rates[name] = max(rates.get(name, 0.0), rate)
                 shares[name] = min(shares.get(name, 1.0), share)
         print(
@@ -109,7 +109,7 @@ class _Timed:
         self.seconds += time.perf_counter() - started
 
 
-def _throughput(
+def throughput(
     log: list[bytes], engine: Engine, opener: Callable[[], StateStore]
 ) -> tuple[float, float]:
     """Events per second through the pipeline (decode, apply, keep each batch), and the
