@@ -148,16 +148,10 @@ def render_burst(rollouts: Sequence[RolloutGroup], ctx: Context, threaded: bool)
             f"{esc(clip(describe(main, rollout.view, ctx.tz), LINE_CHARS))}"
         )
         lines.append(line + (f" · owner {esc(owner)}" if owner else ""))
-    # What they have in common is usually the cause: a shared dependency stuck at one step.
-    common = Counter(
-        (rollout.expectation, title(main.kind), main.step or "")
-        for rollout in rollouts
-        for main in (_main(rollout.findings),)
-    )
     summary = [
         f"*{count}* {esc(expectation)} rollout{'' if count == 1 else 's'}: {title_}"
         + (f" of {esc(step)}" if step else "")
-        for (expectation, title_, step), count in common.most_common(SUMMARY_LINES)
+        for (expectation, title_, step), count in common_causes(rollouts)
     ]
     blocks: list[dict[str, Any]] = [
         _header(heading),
@@ -273,6 +267,17 @@ def _buttons(
         if url is not None and len(url) <= URL_CHARS
     ]
     return [{"type": "actions", "elements": buttons}] if buttons else []
+
+
+def common_causes(rollouts: Sequence[RolloutGroup]) -> list[tuple[tuple[str, str, str], int]]:
+    """What a burst's rollouts have in common, most shared first (usually the cause: a shared
+    dependency stuck at one step): ((expectation, title, step or ""), how many)."""
+    common = Counter(
+        (rollout.expectation, title(main.kind), main.step or "")
+        for rollout in rollouts
+        for main in (_main(rollout.findings),)
+    )
+    return common.most_common(SUMMARY_LINES)
 
 
 def _main(findings: Sequence[Finding]) -> Finding:

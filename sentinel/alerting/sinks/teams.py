@@ -10,7 +10,6 @@ Markdown (a TextBlock or a Fact would turn `[click](https://evil)` into a link).
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -25,7 +24,6 @@ from sentinel.alerting.alert_words import (
     links,
     span,
     stamp,
-    title,
 )
 from sentinel.alerting.drill import TEST_SENTENCE, TEST_TITLE, TEST_WORDS
 from sentinel.alerting.grouper import Context, EventGroup, Plan, RolloutGroup, remember
@@ -36,12 +34,12 @@ from sentinel.alerting.sinks.slack_blocks import (
     FINDING_LINES,
     LINE_CHARS,
     LIST_LINES,
-    SUMMARY_LINES,
     TEXT_CHARS,
     URL_CHARS,
     _main,
     _owner,
     clip,
+    common_causes,
     fit_checklist,
     history,
 )
@@ -218,16 +216,10 @@ def render_burst(rollouts: Sequence[RolloutGroup], ctx: Context) -> TeamsCard:
             f"{clip(describe(main, rollout.view, ctx.tz), LINE_CHARS)}"
         )
         lines.append(line + (f" · owner {owner}" if owner else ""))
-    # What they have in common is usually the cause: a shared dependency stuck at one step.
-    common = Counter(
-        (rollout.expectation, title(main.kind), main.step or "")
-        for rollout in rollouts
-        for main in (_main(rollout.findings),)
-    )
     summary = [
         f"{count} {expectation} rollout{'' if count == 1 else 's'}: {title_}"
         + (f" of {step}" if step else "")
-        for (expectation, title_, step), count in common.most_common(SUMMARY_LINES)
+        for (expectation, title_, step), count in common_causes(rollouts)
     ]
     window = format_duration(ctx.settings.window)
     body = [
