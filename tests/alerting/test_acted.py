@@ -168,8 +168,10 @@ async def test_an_acknowledgement_updates_the_parent_pages_no_more_and_a_new_pro
         sentinel.at(seen + 1)  # its recovery replies
         sentinel.at(seen + 5 * MIN + 5)
         sentinel.at(seen + 5 * MIN + 6)
-        await eventually(lambda: len(slack_api.replies(parent)) == 3)
-        assert "Acknowledge" in [b["text"]["text"] for b in buttons(parent).values()]
+        # The parent's update and the replies travel as separate outbox items: wait for both.
+        await eventually(
+            lambda: len(slack_api.replies(parent)) == 3 and ACKNOWLEDGE in buttons(parent)
+        )
         assert "at 2026-11-25 10:11:00 UTC; a problem since is not" in text_of(parent)
         sentinel.at(seen + 35 * MIN + 10)
         await eventually(lambda: len(slack_api.replies(parent)) == 4)
