@@ -1,4 +1,4 @@
-"""A shared bus: binary-mode records of types nothing watches are counted, not decoded."""
+"""A shared bus: records of types nothing watches are counted, not decoded, in both modes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from sentinel.core.engine.engine import Engine
 from sentinel.core.engine.rollout import RolloutState
 from sentinel.core.events.decoders import BusDecoder
 from sentinel.core.events.envelope import Skipped
+from sentinel.core.events.peek import skim_structured
 from sentinel.core.events.records import Partition, Record
 from sentinel.core.events.schemas import SchemaRegistry
 from sentinel.core.pipeline.pipeline import EventClock, Pipeline, WallClock
@@ -102,14 +103,60 @@ def test_a_type_with_a_schema_is_always_checked_against_it() -> None:
     assert kinds(found) == ["schema_violation"] * 3
 
 
-def test_structured_and_framed_records_of_an_unwatched_type_are_still_read() -> None:
+def test_structured_records_of_a_type_nothing_watches_are_counted_without_a_full_decode() -> None:
+    counting = Counting()
+    sentinel = pipeline(counting)
+    first = sentinel.process([record(event("Shop_Ordered", T0), 0)], WallClock(T0)).findings
+    assert kinds(first) == ["unregistered_event"]
+    # Skimmed, it says nothing: read in full, it would be malformed (an id must be text).
+    odd_id = b'{"specversion": "1.0", "id": 1.5, "source": "/shop", "type": "Shop_Ordered"}'
+    again = record(event("Shop_Ordered", T0), 2)
+    found = sentinel.process([Record(P0, 1, odd_id, []), again], WallClock(T0)).findings
+    assert found == []
+    assert counting.read == {("Shop_Ordered", "unregistered"): 3}
+    assert sentinel.positions == {P0: 3}
+
+
+def test_structured_invalid_and_framed_records_of_an_unwatched_type_are_still_read() -> None:
     sentinel = pipeline()
     sentinel.process([binary("Shop_Ordered", 0)], WallClock(T0))
     structured = record(event("Shop_Ordered", T0), 1)
-    structured.value = b"{not json"
+    structured.value = b'{"type": "Shop_Ordered", not json'
     framed = binary("Shop_Ordered", 2, b"\x00\x00\x00\x00\x07{}")
     found = sentinel.process([structured, framed], WallClock(T0)).findings
     assert kinds(found) == ["malformed", "malformed"]  # no registry to read the framed one
+
+
+def test_the_structured_skim_reads_only_the_top_level_type_and_a_valid_time() -> None:
+    skip = {"Shop_Ordered"}
+    assert skim_structured(b'{"type": "Shop_Ordered"}', skip) == Skipped("Shop_Ordered", None)
+    at = format_rfc3339(T0).encode()
+    assert skim_structured(b'{"type":"Shop_Ordered","time":"%s"}' % at, skip) == Skipped(
+        "Shop_Ordered", T0
+    )
+    # A nested `type` is data, not the event's type.
+    assert skim_structured(b'{"data": {"type": "Shop_Ordered"}, "type": "X"}', skip) is None
+    assert skim_structured(b'{"data": {"type": "Shop_Ordered"}}', skip) is None
+    # What the full decode refuses, it must see, to say why.
+    for refused in (
+        b'{"type": "Shop_Ordered", "time": "yesterday"}',
+        b'{"type": "Shop_Ordered", "time": 3}',
+        b'["Shop_Ordered"]',
+        b'{"type": ["Shop_Ordered"]}',
+        b'{"type": "Shop_Ordered"',
+        b'{"type": "Shop_Ordered"} trailing',
+    ):
+        assert skim_structured(refused, skip) is None, refused
+
+
+def test_a_binary_mode_value_is_data_whatever_type_it_names() -> None:
+    """The value of a binary-mode record of a watched type names an unwatched type: it is
+    the event's data, so the record is read in full."""
+    sentinel = pipeline()
+    sentinel.process([binary("Shop_Ordered", 0)], WallClock(T0))
+    watched = binary("SchemaV2_Ready", 1, b'{"rollout_id": "r1", "type": "Shop_Ordered"}')
+    sentinel.process([watched], WallClock(T0))
+    assert sentinel.engine.view("user-service-v2", "r1") is not None
 
 
 def test_headers_a_full_decode_would_refuse_are_not_passed_over() -> None:

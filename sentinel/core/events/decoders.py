@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Container
 
-from sentinel.core.events.envelope import Envelope, Malformed, Skipped, from_json, from_kafka, skim
+from sentinel.core.events.envelope import (
+    Envelope,
+    Malformed,
+    Skipped,
+    binary_mode,
+    from_json,
+    from_kafka,
+    skim,
+)
 from sentinel.core.events.framing import IdKind, SchemaRef, framed_by_header, unframe
+from sentinel.core.events.peek import skim_structured
 from sentinel.core.events.records import Record
 
 # How a JSON-lines log says which writer schema an event was written with (docs/registry.md).
@@ -20,12 +29,18 @@ class BusDecoder:
         self._registry = registry  # whether a registry is there to read framed records
 
     def skim(self, record: Record, skip: Container[str]) -> Skipped | None:
-        """A binary-mode record of a type in `skip`, unless a registry's framing names its
-        writer schema (then its value is checked against it)."""
+        """A record of a type in `skip`, binary mode (its headers) or structured (its value's
+        top-level `type`), unless a registry's framing names its writer schema (then its
+        value is checked against it)."""
         value, headers = record.value, record.headers
-        if not headers or (value and value[0] <= 1) or framed_by_header(headers):
+        if (value and value[0] <= 1) or (headers and framed_by_header(headers)):
             return None
-        return skim(value, headers, skip)
+        if headers:
+            found = skim(value, headers, skip)
+            # A binary-mode value is data: a `type` inside it names nothing.
+            if found is not None or binary_mode(headers):
+                return found
+        return skim_structured(value, skip) if value else None
 
     def decode(self, record: Record) -> Envelope | Malformed:
         if record.fault is not None:

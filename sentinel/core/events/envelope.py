@@ -2,8 +2,9 @@
 
 Three inputs are accepted: a CloudEvent in structured JSON, a CloudEvent in Kafka binary mode
 (`ce_*` headers, value = data) and a plain JSON object. Anything else is `Malformed`, with a
-reason a producer can act on; a binary-mode event of a type nothing watches may be `Skipped`
-without reading its value. Purely computational: no I/O, no clock.
+reason a producer can act on; an event of a type nothing watches may be `Skipped` without
+reading its value (binary mode, here) or building it (structured, `peek`). Purely
+computational: no I/O, no clock.
 """
 
 from __future__ import annotations
@@ -182,6 +183,21 @@ def from_kafka(
     if isinstance(built, Envelope) and "traceparent" in names:
         built.hop = _header_text(names["traceparent"])
     return built
+
+
+def binary_mode(headers: Sequence[Header]) -> bool:
+    """Whether `from_kafka` reads a record with these headers in binary mode."""
+    specversion = structured = False
+    for name, payload in headers:
+        lowered = name.lower()
+        if lowered == "ce_specversion":
+            specversion = True
+        elif lowered == "content-type":  # the last one counts, as in from_kafka
+            content_type = _header_text(payload)
+            structured = content_type is not None and content_type.lower().startswith(
+                "application/cloudevents"
+            )
+    return specversion and not structured
 
 
 def skim(value: bytes | None, headers: Sequence[Header], skip: Container[str]) -> Skipped | None:

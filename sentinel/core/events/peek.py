@@ -1,0 +1,47 @@
+"""The skim of a structured record: its top-level `type` and `time` read without building the
+rest of its JSON, so that a bus mostly of types nothing watches costs little in either mode.
+
+Not compiled (setup.py): a msgspec Struct is built by msgspec's own metaclass, which mypyc
+cannot compile. msgspec still reads every byte of the value (invalid JSON is never skimmed),
+but skips what the Struct does not name instead of building it: 1.35 million reads a second
+against orjson.loads' 0.52 million on a 176-byte event (2-core VM, timeit, one run).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container
+
+import msgspec
+
+from sentinel.core.events.envelope import Skipped
+from sentinel.core.timefmt import parse_event_time
+
+
+class _Named(msgspec.Struct):
+    """The attributes a skim needs; a value of another JSON kind is not skimmed."""
+
+    type: str | None = None
+    time: str | None = None
+
+
+_read_names = msgspec.json.Decoder(_Named).decode
+
+
+def skim_structured(value: bytes, skip: Container[str]) -> Skipped | None:
+    """A JSON object (a structured CloudEvent or a plain object) whose top-level `type` is in
+    `skip`; None when it must be decoded in full: another type, or anything the full decode
+    would look at twice (not JSON, not an object, a `type` or `time` of another kind, a time
+    that is not RFC 3339)."""
+    try:
+        named = _read_names(value)
+    except msgspec.DecodeError:  # ValidationError too: the full decode says what is wrong
+        return None
+    event_type = named.type
+    if event_type is None or event_type not in skip:
+        return None
+    if named.time is None:
+        return Skipped(event_type, None)
+    try:
+        return Skipped(event_type, parse_event_time(named.time))
+    except ValueError:
+        return None
