@@ -1,7 +1,9 @@
 """Live watcher numbers (issues 3, 10, 11): `sentinel run` against a bare aiokafka consumer on
 the same topic in the same run (plain events, a bus where 90% of records are types nothing
-watches, binary mode with and without a schema registry), the catch-up time of a backlog of
-1,000,000 records, and the time from a deadline to its finding with 100,000 open rollouts.
+watches, binary mode with and without a schema registry). The catch-up time of a backlog of
+1,000,000 records and the time from a deadline to its finding with 100,000 open rollouts are
+measured here (`catch_up`, `deadline_latency`) and printed with issue 21's figures
+(bench/throughput_bench.py).
 
 Every `sentinel run` here keeps its state in SQLite and writes its findings: the
 configuration a user runs.
@@ -180,7 +182,7 @@ def say_ratio(what: str, bare: float, sentinel: float, goal: str) -> float:
     return ratio
 
 
-async def _latency(bench: Bench) -> list[float]:
+async def _latencies(bench: Bench) -> list[float]:
     folder = bench.directory / "latency"
     folder.mkdir()
     (folder / "latency.yaml").write_text(LATENCY_EXPECTATION)
@@ -257,27 +259,36 @@ async def _figures(bench: Bench) -> dict[str, float]:
     )  # fmt: skip
     figures["registry_change"] = change
 
+    return figures
+
+
+async def catch_up(bench: Bench, what: str) -> float:
+    """Seconds for `sentinel run` (SQLite state) to read a backlog of 1,000,000 records from
+    its start, joining the group included; printed after `what`."""
     backlog = generate_log(BACKLOG_ROLLOUTS, start_at=time.time())
     started = time.perf_counter()
     topic = await bench.topic("bench-backlog", structured(backlog))
     produced = time.perf_counter() - started
     rate, elapsed = await bench.sentinel(bench.config(topic), len(backlog))
-    figures["catch_up_s"] = elapsed
     print(
-        f"catch-up: a backlog of {len(backlog):,} records (produced in {produced:.0f}s) read in"
+        f"{what}: a backlog of {len(backlog):,} records (produced in {produced:.0f}s) read in"
         f" {elapsed:.1f}s from the start, joining the group included ({rate:,.0f} events/s)"
     )
+    return elapsed
 
-    latencies = sorted(await _latency(bench))
+
+async def deadline_latency(bench: Bench, what: str) -> float:
+    """The p99 in seconds from a deadline to its finding on stdout, with 100,000 rollouts
+    open; printed after `what`."""
+    latencies = sorted(await _latencies(bench))
     p50 = statistics.median(latencies)
     p99 = latencies[int(len(latencies) * 0.99) - 1]
-    figures["p99_s"] = p99
     print(
-        f"deadline -> finding on stdout, {OPEN_ROLLOUTS:,} open rollouts: "
+        f"{what}: deadline -> finding on stdout, {OPEN_ROLLOUTS:,} open rollouts: "
         f"{len(latencies):,} stalls, p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms "
         "(goal p99 < 1 s)"
     )
-    return figures
+    return p99
 
 
 def main(directory: Path) -> dict[str, float]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.replay_bench import ROOT, T0, _event, generate_log
+from sentinel.config import WatchSettings
 from sentinel.core.engine.engine import Engine
 from sentinel.core.events.decoders import BusDecoder
 from sentinel.core.events.envelope import Envelope, from_json
@@ -29,7 +30,7 @@ from sentinel.store.memory import MemoryStore
 from sentinel.store.sqlite import SqliteStore
 
 PARTITIONS = 6
-BATCH = 500  # kafka.max_batch's default
+BATCH = WatchSettings().max_batch  # records per batch, as `sentinel run` reads them
 OPEN_ROLLOUTS = 100_000
 
 

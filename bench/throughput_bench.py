@@ -1,7 +1,9 @@
 """Issue 21's figures, side by side in one run: `sentinel run` with durable state (SQLite, then
 the changelog store) against a bare aiokafka + orjson consumer on the same topic, a bus where
 90% of the records are types nothing watches in binary and in structured mode, replay against
-a bare JSON loop, and one against two replicas in one consumer group (aggregate events/s).
+a bare JSON loop, one against two replicas in one consumer group (aggregate events/s), the
+p99 from a deadline to its finding with 100,000 rollouts open, and the catch-up of a backlog of
+1,000,000 records.
 
 `python -m bench.throughput_bench --profile` prints instead where the replay pipeline with a
 SQLite store spends its time (cProfile, top 15 by cumulative time).
@@ -25,7 +27,7 @@ from pathlib import Path
 import aiohttp
 import orjson
 
-from bench.kafka_bench import Bench, open_bench, say_ratio
+from bench.kafka_bench import Bench, catch_up, deadline_latency, open_bench, say_ratio
 from bench.live_support import noisy_bus, structured
 from bench.replay_bench import ROOT, generate_log, replay_rate
 from bench.store_bench import throughput
@@ -186,6 +188,8 @@ async def _figures(directory: Path) -> dict[str, float]:
         await _within("(2) changelog store", _changelog(bench, topic, len(log), figures))
         await _unwatched(bench, log, figures)
         await _within("(5) one vs two replicas", _scale_out(bench, log, figures))
+        figures["p99_s"] = await deadline_latency(bench, "(6)")
+        figures["catch_up_s"] = await catch_up(bench, "(7) catch-up, SQLite state")
     return figures
 
 

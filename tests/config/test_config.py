@@ -82,7 +82,7 @@ def test_a_minimal_file_gets_every_default(folder: Path) -> None:
     )
     assert config.log.level == "info"
     assert config.watch == WatchSettings(
-        max_batch=500, lag_threshold=100, bus_silence=None, tick=1.0, fetch_watchdog=60.0,
+        max_batch=2000, lag_threshold=100, bus_silence=None, tick=1.0, fetch_watchdog=60.0,
         reload_poll=2.0,
     )  # fmt: skip
     assert config.engine == EngineSettings(closed_retention=86400.0)
