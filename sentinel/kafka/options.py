@@ -23,6 +23,7 @@ def consumer_kwargs(settings: KafkaSettings) -> dict[str, Any]:
         "auto_offset_reset": settings.auto_offset_reset,
         "enable_auto_commit": False,
         "security_protocol": settings.security_protocol,
+        "fetch_max_wait_ms": max(1, round(settings.fetch_max_wait * 1000)),
     }
     if settings.session_timeout is not None:
         session_ms = round(settings.session_timeout * 1000)

@@ -38,6 +38,12 @@ class KafkaSettings:
     ssl_check_hostname: bool = True
     client_id: str = "rollout-sentinel"
     session_timeout: float | None = None  # seconds; None keeps the client's default (10 s)
+    # The longest the broker holds a fetch while the partitions have nothing new. An idle
+    # partition is proved caught up by these answers (contract section 4), so this bounds how
+    # long a due deadline waits: 0.1 s against aiokafka's 0.5 s took the p99 from a deadline
+    # to its finding from 1.4-1.9 s to 0.4 s (bench.throughput_bench, one run each), for ten
+    # small requests a second to an idle broker instead of two.
+    fetch_max_wait: float = 0.1
     # Seconds without any answer from the broker before the bus counts as unreachable
     # (/readyz 503, every deadline held: contract section 7).
     unreachable_after: float = 10.0
@@ -56,6 +62,9 @@ class KafkaSettings:
     # Replicas of the topics the sentinel creates (repartition, state changelog).
     replication_factor: int = field(default=3, metadata={"minimum": 1})
 
+
+# Beyond this, an idle broker's answers would look like the gaps of an outage (kafka.source).
+MAX_FETCH_WAIT_S = 1.0
 
 # The loop's knobs that were once under `kafka:` (they are `watch:`'s now, and read from here
 # with a warning).
@@ -81,6 +90,12 @@ def parse_kafka(kafka: Section, base: Path) -> KafkaSettings:
             )
     if not settings.topics:
         raise kafka.fail("topics", "is required: the list of topics to watch")
+    if settings.fetch_max_wait > MAX_FETCH_WAIT_S:
+        raise kafka.fail(
+            "fetch_max_wait",
+            f"must be at most {MAX_FETCH_WAIT_S:g}s: a longer silence of the broker counts as an"
+            " outage (contract section 4)",
+        )
     settings = replace(settings, bootstrap_servers=servers)
     _check_security(kafka, settings)
     return settings

@@ -36,8 +36,9 @@ UNREADABLE = (UnicodeDecodeError, CorruptRecordException, ValueError, IndexError
 PAUSED_ASK_S = 1.0
 # How long the one-record fetches of `_read_carefully` wait for the broker.
 CAREFUL_WAIT_MS = 1000
-# aiokafka answers an idle partition's fetch at least every fetch_max_wait_ms (0.5 s): a longer
-# silence means the broker (or this process) was away, and producers buffered meanwhile.
+# The broker answers an idle partition's fetch at least every `kafka.fetch_max_wait` (0.1 s by
+# default, 1 s at most): a silence this long means the broker (or this process) was away, and
+# producers buffered meanwhile.
 OUTAGE_GAP_S = 2.0
 
 

@@ -288,6 +288,7 @@ def test_schemas_must_be_a_folder(folder: Path) -> None:
         ("auto_offset_reset: newest\n", "kafka.auto_offset_reset: must be one of latest, earliest"),
         ("security_protocol: TLS\n", "kafka.security_protocol: must be one of PLAINTEXT, SSL"),
         ("session_timeout: soon\n", "kafka.session_timeout: 'soon' is not a duration"),
+        ("fetch_max_wait: 2s\n", "kafka.fetch_max_wait: must be at most 1s: a longer silence"),
         ("bootstrap_servers: ' , '\n", "kafka.bootstrap_servers: must name at least one"),
         ("topics: [rollout events]\n", "kafka.topics: 'rollout events' is not a Kafka topic"),
     ],

@@ -70,6 +70,7 @@ def test_plaintext_consumers_commit_only_by_hand_and_carry_no_security() -> None
         "auto_offset_reset": "latest",
         "enable_auto_commit": False,
         "security_protocol": "PLAINTEXT",
+        "fetch_max_wait_ms": 100,  # an idle partition proves it caught up ten times a second
     }
 
 
