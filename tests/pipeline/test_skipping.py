@@ -190,12 +190,27 @@ def test_a_skipped_event_still_moves_the_event_clock() -> None:
     assert late == [("stall", "UserServiceV2_Running"), ("recovered", "UserServiceV2_Running")]
 
 
-def test_a_reload_forgets_what_was_passed_over() -> None:
+def test_a_reload_passes_over_only_what_is_still_neither_named_nor_described() -> None:
     sentinel = pipeline()
-    sentinel.process([binary("Shop_Ordered", 0)], WallClock(T0))
-    assert sentinel.engine.checks.skippable == {"Shop_Ordered"}
-    sentinel.engine.reload([user_service()], sentinel.engine.checks.schemas)
-    assert sentinel.engine.checks.skippable == set()
+    sentinel.process([binary("Shop_Ordered", 0), binary("Shop_Paid", 1)], WallClock(T0))
+    assert sentinel.engine.checks.skippable == {"Shop_Ordered", "Shop_Paid"}
+    described = SchemaRegistry({"Shop_Ordered": _AlwaysInvalid()})
+    sentinel.engine.reload([user_service()], described)
+    assert sentinel.engine.checks.skippable == {"Shop_Paid"}
+
+
+def test_a_restart_passes_over_what_was_passed_over_before_it() -> None:
+    """A skimmed event is not remembered as seen, a decoded one is: were the first record of a
+    known type decoded after a restart, a later event with its id would be a duplicate only
+    in the run that restarted."""
+    store = MemoryStore()
+    before = Pipeline(Engine([user_service()]), store, BusDecoder())
+    before.process([binary("Shop_Ordered", 0)], WallClock(T0))
+    after = Pipeline(Engine([user_service()]), store, BusDecoder())
+    after.restore()
+    assert after.engine.checks.skippable == {"Shop_Ordered"}
+    found = after.process([binary("Shop_Ordered", 1, NOT_JSON)], WallClock(T0)).findings
+    assert found == []  # skimmed: decoded, it would be malformed
 
 
 class _AlwaysInvalid:

@@ -250,7 +250,7 @@ class Engine:
         self._closed = deque(sorted(self._closed))
         for source, event_id, at in sorted(seen_events, key=lambda row: row[2]):
             self.seen_events[(source, event_id)] = at
-        self.checks.unregistered_types.update(unregistered_types)
+        self.checks.restore_unregistered(unregistered_types, self._by_type)
         self.checks.writer_ids.restore(writer_ids or {})
 
     def forget_feeds(self, feeds: Collection[Partition]) -> int:
@@ -289,7 +289,7 @@ class Engine:
             self.rollouts.setdefault(name, {})
         self.checks.schemas = schemas
         self._by_type = index_by_type(expectations)
-        self.checks.skippable = set()  # a type may be named or described now
+        self.checks.pass_over_known(self._by_type)  # a type may be named or described now
 
     def open_rollouts(self) -> Iterable[RolloutState]:
         for by_key in self.rollouts.values():

@@ -3,7 +3,7 @@ type was reported unregistered (contract sections 2 and 10), with what that need
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from sentinel.core.engine.finding_factory import event_finding, schema_violation
 from sentinel.core.engine.findings import Finding, Kind
@@ -38,6 +38,25 @@ class EventChecks:
         # a decoder that can read a record's type without its value passes these over.
         self.skippable: set[str] = set()
         self.writer_ids = WriterIds()
+
+    def restore_unregistered(
+        self, types: Iterable[str], watched: Mapping[str, Sequence[Expectation]]
+    ) -> None:
+        """The types reported unregistered before a restart, passed over as they were."""
+        self.unregistered_types.update(types)
+        self.pass_over_known(watched)
+
+    def pass_over_known(self, watched: Mapping[str, Sequence[Expectation]]) -> None:
+        """Pass over, from now on, every type reported unregistered that no expectation in
+        `watched` names and no schema describes: what the decode of its first record did, so
+        that the same records are skimmed after a restart or a reload as without one (a
+        skimmed event is not remembered as seen, a decoded one is)."""
+        self.skippable = {
+            event_type
+            for event_type in self.unregistered_types
+            # No schema: `check` says None whatever the data.
+            if not watched.get(event_type) and self.schemas.check(event_type, None) is None
+        }
 
     def passes(
         self,
