@@ -6,7 +6,7 @@ from engine.helpers import MIN, T0, event, kinds, user_service
 
 from sentinel.core.engine.engine import Engine
 from sentinel.core.engine.rollout import RolloutState
-from sentinel.core.events.decoders import BusDecoder
+from sentinel.core.events.decoders import BusDecoder, LineDecoder
 from sentinel.core.events.envelope import Skipped
 from sentinel.core.events.peek import skim_structured
 from sentinel.core.events.records import Partition, Record
@@ -147,6 +147,16 @@ def test_the_structured_skim_reads_only_the_top_level_type_and_a_valid_time() ->
         b'{"type": "Shop_Ordered"} trailing',
     ):
         assert skim_structured(refused, skip) is None, refused
+
+
+def test_a_line_is_skimmed_as_a_structured_record_unless_it_names_its_writer_schema() -> None:
+    """Replay passes over what the live watcher passes over: live equals replay."""
+    line = b'{"specversion": "1.0", "type": "Shop_Ordered", "id": 1.5}'
+    assert LineDecoder().skim(Record(P0, 0, line), {"Shop_Ordered"}) == Skipped(
+        "Shop_Ordered", None
+    )
+    framed = b'{"specversion": "1.0", "type": "Shop_Ordered", "schemaid": 7}'
+    assert LineDecoder().skim(Record(P0, 1, framed), {"Shop_Ordered"}) is None
 
 
 def test_a_binary_mode_value_is_data_whatever_type_it_names() -> None:

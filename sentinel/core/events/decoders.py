@@ -19,6 +19,8 @@ from sentinel.core.events.records import Record
 
 # How a JSON-lines log says which writer schema an event was written with (docs/registry.md).
 SCHEMA_ID_ATTRIBUTE = "schemaid"
+# Anywhere in a line, even inside its data: such a line is always read in full.
+_NAMES_A_SCHEMA = f'"{SCHEMA_ID_ATTRIBUTE}"'.encode()
 
 
 class BusDecoder:
@@ -66,7 +68,12 @@ class LineDecoder:
     names the writer schema the event was written with, as a registry's framing would."""
 
     def skim(self, record: Record, skip: Container[str]) -> Skipped | None:
-        return None  # a line's type is inside its JSON
+        """A line of a type in `skip`, as a structured record on the bus is (so that replay
+        passes over what the live watcher does), unless it may name its writer schema."""
+        value = record.value
+        if not value or _NAMES_A_SCHEMA in value:
+            return None
+        return skim_structured(value, skip)
 
     def decode(self, record: Record) -> Envelope | Malformed:
         item = from_json(record.value or b"", origin=f"line {record.offset}")
