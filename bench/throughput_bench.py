@@ -30,7 +30,7 @@ import orjson
 from bench.kafka_bench import Bench, catch_up, deadline_latency, open_bench, say_ratio
 from bench.live_support import noisy_bus, structured
 from bench.replay_bench import ROOT, generate_log, replay_rate
-from bench.store_bench import throughput
+from bench.store_bench import BATCH, throughput
 from sentinel import speed
 from sentinel.core.engine.engine import Engine
 from sentinel.core.events.schemas import SchemaRegistry
@@ -211,7 +211,8 @@ def profile() -> None:
         rate, share = throughput(log, engine, opener)
         profiler.disable()
     print(
-        f"profile: {len(log):,} events through the pipeline with a SQLite store, batches of 500"
+        f"profile: {len(log):,} events through the pipeline with a SQLite store, batches of"
+        f" {BATCH:,}"
         f" ({rate:,.0f} events/s under the profiler, {share:.0%} of it in the store's calls)."
         f"\n{speed.describe()}: a compiled function is one entry, SENTINEL_PURE=1 shows inside"
     )
