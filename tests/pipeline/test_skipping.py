@@ -145,6 +145,7 @@ def test_the_structured_skim_reads_only_the_top_level_type_and_a_valid_time() ->
         b'{"type": ["Shop_Ordered"]}',
         b'{"type": "Shop_Ordered"',
         b'{"type": "Shop_Ordered"} trailing',
+        b'{"type": "Shop_Ordered", "data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
     ):
         assert skim_structured(refused, skip) is None, refused
 

@@ -34,7 +34,9 @@ def skim_structured(value: bytes, skip: Container[str]) -> Skipped | None:
     that is not RFC 3339)."""
     try:
         named = _read_names(value)
-    except msgspec.DecodeError:  # ValidationError too: the full decode says what is wrong
+    # ValidationError is a DecodeError; msgspec refuses deep nesting with RecursionError. The
+    # full decode says what is wrong with either.
+    except (msgspec.DecodeError, RecursionError):
         return None
     event_type = named.type
     if event_type is None or event_type not in skip:
