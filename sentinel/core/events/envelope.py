@@ -152,10 +152,7 @@ def from_kafka(
     not `application/cloudevents*`; otherwise the value is read as JSON (structured or plain)."""
     names = {name.lower(): payload for name, payload in headers}
     content_type = _header_text(names.get("content-type"))
-    structured = content_type is not None and content_type.lower().startswith(
-        "application/cloudevents"
-    )
-    if structured or "ce_specversion" not in names:
+    if not _binary(names, content_type):
         item = from_json(b"" if value is None else value, origin)
         if isinstance(item, Envelope) and "traceparent" in names:
             item.hop = _header_text(names["traceparent"])  # the last one given
@@ -187,17 +184,28 @@ def from_kafka(
 
 def binary_mode(headers: Sequence[Header]) -> bool:
     """Whether `from_kafka` reads a record with these headers in binary mode."""
-    specversion = structured = False
-    for name, payload in headers:
-        lowered = name.lower()
-        if lowered == "ce_specversion":
-            specversion = True
-        elif lowered == "content-type":  # the last one counts, as in from_kafka
-            content_type = _header_text(payload)
-            structured = content_type is not None and content_type.lower().startswith(
-                "application/cloudevents"
-            )
-    return specversion and not structured
+    names = {name.lower(): payload for name, payload in headers}
+    return _binary(names, _header_text(names.get("content-type")))
+
+
+def _binary(names: Mapping[str, bytes | None], content_type: str | None) -> bool:
+    """Binary mode: `ce_specversion` is a header (`names`: lower case, the last of each) and
+    the content type (its text) is not `application/cloudevents*`."""
+    structured = content_type is not None and content_type.lower().startswith(
+        "application/cloudevents"
+    )
+    return "ce_specversion" in names and not structured
+
+
+def skipped(event_type: str, time: str | None) -> Skipped | None:
+    """A record of `event_type` passed over at `time` (RFC 3339, or None: untimed); None when
+    the time is not one, so that the full decode says why."""
+    if time is None:
+        return Skipped(event_type, None)
+    try:
+        return Skipped(event_type, parse_event_time(time))
+    except ValueError:
+        return None
 
 
 def skim(value: bytes | None, headers: Sequence[Header], skip: Container[str]) -> Skipped | None:
@@ -236,12 +244,7 @@ def skim(value: bytes | None, headers: Sequence[Header], skip: Container[str]) -
             binary = True
     if not binary or event_type is None or event_type not in skip:
         return None
-    if time is None:
-        return Skipped(event_type, None)
-    try:
-        return Skipped(event_type, parse_event_time(time))
-    except ValueError:
-        return None
+    return skipped(event_type, time)
 
 
 def _from_structured(event: dict[str, Any], origin: str | None) -> Envelope | Malformed:

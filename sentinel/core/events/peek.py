@@ -13,8 +13,7 @@ from collections.abc import Container
 
 import msgspec
 
-from sentinel.core.events.envelope import Skipped
-from sentinel.core.timefmt import parse_event_time
+from sentinel.core.events.envelope import Skipped, skipped
 
 
 class _Named(msgspec.Struct):
@@ -41,9 +40,4 @@ def skim_structured(value: bytes, skip: Container[str]) -> Skipped | None:
     event_type = named.type
     if event_type is None or event_type not in skip:
         return None
-    if named.time is None:
-        return Skipped(event_type, None)
-    try:
-        return Skipped(event_type, parse_event_time(named.time))
-    except ValueError:
-        return None
+    return skipped(event_type, named.time)
