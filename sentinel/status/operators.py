@@ -92,12 +92,7 @@ def action_token(http: HttpSettings, user: str, session: str) -> str | None:
 
 def token_matches(http: HttpSettings, user: str, session: str | None, token: str | None) -> bool:
     """`token` is the one of `user`'s page in `session` (compared in constant time)."""
-    expected = None if session is None else action_token(http, user, session)
-    return (
-        expected is not None
-        and token is not None
-        and hmac.compare_digest(expected.encode(), token.encode())
-    )
+    return _same(None if session is None else action_token(http, user, session), token)
 
 
 def peer_token(http: HttpSettings, body: bytes) -> str | None:
@@ -107,7 +102,12 @@ def peer_token(http: HttpSettings, body: bytes) -> str | None:
 
 
 def peer_token_matches(http: HttpSettings, body: bytes, token: str | None) -> bool:
-    expected = peer_token(http, body)
+    return _same(peer_token(http, body), token)
+
+
+def _same(expected: str | None, token: str | None) -> bool:
+    """Both tokens there and equal, compared in constant time (as bytes: a token sent with
+    characters beyond ASCII is unequal, not an error)."""
     return (
         expected is not None
         and token is not None

@@ -98,6 +98,15 @@ def verbs(rollout: dict[str, Any]) -> list[tuple[str, str, str]]:
     return [(action["verb"], action["by"], action["via"]) for action in rollout["actions"]]
 
 
+async def report(state: Path, form: str) -> str:
+    """What `sentinel report --state` prints of the demo's state file in format `form`."""
+    command = [sys.executable, "-m", "sentinel", "report", "--state", str(state), "--format", form]
+    done = await asyncio.to_thread(
+        subprocess.run, command, cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return done.stdout
+
+
 async def shot(tab: Page, tmp_path: Path, name: str) -> None:
     path = tmp_path / name
     await tab.screenshot(path=str(path), full_page=True)
@@ -210,15 +219,9 @@ async def test_a_demo_stall_is_acknowledged_from_slack_and_the_board_and_the_rep
     assert await asyncio.to_thread(demo.interrupt) == 0
     assert "Traceback" not in demo.err.read_text()
     state = demo.state_file()
-    report = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "sentinel", "report", "--state", str(state), "--format", "json"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    listed = {entry["rollout"]: entry for entry in json.loads(report.stdout)["rollouts"]}
+    listed = {
+        entry["rollout"]: entry for entry in json.loads(await report(state, "json"))["rollouts"]
+    }
     assert verbs(listed["r-silent"]) == [
         ("acknowledge", "alice", "slack"),
         ("abandon", "demo", "board"),
@@ -229,15 +232,7 @@ async def test_a_demo_stall_is_acknowledged_from_slack_and_the_board_and_the_rep
         ("abandon", "demo", "board"),
     ]
     assert all(action["at"] for entry in listed.values() for action in entry["actions"])
-    markdown = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "sentinel", "report", "--state", str(state), "--format", "md"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    text = markdown.stdout
+    text = await report(state, "md")
     assert "acknowledged by alice via slack" in text
     assert "acknowledged by demo via board" in text
     assert f"abandoned by demo via board: {WHY_SILENT}" in text
