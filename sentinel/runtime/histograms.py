@@ -14,7 +14,7 @@ by the family's `exemplar_labels`; an observation costs one tuple more.
 from __future__ import annotations
 
 import time
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry
@@ -43,6 +43,20 @@ class Series:
     def observe(self, value: float) -> None:
         self.counts[bisect_left(self._bounds, value)] += 1
         self.sum += value
+
+    def observe_many(self, values: Sequence[float]) -> None:
+        """Observe each of `values`: sorted once, then one bisect per bucket instead of one
+        per value (a batch's clock skews: one per record)."""
+        ordered = sorted(values)
+        if not ordered:
+            return
+        counts, below = self.counts, 0
+        for index, bound in enumerate(self._bounds):
+            # A value equal to a bound is in that bound's bucket (`le`), as `observe` puts it.
+            upto = bisect_right(ordered, bound)
+            counts[index] += upto - below
+            below = upto
+        self.sum = sum(values, self.sum)  # in their order, as one `observe` after another
 
     def observe_with(self, value: float, source: Hashable, at: float) -> None:
         """Observe `value` with an exemplar made from `source` at wall time `at`."""

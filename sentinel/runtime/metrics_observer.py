@@ -4,7 +4,7 @@ names: the one place that knows both the observer protocols and the metric famil
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
 from prometheus_client import Counter, Gauge
 
@@ -60,10 +60,10 @@ class MetricsObserver:
         self._known_types = types
         self._events.clear()
 
-    def event_read(self, event_type: str, outcome: str) -> None:
+    def events_read(self, counts: Mapping[tuple[str, str], int]) -> None:
         read = self._read
-        key = (event_type, outcome)
-        read[key] = read.get(key, 0) + 1
+        for key, count in counts.items():
+            read[key] = read.get(key, 0) + count
 
     def rollout_opened(self, expectation: str) -> None:
         self._opened[expectation] = self._opened.get(expectation, 0) + 1
@@ -109,9 +109,7 @@ class MetricsObserver:
         self._opened.clear()
         if findings:
             self._count_findings(findings)
-        observe = self.metrics.event_clock_skew.observe
-        for skew in skews:
-            observe(skew)
+        self.metrics.event_clock_skew.labels().observe_many(skews)
 
     def _count_findings(self, findings: Sequence[Finding]) -> None:
         """Count them, the last one of each kind and expectation with a trace as the counter's

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
+from collections.abc import Mapping
 
 import pytest
 from pipeline.helpers import as_bytes
@@ -33,7 +34,7 @@ class Counting:
     def capacity_reached(self, bound: str, expectation: str | None) -> None:
         self.refused.append((bound, expectation))
 
-    def event_read(self, event_type: str, outcome: str) -> None:
+    def events_read(self, counts: Mapping[tuple[str, str], int]) -> None:
         pass
 
     def rollout_opened(self, expectation: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from engine.helpers import MIN, T0, event, kinds, user_service
 
 from sentinel.core.engine.engine import Engine
@@ -26,8 +28,9 @@ class Counting:
     def __init__(self) -> None:
         self.read: dict[tuple[str, str], int] = {}
 
-    def event_read(self, event_type: str, outcome: str) -> None:
-        self.read[(event_type, outcome)] = self.read.get((event_type, outcome), 0) + 1
+    def events_read(self, counts: Mapping[tuple[str, str], int]) -> None:
+        for key, count in counts.items():
+            self.read[key] = self.read.get(key, 0) + count
 
     def rollout_opened(self, expectation: str) -> None:
         pass

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from hypothesis import given
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics
 
@@ -35,6 +37,22 @@ def test_a_plain_histogram_is_exposed_as_a_prometheus_histogram_is() -> None:
         )
 
 
+@given(st.lists(st.floats(0, 1e6) | st.sampled_from([0.0, 1.0, 2.5]), max_size=40))
+def test_a_batch_observed_at_once_is_exposed_as_each_value_observed_alone(
+    values: list[float],
+) -> None:
+    theirs, ours = CollectorRegistry(), CollectorRegistry()
+    skews = Histogram("skew_seconds", "Skews.", buckets=(0, 1, 2.5), registry=theirs)
+    our_skews = PlainHistogram("skew_seconds", "Skews.", (), (0, 1, 2.5), ours)
+    for value in values:
+        skews.observe(value)
+    our_skews.labels().observe_many(values)
+    for exposition in (generate_latest, openmetrics):
+        assert without_creation_times(exposition(ours)) == without_creation_times(
+            exposition(theirs)
+        )
+
+
 def test_a_labelled_family_without_series_is_still_declared() -> None:
     registry = CollectorRegistry()
     PlainHistogram("wait_seconds", "Waits.", ["step"], (1, 5), registry)
@@ -44,9 +62,8 @@ def test_a_labelled_family_without_series_is_still_declared() -> None:
 def test_events_read_reach_the_counter_when_their_batch_is_kept() -> None:
     registry = CollectorRegistry()
     observer = MetricsObserver(Metrics(registry), known_types={"Deployed"})
-    for _ in range(3):
-        observer.event_read("Deployed", "valid")
-    observer.event_read("Gossip", "unregistered")
+    observer.events_read({("Deployed", "valid"): 2})
+    observer.events_read({("Deployed", "valid"): 1, ("Gossip", "unregistered"): 1})
     labels = {"type": "Deployed", "outcome": "valid"}
     assert registry.get_sample_value("sentinel_events_total", labels) is None
     observer.batch_kept(4, [], [], ())

@@ -113,10 +113,10 @@ class Engine:
         """
         self.clock = max(self.clock, now)
         if isinstance(item, Skipped):
-            self.observer.event_read(item.type, "unregistered")
+            self.checks.read(item.type, "unregistered")
             return []
         if isinstance(item, Malformed):
-            self.observer.event_read("", "malformed")
+            self.checks.read("", "malformed")
             return [
                 Finding(Kind.MALFORMED, self.clock, reason=item.reason, event_source=item.origin)
             ]
@@ -126,7 +126,7 @@ class Engine:
             identity = (item.source or "", event_id)
             if identity in self.seen_events:
                 if primary:
-                    self.observer.event_read(item.type, "duplicate")
+                    self.checks.read(item.type, "duplicate")
                 return []
             self.seen_events[identity] = self.clock
             self._new_events.append((*identity, self.clock))

@@ -27,6 +27,10 @@ class EventChecks:
     ) -> None:
         self.schemas = schemas
         self.observer = observer
+        # Events read since the observer was last told, per (type, outcome): told once per
+        # batch (`tell_reads`), since a call into the observer per event cost more
+        # than a skipped record's whole skim.
+        self.reads: dict[tuple[str, str], int] = {}
         self.limits = limits
         self.read_context = read_context
         # Whether the bound on unknown types was said to bite since the engine last pruned.
@@ -79,18 +83,18 @@ class EventChecks:
             findings += checked.findings
             if not checked.passed:
                 if primary:
-                    self.observer.event_read(item.type, "invalid")
+                    self.read(item.type, "invalid")
                 return False
         errors = self.schemas.check(item.type, item.data)
         if errors:
             if primary:
-                self.observer.event_read(item.type, "invalid")
+                self.read(item.type, "invalid")
                 findings.append(
                     schema_violation(item, errors, interested, clock, limits=self.limits)
                 )
             return False
         if primary and errors is None and writer is None:
-            self.observer.event_read(item.type, "unregistered")
+            self.read(item.type, "unregistered")
             if item.type not in self.unregistered_types:
                 if not interested and len(self.unregistered_types) >= self.limits.unknown_types:
                     self._full(item, clock, findings)
@@ -101,8 +105,19 @@ class EventChecks:
             if not interested and only is None and item.schema_ref is None:
                 self.skippable.add(item.type)
         elif primary:
-            self.observer.event_read(item.type, "valid")
+            self.read(item.type, "valid")
         return True
+
+    def read(self, event_type: str, outcome: str) -> None:
+        """One event of `event_type` read, with this outcome (sentinel_events_total)."""
+        key = (event_type, outcome)
+        self.reads[key] = self.reads.get(key, 0) + 1
+
+    def tell_reads(self) -> None:
+        """Tell the observer the events read since the last call (once per batch)."""
+        if self.reads:
+            self.observer.events_read(self.reads)
+            self.reads.clear()
 
     def _count_contexts(self, item: Envelope) -> None:
         """Trace context the event carried, valid or not: an invalid one is ignored (counted),

@@ -6,6 +6,7 @@ The two needs are protocols with do-nothing defaults, so replay and the tests ne
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -41,7 +42,11 @@ class SchemaCheck(Protocol):
 class EngineObserver(Protocol):
     """Hooks for metrics; called synchronously, so implementations must be cheap."""
 
-    def event_read(self, event_type: str, outcome: str) -> None: ...
+    def events_read(self, counts: Mapping[tuple[str, str], int]) -> None:
+        """Events read since the last call, per (type, outcome): once per batch
+        (`EventChecks.tell_reads`); `counts` is lent for the call, not to be kept."""
+        ...
+
     def rollout_opened(self, expectation: str) -> None: ...
     def rollout_closed(self, rollout: RolloutState, outcome: str, duration_s: float) -> None: ...
     def step_seen(self, rollout: RolloutState, step: str, wait_s: float) -> None:
@@ -60,7 +65,7 @@ class EngineObserver(Protocol):
 class NullObserver:
     """The observer when nobody is watching (replay, tests)."""
 
-    def event_read(self, event_type: str, outcome: str) -> None:
+    def events_read(self, counts: Mapping[tuple[str, str], int]) -> None:
         pass
 
     def rollout_opened(self, expectation: str) -> None:

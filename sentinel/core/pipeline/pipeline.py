@@ -317,6 +317,7 @@ class Pipeline:
             batch.write(changes, fresh, taken, engine.view)
         positions.update(taken)
         try:
+            engine.checks.tell_reads()
             self.observer.batch_kept(len(records), fresh, skews, changes.rollouts.keys())
         except Exception as error:  # the batch is kept: what watches it must not undo that
             if self.on_error is not None:
