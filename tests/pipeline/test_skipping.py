@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import orjson
 from engine.helpers import MIN, T0, event, kinds, user_service
 
 from sentinel.core.engine.engine import Engine
 from sentinel.core.engine.rollout import RolloutState
 from sentinel.core.events.decoders import BusDecoder, LineDecoder
 from sentinel.core.events.envelope import Skipped
-from sentinel.core.events.peek import skim_structured
+from sentinel.core.events.peek import SEARCHED_NAMES, skim_structured
 from sentinel.core.events.records import Partition, Record
 from sentinel.core.events.schemas import SchemaRegistry
 from sentinel.core.pipeline.pipeline import EventClock, Pipeline, WallClock
@@ -151,6 +152,17 @@ def test_the_structured_skim_reads_only_the_top_level_type_and_a_valid_time() ->
         b'{"type": "Shop_Ordered", "data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
     ):
         assert skim_structured(refused, skip) is None, refused
+
+
+def test_a_value_that_does_not_hold_a_skipped_name_as_written_is_decoded_in_full() -> None:
+    escaped = b'{"type": "Shop_\\u004frdered"}'  # the same type, one letter escaped
+    assert orjson.loads(escaped)["type"] == "Shop_Ordered"
+    assert skim_structured(escaped, {"Shop_Ordered"}) is None
+    # Beyond SEARCHED_NAMES types the names are not searched: msgspec reads the escape.
+    many = {"Shop_Ordered", *(f"Other_{n}" for n in range(SEARCHED_NAMES))}
+    assert skim_structured(escaped, many) == Skipped("Shop_Ordered", None)
+    # Found by the search, and yet data: the top-level type decides.
+    assert skim_structured(b'{"type": "X", "data": "Shop_Ordered"}', {"Shop_Ordered"}) is None
 
 
 def test_a_line_is_skimmed_as_a_structured_record_unless_it_names_its_writer_schema() -> None:

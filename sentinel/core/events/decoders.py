@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Container
+from collections.abc import Collection
 
 from sentinel.core.events.envelope import (
     Envelope,
@@ -30,7 +30,7 @@ class BusDecoder:
     def __init__(self, registry: bool = False) -> None:
         self._registry = registry  # whether a registry is there to read framed records
 
-    def skim(self, record: Record, skip: Container[str]) -> Skipped | None:
+    def skim(self, record: Record, skip: Collection[str]) -> Skipped | None:
         """A record of a type in `skip`, binary mode (its headers) or structured (its value's
         top-level `type`), unless a registry's framing names its writer schema (then its
         value is checked against it)."""
@@ -67,7 +67,7 @@ class LineDecoder:
     """A line of a JSON-lines log (its offset is its line number); the attribute `schemaid`
     names the writer schema the event was written with, as a registry's framing would."""
 
-    def skim(self, record: Record, skip: Container[str]) -> Skipped | None:
+    def skim(self, record: Record, skip: Collection[str]) -> Skipped | None:
         """A line of a type in `skip`, as a structured record on the bus is (so that replay
         passes over what the live watcher does), unless it may name its writer schema."""
         value = record.value

@@ -9,7 +9,8 @@ against orjson.loads' 0.52 million on a 176-byte event (2-core VM, timeit, one r
 
 from __future__ import annotations
 
-from collections.abc import Container
+from collections.abc import Collection
+from functools import lru_cache
 
 import msgspec
 
@@ -26,11 +27,28 @@ class _Named(msgspec.Struct):
 _read_names = msgspec.json.Decoder(_Named).decode
 
 
-def skim_structured(value: bytes, skip: Container[str]) -> Skipped | None:
+@lru_cache(maxsize=64)
+def _quoted(name: str) -> bytes:
+    """`name` as a JSON string holds it, when it needs no escape (else the search misses it)."""
+    return b'"' + name.encode("utf-8", "surrogatepass") + b'"'
+
+
+# Up to this many types to pass over, a value that holds none of their names as a JSON string
+# is not skimmed at all: a search per name costs a tenth of msgspec's read, and on a bus of
+# watched types that read found nothing to skip in most records.
+SEARCHED_NAMES = 8
+
+
+def skim_structured(value: bytes, skip: Collection[str]) -> Skipped | None:
     """A JSON object (a structured CloudEvent or a plain object) whose top-level `type` is in
     `skip`; None when it must be decoded in full: another type, or anything the full decode
     would look at twice (not JSON, not an object, a `type` or `time` of another kind, a time
-    that is not RFC 3339)."""
+    that is not RFC 3339).
+
+    A name written with JSON escapes (`\\u0041`) is not found by the search: such a record is
+    decoded in full, as one of a watched type is (passing over is a saving, never a meaning)."""
+    if len(skip) <= SEARCHED_NAMES and not any(_quoted(name) in value for name in skip):
+        return None
     try:
         named = _read_names(value)
     # ValidationError is a DecodeError; msgspec refuses deep nesting with RecursionError. The

@@ -7,7 +7,7 @@ Kafka: the watcher's async shell fetches, and commits what `process` says it may
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Container, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -29,7 +29,7 @@ from sentinel.core.ports.store import StateStore, StoredState
 class Decoder(Protocol):
     """Step 1: a record's bytes to an envelope (or a malformed record with its reason)."""
 
-    def skim(self, record: Record, skip: Container[str]) -> Skipped | None:
+    def skim(self, record: Record, skip: Collection[str]) -> Skipped | None:
         """The record passed over unread when its type, told outside its value, is in `skip`;
         None when it must be decoded."""
         ...

@@ -7,7 +7,7 @@ the lines (or events) and `read_at`, the wall-clock time for events read before 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 
 from sentinel.core.engine.engine import Engine
 from sentinel.core.engine.findings import Finding
@@ -30,7 +30,7 @@ class _Given:
     def __init__(self) -> None:
         self.items: dict[int, Envelope | Malformed] = {}
 
-    def skim(self, record: Record, skip: Container[str]) -> Skipped | None:
+    def skim(self, record: Record, skip: Collection[str]) -> Skipped | None:
         return None
 
     def decode(self, record: Record) -> Envelope | Malformed:
