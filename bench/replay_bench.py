@@ -11,6 +11,7 @@ from pathlib import Path
 import orjson
 
 from sentinel.core.engine.engine import Engine
+from sentinel.core.engine.limits import Limits
 from sentinel.core.events.schemas import SchemaRegistry
 from sentinel.core.pipeline.replay import replay_lines
 from sentinel.core.rules.loader import load_expectations
@@ -19,6 +20,7 @@ from sentinel.speed import tune_gc
 
 ROOT = Path(__file__).resolve().parents[1] / "expectations"
 T0 = 1_795_600_800.0
+OPEN = 100_000  # rollouts opened and left open for the memory figures
 
 
 def generate_log(
@@ -84,12 +86,13 @@ def main() -> dict[str, float]:
         f" = {rate:,.0f} events/s"
     )
 
-    # Memory per open rollout: 100,000 rollouts opened and left open, measured by tracemalloc.
-    engine = Engine(loaded.expectations, schemas)
+    # Memory per open rollout: 100,000 rollouts opened and left open, measured by tracemalloc
+    # (all of one expectation: beyond its default bound of 50,000 in `limits:`).
+    engine = Engine(loaded.expectations, schemas, limits=Limits(open_rollouts_per_expectation=OPEN))
     opening = [
         _event(f"o-{i}", "SchemaV2_Ready", T0,
                {"rollout_id": f"open-{i}", "schema_version": "2", "migration_id": "m"})
-        for i in range(100_000)
+        for i in range(OPEN)
     ]  # fmt: skip
     gc.collect()
     tracemalloc.start()
@@ -103,7 +106,9 @@ def main() -> dict[str, float]:
     gc.collect()
     stalled = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
-    per_rollout = (after - before) / 100_000
+    opened = sum(len(by_key) for by_key in engine.rollouts.values())
+    assert opened == OPEN, f"{opened:,} of {OPEN:,} rollouts opened: a bound of limits: refused"
+    per_rollout = (after - before) / OPEN
     per_stalled = (stalled - before) / stalls
     print(
         f"memory: {per_rollout:,.0f} bytes per open rollout (100,000 open, incl. its deadline and "

@@ -11,6 +11,7 @@ import orjson
 
 from bench.replay_bench import ROOT, T0, generate_log
 from sentinel.core.engine.engine import Engine
+from sentinel.core.engine.limits import Limits
 from sentinel.core.events.decoders import LineDecoder
 from sentinel.core.events.records import Partition, Record
 from sentinel.core.events.schemas import SchemaRegistry
@@ -54,7 +55,8 @@ def main(directory: Path) -> dict[str, float]:
     ]
     rates: dict[int, float] = {}
     for size in SIZES:
-        engine = Engine(loaded.expectations, schemas)
+        # Every rollout opened stays open: beyond the default bounds of `limits:`.
+        engine = Engine(loaded.expectations, schemas, limits=_unbounded(size))
         pipeline = Pipeline(engine, NullStore(), LineDecoder())
         clock = EventClock(time.time)
         opening = _records(_opening(size), 1)
@@ -62,6 +64,8 @@ def main(directory: Path) -> dict[str, float]:
         before = _rss()
         _through(pipeline, opening, clock)
         del opening
+        opened = sum(len(by_key) for by_key in engine.rollouts.values())
+        assert opened == size, f"{opened:,} of {size:,} rollouts opened: a bound refused"
         gc.collect()
         per_rollout = (_rss() - before) / size
         offset = size + 1
@@ -119,3 +123,9 @@ def _rss() -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def _unbounded(size: int) -> Limits:
+    """Bounds that let `size` rollouts, and the benchmark's own, stay open."""
+    most = size + 2 * ROUND_ROLLOUTS
+    return Limits(open_rollouts=most, open_rollouts_per_expectation=most)

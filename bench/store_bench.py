@@ -17,6 +17,7 @@ from typing import Any
 from bench.replay_bench import ROOT, T0, _event, generate_log
 from sentinel.config import WatchSettings
 from sentinel.core.engine.engine import Engine
+from sentinel.core.engine.limits import Limits
 from sentinel.core.events.decoders import BusDecoder
 from sentinel.core.events.envelope import Envelope, from_json
 from sentinel.core.events.records import Partition, Record
@@ -39,7 +40,11 @@ def main() -> dict[str, float]:
     schemas = SchemaRegistry.load(ROOT / "schemas")
 
     def new_engine() -> Engine:
-        return Engine(loaded.expectations, schemas)
+        # All OPEN_ROLLOUTS of one expectation stay open: beyond the default bound of 50,000
+        # per expectation (`limits:`), which would refuse half of them.
+        return Engine(
+            loaded.expectations, schemas, limits=Limits(open_rollouts_per_expectation=OPEN_ROLLOUTS)
+        )
 
     log = generate_log()  # 200,000 events of 20,000 rollouts
     with tempfile.TemporaryDirectory() as directory:
