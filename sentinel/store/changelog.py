@@ -42,6 +42,7 @@ from sentinel.core.events.records import Partition
 from sentinel.core.ports.history import ClosedRollout, ViewOf
 from sentinel.core.ports.outbox import Outbox
 from sentinel.core.ports.store import Batch, StoredState
+from sentinel.kafka.batches import BATCH_BYTES, KeyValue, send_all
 from sentinel.kafka.topics import create_topics
 from sentinel.store.codec import dump_body
 from sentinel.store.history_topic import HistoryTopic
@@ -108,7 +109,7 @@ class ChangelogStore:
     # ---- Kafka ----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._producer = AIOKafkaProducer(**self._client, acks="all")
+        self._producer = AIOKafkaProducer(**self._client, acks="all", max_batch_size=BATCH_BYTES)
         try:
             await self._producer.start()
         except KafkaError as error:
@@ -155,18 +156,16 @@ class ChangelogStore:
         if not pending:
             return
         producer = self._running()
+        by_partition: dict[Partition, list[KeyValue]] = {}
+        for tp, key, value in pending:
+            by_partition.setdefault(Partition(self._topic(tp), tp.number), []).append((key, value))
         try:
-            sent = [
-                (tp, await producer.send(self._topic(tp), value, key=key, partition=tp[1]))
-                for tp, key, value in pending
-            ]
-            results = await asyncio.gather(*(future for _, future in sent))
+            written = await send_all(producer, by_partition)
         except KafkaError as error:
             self._pending = pending + self._pending  # sent again by the next flush
             raise StoreError(f"cannot write the state changelog: {error}") from None
-        ends: dict[Partition, int] = {}
-        for (tp, _), metadata in zip(sent, results, strict=True):
-            ends[tp] = max(ends.get(tp, 0), metadata.offset + 1)
+        # Per input partition (its changelog partition has its number), where the batch ends.
+        ends = {tp: written[Partition(self._topic(tp), tp.number)] for tp, _, _ in pending}
         still_pending = {tp for tp, _, _ in self._pending}
         self._local.set_snapshot_positions(
             {tp: (end, tp in still_pending) for tp, end in ends.items()}

@@ -25,6 +25,7 @@ from aiokafka.errors import KafkaError
 from sentinel.core.errors import StoreError
 from sentinel.core.events.records import Partition
 from sentinel.core.ports.history import ClosedRollout, load_closed
+from sentinel.kafka.batches import send_all
 from sentinel.kafka.topics import create_topics
 from sentinel.store import history_table
 from sentinel.store.sqlite import SqliteStore
@@ -118,12 +119,9 @@ class HistoryTopic:
         pending, self._pending = self._pending, []
         if not pending:
             return
+        records = [(_key(identity), value) for identity, value in pending]
         try:
-            futures = [
-                await producer.send(self.topic, value, key=_key(identity), partition=0)
-                for identity, value in pending
-            ]
-            await asyncio.gather(*futures)
+            await send_all(producer, {Partition(self.topic, 0): records})
         except KafkaError as error:
             self._pending = pending + self._pending  # sent again by the next flush
             raise StoreError(f"cannot write the history topic: {error}") from None
