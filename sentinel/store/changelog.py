@@ -46,7 +46,7 @@ from sentinel.kafka.batches import BATCH_BYTES, KeyValue, send_all
 from sentinel.kafka.topics import create_topics
 from sentinel.store.codec import dump_body
 from sentinel.store.history_topic import HistoryTopic
-from sentinel.store.sqlite import SqliteBatch, SqliteStore, StoredRollout
+from sentinel.store.sqlite import RolloutRow, SqliteBatch, SqliteStore, StoredRollout
 
 _ROLLOUT, _TYPE, _POSITION = b"r", b"u", b"o"
 # Compaction works on closed segments only: small segments keep a restore short.
@@ -233,10 +233,10 @@ class ChangelogStore:
         self.history_topic.drop_pending()
         self._local.close()
 
-    def _records(
+    def _touched(
         self, changes: EngineChanges, offsets: Mapping[Partition, int]
     ) -> tuple[list[_Pending], set[Partition]]:
-        """The changelog records of a batch about to be written, and the partitions it touches.
+        """The tombstones of a batch about to be written, and the partitions it touches.
 
         Inside the batch's transaction, before the local write: the partitions of deleted
         rollouts (where their tombstones go) are read from the rows about to go.
@@ -244,18 +244,16 @@ class ChangelogStore:
         local = self._local
         gone = local.homes_of(i for i, rollout in changes.rollouts.items() if rollout is None)
         gone.update(local.closed_before(changes.horizon))
-        records: list[_Pending] = []
         touched = set(offsets)
-        for identity, rollout in changes.rollouts.items():
-            home = None if rollout is None else rollout.home
-            if rollout is not None and home is not None:
-                records.append((home, _rollout_key(identity), _rollout_value(rollout)))
-                touched.add(home)
+        for rollout in changes.rollouts.values():
+            if rollout is not None and rollout.home is not None:
+                touched.add(rollout.home)
+        tombstones: list[_Pending] = []
         for identity, home in gone.items():
             if home is not None:
-                records.append((home, _rollout_key(identity), None))
+                tombstones.append((home, _rollout_key(identity), None))
                 touched.add(home)
-        return records, touched
+        return tombstones, touched
 
     def _tail(self, changes: EngineChanges, touched: set[Partition]) -> list[_Pending]:
         """After the local write: new unregistered types and each partition's position."""
@@ -380,7 +378,22 @@ def _rollout_key(identity: tuple[str, str]) -> bytes:
 
 
 def _rollout_value(rollout: RolloutState) -> bytes:
-    return orjson.dumps([str(rollout.phase), rollout.closed_at]) + b"\n" + dump_body(rollout)
+    return _row_value(str(rollout.phase), rollout.closed_at, dump_body(rollout))
+
+
+def _changed(rows: Sequence[RolloutRow]) -> list[_Pending]:
+    """The changelog records of the rollouts a batch wrote locally, from the rows as written
+    (the same bytes as `_rollout_value`, not made a second time)."""
+    return [
+        (Partition(topic, number), _rollout_key((name, key)), _row_value(phase, closed, body))
+        for name, key, phase, closed, body, topic, number in rows
+        if topic is not None and number is not None
+    ]
+
+
+def _row_value(phase: str, closed_at: float | None, body: bytes) -> bytes:
+    """A rollout's changelog value: `[phase, closed_at]`, a newline, its body."""
+    return orjson.dumps([phase, closed_at]) + b"\n" + body
 
 
 class _ChangelogBatch:
@@ -403,11 +416,11 @@ class _ChangelogBatch:
         view: ViewOf | None = None,
     ) -> None:
         store = self._store
-        records, touched = store._records(changes, offsets)
+        deleted, touched = store._touched(changes, offsets)
         # Dirty until the broker has the records: also a partition no longer assigned, whose
         # snapshot is then read again in full should it come back.
         store._local.mark_dirty(touched)
         tombstones = store.history_topic.before_write(changes.clock, store._assigned)
         self._local.write(changes, findings, offsets, view)
-        self.records = records + store._tail(changes, touched)
+        self.records = _changed(self._local.rows) + deleted + store._tail(changes, touched)
         self.history = tombstones + store.history_topic.after_write(self._local.closed)

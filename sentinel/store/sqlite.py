@@ -37,6 +37,8 @@ _WAL_PAGES_MAX = 16384
 
 # A rollout as written: phase, closed_at, and the body of codec.dump_body.
 StoredRollout = tuple[str, float | None, bytes]
+# A row of the rollouts table: expectation, key, phase, closed_at, body, home topic and number.
+RolloutRow = tuple[str, str, str, float | None, bytes, str | None, int | None]
 _PUT_ROLLOUT = "INSERT OR REPLACE INTO rollouts VALUES (?, ?, ?, ?, ?, ?, ?)"
 _ROLLOUT_COLUMNS = "expectation, key, phase, closed_at, state"
 _START_OVER = "move the file away to start empty from Kafka's committed offsets"
@@ -225,10 +227,11 @@ class SqliteStore(LocalStore):
         offsets: Mapping[Partition, int],
         emitted: list[tuple[str, float]],
         closed: Sequence[ClosedRollout],
-    ) -> None:
-        """A batch's rows, inside the open transaction."""
+    ) -> list[RolloutRow]:
+        """A batch's rows, inside the open transaction; the rollouts' rows, as written."""
         conn = self._conn
-        kept, gone = [], []
+        kept: list[RolloutRow] = []
+        gone: list[tuple[str, str]] = []
         for (name, key), rollout in changes.rollouts.items():
             if rollout is None:
                 gone.append((name, key))
@@ -257,6 +260,7 @@ class SqliteStore(LocalStore):
         history_horizon = self.history_horizon(changes.clock)
         if history_horizon is not None:
             history_table.prune(conn, history_horizon)
+        return kept
 
     def _put_offsets(self, offsets: Mapping[Partition, int]) -> None:
         self._conn.executemany(
@@ -443,6 +447,7 @@ class SqliteBatch:
         self.emitted: list[tuple[str, float]] = []
         self.horizon = float("-inf")
         self.closed: list[ClosedRollout] = []  # what `write` put in the history
+        self.rows: list[RolloutRow] = []  # the rollouts `write` put, as written
 
     def fresh(self, findings: Sequence[Finding]) -> list[Finding]:
         return self._store._emitted.fresh(findings)
@@ -457,10 +462,10 @@ class SqliteBatch:
         self.emitted = self._store._emitted.rows(findings)
         self.horizon = changes.horizon
         self.closed = [] if view is None else closed_in(changes, view)
-        self._store._write(changes, findings, offsets, self.emitted, self.closed)
+        self.rows = self._store._write(changes, findings, offsets, self.emitted, self.closed)
 
 
-def _row(rollout: RolloutState) -> tuple[object, ...]:
+def _row(rollout: RolloutState) -> RolloutRow:
     home = rollout.home
     return (
         rollout.expectation,

@@ -4,7 +4,7 @@ findings, in one byte form that every store writes and the rollout API and repor
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -27,12 +27,22 @@ class ClosedRollout:
     view: RolloutView
     findings: tuple[Finding, ...]
     home: Partition | None = None  # the partition that owned it (changelog mode)
+    # The bytes, once made: the local history and, in changelog mode, the history topic each
+    # write them.
+    _body: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def identity(self) -> tuple[str, str]:
         return self.view.expectation, self.view.rollout
 
     def dump(self) -> bytes:
+        body = self._body
+        if body is None:
+            body = self._dumped()
+            object.__setattr__(self, "_body", body)  # frozen: a cache, not a change of value
+        return body
+
+    def _dumped(self) -> bytes:
         return orjson.dumps(
             {
                 "view": view_to_json(self.view),
