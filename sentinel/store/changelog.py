@@ -44,9 +44,9 @@ from sentinel.core.ports.outbox import Outbox
 from sentinel.core.ports.store import Batch, StoredState
 from sentinel.kafka.batches import BATCH_BYTES, KeyValue, send_all
 from sentinel.kafka.topics import create_topics
-from sentinel.store.codec import dump_body
+from sentinel.store.codec import RolloutRow, dump_body
 from sentinel.store.history_topic import HistoryTopic
-from sentinel.store.sqlite import RolloutRow, SqliteBatch, SqliteStore, StoredRollout
+from sentinel.store.sqlite import SqliteBatch, SqliteStore, StoredRollout
 
 _ROLLOUT, _TYPE, _POSITION = b"r", b"u", b"o"
 # Compaction works on closed segments only: small segments keep a restore short.

@@ -15,6 +15,23 @@ from sentinel.core.errors import StoreError
 from sentinel.core.events.records import Partition
 
 _PHASES = {str(phase): phase for phase in Phase}
+# A rollout as a row of a state file: expectation, key, phase, closed_at, the body of
+# `dump_body`, and the partition that owns it (topic and number) in changelog mode.
+RolloutRow = tuple[str, str, str, float | None, bytes, str | None, int | None]
+
+
+def rollout_row(rollout: RolloutState) -> RolloutRow:
+    """The row a state file keeps of `rollout`: its byte form and the columns beside it."""
+    home = rollout.home
+    return (
+        rollout.expectation,
+        rollout.key,
+        str(rollout.phase),
+        rollout.closed_at,
+        dump_body(rollout),
+        None if home is None else home.topic,
+        None if home is None else home.number,
+    )
 
 
 def dump_body(rollout: RolloutState) -> bytes:

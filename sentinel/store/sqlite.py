@@ -25,7 +25,13 @@ from sentinel.core.ports.history import (
 from sentinel.core.ports.outbox import Outbox
 from sentinel.core.ports.store import LocalStore, StoredState
 from sentinel.store import history_table
-from sentinel.store.codec import dump_body, dump_writer_memory, load_rollout, load_writer_memory
+from sentinel.store.codec import (
+    RolloutRow,
+    dump_writer_memory,
+    load_rollout,
+    load_writer_memory,
+    rollout_row,
+)
 from sentinel.store.emitted import EmittedIds
 from sentinel.store.sqlite_file import Checkpointer, lock_file
 from sentinel.store.sqlite_outbox import SqliteOutbox
@@ -37,8 +43,6 @@ _WAL_PAGES_MAX = 16384
 
 # A rollout as written: phase, closed_at, and the body of codec.dump_body.
 StoredRollout = tuple[str, float | None, bytes]
-# A row of the rollouts table: expectation, key, phase, closed_at, body, home topic and number.
-RolloutRow = tuple[str, str, str, float | None, bytes, str | None, int | None]
 _PUT_ROLLOUT = "INSERT OR REPLACE INTO rollouts VALUES (?, ?, ?, ?, ?, ?, ?)"
 _ROLLOUT_COLUMNS = "expectation, key, phase, closed_at, state"
 _START_OVER = "move the file away to start empty from Kafka's committed offsets"
@@ -236,7 +240,7 @@ class SqliteStore(LocalStore):
             if rollout is None:
                 gone.append((name, key))
             else:
-                kept.append(_row(rollout))
+                kept.append(rollout_row(rollout))
         conn.executemany(_PUT_ROLLOUT, kept)
         conn.executemany("DELETE FROM rollouts WHERE expectation = ? AND key = ?", gone)
         conn.executemany("INSERT INTO seen_events VALUES (?, ?, ?)", changes.new_events)
@@ -463,19 +467,6 @@ class SqliteBatch:
         self.horizon = changes.horizon
         self.closed = [] if view is None else closed_in(changes, view)
         self.rows = self._store._write(changes, findings, offsets, self.emitted, self.closed)
-
-
-def _row(rollout: RolloutState) -> RolloutRow:
-    home = rollout.home
-    return (
-        rollout.expectation,
-        rollout.key,
-        str(rollout.phase),
-        rollout.closed_at,
-        dump_body(rollout),
-        None if home is None else home.topic,
-        None if home is None else home.number,
-    )
 
 
 def _home(topic: str | None, index: int | None) -> Partition | None:
