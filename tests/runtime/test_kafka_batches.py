@@ -26,7 +26,9 @@ async def read_back(
         await consumer.seek_to_beginning(tp)
         end = (await consumer.end_offsets([tp]))[tp]
         found = []
-        while len(found) < end:
+        for _ in range(30):  # a fetch a second at most: never a hang should the broker stall
+            if len(found) >= end:
+                break
             for message in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
                 assert message.key is not None
                 found.append((message.offset, message.key, message.value))
