@@ -48,8 +48,9 @@ def _quoted(skip: Collection[str]) -> tuple[bytes, ...]:
 
 
 # Up to this many types to pass over, a value that holds none of their names as a JSON string
-# is not skimmed at all: a search per name costs a tenth of msgspec's read, and on a bus of
-# watched types that read found nothing to skip in most records.
+# is not skimmed at all: a search per name costs about a third of msgspec's read (0.2-0.3 us
+# against 0.75 us on a 170-byte event), and on a bus of watched types that read found nothing
+# to skip in most records.
 SEARCHED_NAMES = 8
 
 
