@@ -156,16 +156,20 @@ class ChangelogStore:
         if not pending:
             return
         producer = self._running()
+        # Each input partition's changelog partition (same number), named once per flush.
+        changelog: dict[Partition, Partition] = {}
         by_partition: dict[Partition, list[KeyValue]] = {}
         for tp, key, value in pending:
-            by_partition.setdefault(Partition(self._topic(tp), tp.number), []).append((key, value))
+            target = changelog.get(tp)
+            if target is None:
+                target = changelog[tp] = Partition(self._topic(tp), tp.number)
+            by_partition.setdefault(target, []).append((key, value))
         try:
             written = await send_all(producer, by_partition)
         except KafkaError as error:
             self._pending = pending + self._pending  # sent again by the next flush
             raise StoreError(f"cannot write the state changelog: {error}") from None
-        # Per input partition (its changelog partition has its number), where the batch ends.
-        ends = {tp: written[Partition(self._topic(tp), tp.number)] for tp, _, _ in pending}
+        ends = {tp: written[target] for tp, target in changelog.items()}
         still_pending = {tp for tp, _, _ in self._pending}
         self._local.set_snapshot_positions(
             {tp: (end, tp in still_pending) for tp, end in ends.items()}
