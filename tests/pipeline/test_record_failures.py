@@ -3,9 +3,12 @@ batch is kept, the records around it are applied, and the error reaches the log.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from engine.helpers import T0, event, kinds, user_service
 
 from sentinel.core.engine.engine import Engine
+from sentinel.core.engine.rollout import RolloutState
 from sentinel.core.events.decoders import BusDecoder
 from sentinel.core.pipeline.pipeline import Pipeline, WallClock
 from sentinel.store.memory import MemoryStore
@@ -62,3 +65,39 @@ def test_an_observer_that_fails_does_not_undo_a_kept_batch() -> None:
     kept = sentinel.process([record(event("SchemaV2_Ready", T0, "r1"), 0)], WallClock(T0))
     assert kept.offsets == {P0: 1} and store.offsets() == {P0: 1}
     assert errors == ["a batch's observers"]
+
+
+class FailsOnce:
+    """An engine observer whose first count fails after taking part of it; the rest it keeps."""
+
+    def __init__(self) -> None:
+        self.read: dict[tuple[str, str], int] = {}
+        self.failed = False
+
+    def events_read(self, counts: Mapping[tuple[str, str], int]) -> None:
+        for key, count in counts.items():
+            self.read[key] = self.read.get(key, 0) + count
+            if not self.failed:
+                self.failed = True
+                raise RuntimeError("a metrics bug")
+
+    def rollout_opened(self, expectation: str) -> None:
+        pass
+
+    def rollout_closed(self, rollout: RolloutState, outcome: str, duration_s: float) -> None:
+        pass
+
+    def step_seen(self, rollout: RolloutState, step: str, wait_s: float) -> None:
+        pass
+
+
+def test_events_an_observer_failed_to_count_are_not_counted_again_in_the_next_batch() -> None:
+    observer = FailsOnce()
+    engine = Engine([user_service()], observer=observer)
+    sentinel = Pipeline(engine, MemoryStore(), BusDecoder())
+    errors: list[str] = []
+    sentinel.on_error = lambda what, error: errors.append(what)
+    sentinel.process([record(event("SchemaV2_Ready", T0, "r1"), 0)], WallClock(T0))
+    sentinel.process([record(event("SchemaV2_Ready", T0, "r2"), 1)], WallClock(T0))
+    assert errors == ["a batch's observers"]
+    assert observer.read == {("SchemaV2_Ready", "unregistered"): 2}

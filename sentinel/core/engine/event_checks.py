@@ -114,9 +114,9 @@ class EventChecks:
 
     def tell_reads(self) -> None:
         """Tell the observer the events read since the last call (once per batch)."""
-        if self.reads:
-            self.observer.events_read(self.reads)
-            self.reads.clear()
+        reads, self.reads = self.reads, {}  # taken first: an observer that fails counts none twice
+        if reads:
+            self.observer.events_read(reads)
 
     def _count_contexts(self, item: Envelope) -> None:
         """Trace context the event carried, valid or not: an invalid one is ignored (counted),
