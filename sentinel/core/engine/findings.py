@@ -90,18 +90,22 @@ class Finding:
         line separators, bidirectional overrides) are written as `\\u` escapes: the line reads
         back as the same JSON, and a rollout key cannot clear the screen of whoever tails it.
         """
-        text = orjson.dumps(self.to_json_dict()).decode()
+        text = orjson.dumps(self._object()).decode()
         if _TERMINAL.search(text) is not None:
             text = _TERMINAL.sub(_escaped, text)
         return text + "\n"
 
     def to_json_dict(self) -> dict[str, Any]:
         """The contract's JSON object, in a stable key order (a new dict: callers add keys)."""
+        return dict(self._object())
+
+    def _object(self) -> dict[str, Any]:
+        """The JSON object kept once built; not to be changed (`to_json_dict` copies it)."""
         built = self._json
         if built is None:
             built = self._built()
             object.__setattr__(self, "_json", built)  # frozen: a cache, as `_id` is
-        return dict(built)
+        return built
 
     def _built(self) -> dict[str, Any]:
         return {
