@@ -32,9 +32,26 @@ def parse_event_time(text: str) -> float:
     return moment
 
 
+# Times written lately, by value: live, every record of a batch is read at the one wall-clock
+# time of its fetch, and a rollout's times are written again for each of its findings, views
+# and trace ids. Cleared when full: a bound on memory, not a policy.
+_WRITTEN: dict[float, str] = {}
+_MOST_WRITTEN = 4096
+
+
 def format_rfc3339(epoch: float) -> str:
     """UTC, `Z`-suffixed; milliseconds only when the time has a fraction. ValueError for a
     time no RFC 3339 string can hold (before year 1 or after 9999)."""
+    text = _WRITTEN.get(epoch)
+    if text is None:
+        text = _written(epoch)
+        if len(_WRITTEN) >= _MOST_WRITTEN:
+            _WRITTEN.clear()
+        _WRITTEN[epoch] = text
+    return text
+
+
+def _written(epoch: float) -> str:
     try:
         moment = datetime.fromtimestamp(epoch, UTC)
     except (OverflowError, OSError, ValueError):

@@ -57,9 +57,22 @@ def span_of(traceparent: str) -> str:
     return traceparent[36:52]
 
 
+# Trace ids made lately: a rollout's is asked for each of its findings, views and spans.
+# Cleared when full: a bound on memory, not a policy.
+_TRACES: dict[tuple[str, str, float], str] = {}
+_MOST_TRACES = 4096
+
+
 def trace_id_of(expectation: str, key: str, opened_at: float) -> str:
     """The rollout's trace id, 32 hex digits."""
-    return _digest(expectation, key, format_rfc3339(opened_at))[:32]
+    identity = (expectation, key, opened_at)
+    trace = _TRACES.get(identity)
+    if trace is None:
+        trace = _digest(expectation, key, format_rfc3339(opened_at))[:32]
+        if len(_TRACES) >= _MOST_TRACES:
+            _TRACES.clear()
+        _TRACES[identity] = trace
+    return trace
 
 
 def root_span_id(trace_id: str) -> str:
