@@ -88,14 +88,19 @@ async def _unwatched(bench: Bench, log: list[bytes], figures: dict[str, float]) 
 
 
 def _replay(log: list[bytes], figures: dict[str, float]) -> None:
-    loops = {}
-    for name, loads in (("orjson", orjson.loads), ("stdlib json", json.loads)):
-        gc.collect()
-        started = time.perf_counter()
-        for line in log:
-            loads(line)
-        loops[name] = len(log) / (time.perf_counter() - started)
-    rate, findings, _ = replay_rate(log)
+    # Alternating, best of three each, as the store benchmark does: the machine is shared,
+    # and other work only slows (one run each moved the ratio from 0.24 to 0.32).
+    loops: dict[str, float] = {}
+    rate, findings = 0.0, 0
+    for _ in range(3):
+        for name, loads in (("orjson", orjson.loads), ("stdlib json", json.loads)):
+            gc.collect()
+            started = time.perf_counter()
+            for line in log:
+                loads(line)
+            loops[name] = max(loops.get(name, 0.0), len(log) / (time.perf_counter() - started))
+        replayed, findings, _ = replay_rate(log)
+        rate = max(rate, replayed)
     figures["replay_events_per_s"] = rate
     for name, loop in loops.items():
         figures[f"replay_ratio_{name.replace(' ', '_')}"] = rate / loop
