@@ -13,8 +13,6 @@ class EmittedIds:
 
     def __init__(self, kept: Iterable[tuple[str, float]] = ()) -> None:
         self._at: dict[str, float] = dict(kept)
-        # Ids of the batch's new findings: a Finding's id is a hash, worth computing once.
-        self._batch: dict[Finding, str] = {}
 
     def fresh(self, findings: Sequence[Finding]) -> list[Finding]:
         """The findings whose id was never emitted, the first of each id only."""
@@ -24,22 +22,15 @@ class EmittedIds:
             finding_id = finding.id
             if finding_id not in self._at and finding_id not in taken:
                 taken.add(finding_id)
-                self._batch[finding] = finding_id
                 fresh.append(finding)
         return fresh
 
     def rows(self, findings: Sequence[Finding]) -> list[tuple[str, float]]:
-        """(id, at) of findings about to be committed."""
-        batch = self._batch
-        return [(batch.get(finding) or finding.id, finding.at) for finding in findings]
-
-    def forget_batch(self) -> None:
-        """The batch was not kept: its ids were never emitted after all."""
-        self._batch = {}
+        """(id, at) of findings about to be committed (a finding keeps its id once computed)."""
+        return [(finding.id, finding.at) for finding in findings]
 
     def kept(self, rows: Iterable[tuple[str, float]], horizon: float) -> None:
         """The rows are committed; ids emitted before the horizon are forgotten."""
-        self._batch = {}
         times = self._at
         for finding_id, at in rows:
             times.setdefault(finding_id, at)

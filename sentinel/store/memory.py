@@ -88,7 +88,6 @@ class MemoryStore(LocalStore):
         try:
             yield batch
         except BaseException:
-            self._emitted.forget_batch()
             if connection is not None:
                 connection.execute("ROLLBACK")
             raise

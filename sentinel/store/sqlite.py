@@ -190,14 +190,12 @@ class SqliteStore(LocalStore):
             conn.execute("COMMIT")
         except sqlite3.Error as error:
             _roll_back(conn)
-            self._emitted.forget_batch()
             raise StoreError(
                 f"{self.path}: cannot write the state ({error}): check the volume's free space "
                 "and permissions; the batch was not kept and is read again on restart"
             ) from None
         except BaseException:
             _roll_back(conn)
-            self._emitted.forget_batch()
             raise
         self._emitted.kept(batch.emitted, batch.horizon)
         if self._on_commit is not None:

@@ -18,7 +18,11 @@ from sentinel.core.timefmt import format_rfc3339, parse_rfc3339
 __all__ = ["GOOD_KINDS", "ROLLOUT_KINDS", "Finding", "Kind"]
 
 
-@dataclass(frozen=True, slots=True)
+# Built for every finding, and read back from every stored rollout. Not frozen, and an
+# `__init__` of its own: a frozen dataclass's generated one is interpreted and sets each of
+# the 25 fields through object.__setattr__ (4.3 us a finding, compiled, against 0.5 us). Never
+# changed once built all the same: `dataclasses.replace` makes a changed copy.
+@dataclass(slots=True, init=False)
 class Finding:
     """One thing worth telling someone about; times are epoch seconds."""
 
@@ -56,6 +60,56 @@ class Finding:
     # it (two RFC 3339 times, a SHA-256 for the span id) cost a tenth of a live batch.
     _json: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
+    def __init__(
+        self,
+        kind: Kind,
+        at: float,
+        expectation: str | None = None,
+        rollout: str | None = None,
+        step: str | None = None,
+        owner: str | None = None,
+        event_type: str | None = None,
+        event_id: str | None = None,
+        deadline: float | None = None,
+        missing: tuple[str, ...] | None = None,
+        errors: tuple[str, ...] | None = None,
+        duration_s: float | None = None,
+        reason: str | None = None,
+        event_source: str | None = None,
+        against: str | None = None,
+        schema_id: int | str | None = None,
+        previous_schema_id: int | str | None = None,
+        subject: str | None = None,
+        version: int | str | None = None,
+        trace_id: str | None = None,
+        event_trace_ids: tuple[str, ...] = (),
+        trace_url: str | None = None,
+    ) -> None:
+        self.kind = kind
+        self.at = at
+        self.expectation = expectation
+        self.rollout = rollout
+        self.step = step
+        self.owner = owner
+        self.event_type = event_type
+        self.event_id = event_id
+        self.deadline = deadline
+        self.missing = missing
+        self.errors = errors
+        self.duration_s = duration_s
+        self.reason = reason
+        self.event_source = event_source
+        self.against = against
+        self.schema_id = schema_id
+        self.previous_schema_id = previous_schema_id
+        self.subject = subject
+        self.version = version
+        self.trace_id = trace_id
+        self.event_trace_ids = event_trace_ids
+        self.trace_url = trace_url
+        self._id = None
+        self._json = None
+
     @property
     def span_id(self) -> str | None:
         """The finding's own span in its rollout's trace; None without a rollout."""
@@ -80,7 +134,7 @@ class Finding:
         # "surrogatepass": never raises, whatever a string holds (the decoders refuse lone
         # surrogates, but an id must not be the thing that stops the sentinel).
         found = hashlib.sha256(joined.encode("utf-8", "surrogatepass")).hexdigest()[:24]
-        object.__setattr__(self, "_id", found)  # frozen: a cache, not a change of value
+        self._id = found
         return found
 
     def to_json_line(self) -> str:
@@ -104,7 +158,7 @@ class Finding:
         built = self._json
         if built is None:
             built = self._built()
-            object.__setattr__(self, "_json", built)  # frozen: a cache, as `_id` is
+            self._json = built
         return built
 
     def _built(self) -> dict[str, Any]:
