@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import replace
+
 from sentinel.core.engine.engine import Engine
 from sentinel.core.engine.findings import Finding, Kind
 from sentinel.core.engine.snapshots import Phase
@@ -233,6 +236,17 @@ def test_finding_ids_are_deterministic_and_distinguish_steps() -> None:
     assert first[0].id == second[0].id
     other = run(engine(deadline=None), happy_path("r2")[:1], until=T0 + 60 * MIN)
     assert other[0].id != first[0].id
+
+
+def test_a_finding_is_a_value_equal_findings_hash_alike_and_a_copy_is_another() -> None:
+    first = run(engine(deadline=None), happy_path()[:1], until=T0 + 60 * MIN)[0]
+    again = run(engine(deadline=None), happy_path()[:1], until=T0 + 60 * MIN)[0]
+    assert first == again and first is not again
+    assert Counter([first, again]) == Counter({first: 2})
+    linked = replace(first, trace_url="https://traces.example/x")
+    assert linked.trace_url == "https://traces.example/x" and first.trace_url is None
+    assert linked != first and linked.id == first.id  # the link is not part of the id
+    assert len({first, again, linked}) == 2
 
 
 def test_copies_for_one_expectation_advance_only_it_and_only_the_primary_reports() -> None:

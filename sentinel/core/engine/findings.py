@@ -110,6 +110,11 @@ class Finding:
         self._id = None
         self._json = None
 
+    def __hash__(self) -> int:
+        # A value, as when it was frozen: findings that compare equal have the same id (it is
+        # made of fields that compare), so they hash alike.
+        return hash(self.id)
+
     @property
     def span_id(self) -> str | None:
         """The finding's own span in its rollout's trace; None without a rollout."""
