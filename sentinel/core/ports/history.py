@@ -20,16 +20,26 @@ DEFAULT_HISTORY_RETENTION_S = 400 * 86400.0
 ViewOf = Callable[[str, str], RolloutView | None]
 
 
-@dataclass(frozen=True, slots=True)
+# One per closed rollout. Not frozen, and an `__init__` of its own, as Finding: a frozen
+# dataclass's generated `__init__` is interpreted. Never changed once built all the same.
+@dataclass(slots=True, init=False)
 class ClosedRollout:
     """A rollout as it closed: the view frozen with the expectation of that moment."""
 
     view: RolloutView
     findings: tuple[Finding, ...]
-    home: Partition | None = None  # the partition that owned it (changelog mode)
+    home: Partition | None  # the partition that owned it (changelog mode)
     # The bytes, once made: the local history and, in changelog mode, the history topic each
     # write them.
-    _body: bytes | None = field(default=None, init=False, repr=False, compare=False)
+    _body: bytes | None = field(default=None, repr=False, compare=False)
+
+    def __init__(
+        self, view: RolloutView, findings: tuple[Finding, ...], home: Partition | None = None
+    ) -> None:
+        self.view = view
+        self.findings = findings
+        self.home = home
+        self._body = None
 
     @property
     def identity(self) -> tuple[str, str]:
@@ -38,8 +48,7 @@ class ClosedRollout:
     def dump(self) -> bytes:
         body = self._body
         if body is None:
-            body = self._dumped()
-            object.__setattr__(self, "_body", body)  # frozen: a cache, not a change of value
+            body = self._body = self._dumped()
         return body
 
     def _dumped(self) -> bytes:
