@@ -59,7 +59,7 @@ def dump_body(rollout: RolloutState) -> bytes:
 
 def _finding(finding: Finding) -> dict[str, Any]:
     # Nulls and the id (a hash of the rest) are most of a finding's bytes: left out.
-    return {k: v for k, v in finding.to_json_dict().items() if v is not None and k != "id"}
+    return {k: v for k, v in finding.json_object().items() if v is not None and k != "id"}
 
 
 def load_rollout(

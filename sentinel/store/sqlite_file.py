@@ -1,5 +1,6 @@
-"""What a state file needs besides its tables: one writer at a time (a lock file), and the WAL
-copied into the database file off the batch path (a checkpoint thread)."""
+"""What a state file needs besides its tables: one writer at a time (a lock file), the WAL
+copied into the database file off the batch path (a checkpoint thread), and values bound
+without sqlite3's adaptation protocol."""
 
 from __future__ import annotations
 
@@ -14,6 +15,20 @@ from sentinel.core.errors import StoreError
 
 # How often the background thread copies the WAL into the database file.
 CHECKPOINT_EVERY_S = 0.5
+
+
+def _null(value: None) -> None:
+    return value
+
+
+# sqlite3 binds exact int, float, str and bytearray values as they are; any other value, bytes
+# and None included, goes through its adaptation protocol, which without a registered adapter
+# raises and formats two AttributeErrors before binding it as it is. A rollout's row has its
+# bytes and up to three NULLs: 4.6 us a row against 2.4 us with these adapters (each binds the
+# value unchanged), about 3% of a live batch. Registered for the whole process: sqlite3 keeps
+# one registry, and binding the value itself is what it did without them.
+sqlite3.register_adapter(bytes, bytes)  # bytes(b) is b itself
+sqlite3.register_adapter(type(None), _null)
 
 
 class Checkpointer(threading.Thread):

@@ -158,6 +158,10 @@ class Finding:
         """The contract's JSON object, in a stable key order (a new dict: callers add keys)."""
         return dict(self._object())
 
+    def json_object(self) -> Mapping[str, Any]:
+        """The same object, not copied, for writers that only read it (the stores' bytes)."""
+        return self._object()
+
     def _object(self) -> dict[str, Any]:
         """The JSON object kept once built; not to be changed (`to_json_dict` copies it)."""
         built = self._json

@@ -71,7 +71,7 @@ class LineDecoder:
         """A line of a type in `skip`, as a structured record on the bus is (so that replay
         passes over what the live watcher does), unless it may name its writer schema."""
         value = record.value
-        if not value or _NAMES_A_SCHEMA in value:
+        if not value or value.find(_NAMES_A_SCHEMA) >= 0:  # find: see peek.skim_structured
             return None
         return skim_structured(value, skip)
 

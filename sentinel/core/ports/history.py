@@ -55,7 +55,7 @@ class ClosedRollout:
         return orjson.dumps(
             {
                 "view": view_to_json(self.view),
-                "findings": [finding.to_json_dict() for finding in self.findings],
+                "findings": [finding.json_object() for finding in self.findings],
                 "home": None if self.home is None else list(self.home),
             }
         )
