@@ -70,6 +70,7 @@ class RegistryGate:
         self._source: Pausable | None = None
         self._asking: asyncio.Task[None] | None = None
         self._refreshing: asyncio.Task[None] | None = None
+        self._probing: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """One request, to know from the start whether the registry answers (never fatal)."""
@@ -127,7 +128,7 @@ class RegistryGate:
         }
 
     async def stop(self) -> None:
-        for task in (self._asking, self._refreshing):
+        for task in (self._asking, self._refreshing, self._probing):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
@@ -173,3 +174,20 @@ class RegistryGate:
         # asked together were still out (a 503 on /readyz with the gauge still at 1).
         cache = self.cache
         self._metrics.schema_registry_up().set_function(lambda: 1 if cache.up else 0)
+        # Down, it is asked again until it answers: otherwise only a record that needs it
+        # would ask, and on a quiet bus /readyz stayed 503 after a single slow answer.
+        if not cache.up and (self._probing is None or self._probing.done()):
+            self._probing = asyncio.create_task(self._probe_until_answered())
+
+    async def _probe_until_answered(self) -> None:
+        """One cheap request after a jittered, growing pause, until the registry answers."""
+        settings = self.cache.settings
+        pause = settings.backoff
+        while not self.cache.up:
+            await asyncio.sleep(random.uniform(pause / 2, pause))
+            pause = min(pause * 2, settings.backoff_max)
+            try:
+                await self.cache.probe()
+            except RegistryUnavailable:
+                continue
+            log.info("the schema registry answers")

@@ -205,6 +205,20 @@ async def test_while_the_registry_is_down_records_wait_and_no_false_stall_fires(
     assert "cannot connect" in state["error"] or "refused" in state["error"], state["error"]
 
 
+async def test_a_registry_slow_at_start_is_asked_again_until_it_answers(
+    start: Start, fake_registry: FakeRegistry
+) -> None:
+    """No record needs it yet, and still the sentinel learns that it answers: otherwise a
+    single slow answer at start left /readyz at 503 for as long as the bus was quiet."""
+    fake_registry.delay = 1.0  # beyond registry.timeout: the probe at start fails
+    watcher, _ = await start(FakeSource([P0]), Clock(T0))
+    ready, details = watcher.readiness()
+    assert ready is False and details["registry"]["up"] is False
+    fake_registry.delay = 0.0
+    await steps_until(watcher, lambda: watcher.readiness()[0], "/readyz to say 200")
+    assert watcher.registry.get_sample_value("sentinel_registry_up") == 1
+
+
 async def test_a_registry_slower_than_the_timeout_is_an_outage_with_a_clear_reason(
     start: Start, producer: Producer, fake_registry: FakeRegistry
 ) -> None:
