@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sentinel.core.engine.engine import Engine
 from sentinel.core.engine.findings import Finding
+from sentinel.core.engine.rollout import RolloutState
 from sentinel.core.events.envelope import Envelope, Malformed
 from sentinel.core.pipeline.replay import replay
 from sentinel.core.ports.store import StateStore
@@ -64,3 +66,26 @@ def run(
 
 def kinds(findings: list[Finding]) -> list[str]:
     return [str(finding.kind) for finding in findings]
+
+
+class QuietObserver:
+    """An engine observer that says nothing, for tests to subclass with the hook they watch
+    (sentinel.core.engine.ports.NullObserver is compiled: tests cannot subclass it)."""
+
+    def events_read(self, counts: Mapping[tuple[str, str], int]) -> None:
+        pass
+
+    def rollout_opened(self, expectation: str) -> None:
+        pass
+
+    def rollout_closed(self, rollout: RolloutState, outcome: str, duration_s: float) -> None:
+        pass
+
+    def step_seen(self, rollout: RolloutState, step: str, wait_s: float) -> None:
+        pass
+
+    def capacity_reached(self, bound: str, expectation: str | None) -> None:
+        pass
+
+    def trace_context(self, source: str, outcome: str) -> None:
+        pass

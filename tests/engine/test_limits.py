@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
-from collections.abc import Mapping
 
 import pytest
 from pipeline.helpers import as_bytes
@@ -14,37 +13,23 @@ from pipeline.helpers import as_bytes
 from sentinel.core.engine.engine import Engine
 from sentinel.core.engine.findings import Kind
 from sentinel.core.engine.limits import Limits, echoed
-from sentinel.core.engine.rollout import RolloutState
 from sentinel.core.events.decoders import BusDecoder
 from sentinel.core.events.records import Partition, Record
 from sentinel.core.pipeline.pipeline import Pipeline, WallClock
 from sentinel.store.memory import MemoryStore
 from sentinel.store.sqlite import SqliteStore
 
-from .helpers import MIN, T0, event, kinds, user_service
+from .helpers import MIN, T0, QuietObserver, event, kinds, user_service
 
 
-class Counting:
-    """An engine observer that keeps what the bounds refused (compiled classes cannot be
-    subclassed from tests: sentinel.core.engine.ports.NullObserver is one)."""
+class Counting(QuietObserver):
+    """An engine observer that keeps what the bounds refused."""
 
     def __init__(self) -> None:
         self.refused: list[tuple[str, str | None]] = []
 
     def capacity_reached(self, bound: str, expectation: str | None) -> None:
         self.refused.append((bound, expectation))
-
-    def events_read(self, counts: Mapping[tuple[str, str], int]) -> None:
-        pass
-
-    def rollout_opened(self, expectation: str) -> None:
-        pass
-
-    def rollout_closed(self, rollout: RolloutState, outcome: str, duration_s: float) -> None:
-        pass
-
-    def step_seen(self, rollout: RolloutState, step: str, wait_s: float) -> None:
-        pass
 
 
 def test_rollouts_beyond_the_bound_are_not_opened_and_that_is_said_once() -> None:

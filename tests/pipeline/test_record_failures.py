@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from engine.helpers import T0, event, kinds, user_service
+from engine.helpers import T0, QuietObserver, event, kinds, user_service
 
 from sentinel.core.engine.engine import Engine
-from sentinel.core.engine.rollout import RolloutState
 from sentinel.core.events.decoders import BusDecoder
 from sentinel.core.pipeline.pipeline import Pipeline, WallClock
 from sentinel.store.memory import MemoryStore
@@ -67,7 +66,7 @@ def test_an_observer_that_fails_does_not_undo_a_kept_batch() -> None:
     assert errors == ["a batch's observers"]
 
 
-class FailsOnce:
+class FailsOnce(QuietObserver):
     """An engine observer whose first count fails after taking part of it; the rest it keeps."""
 
     def __init__(self) -> None:
@@ -80,15 +79,6 @@ class FailsOnce:
             if not self.failed:
                 self.failed = True
                 raise RuntimeError("a metrics bug")
-
-    def rollout_opened(self, expectation: str) -> None:
-        pass
-
-    def rollout_closed(self, rollout: RolloutState, outcome: str, duration_s: float) -> None:
-        pass
-
-    def step_seen(self, rollout: RolloutState, step: str, wait_s: float) -> None:
-        pass
 
 
 def test_events_an_observer_failed_to_count_are_not_counted_again_in_the_next_batch() -> None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import orjson
-from engine.helpers import MIN, T0, event, kinds, user_service
+from engine.helpers import MIN, T0, QuietObserver, event, kinds, user_service
 
 from sentinel.core.engine.engine import Engine
-from sentinel.core.engine.rollout import RolloutState
 from sentinel.core.events.decoders import BusDecoder, LineDecoder
 from sentinel.core.events.envelope import Skipped
 from sentinel.core.events.peek import SEARCHED_NAMES, skim_structured
@@ -23,7 +22,7 @@ from .helpers import P0, record
 NOT_JSON = b"\xff this value is never read"
 
 
-class Counting:
+class Counting(QuietObserver):
     """Counts what the engine says it read, by (type, outcome)."""
 
     def __init__(self) -> None:
@@ -32,15 +31,6 @@ class Counting:
     def events_read(self, counts: Mapping[tuple[str, str], int]) -> None:
         for key, count in counts.items():
             self.read[key] = self.read.get(key, 0) + count
-
-    def rollout_opened(self, expectation: str) -> None:
-        pass
-
-    def rollout_closed(self, rollout: RolloutState, outcome: str, duration_s: float) -> None:
-        pass
-
-    def step_seen(self, rollout: RolloutState, step: str, wait_s: float) -> None:
-        pass
 
 
 def binary(
