@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from sentinel.core.engine.writer_schemas import Need
@@ -15,6 +15,7 @@ from sentinel.core.events.records import Partition
 from sentinel.registry.cache import SchemaCache
 from sentinel.registry.failures import RegistryUnavailable
 from sentinel.registry.lookup import RegistryWriters
+from sentinel.registry.settings import RegistrySettings
 from sentinel.runtime.metrics import Metrics
 
 log = logging.getLogger("sentinel.registry")
@@ -137,8 +138,7 @@ class RegistryGate:
     async def _ask_until_answered(self) -> None:
         """Ask for what the waiting records need; while the registry is down, again after a
         jittered, growing pause. Then let the partitions read again."""
-        settings = self.cache.settings
-        pause = settings.backoff
+        pauses = _pauses(self.cache.settings)
         while self._needs:
             needs, self._needs = self._needs, []
             try:
@@ -153,8 +153,7 @@ class RegistryGate:
                     "records wait for the schema registry",
                     extra={"error": str(error), "partitions": sorted(map(str, self.waiting))},
                 )
-                await asyncio.sleep(random.uniform(pause / 2, pause))
-                pause = min(pause * 2, settings.backoff_max)
+                await asyncio.sleep(next(pauses))
                 continue
             self._note_up()
             if not self._needs:
@@ -175,19 +174,28 @@ class RegistryGate:
         cache = self.cache
         self._metrics.schema_registry_up().set_function(lambda: 1 if cache.up else 0)
         # Down, it is asked again until it answers: otherwise only a record that needs it
-        # would ask, and on a quiet bus /readyz stayed 503 after a single slow answer.
-        if not cache.up and (self._probing is None or self._probing.done()):
+        # would ask, and on a quiet bus /readyz stayed 503 after a single slow answer. Not
+        # while records wait for it: their own requests are already asking.
+        asking = self._asking is not None and not self._asking.done()
+        if not cache.up and not asking and (self._probing is None or self._probing.done()):
             self._probing = asyncio.create_task(self._probe_until_answered())
 
     async def _probe_until_answered(self) -> None:
-        """One cheap request after a jittered, growing pause, until the registry answers."""
-        settings = self.cache.settings
-        pause = settings.backoff
+        """One cheap request after each pause, until the registry answers."""
+        pauses = _pauses(self.cache.settings)
         while not self.cache.up:
-            await asyncio.sleep(random.uniform(pause / 2, pause))
-            pause = min(pause * 2, settings.backoff_max)
+            await asyncio.sleep(next(pauses))
             try:
                 await self.cache.probe()
             except RegistryUnavailable:
                 continue
             log.info("the schema registry answers")
+
+
+def _pauses(settings: RegistrySettings) -> Iterator[float]:
+    """Pauses between requests to a registry that does not answer: jittered, each up to twice
+    the one before, from `backoff` to `backoff_max`."""
+    pause = settings.backoff
+    while True:
+        yield random.uniform(pause / 2, pause)
+        pause = min(pause * 2, settings.backoff_max)
