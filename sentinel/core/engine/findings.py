@@ -149,21 +149,18 @@ class Finding:
         line separators, bidirectional overrides) are written as `\\u` escapes: the line reads
         back as the same JSON, and a rollout key cannot clear the screen of whoever tails it.
         """
-        text = orjson.dumps(self._object()).decode()
+        text = orjson.dumps(self.json_object()).decode()
         if _TERMINAL.search(text) is not None:
             text = _TERMINAL.sub(_escaped, text)
         return text + "\n"
 
     def to_json_dict(self) -> dict[str, Any]:
         """The contract's JSON object, in a stable key order (a new dict: callers add keys)."""
-        return dict(self._object())
+        return dict(self.json_object())
 
     def json_object(self) -> Mapping[str, Any]:
-        """The same object, not copied, for writers that only read it (the stores' bytes)."""
-        return self._object()
-
-    def _object(self) -> dict[str, Any]:
-        """The JSON object kept once built; not to be changed (`to_json_dict` copies it)."""
+        """The same object, kept once built and not copied, for writers that only read it
+        (the output line, the stores' bytes)."""
         built = self._json
         if built is None:
             built = self._built()
