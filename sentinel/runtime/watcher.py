@@ -1,10 +1,11 @@
 """`sentinel run`: the async shell that feeds the pipeline from a source and the wall clock.
 
 The loop fetches a batch, hands it to `Pipeline.process` (which holds the order of every
-effect), writes the findings, and commits offsets once the store has flushed. Around that:
-the lag gate (partitions behind hold their rollouts' deadlines), rebalances (state follows
-partitions), bus silence and the probes. Everything here is driven through the `Source`
-protocol, so a fake source tests it in milliseconds; `wiring.py` builds the real parts.
+effect, the findings written to standard output among them), and commits offsets once the
+store has flushed. Around that: the lag gate (partitions behind hold their rollouts'
+deadlines), rebalances (state follows partitions), bus silence and the probes. Everything
+here is driven through the `Source` protocol, so a fake source tests it in milliseconds;
+`wiring.py` builds the real parts.
 """
 
 from __future__ import annotations
@@ -133,6 +134,17 @@ class LineSink(Protocol):
     def flush(self) -> None: ...
 
 
+class FindingLines:
+    """The pipeline's output live: each new finding as one JSON line, flushed with its batch."""
+
+    def __init__(self, out: LineSink) -> None:
+        self.out = out
+
+    def write_findings(self, findings: Sequence[Finding]) -> None:
+        self.out.write("".join(finding.to_json_line() for finding in findings))
+        self.out.flush()
+
+
 class HttpFace(Protocol):
     """The HTTP server (sentinel.web.http); the watcher only starts and stops it."""
 
@@ -170,6 +182,9 @@ class Watcher:
         self.parts = parts
         self.settings = parts.settings
         self.pipeline = parts.pipeline
+        # Written inside each batch's transaction, so that a crash can repeat a line, never
+        # lose one (contract section 7; docs/operations.md, "What happens when").
+        self.pipeline.output = FindingLines(parts.out)
         self.engine = parts.pipeline.engine
         self.store: StateStore = parts.pipeline.store
         self.source = parts.source
@@ -321,9 +336,10 @@ class Watcher:
             # Fetched before a rebalance: another replica reads these now.
             mine = [record for record in records if record.partition in owned]
             held, answers = await self._held(backlog=len(records) >= settings.max_batch)
-            # Findings are told (printed, alerted) only once the state that raised them is
-            # where the next owner of their partition will look (the changelog): a replica
-            # killed after telling leaves nothing for its successor to raise a second time.
+            # Alerts are sent only once the state that raised them is where the next owner of
+            # their partition will look (the changelog): a replica killed after sending leaves
+            # nothing for its successor to raise a second time. Standard output cannot wait:
+            # the pipeline writes a batch's findings before it commits (`FindingLines`).
             self.parts.deliveries.hold()
             try:
                 silence = self._silence(now, records)
@@ -339,9 +355,6 @@ class Watcher:
                 self.parts.deliveries.release()
             self._desk.answer(asked, kept.acted)
             self.metrics.pending_deadlines.set(self.engine.pending_deadlines)
-            if kept.findings:
-                self.parts.out.write("".join(finding.to_json_line() for finding in kept.findings))
-                self.parts.out.flush()
             # Only now may a stop commit them: a failure before this point leaves the batch
             # to be read again (in memory, nothing else would bring its findings back).
             self._told.update(kept.offsets)

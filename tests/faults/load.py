@@ -102,16 +102,23 @@ class Load:
 
 def verdict(findings: Iterable[dict[str, Any]], load: Load) -> dict[str, list[str]]:
     """What held and what did not: every on-time rollout completed once and never stalled,
-    every stalled one stalled once; empty lists all round when the invariants hold."""
-    seen = Counter(
-        (finding["kind"], finding["rollout"], finding.get("step")) for finding in findings
-    )
-    completed = Counter(rollout for kind, rollout, _ in seen.elements() if kind == "completed")
-    stalls = Counter(rollout for kind, rollout, _ in seen.elements() if kind == "stall")
+    every stalled one stalled once; empty lists all round when the invariants hold.
+
+    A line written again after a crash (the same id: standard output is at least once, the
+    line is written before its batch is kept) counts once; its copies must be the same line.
+    Two findings with different ids for one rollout's completion are a real double."""
+    told: dict[str, dict[str, Any]] = {}
+    told_differently: list[str] = []
+    for finding in findings:
+        if told.setdefault(finding["id"], finding) != finding:
+            told_differently.append(finding["id"])
+    completed = Counter(f["rollout"] for f in told.values() if f["kind"] == "completed")
+    stalls = Counter(f["rollout"] for f in told.values() if f["kind"] == "stall")
     return {
         "false stalls": sorted(r for r in stalls if r in load.on_time),
         "not completed": sorted(r for r in load.on_time if completed[r] == 0),
         "completed twice": sorted(r for r in completed if completed[r] > 1),
         "stall missed": sorted(r for r in load.stalled if stalls[r] == 0),
         "stall twice": sorted(r for r in load.stalled if stalls[r] > 1),
+        "told differently": told_differently,
     }

@@ -77,6 +77,14 @@ class Spans(Protocol):
     def export(self, spans: Sequence[Span]) -> None: ...
 
 
+class Output(Protocol):
+    """Where new findings are written (standard output, live), inside the store's transaction
+    just before it commits: a crash between the two writes them again after the restart, with
+    the same ids, and never loses them (a pipe cannot join the transaction, so at least once)."""
+
+    def write_findings(self, findings: Sequence[Finding]) -> None: ...
+
+
 class PipelineObserver(Protocol):
     """Told once per kept batch; metrics and the status board's live feed implement it."""
 
@@ -184,6 +192,9 @@ class Pipeline:
     on_error: Callable[[str, Exception], None] | None = None
     # Spans to export (`tracing.otlp`), or None: then none are even made.
     spans: Spans | None = None
+    # Where the new findings are written (the live watcher's standard output), or None: then
+    # the caller takes them from `Kept.findings` (replay, tests).
+    output: Output | None = None
 
     def process(
         self,
@@ -222,10 +233,12 @@ class Pipeline:
            seen or cancelled, new findings, rollouts closed or forgotten: outbox, with
            `tracing.otlp`), the rollouts that closed (their last view and findings, to the
            history) and the next offset of each partition. A failure keeps none of it.
+           Last in the transaction, before it commits, the new findings go to `output`: a
+           crash after that writes them again (same ids), none is ever kept unwritten.
         5. Return the new findings and the offsets. The caller then waits for `store.flush()`
-           (the changelog has the batch), writes the findings and only then commits the offsets
-           to Kafka: a crash at any point reads records again, and the kept finding ids (or,
-           after a move, the changelog's offsets) make that say nothing twice.
+           (the changelog has the batch), releases the alerts and only then commits the
+           offsets to Kafka: a crash at any point reads records again, and the kept finding
+           ids (or, after a move, the changelog's offsets) keep it from raising anything twice.
         """
         engine = self.engine
         findings: list[Finding] = []
@@ -315,6 +328,8 @@ class Pipeline:
             if self.spans is not None:
                 self.spans.export(batch_spans(changes, fresh, engine.rollouts, engine.expectations))
             batch.write(changes, fresh, taken, engine.view)
+            if fresh and self.output is not None:
+                self.output.write_findings(fresh)
         positions.update(taken)
         try:
             engine.checks.tell_reads()
