@@ -11,6 +11,7 @@ from pathlib import Path
 from sentinel.core.errors import StoreError
 from sentinel.core.events.records import Partition
 from sentinel.core.ports.history import ClosedRollout, load_closed
+from sentinel.store.sqlite_file import insert_rows
 from sentinel.store.sqlite_schema import APPLICATION_ID, HISTORY_SINCE, SCHEMA_VERSION
 
 # A history entry as written: (expectation, key, opened_at, closed_at, topic, partition, entry).
@@ -35,7 +36,7 @@ def row(entry: ClosedRollout, body: bytes | None = None) -> HistoryRow:
 
 
 def put(conn: sqlite3.Connection, entries: Iterable[ClosedRollout]) -> None:
-    conn.executemany(PUT, [row(entry) for entry in entries])
+    insert_rows(conn, PUT, [row(entry) for entry in entries])
 
 
 def closed_before(conn: sqlite3.Connection, horizon: float) -> dict[tuple[str, str], Partition]:

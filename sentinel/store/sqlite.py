@@ -33,7 +33,7 @@ from sentinel.store.codec import (
     rollout_row,
 )
 from sentinel.store.emitted import EmittedIds
-from sentinel.store.sqlite_file import Checkpointer, lock_file
+from sentinel.store.sqlite_file import Checkpointer, insert_rows, lock_file
 from sentinel.store.sqlite_outbox import SqliteOutbox
 from sentinel.store.sqlite_schema import APPLICATION_ID, MIGRATIONS, SCHEMA, SCHEMA_VERSION
 
@@ -239,9 +239,9 @@ class SqliteStore(LocalStore):
                 gone.append((name, key))
             else:
                 kept.append(rollout_row(rollout))
-        conn.executemany(_PUT_ROLLOUT, kept)
+        insert_rows(conn, _PUT_ROLLOUT, kept)
         conn.executemany("DELETE FROM rollouts WHERE expectation = ? AND key = ?", gone)
-        conn.executemany("INSERT INTO seen_events VALUES (?, ?, ?)", changes.new_events)
+        insert_rows(conn, "INSERT INTO seen_events VALUES (?, ?, ?)", changes.new_events)
         conn.executemany(
             "INSERT OR IGNORE INTO unregistered_types VALUES (?)",
             [(event_type,) for event_type in changes.new_unregistered],
@@ -250,7 +250,7 @@ class SqliteStore(LocalStore):
             "INSERT OR REPLACE INTO writer_schemas VALUES (?, ?)",
             [(name, dump_writer_memory(memory)) for name, memory in changes.writer_ids.items()],
         )
-        conn.executemany("INSERT INTO emitted_findings VALUES (?, ?)", emitted)
+        insert_rows(conn, "INSERT INTO emitted_findings VALUES (?, ?)", emitted)
         self._put_offsets(offsets)
         self._advance_clock(changes.clock)
         horizon = _finite(changes.horizon)
@@ -418,7 +418,7 @@ class SqliteStore(LocalStore):
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(history_table.PUT, rows)
+            insert_rows(conn, history_table.PUT, rows)
             conn.executemany("DELETE FROM history WHERE expectation = ? AND key = ?", gone)
             conn.executemany(
                 "DELETE FROM history_unsent WHERE expectation = ? AND key = ?", [*sent, *gone]

@@ -104,13 +104,15 @@ def verdict(findings: Iterable[dict[str, Any]], load: Load) -> dict[str, list[st
     """What held and what did not: every on-time rollout completed once and never stalled,
     every stalled one stalled once; empty lists all round when the invariants hold.
 
-    A line written again after a crash (the same id: standard output is at least once, the
-    line is written before its batch is kept) counts once; its copies must be the same line.
-    Two findings with different ids for one rollout's completion are a real double."""
+    A finding written again after a crash (the same id: standard output is at least once, a
+    line is written before its batch is kept) counts once; its copies must say the same but
+    for `at`, the wall-clock time each found it. Two findings with different ids for one
+    rollout's completion are a real double."""
     told: dict[str, dict[str, Any]] = {}
     told_differently: list[str] = []
     for finding in findings:
-        if told.setdefault(finding["id"], finding) != finding:
+        first = told.setdefault(finding["id"], finding)
+        if {**first, "at": None} != {**finding, "at": None}:
             told_differently.append(finding["id"])
     completed = Counter(f["rollout"] for f in told.values() if f["kind"] == "completed")
     stalls = Counter(f["rollout"] for f in told.values() if f["kind"] == "stall")
