@@ -23,6 +23,7 @@ COMPILED = [
     "sentinel/core/timefmt.py",
     "sentinel/core/events/framing.py",
     "sentinel/core/events/envelope.py",
+    "sentinel/core/events/structured_skim.py",
     "sentinel/core/events/decoders.py",
     "sentinel/core/engine/retention.py",
     "sentinel/core/engine/deadlines.py",

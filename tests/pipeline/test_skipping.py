@@ -10,9 +10,9 @@ from engine.helpers import MIN, T0, QuietObserver, event, kinds, user_service
 from sentinel.core.engine.engine import Engine
 from sentinel.core.events.decoders import BusDecoder, LineDecoder
 from sentinel.core.events.envelope import Skipped
-from sentinel.core.events.peek import SEARCHED_NAMES, skim_structured
 from sentinel.core.events.records import Partition, Record
 from sentinel.core.events.schemas import SchemaRegistry
+from sentinel.core.events.structured_skim import SEARCHED_NAMES, skim_structured
 from sentinel.core.pipeline.pipeline import EventClock, Pipeline, WallClock
 from sentinel.core.timefmt import format_rfc3339
 from sentinel.store.memory import MemoryStore

@@ -14,8 +14,8 @@ from sentinel.core.events.envelope import (
     skim,
 )
 from sentinel.core.events.framing import IdKind, SchemaRef, framed_by_header, unframe
-from sentinel.core.events.peek import skim_structured
 from sentinel.core.events.records import Record
+from sentinel.core.events.structured_skim import skim_structured
 
 # How a JSON-lines log says which writer schema an event was written with (docs/registry.md).
 SCHEMA_ID_ATTRIBUTE = "schemaid"
@@ -71,7 +71,7 @@ class LineDecoder:
         """A line of a type in `skip`, as a structured record on the bus is (so that replay
         passes over what the live watcher does), unless it may name its writer schema."""
         value = record.value
-        if not value or value.find(_NAMES_A_SCHEMA) >= 0:  # find: see peek.skim_structured
+        if not value or value.find(_NAMES_A_SCHEMA) >= 0:  # find: see structured_skim
             return None
         return skim_structured(value, skip)
 
