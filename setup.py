@@ -49,6 +49,7 @@ COMPILED = [
     "sentinel/registry/lookup.py",
     "sentinel/core/engine/engine.py",
     "sentinel/core/pipeline/pipeline.py",
+    "sentinel/core/pipeline/replay.py",
 ]
 
 

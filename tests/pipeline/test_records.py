@@ -6,10 +6,12 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from sentinel.core.events.records import Partition, Record, from_messages, merged_by_time
+from sentinel.core.pipeline.replay import log_records
 
 stamps = st.lists(st.one_of(st.none(), st.integers(0, 5).map(float)), max_size=8)
 
@@ -54,3 +56,12 @@ def test_messages_become_records_with_their_broker_time_in_seconds() -> None:
         (8, None, [], None, None),
     ]
     assert {record.partition for record in records} == {partition}
+
+
+@pytest.mark.parametrize("blank", ["", " ", "\t \r", "\x0b\x0c", "\u3000"])
+def test_a_log_s_blank_lines_are_passed_over_and_keep_their_numbers(blank: str) -> None:
+    """Every whitespace Python's strip() removes makes a line blank, as text or as bytes."""
+    records = list(log_records([blank, '{"a": 1}', blank, '{"b": 2}']))
+    assert [(r.offset, r.value) for r in records] == [(2, b'{"a": 1}'), (4, b'{"b": 2}')]
+    if blank.isascii():
+        assert [r.offset for r in log_records([blank.encode(), b'{"a": 1}'])] == [2]

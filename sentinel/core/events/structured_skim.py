@@ -32,9 +32,7 @@ class _QuotedNames:
                 break
         if not same:
             self.types = tuple(skip)
-            self.names = tuple(
-                b'"' + n.encode("utf-8", "surrogatepass") + b'"' for n in self.types
-            )
+            self.names = tuple(b'"' + n.encode("utf-8", "surrogatepass") + b'"' for n in self.types)
         return self.names
 
 
