@@ -32,6 +32,7 @@ from sentinel.core.pipeline.pipeline import Pipeline, WallClock
 from sentinel.core.ports.store import StateStore
 from sentinel.core.timefmt import format_rfc3339
 from sentinel.runtime.action_desk import ActionDesk
+from sentinel.runtime.finding_lines import FindingLines, LineSink
 from sentinel.runtime.metrics import Metrics
 from sentinel.runtime.metrics_observer import MetricsObserver
 from sentinel.runtime.registry_gate import NoGate, RegistryGate
@@ -125,24 +126,6 @@ class NoDeliveries:
 
     def release(self) -> None:
         pass
-
-
-class LineSink(Protocol):
-    """Where findings go as JSON lines: standard output, or the demo's readable printer."""
-
-    def write(self, text: str, /) -> int: ...
-    def flush(self) -> None: ...
-
-
-class FindingLines:
-    """The pipeline's output live: each new finding as one JSON line, flushed with its batch."""
-
-    def __init__(self, out: LineSink) -> None:
-        self.out = out
-
-    def write_findings(self, findings: Sequence[Finding]) -> None:
-        self.out.write("".join(finding.to_json_line() for finding in findings))
-        self.out.flush()
 
 
 class HttpFace(Protocol):

@@ -37,6 +37,7 @@ from sentinel.kafka.repartition import CopyDecoder, Repartitioner, route
 from sentinel.kafka.source import KafkaSource
 from sentinel.registry.cache import SchemaCache
 from sentinel.registry.lookup import RegistryWriters
+from sentinel.runtime.finding_lines import LineSink
 from sentinel.runtime.logs import configure_logging
 from sentinel.runtime.metrics import Metrics
 from sentinel.runtime.metrics_observer import MetricsObserver, PipelineObservers
@@ -44,7 +45,6 @@ from sentinel.runtime.registry_gate import NoGate, RegistryGate
 from sentinel.runtime.rule_reload import Rules, RuleSet, load_rules
 from sentinel.runtime.watcher import (
     HeldDeliveries,
-    LineSink,
     NoUpstream,
     Upstream,
     Watcher,
