@@ -194,9 +194,21 @@ def test_changelog_mode_runs_a_deployment_with_the_replicas_asked_for() -> None:
     deployment = one(docs, "Deployment")
     assert "StatefulSet" not in kinds(docs)
     assert deployment["spec"]["replicas"] == 3
-    assert rendered_config(docs)["state"] == {"mode": "changelog"}
+    # The local snapshot and the alert outbox on the pod's emptyDir: a restarted container
+    # keeps both; a pod on another node restores from the changelog.
+    assert rendered_config(docs)["state"] == {
+        "mode": "changelog",
+        "path": "/var/lib/sentinel/state.db",
+    }
     volumes = {volume["name"]: volume for volume in pod_spec(docs)["volumes"]}
     assert volumes["state"] == {"name": "state", "emptyDir": {}}
+    mounts = {mount["name"]: mount for mount in pod_spec(docs)["containers"][0]["volumeMounts"]}
+    assert mounts["state"]["mountPath"] == "/var/lib/sentinel"
+
+
+def test_changelog_mode_keeps_a_local_snapshot_path_of_the_user_s_own() -> None:
+    docs = render("replicas.yaml", sets=("config.state.path=/data/snapshot.db",))
+    assert rendered_config(docs)["state"]["path"] == "/data/snapshot.db"
     assert pod_spec(docs)["topologySpreadConstraints"][0]["maxSkew"] == 1
 
 

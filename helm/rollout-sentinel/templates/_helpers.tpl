@@ -99,6 +99,12 @@ once instead of after the dead member's session (measured: 19 s unwatched, 9 s w
 {{- if eq $mode "single" }}
 {{- $_ = set $state "path" "/var/lib/sentinel/state.db" }}
 {{- $_ = set $cfg "state" $state }}
+{{- else if not (hasKey $state "path") }}
+{{- /* Changelog mode: the local snapshot on the pod's emptyDir. A restarted container reads
+it instead of the whole changelog, and keeps the alert outbox that is in it (without a path
+each process starts a file of its own under /tmp, and its undelivered alerts are lost). */}}
+{{- $_ = set $state "path" "/var/lib/sentinel/state.db" }}
+{{- $_ = set $cfg "state" $state }}
 {{- end }}
 {{- $tracing := include "rollout-sentinel.tracing" . | fromYaml }}
 {{- if $tracing }}
