@@ -32,7 +32,6 @@ from sentinel.core.pipeline.pipeline import Pipeline, WallClock
 from sentinel.core.ports.store import StateStore
 from sentinel.core.timefmt import format_rfc3339
 from sentinel.runtime.action_desk import ActionDesk
-from sentinel.runtime.finding_lines import FindingLines, LineSink
 from sentinel.runtime.metrics import Metrics
 from sentinel.runtime.metrics_observer import MetricsObserver
 from sentinel.runtime.registry_gate import NoGate, RegistryGate
@@ -145,7 +144,6 @@ class WatcherParts:
     rules: RuleSet
     metrics: Metrics
     observer: MetricsObserver
-    out: LineSink
     http: HttpFace
     upstream: Upstream = field(default_factory=NoUpstream)
     # The schema registry, when the config has one: records may wait for it.
@@ -165,9 +163,6 @@ class Watcher:
         self.parts = parts
         self.settings = parts.settings
         self.pipeline = parts.pipeline
-        # Written inside each batch's transaction, so that a crash can repeat a line, never
-        # lose one (contract section 7; docs/operations.md, "What happens when").
-        self.pipeline.output = FindingLines(parts.out)
         self.engine = parts.pipeline.engine
         self.store: StateStore = parts.pipeline.store
         self.source = parts.source
@@ -322,7 +317,7 @@ class Watcher:
             # Alerts are sent only once the state that raised them is where the next owner of
             # their partition will look (the changelog): a replica killed after sending leaves
             # nothing for its successor to raise a second time. Standard output cannot wait:
-            # the pipeline writes a batch's findings before it commits (`FindingLines`).
+            # the pipeline writes a batch's findings before it commits (its `output`).
             self.parts.deliveries.hold()
             try:
                 silence = self._silence(now, records)

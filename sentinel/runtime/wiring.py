@@ -37,7 +37,7 @@ from sentinel.kafka.repartition import CopyDecoder, Repartitioner, route
 from sentinel.kafka.source import KafkaSource
 from sentinel.registry.cache import SchemaCache
 from sentinel.registry.lookup import RegistryWriters
-from sentinel.runtime.finding_lines import LineSink
+from sentinel.runtime.finding_lines import FindingLines, LineSink
 from sentinel.runtime.logs import configure_logging
 from sentinel.runtime.metrics import Metrics
 from sentinel.runtime.metrics_observer import MetricsObserver, PipelineObservers
@@ -119,6 +119,9 @@ def build_watcher(
     keyed = config.state.mode == "changelog" or config.kafka.input_keyed_by_rollout
     pipeline.watermarks = Watermarks(shared=not keyed)
     pipeline.on_error = _log_failure
+    # Written inside each batch's transaction, so that a crash can repeat a line, never lose
+    # one (docs/operations.md, "What happens when").
+    pipeline.output = FindingLines(out if out is not None else sys.stdout)
     gate: RegistryGate | NoGate = NoGate()
     if config.registry is not None:
         writers = RegistryWriters(SchemaCache(config.registry), rules.known_types)
@@ -143,7 +146,6 @@ def build_watcher(
             rules=ruleset,
             metrics=metrics,
             observer=observer,
-            out=out if out is not None else sys.stdout,
             http=http,
             upstream=upstream,
             registry=gate,

@@ -21,6 +21,7 @@ from sentinel.core.ports.store import StateStore
 from sentinel.registry.cache import SchemaCache
 from sentinel.registry.lookup import RegistryWriters
 from sentinel.registry.settings import RegistrySettings
+from sentinel.runtime.finding_lines import FindingLines
 from sentinel.runtime.metrics import Metrics
 from sentinel.runtime.metrics_observer import MetricsObserver
 from sentinel.runtime.registry_gate import NoGate, RegistryGate
@@ -194,6 +195,7 @@ def fake_watcher(
     source.clock = clock
     source.unreachable_after = settings.pop("unreachable_after", source.unreachable_after)
     pipeline.watermarks = Watermarks(shared=True)
+    pipeline.output = FindingLines(findings)
     watcher = Watcher(
         WatcherParts(
             settings=WatchSettings(**settings),
@@ -202,7 +204,6 @@ def fake_watcher(
             rules=RuleSet(rules, lambda: rules, (expectations, schemas), 3600.0),
             metrics=metrics,
             observer=observer,
-            out=findings,
             http=NoHttp(),
             registry=gate,
             deliveries=deliveries or NoDeliveries(),
