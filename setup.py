@@ -46,6 +46,7 @@ COMPILED = [
     "sentinel/core/engine/watermarks.py",
     "sentinel/core/ports/history.py",
     "sentinel/store/codec.py",
+    "sentinel/store/history_codec.py",
     "sentinel/registry/lookup.py",
     "sentinel/core/engine/engine.py",
     "sentinel/core/pipeline/pipeline.py",

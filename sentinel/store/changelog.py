@@ -39,7 +39,7 @@ from sentinel.core.engine.ports import EngineChanges
 from sentinel.core.engine.rollout import RolloutState
 from sentinel.core.errors import StoreError
 from sentinel.core.events.records import Partition
-from sentinel.core.ports.history import ClosedRollout, ViewOf
+from sentinel.core.ports.history import ClosedRollout, ExpectationOf
 from sentinel.core.ports.outbox import Outbox
 from sentinel.core.ports.store import Batch, StoredState
 from sentinel.kafka.batches import BATCH_BYTES, KeyValue, send_all
@@ -417,7 +417,7 @@ class _ChangelogBatch:
         changes: EngineChanges,
         findings: Sequence[Finding],
         offsets: Mapping[Partition, int],
-        view: ViewOf | None = None,
+        expectation_of: ExpectationOf | None = None,
     ) -> None:
         store = self._store
         deleted, touched = store._touched(changes, offsets)
@@ -425,6 +425,6 @@ class _ChangelogBatch:
         # snapshot is then read again in full should it come back.
         store._local.mark_dirty(touched)
         tombstones = store.history_topic.before_write(changes.clock, store._assigned)
-        self._local.write(changes, findings, offsets, view)
+        self._local.write(changes, findings, offsets, expectation_of)
         self.records = _changed(self._local.rows) + deleted + store._tail(changes, touched)
         self.history = tombstones + store.history_topic.after_write(self._local.closed)

@@ -72,7 +72,16 @@ def load_rollout(
     bytes are our own (a damaged page is caught by SQLite or by the JSON parser).
     """
     try:
-        fields = orjson.loads(body)
+        return rollout_from_fields(expectation, key, phase, closed_at, orjson.loads(body))
+    except orjson.JSONDecodeError as error:
+        raise _damaged(expectation, key, error) from None
+
+
+def rollout_from_fields(
+    expectation: str, key: str, phase: str, closed_at: float | None, fields: Any
+) -> RolloutState:
+    """`load_rollout` of a body already parsed (a history entry holds it inside its own)."""
+    try:
         # Version 0.1 wrote eight fields, with partitions as "topic/index" and no events.
         opened_at, seen, due, stalled, remaining, deadline_at, rollback, feeds = fields[:8]
         counted = fields[8] if len(fields) > 8 else {}
@@ -99,11 +108,15 @@ def load_rollout(
             {step: (trace[0], trace[1], trace[2]) for step, trace in traces.items()},
             actions_from_json(actions),
         )
-    except (orjson.JSONDecodeError, TypeError, ValueError, KeyError, IndexError) as error:
-        raise StoreError(
-            f"the stored state of rollout {expectation}/{key} is damaged ({error!r}): "
-            "move the state file away to start from Kafka's committed offsets"
-        ) from None
+    except (TypeError, ValueError, KeyError, IndexError) as error:
+        raise _damaged(expectation, key, error) from None
+
+
+def _damaged(expectation: str, key: str, error: Exception) -> StoreError:
+    return StoreError(
+        f"the stored state of rollout {expectation}/{key} is damaged ({error!r}): "
+        "move the state file away to start from Kafka's committed offsets"
+    )
 
 
 def _partition(stored: Any) -> Partition:

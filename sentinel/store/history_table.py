@@ -5,12 +5,13 @@ read-only by `sentinel report --state` while a sentinel may be writing the file.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from sentinel.core.errors import StoreError
 from sentinel.core.events.records import Partition
-from sentinel.core.ports.history import ClosedRollout, load_closed
+from sentinel.core.ports.history import ClosedRollout
+from sentinel.store.history_codec import entry_bytes, load_entry
 from sentinel.store.sqlite_file import insert_rows
 from sentinel.store.sqlite_schema import APPLICATION_ID, HISTORY_SINCE, SCHEMA_VERSION
 
@@ -21,22 +22,29 @@ PUT = "INSERT OR REPLACE INTO history VALUES (?, ?, ?, ?, ?, ?, ?)"
 PAGE = 200
 
 
-def row(entry: ClosedRollout, body: bytes | None = None) -> HistoryRow:
-    """The row of an entry; `body`: its bytes when they are at hand already."""
-    view, home = entry.view, entry.home
+def row(entry: ClosedRollout, state: bytes | None = None) -> HistoryRow:
+    """The row of an entry; `state`: its rollout's `codec.dump_body`, when at hand already."""
+    name, key = entry.identity
+    home = entry.home
     return (
-        view.expectation,
-        view.rollout,
-        view.opened_at,
-        view.closed_at if view.closed_at is not None else view.opened_at,
+        name,
+        key,
+        entry.opened_at,
+        entry.closed_at,
         None if home is None else home.topic,
         None if home is None else home.number,
-        entry.dump() if body is None else body,
+        entry_bytes(entry, state),
     )
 
 
-def put(conn: sqlite3.Connection, entries: Iterable[ClosedRollout]) -> None:
-    insert_rows(conn, PUT, [row(entry) for entry in entries])
+def put(
+    conn: sqlite3.Connection,
+    entries: Iterable[ClosedRollout],
+    states: Mapping[tuple[str, str], bytes] | None = None,
+) -> None:
+    """`states`: the rollouts' `codec.dump_body` by identity, as the batch wrote their rows."""
+    found = states or {}
+    insert_rows(conn, PUT, [row(entry, found.get(entry.identity)) for entry in entries])
 
 
 def closed_before(conn: sqlite3.Connection, horizon: float) -> dict[tuple[str, str], Partition]:
@@ -57,7 +65,7 @@ def one(conn: sqlite3.Connection, expectation: str, key: str) -> ClosedRollout |
     found = conn.execute(
         "SELECT entry FROM history WHERE expectation = ? AND key = ?", (expectation, key)
     ).fetchone()
-    return None if found is None else load_closed(found[0])
+    return None if found is None else load_entry(found[0])
 
 
 def newest_first(conn: sqlite3.Connection, expectation: str | None) -> Iterator[ClosedRollout]:
@@ -74,7 +82,7 @@ def newest_first(conn: sqlite3.Connection, expectation: str | None) -> Iterator[
             (*wanted, *(after or ()), PAGE),
         ).fetchall()
         for *_, entry in rows:
-            yield load_closed(entry)
+            yield load_entry(entry)
         if len(rows) < PAGE:
             return
         after = rows[-1][:3]
@@ -93,7 +101,7 @@ def read_file(path: Path) -> Iterator[ClosedRollout]:
         _check(conn, path)
         rows = conn.execute("SELECT entry FROM history ORDER BY opened_at, expectation, key")
         for (entry,) in rows:
-            yield load_closed(entry)
+            yield load_entry(entry)
     except sqlite3.Error as error:
         raise StoreError(f"{path}: cannot read the history ({error})") from None
     finally:

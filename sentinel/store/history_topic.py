@@ -24,10 +24,11 @@ from aiokafka.errors import KafkaError
 
 from sentinel.core.errors import StoreError
 from sentinel.core.events.records import Partition
-from sentinel.core.ports.history import ClosedRollout, load_closed
+from sentinel.core.ports.history import ClosedRollout
 from sentinel.kafka.batches import send_all
 from sentinel.kafka.topics import create_topics
 from sentinel.store import history_table
+from sentinel.store.history_codec import entry_bytes, load_entry
 from sentinel.store.sqlite import SqliteStore
 
 HISTORY_CONFIG = {"cleanup.policy": "compact", "segment.ms": str(3600 * 1000)}
@@ -87,7 +88,9 @@ class HistoryTopic:
         consumer.seek(self._partition, 0 if known is None else known[0])
         self._consumer = consumer
         # Closed here, never acknowledged before a crash: sent with the next flush.
-        self._pending += [(entry.identity, entry.dump()) for entry in self._local.unsent_history()]
+        self._pending += [
+            (entry.identity, entry_bytes(entry)) for entry in self._local.unsent_history()
+        ]
         await self.read()
 
     async def stop(self) -> None:
@@ -104,7 +107,7 @@ class HistoryTopic:
     def after_write(self, closed: Sequence[ClosedRollout]) -> list[_Pending]:
         """Inside a batch, after the local write: the entries it closed, unsent until sent."""
         self._local.mark_history_unsent([entry.identity for entry in closed])
-        return [(entry.identity, entry.dump()) for entry in closed]
+        return [(entry.identity, entry_bytes(entry)) for entry in closed]
 
     def queue(self, records: Sequence[_Pending]) -> None:
         """Records of a batch committed locally, for the next `send`."""
@@ -171,7 +174,7 @@ def _fold(
 ) -> None:
     try:
         name, rollout = orjson.loads(key or b"")
-        entry = None if value is None else history_table.row(load_closed(value), value)
+        entry = None if value is None else history_table.row(load_entry(value), value)
         rows[(name, rollout)] = entry
     except (ValueError, TypeError, StoreError) as error:
         raise StoreError(

@@ -16,14 +16,14 @@ from sentinel.core.events.records import Partition
 from sentinel.core.ports.history import (
     DEFAULT_HISTORY_RETENTION_S,
     ClosedRollout,
-    ViewOf,
+    ExpectationOf,
     closed_in,
-    load_closed,
 )
 from sentinel.core.ports.outbox import Outbox
 from sentinel.core.ports.store import Batch, LocalStore, StoredState
 from sentinel.store.codec import dump_body, load_rollout
 from sentinel.store.emitted import EmittedIds
+from sentinel.store.history_codec import entry_bytes, load_entry
 from sentinel.store.sqlite_outbox import SqliteOutbox
 
 
@@ -111,11 +111,11 @@ class MemoryStore(LocalStore):
         ]
         chosen.sort(reverse=True)
         for _, _, entry in chosen:
-            yield load_closed(entry)
+            yield load_entry(entry)
 
     def closed_rollout(self, expectation: str, key: str) -> ClosedRollout | None:
         kept = self._history.get((expectation, key))
-        return None if kept is None else load_closed(kept[2])
+        return None if kept is None else load_entry(kept[2])
 
     def close(self) -> None:
         if self._outbox_connection is not None:
@@ -146,9 +146,8 @@ class MemoryStore(LocalStore):
 
     def _keep_history(self, clock: float, closed: Sequence[ClosedRollout]) -> None:
         for entry in closed:
-            view = entry.view
-            closed_at = view.closed_at if view.closed_at is not None else view.opened_at
-            self._history[entry.identity] = (view.opened_at, closed_at, _exact(entry.dump()))
+            closed_at = entry.closed_at
+            self._history[entry.identity] = (entry.opened_at, closed_at, _exact(entry_bytes(entry)))
             self._history_closed.append((closed_at, *entry.identity))
         _forget_closed(self._history_closed, self._history, clock - self.history_retention_s)
 
@@ -202,7 +201,7 @@ class _MemoryBatch:
         changes: EngineChanges,
         findings: Sequence[Finding],
         offsets: Mapping[Partition, int],
-        view: ViewOf | None = None,
+        expectation_of: ExpectationOf | None = None,
     ) -> None:
         self.changes, self.findings, self.offsets = changes, findings, offsets
-        self.closed = [] if view is None else closed_in(changes, view)
+        self.closed = [] if expectation_of is None else closed_in(changes, expectation_of)

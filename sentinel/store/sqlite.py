@@ -19,7 +19,7 @@ from sentinel.core.events.records import Partition
 from sentinel.core.ports.history import (
     DEFAULT_HISTORY_RETENTION_S,
     ClosedRollout,
-    ViewOf,
+    ExpectationOf,
     closed_in,
 )
 from sentinel.core.ports.outbox import Outbox
@@ -258,7 +258,9 @@ class SqliteStore(LocalStore):
             _drop_older(conn, "seen_events", horizon)
             _drop_older(conn, "emitted_findings", horizon)
             conn.execute("DELETE FROM rollouts WHERE closed_at < ?", (horizon,))
-        history_table.put(conn, closed)
+        if closed:
+            # The history entry holds the state as its row was just written: not made twice.
+            history_table.put(conn, closed, {(row[0], row[1]): row[4] for row in kept})
         history_horizon = self.history_horizon(changes.clock)
         if history_horizon is not None:
             history_table.prune(conn, history_horizon)
@@ -459,11 +461,11 @@ class SqliteBatch:
         changes: EngineChanges,
         findings: Sequence[Finding],
         offsets: Mapping[Partition, int],
-        view: ViewOf | None = None,
+        expectation_of: ExpectationOf | None = None,
     ) -> None:
         self.emitted = self._store._emitted.rows(findings)
         self.horizon = changes.horizon
-        self.closed = [] if view is None else closed_in(changes, view)
+        self.closed = [] if expectation_of is None else closed_in(changes, expectation_of)
         self.rows = self._store._write(changes, findings, offsets, self.emitted, self.closed)
 
 

@@ -25,7 +25,7 @@ from sentinel.core.events.decoders import BusDecoder
 from sentinel.core.events.envelope import Envelope, Malformed
 from sentinel.core.events.records import Partition, Record
 from sentinel.core.pipeline.pipeline import Pipeline, WallClock
-from sentinel.core.ports.history import ViewOf
+from sentinel.core.ports.history import ExpectationOf
 from sentinel.core.ports.store import Batch, StateStore
 from sentinel.store.memory import MemoryStore
 from sentinel.store.sqlite import SqliteStore
@@ -143,10 +143,10 @@ class _Watched:
         changes: Any,
         findings: Sequence[Finding],
         offsets: Mapping[Any, int],
-        view: ViewOf | None = None,
+        expectation_of: ExpectationOf | None = None,
     ) -> None:
         self.findings = list(findings)
-        self._batch.write(changes, findings, offsets, view)
+        self._batch.write(changes, findings, offsets, expectation_of)
 
 
 class Written:

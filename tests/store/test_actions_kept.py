@@ -17,9 +17,10 @@ from sentinel.core.engine.rollout import RolloutState
 from sentinel.core.engine.snapshots import Phase
 from sentinel.core.events.decoders import BusDecoder
 from sentinel.core.pipeline.pipeline import Pipeline, WallClock
-from sentinel.core.ports.history import ClosedRollout, load_closed
+from sentinel.core.ports.history import closed_rollout, closed_with_view
 from sentinel.core.ports.store import StateStore
 from sentinel.store.codec import dump_body, load_rollout
+from sentinel.store.history_codec import entry_bytes, load_entry
 
 from .conftest import Stores
 
@@ -82,4 +83,7 @@ def test_any_actions_survive_the_byte_form_and_the_history_entry(kept: list[Acti
     engine.rollouts[NAME]["k"] = rollout
     view = engine.view(NAME, "k")
     assert view is not None
-    assert load_closed(ClosedRollout(view, ()).dump()).view.actions == tuple(kept)
+    entry = load_entry(entry_bytes(closed_rollout(rollout, user_service())))
+    assert entry.view.actions == tuple(kept)
+    older = load_entry(entry_bytes(closed_with_view(view, ())))  # as entries were written
+    assert older.view.actions == tuple(kept)

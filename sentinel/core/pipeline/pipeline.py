@@ -327,7 +327,7 @@ class Pipeline:
             )
             if self.spans is not None:
                 self.spans.export(batch_spans(changes, fresh, engine.rollouts, engine.expectations))
-            batch.write(changes, fresh, taken, engine.view)
+            batch.write(changes, fresh, taken, engine.expectations.get)
             if fresh and self.output is not None:
                 self.output.write_findings(fresh)
         positions.update(taken)

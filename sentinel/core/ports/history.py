@@ -1,86 +1,116 @@
-"""What the history keeps of a closed rollout (contract section 11): its last view and its
-findings, in one byte form that every store writes and the rollout API and reports read."""
+"""What the history keeps of a closed rollout (contract section 11): its state as it closed
+and the expectation of that moment, from which its last view and findings are read."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-import orjson
 
 from sentinel.core.engine.findings import Finding
 from sentinel.core.engine.ports import EngineChanges
-from sentinel.core.engine.snapshots import RolloutView, view_from_json, view_to_json
-from sentinel.core.errors import StoreError
+from sentinel.core.engine.rollout import RolloutState, view_of
+from sentinel.core.engine.snapshots import RolloutView
 from sentinel.core.events.records import Partition
+from sentinel.core.rules.expectations import Expectation
 
 DEFAULT_HISTORY_RETENTION_S = 400 * 86400.0
-# A rollout's view as of now (Engine.view), or None when it is unknown.
-ViewOf = Callable[[str, str], RolloutView | None]
+# The expectation of that name as loaded now (the engine's), or None when none is.
+ExpectationOf = Callable[[str], Expectation | None]
 
 
 # One per closed rollout. Not frozen, and an `__init__` of its own, as Finding: a frozen
 # dataclass's generated `__init__` is interpreted. Never changed once built all the same.
 @dataclass(slots=True, init=False)
 class ClosedRollout:
-    """A rollout as it closed: the view frozen with the expectation of that moment."""
+    """A rollout as it closed: its state and the expectation of that moment, written as they
+    are (the store's byte form of the state, the expectation's shape; `closed_rollout`); the
+    view people read is made from them when it is read. Entries written before the history
+    was kept small hold the view itself (`closed_with_view`)."""
 
-    view: RolloutView
+    identity: tuple[str, str]  # expectation and rollout key
+    opened_at: float
+    closed_at: float
     findings: tuple[Finding, ...]
     home: Partition | None  # the partition that owned it (changelog mode)
-    # The bytes, once made: the local history and, in changelog mode, the history topic each
-    # write them.
-    _body: bytes | None = field(default=None, repr=False, compare=False)
+    rollout: RolloutState | None  # None for an entry that kept only its view
+    expectation: Expectation | None
+    # The bytes, once made (sentinel.store.history_codec): the local history and, in changelog
+    # mode, the history topic each write them.
+    stored: bytes | None = field(default=None, repr=False, compare=False)
+    _view: RolloutView | None = field(default=None, repr=False, compare=False)
 
     def __init__(
-        self, view: RolloutView, findings: tuple[Finding, ...], home: Partition | None = None
+        self,
+        identity: tuple[str, str],
+        opened_at: float,
+        closed_at: float,
+        findings: tuple[Finding, ...],
+        home: Partition | None,
+        rollout: RolloutState | None,
+        expectation: Expectation | None,
+        view: RolloutView | None,
     ) -> None:
-        self.view = view
+        self.identity = identity
+        self.opened_at = opened_at
+        self.closed_at = closed_at
         self.findings = findings
         self.home = home
-        self._body = None
+        self.rollout = rollout
+        self.expectation = expectation
+        self.stored = None
+        self._view = view
 
     @property
-    def identity(self) -> tuple[str, str]:
-        return self.view.expectation, self.view.rollout
-
-    def dump(self) -> bytes:
-        body = self._body
-        if body is None:
-            body = self._body = self._dumped()
-        return body
-
-    def _dumped(self) -> bytes:
-        return orjson.dumps(
-            {
-                "view": view_to_json(self.view),
-                "findings": [finding.json_object() for finding in self.findings],
-                "home": None if self.home is None else list(self.home),
-            }
-        )
+    def view(self) -> RolloutView:
+        """The rollout's last view, with the expectation it closed under."""
+        view = self._view
+        if view is None:
+            if self.rollout is None or self.expectation is None:
+                raise ValueError("a history entry without a view needs its state and expectation")
+            view = self._view = view_of(self.expectation, self.rollout)
+        return view
 
 
-def load_closed(body: bytes) -> ClosedRollout:
-    """The entry `ClosedRollout.dump` wrote; StoreError when the bytes are not one."""
-    try:
-        data: Mapping[str, Any] = orjson.loads(body)
-        home = data.get("home")
-        return ClosedRollout(
-            view_from_json(data["view"]),
-            tuple(Finding.from_json_dict(finding) for finding in data["findings"]),
-            None if home is None else Partition(home[0], home[1]),
-        )
-    except (orjson.JSONDecodeError, TypeError, ValueError, KeyError, IndexError) as error:
-        raise StoreError(f"a history entry is damaged ({error!r})") from None
+def closed_rollout(
+    rollout: RolloutState, expectation: Expectation, home: Partition | None = None
+) -> ClosedRollout:
+    """The entry of a rollout that closed under `expectation`; its view is made when read."""
+    closed_at = rollout.closed_at
+    return ClosedRollout(
+        (rollout.expectation, rollout.key),
+        rollout.opened_at,
+        rollout.opened_at if closed_at is None else closed_at,
+        rollout.findings,
+        home,
+        rollout,
+        expectation,
+        None,
+    )
 
 
-def closed_in(changes: EngineChanges, view: ViewOf) -> list[ClosedRollout]:
+def closed_with_view(
+    view: RolloutView, findings: tuple[Finding, ...], home: Partition | None = None
+) -> ClosedRollout:
+    """An entry as the history kept it before it was kept small: the view made at the close."""
+    closed_at = view.closed_at
+    return ClosedRollout(
+        (view.expectation, view.rollout),
+        view.opened_at,
+        view.opened_at if closed_at is None else closed_at,
+        findings,
+        home,
+        None,
+        None,
+        view,
+    )
+
+
+def closed_in(changes: EngineChanges, expectation_of: ExpectationOf) -> list[ClosedRollout]:
     """The rollouts that closed in the batch of `changes` (a closed rollout changes no more)."""
     closed = []
-    for (name, key), rollout in changes.rollouts.items():
+    for (name, _), rollout in changes.rollouts.items():
         if rollout is not None and rollout.closed_at is not None:
-            seen = view(name, key)
-            if seen is not None:
-                closed.append(ClosedRollout(seen, rollout.findings, rollout.home))
+            expectation = expectation_of(name)
+            if expectation is not None:
+                closed.append(closed_rollout(rollout, expectation, rollout.home))
     return closed

@@ -19,7 +19,7 @@ from sentinel.core.engine.rollout import RolloutState
 from sentinel.core.engine.writer_schemas import WriterMemory
 from sentinel.core.errors import StoreError
 from sentinel.core.events.records import Partition
-from sentinel.core.ports.history import ClosedRollout, ViewOf
+from sentinel.core.ports.history import ClosedRollout, ExpectationOf
 from sentinel.core.ports.outbox import Outbox
 
 
@@ -51,13 +51,13 @@ class Batch(Protocol):
         changes: EngineChanges,
         findings: Sequence[Finding],
         offsets: Mapping[Partition, int],
-        view: ViewOf | None = None,
+        expectation_of: ExpectationOf | None = None,
     ) -> None:
         """The engine's changes, the findings as emitted, the next offset per partition.
 
-        With `view` (a rollout's view as of now), the rollouts that closed in the batch go to
-        the history (`sentinel.core.ports.history.closed_in`); history older than its
-        retention on the changes' clock is forgotten.
+        With `expectation_of` (the expectation of a name, as loaded now), the rollouts that
+        closed in the batch go to the history (`sentinel.core.ports.history.closed_in`);
+        history older than its retention on the changes' clock is forgotten.
         """
         ...
 
@@ -185,6 +185,6 @@ class _NullBatch:
         changes: EngineChanges,
         findings: Sequence[Finding],
         offsets: Mapping[Partition, int],
-        view: ViewOf | None = None,
+        expectation_of: ExpectationOf | None = None,
     ) -> None:
         pass
