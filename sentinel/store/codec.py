@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -14,7 +14,7 @@ from sentinel.core.engine.writer_schemas import WriterMemory
 from sentinel.core.errors import StoreError
 from sentinel.core.events.records import Partition
 
-_PHASES = {str(phase): phase for phase in Phase}
+_PHASES: Final = {str(phase): phase for phase in Phase}
 # A rollout as a row of a state file: expectation, key, phase, closed_at, the body of
 # `dump_body`, and the partition that owns it (topic and number) in changelog mode.
 RolloutRow = tuple[str, str, str, float | None, bytes, str | None, int | None]

@@ -9,7 +9,7 @@ written before kept the rendered view; they are read as they are.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -22,7 +22,7 @@ from sentinel.core.rules.expectations import Compensation, Expectation, Step
 from sentinel.store.codec import dump_body, rollout_from_fields
 
 # An expectation's shape, by the object: made once per expectation loaded, not per entry.
-_SHAPES: dict[int, tuple[Expectation, bytes]] = {}
+_SHAPES: Final[dict[int, tuple[Expectation, bytes]]] = {}
 
 
 def entry_bytes(entry: ClosedRollout, body: bytes | None = None) -> bytes:

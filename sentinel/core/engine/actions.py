@@ -7,19 +7,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from sentinel.core.durations import format_duration
 from sentinel.core.errors import SentinelError
 from sentinel.core.timefmt import format_rfc3339, parse_rfc3339
 
 # The longest snooze: a week. Longer is forgetting the rollout, which is `abandon`'s job.
-LONGEST_SNOOZE_S = 7 * 86400.0
+LONGEST_SNOOZE_S: Final = 7 * 86400.0
 # Characters of a note (and of who took an action): a sentence or a paragraph, not a file.
-NOTE_CHARS = 2000
-BY_CHARS = 200
+NOTE_CHARS: Final = 2000
+BY_CHARS: Final = 200
 Via = Literal["slack", "board"]
-VIAS: tuple[Via, ...] = ("slack", "board")
+VIAS: Final[tuple[Via, ...]] = ("slack", "board")
 
 
 class Verb(StrEnum):
@@ -32,7 +32,7 @@ class Verb(StrEnum):
 
 
 # Verbs that change what the sentinel does about an open rollout; a note may follow a close.
-ONLY_OPEN = frozenset({Verb.ACKNOWLEDGE, Verb.SNOOZE, Verb.ABANDON})
+ONLY_OPEN: Final = frozenset({Verb.ACKNOWLEDGE, Verb.SNOOZE, Verb.ABANDON})
 
 
 class ActionRefused(SentinelError):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Collection
+from typing import Final
 
 from sentinel.core.engine.rollout import RolloutState
 from sentinel.core.engine.snapshots import Phase
@@ -19,11 +20,11 @@ from sentinel.core.engine.watermarks import Watermarks
 from sentinel.core.events.records import Partition
 
 # A heap key whose step is "" is the rollout's overall deadline.
-ROLLOUT_DEADLINE = ""
+ROLLOUT_DEADLINE: Final = ""
 # Below this size a heap is never worth rebuilding.
-COMPACT_MIN = 1024
+COMPACT_MIN: Final = 1024
 # Deadlines due further ahead than this, when set, wait in the far heap.
-NEAR_S = 3600.0
+NEAR_S: Final = 3600.0
 
 Entry = tuple[float, str, str, str]  # (due, expectation, rollout key, step)
 Rollouts = dict[str, dict[str, RolloutState]]

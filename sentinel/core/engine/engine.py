@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 from sentinel.core.engine.capacity import OpenCount
 from sentinel.core.engine.deadlines import (
@@ -50,9 +50,9 @@ from sentinel.core.events.envelope import Envelope, Malformed, Skipped, correlat
 from sentinel.core.events.records import Partition
 from sentinel.core.rules.expectations import Compensation, Expectation, Step, index_by_type
 
-DEFAULT_RETENTION_S = 24 * 3600.0
+DEFAULT_RETENTION_S: Final = 24 * 3600.0
 # Forgetting old rollouts and event ids is batched: once per minute of clock time is plenty.
-PRUNE_EVERY_S = 60.0
+PRUNE_EVERY_S: Final = 60.0
 
 
 class Engine:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from sentinel.core.durations import format_duration
 
@@ -51,8 +51,8 @@ Sentence = Callable[[Mapping[str, Any], TimeText], str]
 Severity = Literal["critical", "warning", "info"]
 
 # The finding's fields its id is made of (`Finding.id`); "at" is its time in RFC 3339.
-ROLLOUT_ID = ("expectation", "rollout", "step")
-EVENT_ID = ("expectation", "event_source", "event_id", "reason")
+ROLLOUT_ID: Final = ("expectation", "rollout", "step")
+EVENT_ID: Final = ("expectation", "event_source", "event_id", "reason")
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +151,7 @@ def _rolled_back(f: Mapping[str, Any], time: TimeText) -> str:
     return f"compensation seen{_took(f)}"
 
 
-_AGAINST = {"writer": "the schema it was written with", "reader": "its consumers' schema"}
+_AGAINST: Final = {"writer": "the schema it was written with", "reader": "its consumers' schema"}
 
 
 def _schema_violation(f: Mapping[str, Any], time: TimeText) -> str:
@@ -198,7 +198,7 @@ def _capacity(f: Mapping[str, Any], time: TimeText) -> str:
     return str(f.get("reason") or "a bound of limits: was reached")
 
 
-KINDS: Mapping[Kind, KindSpec] = {
+KINDS: Final[Mapping[Kind, KindSpec]] = {
     spec.kind: spec
     for spec in (
         KindSpec(
@@ -280,6 +280,8 @@ KINDS: Mapping[Kind, KindSpec] = {
     )
 }  # fmt: skip
 
-GOOD_KINDS = frozenset(kind for kind, spec in KINDS.items() if spec.good)
+GOOD_KINDS: Final = frozenset(kind for kind, spec in KINDS.items() if spec.good)
 # Kinds about one rollout (the rest are about one event, or the bus).
-ROLLOUT_KINDS = frozenset(kind for kind, spec in KINDS.items() if spec.scope is Scope.ROLLOUT)
+ROLLOUT_KINDS: Final = frozenset(
+    kind for kind, spec in KINDS.items() if spec.scope is Scope.ROLLOUT
+)

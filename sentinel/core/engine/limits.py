@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Final
 
 # Read by sentinel.configkit: a bound of 0 would refuse everything.
-AT_LEAST_ONE = {"minimum": 1}
+AT_LEAST_ONE: Final = {"minimum": 1}
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class Limits:
     errors_per_violation: int = field(default=20, metadata=AT_LEAST_ONE)
 
 
-DEFAULT_LIMITS = Limits()
+DEFAULT_LIMITS: Final = Limits()
 
 
 def echoed(errors: Iterable[str], limits: Limits = DEFAULT_LIMITS) -> tuple[str, ...]:

@@ -4,6 +4,7 @@ it looks to people at a given moment (what alerts, the board and reports show)."
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from sentinel.core.engine.actions import Action
 from sentinel.core.engine.findings import Finding
@@ -15,7 +16,7 @@ from sentinel.core.rules.expectations import Compensation, Expectation, Step
 
 # A step's trace context: (creation traceparent, last-hop traceparent, where it was read).
 Trace = tuple[str | None, str | None, str | None]
-NO_TRACE: Trace = (None, None, None)
+NO_TRACE: Final[Trace] = (None, None, None)
 
 
 # `init=False` and an `__init__` of its own: mypyc compiles that one, not the one `dataclass`

@@ -14,6 +14,7 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Final
 from urllib.parse import quote
 
 import orjson
@@ -22,13 +23,13 @@ from sentinel.core.events.envelope import Envelope
 from sentinel.core.timefmt import format_rfc3339
 
 # The W3C rule, as OpenTelemetry's propagators apply it (leading and trailing blanks allowed).
-_TRACEPARENT = re.compile(
+_TRACEPARENT: Final = re.compile(
     r"[ \t]*([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?[ \t]*"
 )
-_ZERO_TRACE = "0" * 32
-_ZERO_SPAN = "0" * 16
+_ZERO_TRACE: Final = "0" * 32
+_ZERO_SPAN: Final = "0" * 16
 # Contexts named on one finding at most (a closing finding lists every seen step's).
-MOST_EVENT_TRACES = 20
+MOST_EVENT_TRACES: Final = 20
 
 
 def parse_traceparent(text: object) -> str | None:
@@ -59,8 +60,8 @@ def span_of(traceparent: str) -> str:
 
 # Trace ids made lately: a rollout's is asked for each of its findings, views and spans.
 # Cleared when full: a bound on memory, not a policy.
-_TRACES: dict[tuple[str, str, float], str] = {}
-_MOST_TRACES = 4096
+_TRACES: Final[dict[tuple[str, str, float], str]] = {}
+_MOST_TRACES: Final = 4096
 
 
 def trace_id_of(expectation: str, key: str, opened_at: float) -> str:
@@ -112,7 +113,7 @@ class TraceOptions:
     url: str | None = None
 
 
-DEFAULT_TRACING = TraceOptions()
+DEFAULT_TRACING: Final = TraceOptions()
 
 
 def event_contexts(event: Envelope) -> tuple[str | None, str | None]:

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from sentinel.core.events.records import Partition
 
-_NEVER = float("-inf")
+_NEVER: Final = float("-inf")
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Final
 
 from sentinel.core.events.envelope import (
     Envelope,
@@ -18,9 +19,9 @@ from sentinel.core.events.records import Record
 from sentinel.core.events.structured_skim import skim_structured
 
 # How a JSON-lines log says which writer schema an event was written with (docs/registry.md).
-SCHEMA_ID_ATTRIBUTE = "schemaid"
+SCHEMA_ID_ATTRIBUTE: Final = "schemaid"
 # Anywhere in a line, even inside its data: such a line is always read in full.
-_NAMES_A_SCHEMA = f'"{SCHEMA_ID_ATTRIBUTE}"'.encode()
+_NAMES_A_SCHEMA: Final = f'"{SCHEMA_ID_ATTRIBUTE}"'.encode()
 
 
 class BusDecoder:

@@ -21,7 +21,7 @@ from sentinel.core.events.records import Header
 from sentinel.core.timefmt import format_rfc3339, parse_event_time
 
 MISSING: Final[Any] = object()
-_CORE = frozenset({"id", "type", "source", "time", "data"})
+_CORE: Final = frozenset({"id", "type", "source", "time", "data"})
 
 
 # Built once per record. Not frozen: a frozen dataclass costs 2x to build. `init=False` and
@@ -311,8 +311,8 @@ def _decode(raw: bytes | str) -> Any:
     return decoded
 
 
-_NOT_UTF8 = "not UTF-8 text"
-_SURROGATE = "a \\u escape of a lone UTF-16 surrogate (such as \\ud800): not valid Unicode"
+_NOT_UTF8: Final = "not UTF-8 text"
+_SURROGATE: Final = "a \\u escape of a lone UTF-16 surrogate (such as \\ud800): not valid Unicode"
 
 
 def _valid_utf8(raw: bytes) -> bool:

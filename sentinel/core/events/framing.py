@@ -30,17 +30,19 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from sentinel.core.events.records import Header
 
-CONFLUENT_HEADER = "__value_schema_id"
-APICURIO_GLOBAL_ID_HEADER = "apicurio.value.globalId"
-APICURIO_CONTENT_ID_HEADER = "apicurio.value.contentId"
-_HEADERS = frozenset({CONFLUENT_HEADER, APICURIO_GLOBAL_ID_HEADER, APICURIO_CONTENT_ID_HEADER})
+CONFLUENT_HEADER: Final = "__value_schema_id"
+APICURIO_GLOBAL_ID_HEADER: Final = "apicurio.value.globalId"
+APICURIO_CONTENT_ID_HEADER: Final = "apicurio.value.contentId"
+_HEADERS: Final = frozenset(
+    {CONFLUENT_HEADER, APICURIO_GLOBAL_ID_HEADER, APICURIO_CONTENT_ID_HEADER}
+)
 
-_ZERO_ID = b"\x00\x00\x00\x00"
-_GUID_SIZE = 16
+_ZERO_ID: Final = b"\x00\x00\x00\x00"
+_GUID_SIZE: Final = 16
 
 
 class IdKind(StrEnum):
@@ -52,7 +54,7 @@ class IdKind(StrEnum):
     APICURIO_CONTENT_ID = "apicurio-content-id"
 
 
-_KIND_TEXT = {
+_KIND_TEXT: Final = {
     IdKind.CONFLUENT_ID: "schema id",
     IdKind.CONFLUENT_GUID: "schema GUID",
     IdKind.APICURIO_GLOBAL_ID: "Apicurio globalId",

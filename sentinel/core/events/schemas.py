@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import jsonschema
 import jsonschema_rs
@@ -18,8 +18,8 @@ import yaml
 
 from sentinel.core.errors import SchemaDirError
 
-SUFFIXES = (".json", ".yaml", ".yml")
-MAX_ERRORS = 10
+SUFFIXES: Final = (".json", ".yaml", ".yml")
+MAX_ERRORS: Final = 10
 
 
 class SchemaRegistry:

@@ -4,6 +4,7 @@ compiled, and only where one is found the read of its top-level `type` and `time
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Final
 
 from sentinel.core.events.envelope import Skipped
 from sentinel.core.events.peek import read_skipped
@@ -13,7 +14,7 @@ from sentinel.core.events.peek import read_skipped
 # against 0.75 us on a 170-byte event), and on a bus of watched types that read found nothing
 # to skip in most records. Compiled, the search costs less than the call into `peek` would:
 # it runs for every record while any type is passed over.
-SEARCHED_NAMES = 8
+SEARCHED_NAMES: Final = 8
 
 
 class _QuotedNames:
@@ -36,7 +37,7 @@ class _QuotedNames:
         return self.names
 
 
-_QUOTED = _QuotedNames()
+_QUOTED: Final = _QuotedNames()
 
 
 def skim_structured(value: bytes, skip: Collection[str]) -> Skipped | None:

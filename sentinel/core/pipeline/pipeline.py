@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Final, Protocol
 
 from sentinel.core.engine.acting import act
 from sentinel.core.engine.actions import Action, ActionRefused, Outcome, Requested
@@ -102,7 +102,7 @@ class PipelineObserver(Protocol):
 
 Route = Callable[[Record], tuple[str | None, bool]]
 Item = Envelope | Malformed | Skipped
-_NEVER = float("-inf")
+_NEVER: Final = float("-inf")
 
 
 class WallClock:

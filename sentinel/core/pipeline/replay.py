@@ -8,6 +8,7 @@ the lines (or events) and `read_at`, the wall-clock time for events read before 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from typing import Final
 
 from sentinel.core.engine.engine import Engine
 from sentinel.core.engine.findings import Finding
@@ -20,8 +21,8 @@ from sentinel.core.pipeline.pipeline import EventClock, Pipeline, WallClock
 from sentinel.core.ports.store import NullStore, StateStore
 
 # A log file is one partition; its offsets are line numbers (1 for the first line).
-LOG = Partition("log", 0)
-_FETCHES = 5
+LOG: Final = Partition("log", 0)
+_FETCHES: Final = 5
 
 
 class _Given:

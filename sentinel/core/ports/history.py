@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Final
 
 from sentinel.core.engine.findings import Finding
 from sentinel.core.engine.ports import EngineChanges
@@ -13,7 +14,7 @@ from sentinel.core.engine.snapshots import RolloutView
 from sentinel.core.events.records import Partition
 from sentinel.core.rules.expectations import Expectation
 
-DEFAULT_HISTORY_RETENTION_S = 400 * 86400.0
+DEFAULT_HISTORY_RETENTION_S: Final = 400 * 86400.0
 # The expectation of that name as loaded now (the engine's), or None when none is.
 ExpectationOf = Callable[[str], Expectation | None]
 
