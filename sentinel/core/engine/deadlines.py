@@ -11,6 +11,7 @@ majority (each rebuild is paid for by as many cancellations as entries it keeps)
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Collection
 from typing import Final
 
@@ -28,6 +29,10 @@ NEAR_S: Final = 3600.0
 
 Entry = tuple[float, str, str, str]  # (due, expectation, rollout key, step)
 Rollouts = dict[str, dict[str, RolloutState]]
+
+
+# Not `float("inf")` in a function: compiled, that parses the string at every call.
+_NEVER_DUE: Final = math.inf
 
 
 def live_rollout(rollouts: Rollouts, entry: Entry) -> RolloutState | None:
@@ -87,7 +92,7 @@ class DeadlineHeap:
         near, far = self.near, self.far
         if near:
             return near[0][0] if not far or near[0][0] <= far[0][0] else far[0][0]
-        return far[0][0] if far else float("inf")
+        return far[0][0] if far else _NEVER_DUE
 
     def push(self, entry: Entry, now: float) -> None:
         """`entry`, set at clock `now`."""
@@ -150,9 +155,8 @@ class Parked:
         due before that feed's watermark (the heap's loop checks the rollout again)."""
         for feed in [feed for feed in self._by_feed if feed not in held]:
             entries = self._by_feed[feed]
-            if marks is None:
-                limit = float("inf")
-            else:
+            limit = _NEVER_DUE
+            if marks is not None:
                 limit = marks.floor if feed is None else marks.of(feed)
             while entries and entries[0][0] < limit:
                 heap.push(heapq.heappop(entries), now)

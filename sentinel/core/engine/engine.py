@@ -15,6 +15,7 @@ whatever order the events arrived in. Semantics: contract section 4.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, Final
@@ -55,6 +56,10 @@ DEFAULT_RETENTION_S: Final = 24 * 3600.0
 PRUNE_EVERY_S: Final = 60.0
 
 
+# Not `float("-inf")` in a function: compiled, that parses the string at every call.
+_NEVER: Final = -math.inf
+
+
 class Engine:
     """Rollouts of every expectation, their deadlines, and what was already said."""
 
@@ -75,15 +80,15 @@ class Engine:
         self.limits = limits
         self.open_count = OpenCount(limits)
         self.retention_s = retention_s
-        self.clock = float("-inf")
+        self.clock = _NEVER
         self.rollouts: dict[str, dict[str, RolloutState]] = {name: {} for name in self.expectations}
         self.deadlines = DeadlineHeap()
         # (source, id) -> clock when first read; insertion order is clock order (pruning).
         self.seen_events: dict[tuple[str, str], float] = {}
         self._closed: deque[tuple[float, str, str]] = deque()
-        self._next_prune = float("-inf")
+        self._next_prune = _NEVER
         # What the engine last forgot below: a store may forget the same, not more.
-        self._pruned_horizon = float("-inf")
+        self._pruned_horizon = _NEVER
         # Due deadlines waiting for a lagging feed or its watermark (see `advance`).
         self._parked = Parked()
         # What changed since the last `take_changes()`: what a state store must write.
@@ -376,7 +381,7 @@ class Engine:
         window_start = rollout.opened_at
         missing: tuple[str, ...] = ()
         if step.after:
-            window_start = float("-inf")
+            window_start = _NEVER
             for prereq in step.after:
                 prereq_at = seen.get(prereq)
                 if prereq_at is None:
@@ -394,7 +399,7 @@ class Engine:
         for dependent in exp.dependent_steps[name]:
             if dependent.within is None or dependent.event in seen:
                 continue
-            start = float("-inf")
+            start = _NEVER
             for prereq in dependent.after:
                 prereq_at = seen.get(prereq)
                 if prereq_at is None:

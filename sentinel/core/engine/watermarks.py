@@ -14,6 +14,7 @@ its watermark to when that answer was given. Pure: the times are handed in.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -21,6 +22,10 @@ from typing import Final
 from sentinel.core.events.records import Partition
 
 _NEVER: Final = float("-inf")
+
+
+# Not `float("inf")` in a function: compiled, that parses the string at every call.
+_UNBOUNDED: Final = math.inf
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +105,7 @@ class Watermarks:
         """Deadlines of a rollout fed by `feeds` may fire strictly before this."""
         if self.shared or not feeds:
             return self.floor
-        limit = float("inf")
+        limit = _UNBOUNDED
         for feed in feeds:
             mark = self._marks.get(feed, _NEVER)
             limit = min(limit, mark)

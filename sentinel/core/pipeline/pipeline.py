@@ -137,7 +137,7 @@ class EventClock:
 
     @property
     def now(self) -> float:
-        return self._clock if self._clock is not None else float("-inf")
+        return self._clock if self._clock is not None else _NEVER
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +181,7 @@ class Pipeline:
     # before (read again after a crash or a rebalance) and are skipped.
     positions: dict[Partition, int] = field(default_factory=dict)
     # The largest event time read so far: how far the stream itself has got.
-    event_clock: float = float("-inf")
+    event_clock: float = _NEVER
     # A schema registry's writer schemas (contract section 10), or None without a registry.
     writers: WriterLookup | None = None
     # Live: how far each partition is known to have got; deadlines wait for them (contract

@@ -7,6 +7,7 @@ the lines (or events) and `read_at`, the wall-clock time for events read before 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Final
 
@@ -123,5 +124,5 @@ def replay(
 def _finish(pipeline: Pipeline, clock: EventClock, until: float | None) -> Iterator[Finding]:
     """At the end of the input the clock moves to `until`, firing every deadline up to it."""
     end = max(until, clock.now) if until is not None else clock.now
-    if end != float("-inf"):
+    if end != -math.inf:
         yield from pipeline.process([], WallClock(end)).findings
