@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import sys
 import time
 import uuid
@@ -25,6 +24,7 @@ from sentinel.alerting.alerter import Alerter
 from sentinel.alerting.settings import AlertingSettings
 from sentinel.alerting.sinks.slack import SlackSettings
 from sentinel.core.engine.findings import Finding, Kind
+from sentinel.local_port import free_port
 from sentinel.store.sqlite_outbox import SqliteOutbox
 
 FLOOD = 1000
@@ -67,9 +67,7 @@ async def measure(stall_channel: str, give_up: float) -> tuple[float | None, int
     app.router.add_post("/api/chat.postMessage", slack.handle)
     runner = web.AppRunner(app)
     await runner.setup()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     slack = SlackSettings(
         token="xoxb-bench",

@@ -16,7 +16,6 @@ import cProfile
 import gc
 import json
 import pstats
-import socket
 import sys
 import tempfile
 import time
@@ -35,6 +34,7 @@ from sentinel import speed
 from sentinel.core.engine.engine import Engine
 from sentinel.core.events.schemas import SchemaRegistry
 from sentinel.core.rules.loader import load_expectations
+from sentinel.local_port import free_port
 from sentinel.store.sqlite import SqliteStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -112,13 +112,6 @@ def _replay(log: list[bytes], figures: dict[str, float]) -> None:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 async def _read(session: aiohttp.ClientSession, port: int) -> float:
     """Records a `sentinel run` process has read: its sentinel_events_total, summed."""
     try:
@@ -137,7 +130,7 @@ async def _replicas(bench: Bench, topic: str, count: int, total: int) -> float:
     """Aggregate events/s of `count` `sentinel run` processes (changelog mode) in one group:
     from the first moment every one of them has read records to the last record read."""
     group = f"t21-replicas-{count}"
-    ports = [_free_port() for _ in range(count)]
+    ports = [free_port() for _ in range(count)]
     processes = [
         Process(
             bench.config(topic, changelog=True, group=group, listen=f"127.0.0.1:{port}"),

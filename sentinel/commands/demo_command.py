@@ -37,6 +37,7 @@ from sentinel.core.errors import SentinelError
 from sentinel.core.printable import printable
 from sentinel.core.rules.expectations import Expectation
 from sentinel.kafka.broker import EmbeddedBroker
+from sentinel.local_port import free_port
 from sentinel.runtime.logs import configure_logging
 from sentinel.runtime.rule_reload import Rules, load_rules
 from sentinel.runtime.wiring import build_watcher
@@ -247,5 +248,5 @@ def _free_port(preferred: int) -> int:
         try:
             probe.bind(("127.0.0.1", preferred))
         except OSError:
-            probe.bind(("127.0.0.1", 0))
+            return free_port()
         return int(probe.getsockname()[1])

@@ -20,6 +20,7 @@ from aiokafka.admin import NewTopic
 
 from sentinel.core.errors import SentinelError
 from sentinel.kafka.topics import create_topics
+from sentinel.local_port import free_port
 
 _PORT_ATTEMPTS = 3
 
@@ -109,7 +110,7 @@ class EmbeddedBroker:
         if self._process is not None:
             raise BrokerError("the embedded broker is already started")
         if not self._fixed_port:
-            self.port = _free_port(self.host)
+            self.port = free_port(self.host)
         url = f"tcp://{self.host}:{self.port}"
         command = [
             broker_binary(),
@@ -206,13 +207,6 @@ class EmbeddedBroker:
     ) -> None:
         # The wait for exit is short (Tansu stops at once) and must not be skipped on cancel.
         self.stop()
-
-
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 # ApiVersions v0, correlation id 1, client id "probe": the cheapest request every broker answers.

@@ -9,13 +9,14 @@ import asyncio
 import hashlib
 import hmac
 import json
-import socket
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from sentinel.local_port import free_port
 
 
 @dataclass
@@ -60,9 +61,7 @@ class FakeServer:
         self.requests: list[Request] = []
         self.script: deque[Answer] = deque()
         self.unavailable_until = 0.0
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = free_port()
         self._runner: web.AppRunner | None = None
         self._restart: asyncio.Task[None] | None = None
 

@@ -14,7 +14,6 @@ import functools
 import hashlib
 import hmac
 import json
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from sentinel.core.engine.engine import Engine
 from sentinel.core.events.decoders import BusDecoder
 from sentinel.core.events.envelope import Envelope
 from sentinel.core.pipeline.pipeline import Pipeline, WallClock
+from sentinel.local_port import free_port
 from sentinel.runtime.wiring import build_watcher
 from sentinel.store.sqlite import SqliteStore
 from sentinel.web import slack_actions
@@ -57,13 +57,6 @@ EXPECTATION = "user-service-v2"
 DUE = T0 + 10 * MIN
 AUTH = BasicAuth("viewer", "pa55word")
 SHIPPED = Path(__file__).resolve().parents[2] / "expectations"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class Served:

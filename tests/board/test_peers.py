@@ -5,11 +5,11 @@ named in `partial`; a question from a peer is answered for that replica only."""
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import aiohttp
 from engine.helpers import MIN, T0, event
 
+from sentinel.local_port import free_port
 from sentinel.web.peers import LOCAL_HEADER
 
 from .conftest import NAME, StartSentinel
@@ -18,13 +18,10 @@ from .test_stream import next_finding
 
 
 def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for probe in sockets:
-        probe.bind(("127.0.0.1", 0))
-    ports = [probe.getsockname()[1] for probe in sockets]
-    for probe in sockets:
-        probe.close()
-    return ports
+    ports: set[int] = set()
+    while len(ports) < count:
+        ports.add(free_port())
+    return sorted(ports)
 
 
 async def pair(start_sentinel: StartSentinel) -> tuple[Sentinel, Sentinel]:

@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import re
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -24,6 +23,7 @@ from alerting.helpers import documented_settings
 from sentinel.alerting.drill import TEST_TITLE, drill_finding, plan_drill
 from sentinel.alerting.sinks import SINKS, sink_of
 from sentinel.core.timefmt import parse_rfc3339
+from sentinel.local_port import free_port
 
 SHIPPED = Path(__file__).resolve().parents[2] / "expectations"
 TOKEN_ENV = "TEST_ALERTS_SLACK_TOKEN"
@@ -115,9 +115,7 @@ async def failing() -> AsyncIterator[FakeReceiver]:
 
 
 def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return free_port()
 
 
 async def test_each_sink_gets_one_alert_marked_as_a_test_and_says_what_it_answered(

@@ -17,7 +17,6 @@ import asyncio
 import ctypes
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,8 @@ from typing import Any, Self
 
 import yaml
 
+from sentinel.local_port import free_port
+
 from .tools import RULES, prometheus
 
 # The scrape job the shipped rules select (`job="rollout-sentinel"`).
@@ -39,13 +40,6 @@ ACTIVE = frozenset({"pending", "firing"})
 _PORT_ATTEMPTS = 5
 # Looked up here, not in the child between fork and exec.
 _PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _exit_with_parent() -> None:

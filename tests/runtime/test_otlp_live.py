@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry
 from sentinel.core.engine.tracing import root_span_id, step_span_id, trace_id_of
 from sentinel.core.timefmt import parse_rfc3339
 from sentinel.kafka.broker import EmbeddedBroker
+from sentinel.local_port import free_port
 from sentinel.runtime.wiring import build_watcher
 
 from .watcher_support import (
@@ -217,12 +218,6 @@ async def test_a_refused_request_is_dropped_and_counted(
     assert [request.status for request in otlp.requests] == [400, 200], "never retried"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def rotel(otlp: OtlpReceiver, tmp_path: Path) -> Iterator[str]:
     """A real OpenTelemetry collector (rotel, from its PyPI wheel) that receives OTLP/HTTP
@@ -231,7 +226,7 @@ def rotel(otlp: OtlpReceiver, tmp_path: Path) -> Iterator[str]:
     if found is None or found.origin is None:
         pytest.skip("rotel is not installed")
     agent = Path(found.origin).parent / "rotel-agent"
-    http, grpc = _free_port(), _free_port()
+    http, grpc = free_port(), free_port()
     command = [
         str(agent), "start",
         "--otlp-http-endpoint", f"127.0.0.1:{http}",

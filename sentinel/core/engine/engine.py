@@ -15,7 +15,6 @@ whatever order the events arrived in. Semantics: contract section 4.
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, Final
@@ -54,10 +53,7 @@ from sentinel.core.rules.expectations import Compensation, Expectation, Step, in
 DEFAULT_RETENTION_S: Final = 24 * 3600.0
 # Forgetting old rollouts and event ids is batched: once per minute of clock time is plenty.
 PRUNE_EVERY_S: Final = 60.0
-
-
-# Not `float("-inf")` in a function: compiled, that parses the string at every call.
-_NEVER: Final = -math.inf
+_NEVER: Final = float("-inf")  # once: in a compiled function it parses its string each call
 
 
 class Engine:
@@ -182,8 +178,7 @@ class Engine:
             if held_feeds:
                 lagging = next((feed for feed in rollout.feeds if feed in held_feeds), None)
                 if lagging is not None:
-                    # Parked until its feed catches up: popping it again on every batch of a
-                    # long catch-up would cost a heap operation per batch per deadline.
+                    # Parked till its feed catches up, not popped per batch of a catch-up.
                     self._parked.park(lagging, entry)
                     continue
             if per_rollout and marks is not None and due >= marks.limit(rollout.feeds):
