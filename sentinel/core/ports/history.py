@@ -42,18 +42,22 @@ class ClosedRollout:
 
     def __init__(
         self,
-        identity: tuple[str, str],
-        opened_at: float,
-        closed_at: float,
-        findings: tuple[Finding, ...],
-        home: Partition | None,
         rollout: RolloutState | None,
         expectation: Expectation | None,
         view: RolloutView | None,
+        findings: tuple[Finding, ...],
+        home: Partition | None,
     ) -> None:
-        self.identity = identity
-        self.opened_at = opened_at
-        self.closed_at = closed_at
+        """From the rollout and its expectation, or (`closed_with_view`) from its view."""
+        shown = rollout if rollout is not None else view
+        if shown is None:
+            raise ValueError("a history entry needs its state and expectation, or its view")
+        if isinstance(shown, RolloutState):
+            self.identity = (shown.expectation, shown.key)
+        else:
+            self.identity = (shown.expectation, shown.rollout)
+        self.opened_at = shown.opened_at
+        self.closed_at = shown.opened_at if shown.closed_at is None else shown.closed_at
         self.findings = findings
         self.home = home
         self.rollout = rollout
@@ -76,34 +80,14 @@ def closed_rollout(
     rollout: RolloutState, expectation: Expectation, home: Partition | None = None
 ) -> ClosedRollout:
     """The entry of a rollout that closed under `expectation`; its view is made when read."""
-    closed_at = rollout.closed_at
-    return ClosedRollout(
-        (rollout.expectation, rollout.key),
-        rollout.opened_at,
-        rollout.opened_at if closed_at is None else closed_at,
-        rollout.findings,
-        home,
-        rollout,
-        expectation,
-        None,
-    )
+    return ClosedRollout(rollout, expectation, None, rollout.findings, home)
 
 
 def closed_with_view(
     view: RolloutView, findings: tuple[Finding, ...], home: Partition | None = None
 ) -> ClosedRollout:
     """An entry as the history kept it before it was kept small: the view made at the close."""
-    closed_at = view.closed_at
-    return ClosedRollout(
-        (view.expectation, view.rollout),
-        view.opened_at,
-        view.opened_at if closed_at is None else closed_at,
-        findings,
-        home,
-        None,
-        None,
-        view,
-    )
+    return ClosedRollout(None, None, view, findings, home)
 
 
 def closed_in(changes: EngineChanges, expectation_of: ExpectationOf) -> list[ClosedRollout]:
