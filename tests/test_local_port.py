@@ -44,3 +44,14 @@ def test_without_the_kernels_range_linuxs_default_is_assumed(
 ) -> None:
     monkeypatch.setattr(local_port, "_EPHEMERAL_RANGE", tmp_path / "missing")
     assert local_port._ephemeral_range() == (32768, 60999)
+
+
+def test_a_kernel_that_hands_out_every_port_leaves_its_own_choice(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    everything = tmp_path / "ip_local_port_range"
+    everything.write_text("1024\t65535\n")
+    monkeypatch.setattr(local_port, "_EPHEMERAL_RANGE", everything)
+    port = free_port()
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", port))
