@@ -37,7 +37,7 @@ def parse_rfc3339(text: str) -> float:
 
 def read_utc(text: str) -> float:
     """`parse_rfc3339` without datetime for the shape producers write, `YYYY-MM-DDTHH:MM:SS`
-    with up to six digits of fraction and `Z`, from 1970 to 2255; -1.0 for any other text,
+    with up to six digits of fraction and `Z`, from 1970 to 2254; -1.0 for any other text,
     which is left to datetime (and its errors).
 
     Every record's time is read, a skipped record's too: datetime's parser is fast, but

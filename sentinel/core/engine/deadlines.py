@@ -31,10 +31,6 @@ Entry = tuple[float, str, str, str]  # (due, expectation, rollout key, step)
 Rollouts = dict[str, dict[str, RolloutState]]
 
 
-# Not `float("inf")` in a function: compiled, that parses the string at every call.
-_NEVER_DUE: Final = math.inf
-
-
 def live_rollout(rollouts: Rollouts, entry: Entry) -> RolloutState | None:
     """The rollout whose deadline `entry` still is, or None when it was cancelled, moved or
     met since it was scheduled (or the rollout is gone)."""
@@ -92,7 +88,7 @@ class DeadlineHeap:
         near, far = self.near, self.far
         if near:
             return near[0][0] if not far or near[0][0] <= far[0][0] else far[0][0]
-        return far[0][0] if far else _NEVER_DUE
+        return far[0][0] if far else math.inf
 
     def push(self, entry: Entry, now: float) -> None:
         """`entry`, set at clock `now`."""
@@ -155,7 +151,7 @@ class Parked:
         due before that feed's watermark (the heap's loop checks the rollout again)."""
         for feed in [feed for feed in self._by_feed if feed not in held]:
             entries = self._by_feed[feed]
-            limit = _NEVER_DUE
+            limit = math.inf
             if marks is not None:
                 limit = marks.floor if feed is None else marks.of(feed)
             while entries and entries[0][0] < limit:

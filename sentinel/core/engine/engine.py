@@ -15,6 +15,7 @@ whatever order the events arrived in. Semantics: contract section 4.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, Final
@@ -53,7 +54,6 @@ from sentinel.core.rules.expectations import Compensation, Expectation, Step, in
 DEFAULT_RETENTION_S: Final = 24 * 3600.0
 # Forgetting old rollouts and event ids is batched: once per minute of clock time is plenty.
 PRUNE_EVERY_S: Final = 60.0
-_NEVER: Final = float("-inf")  # once: in a compiled function it parses its string each call
 
 
 class Engine:
@@ -76,15 +76,15 @@ class Engine:
         self.limits = limits
         self.open_count = OpenCount(limits)
         self.retention_s = retention_s
-        self.clock = _NEVER
+        self.clock = -math.inf
         self.rollouts: dict[str, dict[str, RolloutState]] = {name: {} for name in self.expectations}
         self.deadlines = DeadlineHeap()
         # (source, id) -> clock when first read; insertion order is clock order (pruning).
         self.seen_events: dict[tuple[str, str], float] = {}
         self._closed: deque[tuple[float, str, str]] = deque()
-        self._next_prune = _NEVER
+        self._next_prune = -math.inf
         # What the engine last forgot below: a store may forget the same, not more.
-        self._pruned_horizon = _NEVER
+        self._pruned_horizon = -math.inf
         # Due deadlines waiting for a lagging feed or its watermark (see `advance`).
         self._parked = Parked()
         # What changed since the last `take_changes()`: what a state store must write.
@@ -376,7 +376,7 @@ class Engine:
         window_start = rollout.opened_at
         missing: tuple[str, ...] = ()
         if step.after:
-            window_start = _NEVER
+            window_start = -math.inf
             for prereq in step.after:
                 prereq_at = seen.get(prereq)
                 if prereq_at is None:
@@ -394,7 +394,7 @@ class Engine:
         for dependent in exp.dependent_steps[name]:
             if dependent.within is None or dependent.event in seen:
                 continue
-            start = _NEVER
+            start = -math.inf
             for prereq in dependent.after:
                 prereq_at = seen.get(prereq)
                 if prereq_at is None:

@@ -24,10 +24,6 @@ from sentinel.core.events.records import Partition
 _NEVER: Final = float("-inf")
 
 
-# Not `float("inf")` in a function: compiled, that parses the string at every call.
-_UNBOUNDED: Final = math.inf
-
-
 @dataclass(frozen=True, slots=True)
 class Answer:
     """What the broker last said of one partition, as the source saw it."""
@@ -105,7 +101,7 @@ class Watermarks:
         """Deadlines of a rollout fed by `feeds` may fire strictly before this."""
         if self.shared or not feeds:
             return self.floor
-        limit = _UNBOUNDED
+        limit = math.inf
         for feed in feeds:
             mark = self._marks.get(feed, _NEVER)
             limit = min(limit, mark)
