@@ -73,49 +73,43 @@ def load_rollout(
     """
     try:
         return rollout_from_fields(expectation, key, phase, closed_at, orjson.loads(body))
-    except orjson.JSONDecodeError as error:
-        raise _damaged(expectation, key, error) from None
+    except (orjson.JSONDecodeError, TypeError, ValueError, KeyError, IndexError) as error:
+        raise StoreError(
+            f"the stored state of rollout {expectation}/{key} is damaged ({error!r}): "
+            "move the state file away to start from Kafka's committed offsets"
+        ) from None
 
 
 def rollout_from_fields(
     expectation: str, key: str, phase: str, closed_at: float | None, fields: Any
 ) -> RolloutState:
-    """`load_rollout` of a body already parsed (a history entry holds it inside its own)."""
-    try:
-        # Version 0.1 wrote eight fields, with partitions as "topic/index" and no events.
-        opened_at, seen, due, stalled, remaining, deadline_at, rollback, feeds = fields[:8]
-        counted = fields[8] if len(fields) > 8 else {}
-        findings = fields[9] if len(fields) > 9 else ()  # written since the history came
-        traces = fields[10] if len(fields) > 10 else {}  # since tracing (contract section 13)
-        actions = fields[11] if len(fields) > 11 else ()  # since on-call actions (section 14)
-        if not (isinstance(seen, dict) and isinstance(due, dict) and isinstance(counted, dict)):
-            raise TypeError("seen, due and counted are not objects")
-        return RolloutState(
-            expectation,
-            key,
-            opened_at,
-            _PHASES[phase],
-            seen,
-            due,
-            tuple(stalled),
-            remaining,
-            deadline_at,
-            rollback,
-            closed_at,
-            tuple(_partition(feed) for feed in feeds),
-            {step: (event[0], event[1]) for step, event in counted.items()},
-            tuple(Finding.from_json_dict(finding) for finding in findings),
-            {step: (trace[0], trace[1], trace[2]) for step, trace in traces.items()},
-            actions_from_json(actions),
-        )
-    except (TypeError, ValueError, KeyError, IndexError) as error:
-        raise _damaged(expectation, key, error) from None
-
-
-def _damaged(expectation: str, key: str, error: Exception) -> StoreError:
-    return StoreError(
-        f"the stored state of rollout {expectation}/{key} is damaged ({error!r}): "
-        "move the state file away to start from Kafka's committed offsets"
+    """`load_rollout` of a body already parsed (a history entry holds it inside its own);
+    TypeError, ValueError, KeyError or IndexError when it is not one."""
+    # Version 0.1 wrote eight fields, with partitions as "topic/index" and no events.
+    opened_at, seen, due, stalled, remaining, deadline_at, rollback, feeds = fields[:8]
+    counted = fields[8] if len(fields) > 8 else {}
+    findings = fields[9] if len(fields) > 9 else ()  # written since the history came
+    traces = fields[10] if len(fields) > 10 else {}  # since tracing (contract section 13)
+    actions = fields[11] if len(fields) > 11 else ()  # since on-call actions (section 14)
+    if not (isinstance(seen, dict) and isinstance(due, dict) and isinstance(counted, dict)):
+        raise TypeError("seen, due and counted are not objects")
+    return RolloutState(
+        expectation,
+        key,
+        opened_at,
+        _PHASES[phase],
+        seen,
+        due,
+        tuple(stalled),
+        remaining,
+        deadline_at,
+        rollback,
+        closed_at,
+        tuple(_partition(feed) for feed in feeds),
+        {step: (event[0], event[1]) for step, event in counted.items()},
+        tuple(Finding.from_json_dict(finding) for finding in findings),
+        {step: (trace[0], trace[1], trace[2]) for step, trace in traces.items()},
+        actions_from_json(actions),
     )
 
 

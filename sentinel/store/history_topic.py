@@ -174,7 +174,7 @@ def _fold(
 ) -> None:
     try:
         name, rollout = orjson.loads(key or b"")
-        entry = None if value is None else history_table.row(load_entry(value), value)
+        entry = None if value is None else history_table.row(load_entry(value))
         rows[(name, rollout)] = entry
     except (ValueError, TypeError, StoreError) as error:
         raise StoreError(

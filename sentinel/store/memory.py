@@ -147,7 +147,10 @@ class MemoryStore(LocalStore):
     def _keep_history(self, clock: float, closed: Sequence[ClosedRollout]) -> None:
         for entry in closed:
             closed_at = entry.closed_at
-            self._history[entry.identity] = (entry.opened_at, closed_at, _exact(entry_bytes(entry)))
+            # The state as `_apply` just wrote it (unless pruned already): not made twice.
+            row = self._rollouts.get(entry.identity)
+            made = entry_bytes(entry, None if row is None else row[2])
+            self._history[entry.identity] = (entry.opened_at, closed_at, _exact(made))
             self._history_closed.append((closed_at, *entry.identity))
         _forget_closed(self._history_closed, self._history, clock - self.history_retention_s)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import orjson
 import pytest
 from engine.helpers import MIN, T0, event, run, user_service
 
@@ -109,3 +110,14 @@ def test_the_bytes_of_an_entry_are_made_once_and_can_be_the_rows_own() -> None:
 def test_a_damaged_entry_is_a_store_error(damaged: bytes) -> None:
     with pytest.raises(StoreError, match="damaged"):
         load_entry(damaged)
+
+
+def test_an_entry_whose_state_is_damaged_says_so_of_the_entry_not_the_state_file() -> None:
+    engine = closed_engine()
+    written = orjson.loads(
+        entry_bytes(closed_rollout(engine.rollouts[NAME]["r7"], engine.expectations[NAME]))
+    )
+    written["state"] = [T0]  # a body of one field where eight at least are written
+    with pytest.raises(StoreError, match="a history entry is damaged") as raised:
+        load_entry(orjson.dumps(written))
+    assert "move the state file" not in str(raised.value)
